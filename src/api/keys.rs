@@ -1,0 +1,113 @@
+use crate::domain::{
+    views::{CreatedKey, KeyList, OneKey},
+    ApiError, Role,
+};
+use leptos::prelude::*;
+use server_fn::codec::Json;
+
+/// Creates a key for the caller's own membership. The secret is in this response and nowhere
+/// else, ever: only its keyed hash is stored.
+#[server(prefix = "/api", endpoint = "v1/keys/create", input = Json, output = Json)]
+pub async fn create_key(
+    name: String,
+    role_cap: Option<Role>,
+    expires_at: Option<String>,
+) -> Result<CreatedKey, ApiError> {
+    use crate::domain::{inputs::KeyName, views::Via, Action, ErrorCode};
+    use crate::server::{boundary::respond_created, ids::*, keys::KeySecret, principal::authorize, stores};
+
+    let (state, caller) = authorize(Action::ManageOwnKeys).await?;
+    let owner = caller.person()?;
+    let name = KeyName::parse(&name)?;
+    if role_cap.is_some_and(|cap| cap > caller.role) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "role_cap: a key cannot have a higher role than the one creating it.",
+        ));
+    }
+    // A key that creates a key passes its own limit on: without a cap of its own, the new key
+    // would follow the owner's full role and escape the creating key's cap.
+    let role_cap = match caller.via {
+        Via::Session => role_cap,
+        Via::UserKey | Via::AccountKey => Some(role_cap.unwrap_or(caller.role).min(caller.role)),
+    };
+    let now = now_millis();
+    let expires_at = match expires_at.as_deref().map(str::trim).filter(|text| !text.is_empty()) {
+        Some(text) => {
+            let at = parse_rfc3339("expires_at", text)?;
+            if at <= now {
+                return Err(ApiError::invalid_input("expires_at", "must be in the future"));
+            }
+            Some(at)
+        }
+        None => None,
+    };
+    let secret = KeySecret::generate();
+    let key_id = new_id("key");
+    stores::keys::insert(
+        &state.pool,
+        stores::keys::NewKey {
+            id: &key_id,
+            account_id: caller.account_id(),
+            user_id: Some(&owner.id),
+            name: name.as_str(),
+            secret_hash: &state.key_hasher.hash(&secret),
+            hint: &secret.hint(),
+            role_cap,
+            now,
+            expires_at,
+        },
+    )
+    .await?;
+    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    tracing::info!(key_id = %key.id, account_id = %caller.account_id(), "created a key");
+    respond_created();
+    Ok(CreatedKey { key, secret: secret.reveal_once() })
+}
+
+/// The caller's own keys in the current account, revoked and expired ones included.
+#[server(prefix = "/api", endpoint = "v1/keys/list", input = Json, output = Json)]
+pub async fn list_keys() -> Result<KeyList, ApiError> {
+    use crate::domain::Action;
+    use crate::server::{ids::now_millis, principal::authorize, stores};
+
+    let (state, caller) = authorize(Action::ManageOwnKeys).await?;
+    let owner = caller.person()?;
+    let keys = stores::keys::list_for_owner(&state.pool, caller.account_id(), &owner.id, now_millis()).await?;
+    Ok(KeyList { keys })
+}
+
+/// Revokes a key: the caller's own, or — for an Admin — any key of the account.
+#[server(prefix = "/api", endpoint = "v1/keys/revoke", input = Json, output = Json)]
+pub async fn revoke_key(key_id: String) -> Result<OneKey, ApiError> {
+    use crate::domain::{inputs::parse_id, Action};
+    use crate::server::{ids::now_millis, principal::authorize, stores};
+
+    let (state, caller) = authorize(Action::Read).await?;
+    let key_id = parse_id("key_id", &key_id)?;
+    let now = now_millis();
+    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    let own_key = matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
+    caller.authorize(if own_key { Action::ManageOwnKeys } else { Action::ManageAccountKeys })?;
+    stores::keys::revoke(&state.pool, caller.account_id(), &key_id, now).await?;
+    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    tracing::info!(key_id = %key.id, account_id = %caller.account_id(), "revoked a key");
+    Ok(OneKey { key })
+}
+
+/// Every key of the account, legacy account keys included (Admins only).
+#[server(prefix = "/api", endpoint = "v1/account-keys/list", input = Json, output = Json)]
+pub async fn list_account_keys() -> Result<KeyList, ApiError> {
+    use crate::domain::Action;
+    use crate::server::{ids::now_millis, principal::authorize, stores};
+
+    let (state, caller) = authorize(Action::ManageAccountKeys).await?;
+    let keys = stores::keys::list_for_account(&state.pool, caller.account_id(), now_millis()).await?;
+    Ok(KeyList { keys })
+}

@@ -1,0 +1,73 @@
+//! The HTML shell and the client-side router.
+
+use crate::ui::{
+    layout::{provide_session, Nav},
+    pages::{
+        account_keys::AccountKeysPage, checks::ChecksPage, home::HomePage, invite::AcceptInvitePage,
+        keys::KeysPage, login::LoginPage, members::MembersPage, signup::SignupPage,
+    },
+};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_session();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/keyward.css" />
+        <Title text="keyward" />
+        <Router>
+            <Nav />
+            <main class="page">
+                <Routes fallback=|| view! { <NotFound /> }>
+                    <Route path=path!("/") view=HomePage />
+                    <Route path=path!("/signup") view=SignupPage />
+                    <Route path=path!("/login") view=LoginPage />
+                    <Route path=path!("/invite/:token") view=AcceptInvitePage />
+                    <Route path=path!("/checks") view=ChecksPage />
+                    <Route path=path!("/members") view=MembersPage />
+                    <Route path=path!("/keys") view=KeysPage />
+                    <Route path=path!("/account-keys") view=AccountKeysPage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <section class="card narrow">
+            <h1>"Page not found"</h1>
+            <p>"There is nothing at this address. " <a href="/">"Go to the start page"</a></p>
+        </section>
+    }
+}

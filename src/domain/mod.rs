@@ -1,0 +1,10 @@
+//! Types shared by the server and the browser: roles and the access policy, validated inputs,
+//! the error type of every server function, and the views sent over the wire.
+
+pub mod error;
+pub mod inputs;
+pub mod policy;
+pub mod views;
+
+pub use error::{ApiError, ErrorCode};
+pub use policy::{Action, Role};

@@ -1,0 +1,16 @@
+//! keyward: user-scoped API keys. `domain` and `api` compile for both the server and the
+//! browser; `server` only with the `ssr` feature; `ui` renders on both.
+
+pub mod api;
+pub mod app;
+pub mod domain;
+#[cfg(feature = "ssr")]
+pub mod server;
+pub mod ui;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,125 @@
+//! Builds the whole server: state, router, layers and background work. `main` and the
+//! integration tests both start keyward through here.
+
+use super::{
+    boundary, config::Config, db, keys::KeyHasher, passwords::Passwords, sessions::SessionBackend,
+    state::LoginThrottle, usage::KeyUsage, AppState,
+};
+use crate::app::{shell, App};
+use anyhow::Result;
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::IntoResponse,
+    routing::{any, get},
+    Router,
+};
+use leptos::{config::LeptosOptions, prelude::provide_context};
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub struct Server {
+    pub state: AppState,
+    pub router: Router,
+}
+
+/// Connects to the database, runs the migrations and assembles the router.
+pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Server> {
+    let database = db::connect(&config).await?;
+    let key_hasher = KeyHasher::new(&config.load_or_create_pepper()?);
+    let sessions = SessionBackend::new(&database.engine_pool).await?;
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        pool: database.pool,
+        key_hasher,
+        passwords: Passwords::new()?,
+        key_usage: KeyUsage::default(),
+        login_throttle: LoginThrottle::new(),
+        sessions: sessions.clone(),
+        config: Arc::new(config.clone()),
+    };
+
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    let router = Router::new()
+        .route("/healthz", get(healthz))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context_state.clone()),
+            move || shell(leptos_options.clone()),
+        )
+        .route("/api/{*operation}", any(boundary::unknown_operation))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(boundary::api_boundary))
+        .layer(sessions.layer(config.secure_cookies))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone());
+    Ok(Server { state, router })
+}
+
+/// Serves until Ctrl-C or SIGTERM, then writes the key usage still in memory.
+pub async fn serve(listener: TcpListener, server: Server) -> Result<()> {
+    let state = server.state.clone();
+    spawn_background_work(state.clone());
+    axum::serve(listener, server.router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    state.key_usage.flush(&state.pool).await?;
+    Ok(())
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 when it does not.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    if db::is_healthy(&state.pool).await {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    }
+}
+
+/// Periodic chores: key usage to the database (so it is at most 10 s behind), and forgetting
+/// stale throttling state and expired sessions.
+pub fn spawn_background_work(state: AppState) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(10));
+        let mut count: u64 = 0;
+        loop {
+            ticks.tick().await;
+            count += 1;
+            if let Err(error) = state.key_usage.flush(&state.pool).await {
+                tracing::warn!(%error, "could not record key usage; will retry");
+            }
+            state.login_throttle.forget_idle();
+            if count % 360 == 0 {
+                if let Err(error) = state.sessions.delete_expired().await {
+                    tracing::warn!(%error, "could not delete expired sessions");
+                }
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

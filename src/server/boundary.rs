@@ -1,0 +1,151 @@
+//! The HTTP boundary of `/api/`: what every operation gets without having to ask for it.
+//!
+//! - Bodies over 64 KiB are refused with 413 before any server function sees them.
+//! - A cookie-authenticated call from another origin is refused with 403 (CSRF): browsers
+//!   send `Sec-Fetch-Site` and `Origin`, and programs using a bearer key carry no cookie.
+//! - Server-function errors leave `server_fn` as HTTP 500; here they get the status their
+//!   [`ErrorCode`] names, so the codes live in one table (`ErrorCode::http_status`).
+//! - Unknown paths and methods answer in the same JSON error shape.
+
+use crate::domain::{ApiError, ErrorCode};
+use axum::{
+    body::{to_bytes, Body},
+    extract::Request,
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub async fn api_boundary(request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
+    }
+    let uses_bearer = request.headers().contains_key(header::AUTHORIZATION);
+    if !uses_bearer && is_cross_site(request.headers()) {
+        return error_response(ApiError::new(
+            ErrorCode::Forbidden,
+            "Cross-site requests are refused. Call the API from the keyward app or with a bearer key.",
+        ));
+    }
+    let declared_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    if declared_length.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        return too_large();
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    with_error_status(response).await
+}
+
+/// Answers unknown paths under `/api/`.
+pub async fn unknown_operation() -> Response {
+    error_response(ApiError::new(ErrorCode::NotFound, "No such API operation. See /api/openapi.json."))
+}
+
+pub fn error_response(error: ApiError) -> Response {
+    let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(error)).into_response()
+}
+
+fn too_large() -> Response {
+    error_response(ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("body: must be at most {} KiB", MAX_BODY_BYTES / 1024),
+    ))
+}
+
+/// A browser tells us where a request comes from; anything but our own origin is refused.
+fn is_cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
+        (Some(origin), Some(host)) => {
+            let origin = origin.to_str().unwrap_or_default();
+            let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+            origin_host.as_bytes() != host.as_bytes()
+        }
+        (Some(_), None) => true,
+        // No Origin: not a browser's cross-site POST (browsers always send it there).
+        (None, _) => false,
+    }
+}
+
+async fn with_error_status(response: Response) -> Response {
+    let status = response.status();
+    let from_server_fn = response.headers().contains_key("serverfnerror");
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if from_server_fn {
+        let (mut parts, body) = response.into_parts();
+        let bytes = to_bytes(body, MAX_BODY_BYTES).await.unwrap_or_default();
+        let Ok(error) = serde_json::from_slice::<ApiError>(&bytes) else {
+            tracing::error!(status = %status, "a server function failed without an ApiError body");
+            return error_response(ApiError::internal());
+        };
+        parts.status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED if !is_json => {
+            let mut response = error_response(ApiError::new(
+                ErrorCode::InvalidInput,
+                "method: API operations take POST with a JSON body",
+            ));
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            response
+        }
+        StatusCode::NOT_FOUND if !is_json => unknown_operation().await,
+        _ => response,
+    }
+}
+
+/// Marks the current server-function response `201 Created`.
+pub fn respond_created() {
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(StatusCode::CREATED);
+    }
+}
+
+/// Sets `Retry-After` (whole seconds, rounded up) on the current server-function response.
+pub fn respond_retry_after(wait: std::time::Duration) {
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+            response.insert_header(header::RETRY_AFTER, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| (header::HeaderName::from_static(name), HeaderValue::from_static(value)))
+            .collect()
+    }
+
+    #[test]
+    fn cross_site_detection() {
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(is_cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(is_cross_site(&headers(&[("origin", "https://evil.example"), ("host", "keyward.local")])));
+        assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "keyward.local")])));
+        assert!(!is_cross_site(&headers(&[("origin", "http://keyward.local"), ("host", "keyward.local")])));
+        assert!(!is_cross_site(&headers(&[("host", "keyward.local")])));
+    }
+}

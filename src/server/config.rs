@@ -1,0 +1,126 @@
+//! Configuration from environment variables, with defaults that run on a laptop unchanged.
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Names of the variables, in one place for the README and the `--help` texts.
+pub const DATA_DIR_VAR: &str = "KEYWARD_DATA_DIR";
+pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
+pub const PEPPER_VAR: &str = "KEYWARD_PEPPER";
+pub const SECURE_COOKIES_VAR: &str = "KEYWARD_SECURE_COOKIES";
+pub const PUBLIC_URL_VAR: &str = "KEYWARD_PUBLIC_URL";
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// Set the `Secure` flag on the session cookie (on when the public URL is https).
+    pub secure_cookies: bool,
+    /// Base of the links keyward hands out (invites); derived from the request when unset.
+    pub public_url: Option<String>,
+    /// The key-hashing secret from the environment; `None` means "use or create the file".
+    pepper_from_env: Option<String>,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        let data_dir = PathBuf::from(
+            std::env::var(DATA_DIR_VAR).unwrap_or_else(|_| "./data".to_string()),
+        );
+        let database_url = std::env::var(DATABASE_URL_VAR)
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .unwrap_or_else(|| sqlite_url_in(&data_dir));
+        let public_url = std::env::var(PUBLIC_URL_VAR)
+            .ok()
+            .map(|url| url.trim_end_matches('/').to_string())
+            .filter(|url| !url.is_empty());
+        let secure_cookies = match std::env::var(SECURE_COOKIES_VAR) {
+            Ok(value) => parse_bool(SECURE_COOKIES_VAR, &value)?,
+            Err(_) => public_url.as_deref().is_some_and(|url| url.starts_with("https://")),
+        };
+        Ok(Config {
+            data_dir,
+            database_url,
+            secure_cookies,
+            public_url,
+            pepper_from_env: std::env::var(PEPPER_VAR).ok().filter(|p| !p.is_empty()),
+        })
+    }
+
+    /// A configuration for tests: everything in `data_dir`, the given database.
+    pub fn for_tests(data_dir: &Path, database_url: Option<String>) -> Self {
+        Config {
+            data_dir: data_dir.to_path_buf(),
+            database_url: database_url.unwrap_or_else(|| sqlite_url_in(data_dir)),
+            secure_cookies: false,
+            public_url: None,
+            pepper_from_env: None,
+        }
+    }
+
+    /// The key-hashing pepper: from `KEYWARD_PEPPER`, else from `<data dir>/pepper`, created
+    /// with fresh random bytes on first start. Changing it invalidates every key.
+    pub fn load_or_create_pepper(&self) -> Result<Vec<u8>> {
+        if let Some(pepper) = &self.pepper_from_env {
+            anyhow::ensure!(pepper.len() >= 32, "{PEPPER_VAR} must be at least 32 characters");
+            return Ok(pepper.as_bytes().to_vec());
+        }
+        let path = self.data_dir.join("pepper");
+        if path.exists() {
+            let pepper = std::fs::read(&path)
+                .with_context(|| format!("reading the pepper file {}", path.display()))?;
+            anyhow::ensure!(pepper.len() >= 32, "{} is too short", path.display());
+            return Ok(pepper);
+        }
+        let pepper = crate::server::ids::random_base62(64).into_bytes();
+        write_private_file(&path, &pepper)?;
+        tracing::info!(path = %path.display(), "generated a new key-hashing pepper");
+        Ok(pepper)
+    }
+
+    /// The database engine, for logs: never the whole URL, which may hold a password.
+    pub fn database_label(&self) -> String {
+        if self.database_url.starts_with("postgres") {
+            let host = self
+                .database_url
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            format!("PostgreSQL at {host}")
+        } else {
+            format!("SQLite at {}", self.database_url.trim_start_matches("sqlite://"))
+        }
+    }
+}
+
+fn sqlite_url_in(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("keyward.db").display())
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => anyhow::bail!("{name} must be true or false, not {other:?}"),
+    }
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents)?;
+    Ok(())
+}

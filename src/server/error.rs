@@ -1,0 +1,30 @@
+//! How server-side failures become [`ApiError`]s: the detail goes to the log, the caller gets a
+//! generic `internal` error. This lets server functions use `?` on database and other errors.
+
+use crate::domain::ApiError;
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        tracing::error!(error = %error, "database error");
+        ApiError::internal()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        tracing::error!(error = format!("{error:#}"), "unexpected error");
+        ApiError::internal()
+    }
+}
+
+impl From<tower_sessions::session::Error> for ApiError {
+    fn from(error: tower_sessions::session::Error) -> Self {
+        tracing::error!(error = %error, "session store error");
+        ApiError::internal()
+    }
+}
+
+/// Whether a database error is the violation of a unique constraint (a duplicate email, say).
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,40 @@
+//! Everything that runs only on the server: configuration, the database, authentication,
+//! key hashing, the stores and the HTTP boundary.
+
+pub mod app;
+pub mod boundary;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod passwords;
+pub mod principal;
+pub mod sessions;
+pub mod state;
+pub mod stores;
+pub mod usage;
+
+pub use principal::Principal;
+pub use state::AppState;
+
+/// Logs to stderr, `info` by default; `RUST_LOG` overrides.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Reads the configuration, builds the app and serves it at `LEPTOS_SITE_ADDR`.
+pub async fn run() -> anyhow::Result<()> {
+    let leptos_options = leptos::config::get_configuration(None)?.leptos_options;
+    let config = config::Config::from_env()?;
+    let address = leptos_options.site_addr;
+    tracing::info!(database = %config.database_label(), data_dir = %config.data_dir.display(), "starting keyward");
+    let server = app::build(config, leptos_options).await?;
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    tracing::info!("keyward is listening on http://{}", listener.local_addr()?);
+    app::serve(listener, server).await
+}

@@ -1,0 +1,70 @@
+//! Password hashing: argon2id with the OWASP-recommended parameters (19 MiB, 2 passes,
+//! 1 lane — the `argon2` crate's defaults), run on the blocking pool with bounded concurrency so
+//! a burst of logins can neither stall the async executor nor exhaust memory.
+
+use argon2::{
+    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
+    Argon2,
+};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+    /// Verified against when the email is unknown, so that "no such user" takes as long as
+    /// "wrong password".
+    dummy_hash: Arc<String>,
+}
+
+impl Passwords {
+    pub fn new() -> anyhow::Result<Self> {
+        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let dummy_hash = hash_blocking(&crate::server::ids::random_base62(24))?;
+        Ok(Passwords { permits: Arc::new(Semaphore::new(parallelism)), dummy_hash: Arc::new(dummy_hash) })
+    }
+
+    pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
+        let password = password.to_string();
+        let _permit = self.permits.acquire().await?;
+        tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+    }
+
+    /// Verifies `password` against `stored`, or against a dummy hash when there is no user, so
+    /// both paths cost one argon2 verification.
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> anyhow::Result<bool> {
+        let known_user = stored.is_some();
+        let hash = stored.map_or_else(|| self.dummy_hash.as_ref().clone(), str::to_string);
+        let password = password.to_string();
+        let _permit = self.permits.acquire().await?;
+        let matches = tokio::task::spawn_blocking(move || {
+            let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+            Ok::<_, anyhow::Error>(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        })
+        .await??;
+        Ok(known_user && matches)
+    }
+}
+
+fn hash_blocking(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn verifies_the_right_password_only() {
+        let passwords = Passwords::new().unwrap();
+        let hash = passwords.hash("correct horse battery").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(passwords.verify("correct horse battery", Some(&hash)).await.unwrap());
+        assert!(!passwords.verify("wrong horse battery", Some(&hash)).await.unwrap());
+        assert!(!passwords.verify("correct horse battery", None).await.unwrap());
+    }
+}

@@ -1,0 +1,203 @@
+use crate::domain::{
+    views::{Key, KeyKind, KeyStatus, User},
+    Role,
+};
+use crate::server::{db::Pool, ids::rfc3339};
+
+/// What verification needs, read in one indexed query together with the owner's *current*
+/// role in the key's account (NULL when the owner is no longer a member).
+#[derive(sqlx::FromRow)]
+pub struct KeyForVerification {
+    pub id: String,
+    pub account_id: String,
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub kind: String,
+    pub role_cap: Option<String>,
+    pub owner_role: Option<String>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn find_for_verification(pool: &Pool, secret_hash: &str) -> Result<Option<KeyForVerification>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT k.id, k.account_id, k.user_id, u.email, k.kind, k.role_cap, m.role AS owner_role, \
+                k.expires_at, k.revoked_at \
+         FROM api_keys k \
+         LEFT JOIN memberships m ON m.account_id = k.account_id AND m.user_id = k.user_id \
+         LEFT JOIN users u ON u.id = k.user_id \
+         WHERE k.secret_hash = $1",
+    )
+    .bind(secret_hash)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The role a key acts with now: legacy keys are Admin; a user key is its owner's current role,
+/// lowered to its cap; `None` when the owner is no longer a member.
+pub fn effective_role(kind: &str, role_cap: Option<&str>, owner_role: Option<&str>) -> Option<Role> {
+    if kind == "legacy_account" {
+        return Some(Role::Admin);
+    }
+    let owner_role = Role::parse(owner_role?)?;
+    Some(match role_cap.and_then(Role::parse) {
+        Some(cap) => cap.min(owner_role),
+        None => owner_role,
+    })
+}
+
+pub fn status(now: i64, expires_at: Option<i64>, revoked_at: Option<i64>) -> KeyStatus {
+    if revoked_at.is_some() {
+        KeyStatus::Revoked
+    } else if expires_at.is_some_and(|expiry| expiry <= now) {
+        KeyStatus::Expired
+    } else {
+        KeyStatus::Active
+    }
+}
+
+pub struct NewKey<'a> {
+    pub id: &'a str,
+    pub account_id: &'a str,
+    /// `None` for a legacy account key.
+    pub user_id: Option<&'a str>,
+    pub name: &'a str,
+    pub secret_hash: &'a str,
+    pub hint: &'a str,
+    pub role_cap: Option<Role>,
+    pub now: i64,
+    pub expires_at: Option<i64>,
+}
+
+pub async fn insert(pool: &Pool, key: NewKey<'_>) -> Result<(), sqlx::Error> {
+    let kind = if key.user_id.is_some() { "user" } else { "legacy_account" };
+    sqlx::query(
+        "INSERT INTO api_keys (id, account_id, user_id, kind, name, secret_hash, hint, role_cap, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(key.id)
+    .bind(key.account_id)
+    .bind(key.user_id)
+    .bind(kind)
+    .bind(key.name)
+    .bind(key.secret_hash)
+    .bind(key.hint)
+    .bind(key.role_cap.map(Role::as_str))
+    .bind(key.now)
+    .bind(key.expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    name: String,
+    kind: String,
+    user_id: Option<String>,
+    email: Option<String>,
+    hint: String,
+    role_cap: Option<String>,
+    owner_role: Option<String>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    last_used_ip: Option<String>,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl KeyRow {
+    fn view(self, now: i64) -> Key {
+        let effective_role = effective_role(&self.kind, self.role_cap.as_deref(), self.owner_role.as_deref());
+        let owner = match (self.user_id, self.email) {
+            (Some(id), Some(email)) => Some(User { id, email }),
+            _ => None,
+        };
+        Key {
+            id: self.id,
+            name: self.name,
+            kind: if self.kind == "legacy_account" { KeyKind::LegacyAccount } else { KeyKind::User },
+            owner,
+            hint: self.hint,
+            role_cap: self.role_cap.as_deref().and_then(Role::parse),
+            // A key whose owner has left can do nothing; it is shown with the lowest role.
+            effective_role: effective_role.unwrap_or(Role::ReadOnly),
+            created_at: rfc3339(self.created_at),
+            last_used_at: self.last_used_at.map(rfc3339),
+            last_used_ip: self.last_used_ip,
+            expires_at: self.expires_at.map(rfc3339),
+            revoked_at: self.revoked_at.map(rfc3339),
+            status: status(now, self.expires_at, self.revoked_at),
+        }
+    }
+}
+
+const KEY_COLUMNS: &str = "SELECT k.id, k.name, k.kind, k.user_id, u.email, k.hint, k.role_cap, m.role AS owner_role, \
+            k.created_at, k.last_used_at, k.last_used_ip, k.expires_at, k.revoked_at \
+     FROM api_keys k \
+     LEFT JOIN memberships m ON m.account_id = k.account_id AND m.user_id = k.user_id \
+     LEFT JOIN users u ON u.id = k.user_id";
+
+pub async fn list_for_owner(pool: &Pool, account_id: &str, user_id: &str, now: i64) -> Result<Vec<Key>, sqlx::Error> {
+    let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+        "{KEY_COLUMNS} WHERE k.account_id = $1 AND k.user_id = $2 ORDER BY k.created_at DESC, k.id"
+    ))
+    .bind(account_id)
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|row| row.view(now)).collect())
+}
+
+pub async fn list_for_account(pool: &Pool, account_id: &str, now: i64) -> Result<Vec<Key>, sqlx::Error> {
+    let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+        "{KEY_COLUMNS} WHERE k.account_id = $1 ORDER BY k.created_at DESC, k.id"
+    ))
+    .bind(account_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|row| row.view(now)).collect())
+}
+
+pub async fn get(pool: &Pool, account_id: &str, key_id: &str, now: i64) -> Result<Option<Key>, sqlx::Error> {
+    let row: Option<KeyRow> = sqlx::query_as(&format!("{KEY_COLUMNS} WHERE k.account_id = $1 AND k.id = $2"))
+        .bind(account_id)
+        .bind(key_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|row| row.view(now)))
+}
+
+/// Revokes a key of this account (a no-op on one already revoked, which keeps its first time).
+pub async fn revoke(pool: &Pool, account_id: &str, key_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(account_id)
+        .bind(key_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_effective_role_is_the_lower_of_cap_and_current_role() {
+        assert_eq!(effective_role("user", None, Some("admin")), Some(Role::Admin));
+        assert_eq!(effective_role("user", Some("read_only"), Some("admin")), Some(Role::ReadOnly));
+        assert_eq!(effective_role("user", Some("admin"), Some("read_write")), Some(Role::ReadWrite));
+        assert_eq!(effective_role("user", Some("admin"), None), None, "owner removed");
+        assert_eq!(effective_role("legacy_account", None, None), Some(Role::Admin));
+    }
+
+    #[test]
+    fn status_prefers_revoked_then_expired() {
+        assert_eq!(status(10, None, None), KeyStatus::Active);
+        assert_eq!(status(10, Some(10), None), KeyStatus::Expired);
+        assert_eq!(status(10, Some(11), None), KeyStatus::Active);
+        assert_eq!(status(10, Some(5), Some(3)), KeyStatus::Revoked);
+    }
+}

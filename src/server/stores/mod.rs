@@ -1,0 +1,8 @@
+//! SQL, one module per aggregate. Every query that reads or changes an account's objects takes
+//! the account id, so a caller can never reach another account's rows by guessing an id.
+
+pub mod accounts;
+pub mod checks;
+pub mod invites;
+pub mod keys;
+pub mod users;

@@ -1,0 +1,49 @@
+//! Last-used time and address of keys, collected in memory and written in batches, so that
+//! verifying a key never writes to the database (DESIGN.md: at most a minute behind).
+
+use super::db::Pool;
+use std::{collections::HashMap, sync::Arc, sync::Mutex};
+
+#[derive(Clone, Default)]
+pub struct KeyUsage {
+    pending: Arc<Mutex<HashMap<String, Use>>>,
+}
+
+struct Use {
+    at_millis: i64,
+    ip: Option<String>,
+}
+
+impl KeyUsage {
+    pub fn record(&self, key_id: &str, at_millis: i64, ip: Option<String>) {
+        let mut pending = self.pending.lock().expect("usage lock poisoned");
+        pending.insert(key_id.to_string(), Use { at_millis, ip });
+    }
+
+    /// Writes what was collected since the last flush. A key used many times in between costs
+    /// one update.
+    pub async fn flush(&self, pool: &Pool) -> Result<usize, sqlx::Error> {
+        let batch: Vec<(String, Use)> = {
+            let mut pending = self.pending.lock().expect("usage lock poisoned");
+            pending.drain().collect()
+        };
+        let count = batch.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let mut transaction = pool.begin().await?;
+        for (key_id, usage) in batch {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
+                 WHERE id = $3 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(usage.at_millis)
+            .bind(usage.ip)
+            .bind(key_id)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(count)
+    }
+}

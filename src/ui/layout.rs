@@ -1,0 +1,160 @@
+//! The signed-in state shared by every page, and the top bar (account switcher, sign-out).
+
+use crate::api::auth::{whoami, Logout, SwitchAccount};
+use crate::domain::{views::Me, ApiError, ErrorCode};
+use crate::ui::components::Loading;
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+/// Who is signed in, fetched once and again whenever `refresh` is called (sign-in, sign-out,
+/// account switch). Pages key their own data on `version` so they follow an account switch.
+#[derive(Clone, Copy)]
+pub struct SessionContext {
+    pub me: Resource<Result<Me, ApiError>>,
+    pub version: RwSignal<u32>,
+}
+
+impl SessionContext {
+    pub fn refresh(&self) {
+        self.version.update(|version| *version += 1);
+    }
+}
+
+pub fn provide_session() {
+    let version = RwSignal::new(0u32);
+    let me = Resource::new(move || version.get(), |_| whoami());
+    provide_context(SessionContext { me, version });
+}
+
+pub fn use_session() -> SessionContext {
+    expect_context::<SessionContext>()
+}
+
+#[component]
+pub fn Nav() -> impl IntoView {
+    let session = use_session();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true">"⚿"</span>
+                "keyward"
+            </a>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match session.me.await {
+                        Ok(me) => view! { <SignedInNav me /> }.into_any(),
+                        Err(_) => {
+                            view! {
+                                <nav class="links" aria-label="Account">
+                                    <a href="/login">"Sign in"</a>
+                                    <a class="button" href="/signup">"Create an account"</a>
+                                </nav>
+                            }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </header>
+    }
+}
+
+#[component]
+fn SignedInNav(me: Me) -> impl IntoView {
+    let session = use_session();
+    let logout = ServerAction::<Logout>::new();
+    let switch = ServerAction::<SwitchAccount>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if logout.value().get().is_some() {
+            session.refresh();
+            navigate("/login", Default::default());
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = switch.value().get() {
+            session.refresh();
+        }
+    });
+    let is_admin = me.role.allows(crate::domain::Action::ManageAccountKeys);
+    let current = me.account.id.clone();
+    let accounts = me.accounts.clone();
+    let email = me.user.as_ref().map(|user| user.email.clone()).unwrap_or_default();
+    view! {
+        <nav class="links" aria-label="Main">
+            <a href="/checks">"Checks"</a>
+            <a href="/members">"Members"</a>
+            <a href="/keys">"API keys"</a>
+            {is_admin.then(|| view! { <a href="/account-keys">"All keys"</a> })}
+        </nav>
+        <div class="session">
+            <label class="switcher">
+                <span class="visually-hidden">"Current account"</span>
+                <select
+                    aria-label="Current account"
+                    on:change=move |ev| {
+                        switch.dispatch(SwitchAccount { account_id: event_target_value(&ev) });
+                    }
+                >
+                    {accounts
+                        .into_iter()
+                        .map(|membership| {
+                            let selected = membership.account.id == current;
+                            view! {
+                                <option value=membership.account.id.clone() selected=selected>
+                                    {format!("{} · {}", membership.account.name, membership.role.label())}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <span class="who" title="Signed in as">{email}</span>
+            <button class="link-button" on:click=move |_| { logout.dispatch(Logout {}); }>
+                "Sign out"
+            </button>
+        </div>
+    }
+}
+
+/// Renders `render(me)` for a signed-in caller, or asks them to sign in.
+#[component]
+pub fn RequireSignIn<F, IV>(render: F) -> impl IntoView
+where
+    F: Fn(Me) -> IV + Send + Sync + 'static,
+    IV: IntoView + 'static,
+{
+    let session = use_session();
+    let render = StoredValue::new(render);
+    view! {
+        <Transition fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match session.me.await {
+                    Ok(me) => render.with_value(|render| render(me)).into_any(),
+                    Err(error) if error.code == ErrorCode::Unauthenticated => {
+                        view! {
+                            <section class="card narrow">
+                                <h1>"Please sign in"</h1>
+                                <p>"This page is for members of an account."</p>
+                                <p>
+                                    <a class="button" href="/login">"Sign in"</a>
+                                    " or "
+                                    <a href="/signup">"create an account"</a>
+                                </p>
+                            </section>
+                        }
+                            .into_any()
+                    }
+                    Err(error) => {
+                        view! {
+                            <p class="error" role="alert">
+                                {error.message}
+                            </p>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}

@@ -1,0 +1,6 @@
+//! Pages and components. They call the server functions in `crate::api` and ask the policy in
+//! `crate::domain` what to show; the server refuses what a role cannot do anyway.
+
+pub mod components;
+pub mod layout;
+pub mod pages;

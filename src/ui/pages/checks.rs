@@ -1,0 +1,255 @@
+use crate::api::checks::{list_checks, CreateCheck, DeleteCheck, UpdateCheck};
+use crate::domain::{views::{Check, Me}, Action};
+use crate::ui::{
+    components::{action_error, short_time, ErrorNote, Loading},
+    layout::{use_session, RequireSignIn},
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn ChecksPage() -> impl IntoView {
+    view! {
+        <Title text="Checks · keyward" />
+        <RequireSignIn render=|me| view! { <Checks me /> } />
+    }
+}
+
+/// The editor's fields; `editing` names the check being changed, `None` for a new one.
+#[derive(Clone, Copy)]
+struct Draft {
+    editing: RwSignal<Option<String>>,
+    name: RwSignal<String>,
+    kind: RwSignal<String>,
+    url: RwSignal<String>,
+    frequency: RwSignal<String>,
+    activated: RwSignal<bool>,
+}
+
+impl Draft {
+    fn new() -> Self {
+        Draft {
+            editing: RwSignal::new(None),
+            name: RwSignal::new(String::new()),
+            kind: RwSignal::new("api".to_string()),
+            url: RwSignal::new(String::new()),
+            frequency: RwSignal::new("10".to_string()),
+            activated: RwSignal::new(true),
+        }
+    }
+
+    fn load(&self, check: &Check) {
+        self.editing.set(Some(check.id.clone()));
+        self.name.set(check.name.clone());
+        self.kind.set(check.kind.clone());
+        self.url.set(check.url.clone());
+        self.frequency.set(check.frequency_minutes.to_string());
+        self.activated.set(check.activated);
+    }
+
+    fn clear(&self) {
+        self.editing.set(None);
+        self.name.set(String::new());
+        self.url.set(String::new());
+        self.frequency.set("10".to_string());
+        self.activated.set(true);
+    }
+
+    /// The frequency as typed; a non-number becomes 0, which the server rejects by name.
+    fn frequency_minutes(&self) -> i64 {
+        self.frequency.get().trim().parse().unwrap_or(0)
+    }
+}
+
+#[component]
+fn Checks(me: Me) -> impl IntoView {
+    let session = use_session();
+    let can_write = me.role.allows(Action::WriteChecks);
+    let create = ServerAction::<CreateCheck>::new();
+    let update = ServerAction::<UpdateCheck>::new();
+    let delete = ServerAction::<DeleteCheck>::new();
+    let checks = Resource::new(
+        move || (session.version.get(), create.version().get(), update.version().get(), delete.version().get()),
+        |_| list_checks(),
+    );
+    let draft = Draft::new();
+    Effect::new(move |_| {
+        if matches!(create.value().get(), Some(Ok(_))) || matches!(update.value().get(), Some(Ok(_))) {
+            draft.clear();
+        }
+    });
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match draft.editing.get() {
+            Some(check_id) => {
+                update.dispatch(UpdateCheck {
+                    check_id,
+                    name: Some(draft.name.get()),
+                    kind: Some(draft.kind.get()),
+                    url: Some(draft.url.get()),
+                    frequency_minutes: Some(draft.frequency_minutes()),
+                    activated: Some(draft.activated.get()),
+                });
+            }
+            None => {
+                create.dispatch(CreateCheck {
+                    name: draft.name.get(),
+                    kind: draft.kind.get(),
+                    url: draft.url.get(),
+                    frequency_minutes: draft.frequency_minutes(),
+                    activated: draft.activated.get(),
+                });
+            }
+        }
+    };
+    let save_error = Signal::derive(move || {
+        if draft.editing.get().is_some() { action_error(update.value()).get() } else { action_error(create.value()).get() }
+    });
+    view! {
+        <div class="page-head">
+            <h1>"Checks"</h1>
+            <p class="muted">{format!("Monitors of {}.", me.account.name)}</p>
+        </div>
+        {(!can_write)
+            .then(|| {
+                view! {
+                    <p class="notice">"Your role is Read only: you can see checks but not change them."</p>
+                }
+            })}
+        {can_write
+            .then(|| {
+                view! {
+                    <form class="card editor" on:submit=save aria-labelledby="editor-title">
+                        <h2 id="editor-title">
+                            {move || if draft.editing.get().is_some() { "Edit check" } else { "New check" }}
+                        </h2>
+                        <div class="grid">
+                            <div>
+                                <label for="check-name">"Name"</label>
+                                <input id="check-name" required maxlength="100" prop:value=draft.name
+                                    on:input=move |ev| draft.name.set(event_target_value(&ev)) />
+                            </div>
+                            <div>
+                                <label for="check-kind">"Kind"</label>
+                                <select id="check-kind" on:change=move |ev| draft.kind.set(event_target_value(&ev))>
+                                    <option value="api" selected=move || draft.kind.get() == "api">"API"</option>
+                                    <option value="browser" selected=move || draft.kind.get() == "browser">"Browser"</option>
+                                </select>
+                            </div>
+                            <div class="wide">
+                                <label for="check-url">"URL"</label>
+                                <input id="check-url" type="url" required placeholder="https://example.com/health"
+                                    prop:value=draft.url on:input=move |ev| draft.url.set(event_target_value(&ev)) />
+                            </div>
+                            <div>
+                                <label for="check-frequency">"Every (minutes)"</label>
+                                <input id="check-frequency" type="number" min="1" max="1440" required
+                                    prop:value=draft.frequency
+                                    on:input=move |ev| draft.frequency.set(event_target_value(&ev)) />
+                            </div>
+                            <div class="checkbox">
+                                <input id="check-activated" type="checkbox" prop:checked=draft.activated
+                                    on:change=move |ev| draft.activated.set(event_target_checked(&ev)) />
+                                <label for="check-activated">"Activated"</label>
+                            </div>
+                        </div>
+                        <ErrorNote error=save_error />
+                        <div class="actions">
+                            <button type="submit">
+                                {move || if draft.editing.get().is_some() { "Save changes" } else { "Create check" }}
+                            </button>
+                            <Show when=move || draft.editing.get().is_some()>
+                                <button type="button" class="secondary" on:click=move |_| draft.clear()>"Cancel"</button>
+                            </Show>
+                        </div>
+                    </form>
+                }
+            })}
+        <ErrorNote error=action_error(delete.value()) />
+        <Transition fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match checks.await {
+                    Ok(list) if list.checks.is_empty() => {
+                        view! {
+                            <div class="empty">
+                                <h2>"No checks yet"</h2>
+                                <p>"A check watches a URL on a schedule. Create one above, or with an API key from a script."</p>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Ok(list) => {
+                        view! {
+                            <table class="table">
+                                <thead>
+                                    <tr>
+                                        <th scope="col">"Name"</th>
+                                        <th scope="col">"Kind"</th>
+                                        <th scope="col">"URL"</th>
+                                        <th scope="col">"Every"</th>
+                                        <th scope="col">"State"</th>
+                                        <th scope="col">"Updated"</th>
+                                        {can_write.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {list
+                                        .checks
+                                        .into_iter()
+                                        .map(|check| view! { <CheckRow check can_write draft delete /> })
+                                        .collect_view()}
+                                </tbody>
+                            </table>
+                        }
+                            .into_any()
+                    }
+                    Err(error) => view! { <p class="error" role="alert">{error.message}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn CheckRow(check: Check, can_write: bool, draft: Draft, delete: ServerAction<DeleteCheck>) -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let state = if check.activated { "Active" } else { "Paused" };
+    let for_edit = check.clone();
+    let check_id = check.id.clone();
+    view! {
+        <tr>
+            <td>{check.name.clone()}</td>
+            <td>{check.kind.clone()}</td>
+            <td class="url">{check.url.clone()}</td>
+            <td>{format!("{} min", check.frequency_minutes)}</td>
+            <td><span class=if check.activated { "badge ok" } else { "badge" }>{state}</span></td>
+            <td>{short_time(&check.updated_at)}</td>
+            {can_write
+                .then(|| {
+                    let check_id = check_id.clone();
+                    let name = check.name.clone();
+                    view! {
+                        <td class="row-actions">
+                            <Show
+                                when=move || confirming.get()
+                                fallback=move || {
+                                    let for_edit = for_edit.clone();
+                                    view! {
+                                        <button type="button" class="secondary" on:click=move |_| draft.load(&for_edit)>"Edit"</button>
+                                        <button type="button" class="danger-outline" on:click=move |_| confirming.set(true)>"Delete"</button>
+                                    }
+                                }
+                            >
+                                <span class="confirm">{format!("Delete “{name}”?")}</span>
+                                <button type="button" class="danger" on:click={
+                                    let check_id = check_id.clone();
+                                    move |_| { delete.dispatch(DeleteCheck { check_id: check_id.clone() }); }
+                                }>"Yes, delete"</button>
+                                <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                            </Show>
+                        </td>
+                    }
+                })}
+        </tr>
+    }
+}

@@ -1,0 +1,251 @@
+use crate::api::keys::{list_keys, CreateKey, RevokeKey};
+use crate::domain::{
+    views::{Key, KeyKind, KeyStatus, Me},
+    Role,
+};
+use crate::ui::{
+    components::{action_error, short_time, CopyButton, ErrorNote, Loading, RoleBadge},
+    layout::{use_session, RequireSignIn},
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn KeysPage() -> impl IntoView {
+    view! {
+        <Title text="API keys · keyward" />
+        <RequireSignIn render=|me| view! { <Keys me /> } />
+    }
+}
+
+/// Expiry choices offered in the create dialog, in days (`None`: never).
+const EXPIRY_CHOICES: [(&str, Option<u32>); 4] =
+    [("Never", None), ("In 30 days", Some(30)), ("In 90 days", Some(90)), ("In one year", Some(365))];
+
+#[component]
+fn Keys(me: Me) -> impl IntoView {
+    let session = use_session();
+    let create = ServerAction::<CreateKey>::new();
+    let revoke = ServerAction::<RevokeKey>::new();
+    let keys = Resource::new(
+        move || (session.version.get(), create.version().get(), revoke.version().get()),
+        |_| list_keys(),
+    );
+    let creating = RwSignal::new(false);
+    // The secret of the key just created, shown once until the dialog is closed.
+    let revealed = RwSignal::new(None::<(String, String)>);
+    Effect::new(move |_| {
+        if let Some(Ok(created)) = create.value().get() {
+            creating.set(false);
+            revealed.set(Some((created.key.name.clone(), created.secret.clone())));
+            create.value().set(None);
+        }
+    });
+    let my_role = me.role;
+    view! {
+        <div class="page-head">
+            <h1>"API keys"</h1>
+            <p class="muted">
+                {format!("Your keys in {}. Each acts with your current role ", me.account.name)}
+                <RoleBadge role=my_role />
+                " or the lower cap you give it."
+            </p>
+            <button type="button" on:click=move |_| creating.set(true)>"Create a key"</button>
+        </div>
+        <Show when=move || creating.get()>
+            <CreateKeyDialog my_role create creating />
+        </Show>
+        {move || revealed.get().map(|(name, secret)| view! { <SecretDialog name secret revealed /> })}
+        <ErrorNote error=action_error(revoke.value()) />
+        <Transition fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match keys.await {
+                    Ok(list) if list.keys.is_empty() => {
+                        view! {
+                            <div class="empty">
+                                <h2>"You have no keys yet"</h2>
+                                <p>
+                                    "An API key lets a program — a CI job, a provisioning tool, a script — call keyward as you, "
+                                    "sending " <code>"Authorization: Bearer kw_…"</code> ". It can do what your role allows, "
+                                    "never more, and you can revoke it on its own at any time."
+                                </p>
+                                <button type="button" on:click=move |_| creating.set(true)>"Create your first key"</button>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Ok(list) => view! { <KeyTable keys=list.keys revoke show_owner=false /> }.into_any(),
+                    Err(error) => view! { <p class="error" role="alert">{error.message}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn CreateKeyDialog(my_role: Role, create: ServerAction<CreateKey>, creating: RwSignal<bool>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    // `None` follows the owner's role as it changes; a lower role caps the key for good.
+    let cap = RwSignal::new(None::<Role>);
+    let expiry_days = RwSignal::new(None::<u32>);
+    let lower_roles: Vec<Role> = Role::ALL.into_iter().filter(|role| *role < my_role).collect();
+    view! {
+        <div class="dialog-backdrop">
+            <form class="dialog" role="dialog" aria-modal="true" aria-labelledby="create-key-title" on:submit=move |ev| {
+                ev.prevent_default();
+                create.dispatch(CreateKey {
+                    name: name.get(),
+                    role_cap: cap.get(),
+                    expires_at: expiry_days.get().map(days_from_now),
+                });
+            }>
+                <h2 id="create-key-title">"Create an API key"</h2>
+                <label for="key-name">"Name"</label>
+                <input id="key-name" required maxlength="100" placeholder="CI deploy job" autofocus
+                    prop:value=name on:input=move |ev| name.set(event_target_value(&ev)) />
+                <p class="hint">"Say what uses it, so you know which key to revoke if it leaks."</p>
+                <label for="key-role">"Role"</label>
+                <select id="key-role" on:change=move |ev| cap.set(Role::parse(&event_target_value(&ev)))>
+                    <option value="" selected=true>{format!("My role ({}), following changes", my_role.label())}</option>
+                    {lower_roles
+                        .into_iter()
+                        .map(|role| view! { <option value=role.as_str()>{format!("{} at most", role.label())}</option> })
+                        .collect_view()}
+                </select>
+                <label for="key-expiry">"Expires"</label>
+                <select id="key-expiry" on:change=move |ev| expiry_days.set(event_target_value(&ev).parse().ok())>
+                    {EXPIRY_CHOICES
+                        .into_iter()
+                        .map(|(label, days)| {
+                            let value = days.map(|days| days.to_string()).unwrap_or_default();
+                            view! { <option value=value>{label}</option> }
+                        })
+                        .collect_view()}
+                </select>
+                <ErrorNote error=action_error(create.value()) />
+                <div class="actions">
+                    <button type="submit" disabled=move || create.pending().get()>"Create key"</button>
+                    <button type="button" class="secondary" on:click=move |_| creating.set(false)>"Cancel"</button>
+                </div>
+            </form>
+        </div>
+    }
+}
+
+/// An RFC 3339 time `days` from now, by the browser's clock (the server checks it is future).
+fn days_from_now(days: u32) -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let millis = js_sys::Date::now() + f64::from(days) * 86_400_000.0;
+        String::from(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(millis)).to_iso_string())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = days;
+        String::new()
+    }
+}
+
+#[component]
+fn SecretDialog(name: String, secret: String, revealed: RwSignal<Option<(String, String)>>) -> impl IntoView {
+    view! {
+        <div class="dialog-backdrop">
+            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="secret-title">
+                <h2 id="secret-title">{format!("Your new key “{name}”")}</h2>
+                <p class="warning" role="alert">
+                    <strong>"Copy it now: this is the only time keyward shows it."</strong>
+                    " We store only a hash, so we cannot show it again. If you lose it, revoke it and create another."
+                </p>
+                <code class="secret" data-testid="new-key-secret">{secret.clone()}</code>
+                <div class="actions">
+                    <CopyButton text=secret label="Copy key" />
+                    <button type="button" on:click=move |_| revealed.set(None)>"I have copied it"</button>
+                </div>
+            </div>
+        </div>
+    }
+}
+
+/// The table of keys, for a person's own keys and for an Admin's view of all keys.
+#[component]
+pub fn KeyTable(keys: Vec<Key>, revoke: ServerAction<RevokeKey>, show_owner: bool) -> impl IntoView {
+    view! {
+        <table class="table">
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    {show_owner.then(|| view! { <th scope="col">"Owner"</th> })}
+                    <th scope="col">"Key"</th>
+                    <th scope="col">"Role"</th>
+                    <th scope="col">"Created"</th>
+                    <th scope="col">"Last used"</th>
+                    <th scope="col">"Expires"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                </tr>
+            </thead>
+            <tbody>
+                {keys.into_iter().map(|key| view! { <KeyRow key revoke show_owner /> }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn KeyRow(key: Key, revoke: ServerAction<RevokeKey>, show_owner: bool) -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let (status_label, status_class) = match key.status {
+        KeyStatus::Active => ("Active", "badge ok"),
+        KeyStatus::Revoked => ("Revoked", "badge bad"),
+        KeyStatus::Expired => ("Expired", "badge"),
+    };
+    let owner = match (&key.kind, &key.owner) {
+        (KeyKind::LegacyAccount, _) => "Legacy account key".to_string(),
+        (_, Some(owner)) => owner.email.clone(),
+        (_, None) => "—".to_string(),
+    };
+    let last_used = match (&key.last_used_at, &key.last_used_ip) {
+        (Some(at), Some(ip)) => format!("{} from {ip}", short_time(at)),
+        (Some(at), None) => short_time(at),
+        _ => "Never".to_string(),
+    };
+    let role_note = key.role_cap.map(|cap| format!("capped at {}", cap.label()));
+    let key_id = key.id.clone();
+    let name = key.name.clone();
+    let active = key.status == KeyStatus::Active;
+    view! {
+        <tr class:inactive=!active>
+            <td>
+                {key.name.clone()}
+                {(key.kind == KeyKind::LegacyAccount).then(|| view! { " " <span class="badge legacy">"legacy"</span> })}
+            </td>
+            {show_owner.then(|| view! { <td>{owner}</td> })}
+            <td><code>{key.hint.clone()}</code></td>
+            <td><RoleBadge role=key.effective_role /> {role_note.map(|note| view! { <span class="muted small">{note}</span> })}</td>
+            <td>{short_time(&key.created_at)}</td>
+            <td>{last_used}</td>
+            <td>{key.expires_at.as_deref().map(short_time).unwrap_or_else(|| "Never".to_string())}</td>
+            <td><span class=status_class>{status_label}</span></td>
+            <td class="row-actions">
+                {active
+                    .then(|| {
+                        view! {
+                            <Show
+                                when=move || confirming.get()
+                                fallback=move || view! {
+                                    <button type="button" class="danger-outline" on:click=move |_| confirming.set(true)>"Revoke"</button>
+                                }
+                            >
+                                <span class="confirm">{format!("Revoke “{name}”? Programs using it get 401 at once.")}</span>
+                                <button type="button" class="danger" on:click={
+                                    let key_id = key_id.clone();
+                                    move |_| { revoke.dispatch(RevokeKey { key_id: key_id.clone() }); }
+                                }>"Revoke key"</button>
+                                <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                            </Show>
+                        }
+                    })}
+            </td>
+        </tr>
+    }
+}
