@@ -75,23 +75,35 @@ pub async fn import_legacy_keys(account_id: &str) -> Result<()> {
     let config = Config::from_env()?;
     let database = db::connect(&config).await?;
     let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
-    stores::accounts::account(&database.pool, account_id)
+    let imported = import_legacy_secrets(&database.pool, &hasher, account_id, tokio::io::stdin()).await?;
+    println!("Imported {imported} legacy key(s) into account {account_id}.");
+    Ok(())
+}
+
+/// Stores each non-empty line of `secrets` as a legacy account key of `account_id`: the
+/// migration path for deployments that already hand such keys out. Returns how many were stored.
+pub async fn import_legacy_secrets(
+    pool: &db::Pool,
+    hasher: &KeyHasher,
+    account_id: &str,
+    secrets: impl tokio::io::AsyncRead + Unpin,
+) -> Result<usize> {
+    stores::accounts::account(pool, account_id)
         .await?
         .with_context(|| format!("no account with id {account_id}"))?;
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = BufReader::new(secrets).lines();
     let (mut imported, mut line_number) = (0usize, 0usize);
     while let Some(line) = lines.next_line().await? {
         line_number += 1;
         if line.trim().is_empty() {
             continue;
         }
-        // The message names the line, never the secret on it.
+        // Messages name the line, never the secret on it.
         let secret = KeySecret::parse_legacy(&line)
             .with_context(|| format!("line {line_number}: not a key (16-256 printable characters)"))?;
-        let now = now_millis();
         let hint = secret.hint();
         stores::keys::insert(
-            &database.pool,
+            pool,
             stores::keys::NewKey {
                 id: &new_id("key"),
                 account_id,
@@ -100,7 +112,7 @@ pub async fn import_legacy_keys(account_id: &str) -> Result<()> {
                 secret_hash: &hasher.hash(&secret),
                 hint: &hint,
                 role_cap: None,
-                now,
+                now: now_millis(),
                 expires_at: None,
             },
         )
@@ -108,6 +120,5 @@ pub async fn import_legacy_keys(account_id: &str) -> Result<()> {
         .with_context(|| format!("line {line_number}: could not store the key (already imported?)"))?;
         imported += 1;
     }
-    println!("Imported {imported} legacy key(s) into account {account_id}.");
-    Ok(())
+    Ok(imported)
 }

@@ -92,7 +92,8 @@ impl Config {
                 .unwrap_or_default();
             format!("PostgreSQL at {host}")
         } else {
-            format!("SQLite at {}", self.database_url.trim_start_matches("sqlite://"))
+            let path = self.database_url.trim_start_matches("sqlite://");
+            format!("SQLite at {}", path.split('?').next().unwrap_or(path))
         }
     }
 }

@@ -36,7 +36,7 @@ pub fn Nav() -> impl IntoView {
     view! {
         <header class="topbar">
             <a class="brand" href="/">
-                <span class="brand-mark" aria-hidden="true">"⚿"</span>
+                <img class="brand-mark" src="/favicon.svg" alt="" width="24" height="24" />
                 "keyward"
             </a>
             <Transition fallback=|| ()>

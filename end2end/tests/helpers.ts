@@ -1,0 +1,39 @@
+import { expect, Page, Browser } from "@playwright/test";
+
+export const PASSWORD = "correct horse battery staple";
+
+/** A unique email address for this run, so the suite can run against a used database. */
+export function uniqueEmail(who: string): string {
+  return `${who}.${Date.now()}.${Math.floor(Math.random() * 1e6)}@example.com`;
+}
+
+export async function signUp(page: Page, email: string, accountName: string) {
+  await page.goto("/signup");
+  await page.getByLabel("Account name").fill(accountName);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page).toHaveURL(/\/keys$/);
+}
+
+/** Invites `email` with `roleLabel` from the members page and returns the invite link. */
+export async function invite(page: Page, email: string, roleLabel: string): Promise<string> {
+  await page.goto("/members");
+  await page.getByLabel("Email").fill(email);
+  await page.locator("#invite-role").selectOption({ label: roleLabel });
+  await page.getByRole("button", { name: "Create invite link" }).click();
+  const link = page.locator(".invite-url");
+  await expect(link).toBeVisible();
+  return (await link.textContent())!.trim();
+}
+
+/** Opens the invite link in a fresh browser context (another person) and accepts it. */
+export async function acceptInNewContext(browser: Browser, inviteUrl: string) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(inviteUrl);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Accept invitation" }).click();
+  await expect(page).toHaveURL(/\/checks$/);
+  return { context, page };
+}

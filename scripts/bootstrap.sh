@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what building keyward needs, skipping whatever is already present:
+# the Wasm target, cargo-leptos 0.3.10 and the wasm-bindgen CLI that matches Cargo.lock.
+# With --e2e it also installs what the tests need: the Playwright npm packages and Chromium.
+# See ../shared/TOOLCHAIN.md for why these versions and flags.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo is not installed: install Rust with rustup first (https://rustup.rs)." >&2
+  exit 1
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "Adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(cargo leptos --version 2>/dev/null || true)" != "cargo-leptos 0.3.10" ]; then
+  say "Installing cargo-leptos 0.3.10 (a one-time build of about 25 minutes)"
+  cargo install cargo-leptos@0.3.10 --locked --features no_downloads
+fi
+
+wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $wasm_bindgen_version" ]; then
+  say "Installing wasm-bindgen-cli $wasm_bindgen_version (matches Cargo.lock)"
+  # Some releases' own lockfiles pin crates the registry no longer serves: fall back to unlocked.
+  cargo install wasm-bindgen-cli --version "$wasm_bindgen_version" --locked \
+    || cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
+fi
+
+if [ "${1:-}" = "--e2e" ]; then
+  if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+    say "Installing Chromium from Debian (Playwright cannot download browsers here)"
+    if [ "$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium
+    else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi
+  fi
+  if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+    say "Installing the end-to-end test packages"
+    (cd end2end && npm ci --no-audit --no-fund)
+  fi
+fi

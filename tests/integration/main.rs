@@ -1,0 +1,8 @@
+//! Black-box tests: the real router on port 0, a fresh database, HTTP calls like a program's.
+
+mod accounts;
+mod checks;
+mod keys;
+mod matrix;
+mod platform;
+mod support;

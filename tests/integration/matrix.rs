@@ -1,0 +1,208 @@
+//! The authorization matrix: every operation, called by every kind of caller, with the status
+//! each must get. Read a row as the access policy of one operation. An operation registered on
+//! the server without a row here fails the test.
+
+use crate::support::*;
+use keyward::server::{cli::import_legacy_secrets, ids::now_millis};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// The callers, in the order of the columns below.
+const CALLERS: [&str; 14] = [
+    "anonymous",
+    "read_only",
+    "read_write",
+    "admin",
+    "read_only key",
+    "read_write key",
+    "admin key",
+    "admin key capped read_only",
+    "admin of another account",
+    "key of another account",
+    "revoked key",
+    "expired key",
+    "legacy account key",
+    "malformed key",
+];
+
+/// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
+/// Objects named in the bodies belong to the main account.
+#[rustfmt::skip]
+const MATRIX: [(&str, [u16; 14]); 19] = [
+    //                        anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal
+    ("auth/signup",          [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
+    ("auth/login",           [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("auth/logout",          [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401]),
+    ("auth/me",              [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401]),
+    ("auth/switch-account",  [401, 200, 200, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401]),
+    ("members/list",         [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401]),
+    ("members/invite",       [401, 403, 403, 201, 403, 403, 201, 403, 201, 201, 401, 401, 201, 401]),
+    ("invites/accept",       [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("members/set-role",     [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401]),
+    ("members/remove",       [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401]),
+    ("keys/create",          [401, 201, 201, 201, 201, 201, 201, 201, 201, 201, 401, 401, 403, 401]),
+    ("keys/list",            [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403, 401]),
+    ("keys/revoke",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401]),
+    ("account-keys/list",    [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401]),
+    ("checks/list",          [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401]),
+    ("checks/get",           [401, 200, 200, 200, 200, 200, 200, 200, 404, 404, 401, 401, 200, 401]),
+    ("checks/create",        [401, 403, 201, 201, 403, 201, 201, 403, 201, 201, 401, 401, 201, 401]),
+    ("checks/update",        [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401]),
+    ("checks/delete",        [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401]),
+];
+
+/// One account with a member of each role, keys of every kind, a check, and another account.
+struct World {
+    callers: Vec<Caller>,
+    admin: Caller,
+    account_id: String,
+    read_only_id: String,
+    read_write: Caller,
+    check_id: String,
+}
+
+async fn build_world(app: &TestApp, tag: &str) -> World {
+    let email = |who: &str| format!("{who}.{tag}@example.com");
+    let (admin, signed_up) = app.signup(&email("admin")).await;
+    let account_id = signed_up["account"]["id"].as_str().unwrap().to_string();
+    let (read_only, ro) = app.add_member(&admin, &email("ro"), "read_only").await;
+    let (read_write, _) = app.add_member(&admin, &email("rw"), "read_write").await;
+    let (other_admin, _) = app.signup(&email("other")).await;
+
+    let (_, read_only_key) = read_only.create_key(json!({"name": "ro"})).await;
+    let (_, read_write_key) = read_write.create_key(json!({"name": "rw"})).await;
+    let (_, admin_key) = admin.create_key(json!({"name": "admin"})).await;
+    let (_, capped_key) = admin.create_key(json!({"name": "capped", "role_cap": "read_only"})).await;
+    let (_, other_key) = other_admin.create_key(json!({"name": "other"})).await;
+    let (revoked, revoked_key) = admin.create_key(json!({"name": "revoked"})).await;
+    admin.call_ok("keys/revoke", json!({"key_id": revoked["id"]}), StatusCode::OK).await;
+    let (expired, expired_key) = admin.create_key(json!({"name": "expired"})).await;
+    sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
+        .bind(now_millis() - 1)
+        .bind(expired["id"].as_str().unwrap())
+        .execute(&app.state.pool)
+        .await
+        .unwrap();
+    let legacy_key = format!("legacy-{tag}-0123456789abcdef");
+    import_legacy_secrets(&app.state.pool, &app.state.key_hasher, &account_id, legacy_key.as_bytes())
+        .await
+        .unwrap();
+    let check = admin
+        .call_ok(
+            "checks/create",
+            json!({"name": "c", "kind": "api", "url": "https://c.example", "frequency_minutes": 5, "activated": true}),
+            StatusCode::CREATED,
+        )
+        .await;
+
+    let callers = vec![
+        app.anonymous(),
+        read_only,
+        read_write.clone(),
+        admin.clone(),
+        app.with_key(&read_only_key),
+        app.with_key(&read_write_key),
+        app.with_key(&admin_key),
+        app.with_key(&capped_key),
+        other_admin,
+        app.with_key(&other_key),
+        app.with_key(&revoked_key),
+        app.with_key(&expired_key),
+        app.with_key(&legacy_key),
+        app.with_key("kw_thisisnotakeyatall"),
+    ];
+    World {
+        callers,
+        admin,
+        account_id,
+        read_only_id: ro["user"]["id"].as_str().unwrap().to_string(),
+        read_write,
+        check_id: check["check"]["id"].as_str().unwrap().to_string(),
+    }
+}
+
+/// The body for one cell; objects that a successful call would consume are made fresh per cell.
+async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> Value {
+    let fresh_email = format!("{cell}@example.com");
+    let invite_token = |invite: Value| invite["invite_url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    match operation {
+        "auth/signup" => json!({"email": fresh_email, "password": PASSWORD, "account_name": "A"}),
+        // A fresh person per cell: sign-in attempts are throttled per email address.
+        "auth/login" => {
+            app.add_member(&world.admin, &fresh_email, "read_only").await;
+            json!({"email": fresh_email, "password": PASSWORD})
+        }
+        "auth/switch-account" => json!({"account_id": world.account_id}),
+        "members/invite" => json!({"email": fresh_email, "role": "read_only"}),
+        "invites/accept" => {
+            let invite = world
+                .admin
+                .call_ok("members/invite", json!({"email": fresh_email, "role": "read_only"}), StatusCode::CREATED)
+                .await;
+            json!({"token": invite_token(invite), "password": PASSWORD})
+        }
+        "members/set-role" => json!({"user_id": world.read_only_id, "role": "read_only"}),
+        "members/remove" => {
+            let (_, accepted) = app.add_member(&world.admin, &fresh_email, "read_only").await;
+            json!({"user_id": accepted["user"]["id"]})
+        }
+        "keys/create" => json!({"name": "cell"}),
+        "keys/revoke" => {
+            let (key, _) = world.read_write.create_key(json!({"name": "to revoke"})).await;
+            json!({"key_id": key["id"]})
+        }
+        "checks/get" => json!({"check_id": world.check_id}),
+        "checks/create" => {
+            json!({"name": "n", "kind": "browser", "url": "https://n.example", "frequency_minutes": 10, "activated": false})
+        }
+        "checks/update" => json!({"check_id": world.check_id, "name": "renamed"}),
+        "checks/delete" => {
+            let check = world
+                .admin
+                .call_ok(
+                    "checks/create",
+                    json!({"name": "d", "kind": "api", "url": "https://d.example", "frequency_minutes": 5, "activated": true}),
+                    StatusCode::CREATED,
+                )
+                .await;
+            json!({"check_id": check["check"]["id"]})
+        }
+        _ => json!({}),
+    }
+}
+
+#[tokio::test]
+async fn every_operation_for_every_caller() {
+    on_each_engine(|app| async move {
+        let registered: BTreeSet<String> = server_fn::axum::server_fn_paths()
+            .map(|(path, _)| path.trim_start_matches("/api/v1/").to_string())
+            .collect();
+        let covered: BTreeSet<String> = MATRIX.iter().map(|(operation, _)| operation.to_string()).collect();
+        assert_eq!(registered, covered, "every server function needs a row in MATRIX");
+
+        let mut mismatches = Vec::new();
+        let mut cells = 0;
+        for (row, (operation, expected)) in MATRIX.iter().enumerate() {
+            // A world per operation, so that one row's calls (sign-out, removal) cannot leak
+            // into another's.
+            let world = build_world(&app, &format!("op{row}")).await;
+            for (column, caller) in world.callers.iter().enumerate() {
+                let body = body_for(&app, &world, operation, &format!("op{row}.c{column}")).await;
+                let (status, response) = caller.call_json(operation, body).await;
+                cells += 1;
+                if status.as_u16() != expected[column] {
+                    mismatches.push(format!(
+                        "{operation} as {}: expected {}, got {status} {response}",
+                        CALLERS[column], expected[column]
+                    ));
+                } else if status.as_u16() >= 400 {
+                    assert!(response["error"]["code"].is_string(), "{operation}: {response}");
+                }
+            }
+        }
+        assert!(mismatches.is_empty(), "{} of {cells} cells differ:\n{}", mismatches.len(), mismatches.join("\n"));
+        eprintln!("authorization matrix on {:?}: {} operations × {} callers = {cells} cells", app.engine, MATRIX.len(), CALLERS.len());
+    })
+    .await;
+}

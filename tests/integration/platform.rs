@@ -1,0 +1,110 @@
+//! The HTTP boundary: health, pages, error shapes, limits, cross-site requests.
+
+use crate::support::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn healthz_answers_and_reports_a_dead_database() {
+    on_each_engine(|app| async move {
+        let client = reqwest::Client::new();
+        let response = client.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        app.state.pool.close().await;
+        let response = client.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_home_page_is_rendered_on_the_server() {
+    on_each_engine(|app| async move {
+        let response = reqwest::get(app.url("/")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let html = response.text().await.unwrap();
+        assert!(html.contains("API keys that belong to people"), "{html}");
+        assert!(html.contains("/pkg/keyward"), "the hydration scripts are linked");
+        let missing = reqwest::get(app.url("/no/such/page")).await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn errors_have_the_documented_shape() {
+    on_each_engine(|app| async move {
+        let caller = app.anonymous();
+        let (status, body) = caller.call_json("no/such-operation", json!({})).await;
+        assert_error(status, &body, 404, "not_found");
+
+        let (status, body) = caller.call_json("auth/me", json!({})).await;
+        assert_error(status, &body, 401, "unauthenticated");
+
+        let response = caller
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body("this is not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_input");
+
+        let (status, body) = caller.call_json("auth/login", json!({"email": "ada@example.com"})).await;
+        assert_error(status, &body, 400, "invalid_input");
+        assert!(body["error"]["message"].as_str().unwrap().starts_with("password"), "{body}");
+
+        let huge = "x".repeat(70 * 1024);
+        let (status, body) = caller.call_json("auth/login", json!({"email": huge, "password": "x"})).await;
+        assert_error(status, &body, 413, "payload_too_large");
+
+        let get = caller.client.get(app.url("/api/v1/auth/me")).send().await.unwrap();
+        assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let body: serde_json::Value = get.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_input");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cookie_calls_from_another_origin_are_refused() {
+    on_each_engine(|app| async move {
+        let (admin, _) = app.signup("csrf@example.com").await;
+        let forged = admin
+            .client
+            .post(app.url("/api/v1/checks/create"))
+            .header("origin", "https://evil.example")
+            .json(&json!({"name": "x", "kind": "api", "url": "https://a.example", "frequency_minutes": 5, "activated": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+        let fetch_metadata = admin
+            .client
+            .post(app.url("/api/v1/members/list"))
+            .header("sec-fetch-site", "cross-site")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fetch_metadata.status(), StatusCode::FORBIDDEN);
+        let (_, checks) = admin.call_json("checks/list", json!({})).await;
+        assert_eq!(checks["checks"].as_array().unwrap().len(), 0, "the forged create did nothing");
+
+        let host = app.address.trim_start_matches("http://").to_string();
+        let same_origin = admin
+            .client
+            .post(app.url("/api/v1/members/list"))
+            .header("origin", format!("http://{host}"))
+            .header("sec-fetch-site", "same-origin")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(same_origin.status(), StatusCode::OK);
+    })
+    .await;
+}

@@ -1,0 +1,204 @@
+//! Starts the real keyward router on port 0 against a fresh database, and talks to it over
+//! HTTP like any program would. Each test runs once on SQLite and once on PostgreSQL (when
+//! `KEYWARD_TEST_POSTGRES_URL` answers; `KEYWARD_REQUIRE_POSTGRES=1` turns a skip into a failure).
+
+
+use keyward::server::{app, config::Config, AppState};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use std::{
+    future::Future,
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub state: AppState,
+    pub engine: Engine,
+    pub data_dir: PathBuf,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Runs `test` on SQLite, then on PostgreSQL when it is reachable.
+pub async fn on_each_engine<F, Fut>(test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    test(spawn_app(Engine::Sqlite).await.expect("SQLite always works")).await;
+    match spawn_app(Engine::Postgres).await {
+        Some(app) => test(app).await,
+        None if std::env::var("KEYWARD_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+            panic!("PostgreSQL is required (KEYWARD_REQUIRE_POSTGRES=1) but not reachable")
+        }
+        None => eprintln!("SKIPPED on PostgreSQL: not reachable at KEYWARD_TEST_POSTGRES_URL"),
+    }
+}
+
+fn random_suffix() -> String {
+    keyward::server::ids::random_base62(12).to_lowercase()
+}
+
+/// A throw-away PostgreSQL database, or `None` when the server does not answer.
+async fn fresh_postgres_database() -> Option<String> {
+    use sqlx::Connection;
+    let admin_url = std::env::var("KEYWARD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let connect = sqlx::PgConnection::connect(&admin_url);
+    let mut connection = tokio::time::timeout(std::time::Duration::from_secs(3), connect).await.ok()?.ok()?;
+    let name = format!("keyward_test_{}", random_suffix());
+    sqlx::Executor::execute(&mut connection, format!("CREATE DATABASE {name}").as_str()).await.ok()?;
+    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+    Some(format!("{base}/{name}"))
+}
+
+/// Everything any test's server logged, at debug level, so tests can prove a secret never
+/// reaches the logs.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = SharedWriter(buffer.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,hyper=info,h2=info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    })
+}
+
+#[derive(Clone)]
+struct SharedWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
+    log_buffer();
+    let data_dir = std::env::temp_dir().join(format!("keyward-test-{}", random_suffix()));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let database_url = match engine {
+        Engine::Sqlite => None,
+        Engine::Postgres => Some(fresh_postgres_database().await?),
+    };
+    let config = Config::for_tests(&data_dir, database_url);
+    let leptos_options = leptos::config::get_configuration(Some("Cargo.toml")).unwrap().leptos_options;
+    let server = app::build(config, leptos_options).await.expect("the app builds");
+    let state = server.state.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(app::serve(listener, server));
+    Some(TestApp { address, state, engine, data_dir })
+}
+
+/// A caller: a cookie-keeping browser-like client, optionally with a bearer key.
+#[derive(Clone)]
+pub struct Caller {
+    pub client: Client,
+    pub address: String,
+    pub bearer: Option<String>,
+}
+
+impl TestApp {
+    pub fn anonymous(&self) -> Caller {
+        Caller {
+            client: Client::builder().cookie_store(true).build().unwrap(),
+            address: self.address.clone(),
+            bearer: None,
+        }
+    }
+
+    pub fn with_key(&self, secret: &str) -> Caller {
+        Caller { bearer: Some(secret.to_string()), ..self.anonymous() }
+    }
+
+    /// Signs up a new person with a new account in which they are Admin.
+    pub async fn signup(&self, email: &str) -> (Caller, Value) {
+        let caller = self.anonymous();
+        let body = caller
+            .call_ok(
+                "auth/signup",
+                json!({"email": email, "password": PASSWORD, "account_name": format!("{email}'s account")}),
+                StatusCode::CREATED,
+            )
+            .await;
+        (caller, body)
+    }
+
+    /// Invites `email` into the admin's account with `role` and accepts as a new person.
+    pub async fn add_member(&self, admin: &Caller, email: &str, role: &str) -> (Caller, Value) {
+        let invite = admin
+            .call_ok("members/invite", json!({"email": email, "role": role}), StatusCode::CREATED)
+            .await;
+        let token = invite["invite_url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        let member = self.anonymous();
+        let body = member
+            .call_ok("invites/accept", json!({"token": token, "password": PASSWORD}), StatusCode::OK)
+            .await;
+        (member, body)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+impl Caller {
+    pub async fn call(&self, operation: &str, body: Value) -> Response {
+        let mut request = self.client.post(format!("{}/api/v1/{operation}", self.address)).json(&body);
+        if let Some(secret) = &self.bearer {
+            request = request.bearer_auth(secret);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Calls and returns (status, JSON body).
+    pub async fn call_json(&self, operation: &str, body: Value) -> (StatusCode, Value) {
+        let response = self.call(operation, body).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{operation}: not JSON: {text}"));
+        (status, json)
+    }
+
+    pub async fn call_ok(&self, operation: &str, body: Value, expected: StatusCode) -> Value {
+        let (status, json) = self.call_json(operation, body).await;
+        assert_eq!(status, expected, "{operation}: {json}");
+        json
+    }
+
+    /// Creates a key for this caller and returns (key view, secret).
+    pub async fn create_key(&self, body: Value) -> (Value, String) {
+        let created = self.call_ok("keys/create", body, StatusCode::CREATED).await;
+        let secret = created["secret"].as_str().unwrap().to_string();
+        (created["key"].clone(), secret)
+    }
+}
+
+/// Asserts a failure with the documented envelope.
+pub fn assert_error(status: StatusCode, body: &Value, expected_status: u16, expected_code: &str) {
+    assert_eq!(status.as_u16(), expected_status, "{body}");
+    assert_eq!(body["error"]["code"], expected_code, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+}
