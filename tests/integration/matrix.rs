@@ -53,12 +53,14 @@ const MATRIX: [(&str, [u16; 14]); 19] = [
 ];
 
 /// One account with a member of each role, keys of every kind, a check, and another account.
+/// Fixtures are made by callers of their own (a second Admin, a key of the Read & write
+/// member), so that a cell which signs a caller in or out cannot break the next cell's set-up.
 struct World {
     callers: Vec<Caller>,
-    admin: Caller,
+    fixture_admin: Caller,
+    fixture_read_write: Caller,
     account_id: String,
     read_only_id: String,
-    read_write: Caller,
     check_id: String,
 }
 
@@ -69,6 +71,7 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
     let (read_only, ro) = app.add_member(&admin, &email("ro"), "read_only").await;
     let (read_write, _) = app.add_member(&admin, &email("rw"), "read_write").await;
     let (other_admin, _) = app.signup(&email("other")).await;
+    let (fixture_admin, _) = app.add_member(&admin, &email("fixtures"), "admin").await;
 
     let (_, read_only_key) = read_only.create_key(json!({"name": "ro"})).await;
     let (_, read_write_key) = read_write.create_key(json!({"name": "rw"})).await;
@@ -88,7 +91,7 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
     import_legacy_secrets(&app.state.pool, &app.state.key_hasher, &account_id, legacy_key.as_bytes())
         .await
         .unwrap();
-    let check = admin
+    let check = fixture_admin
         .call_ok(
             "checks/create",
             json!({"name": "c", "kind": "api", "url": "https://c.example", "frequency_minutes": 5, "activated": true}),
@@ -99,8 +102,8 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
     let callers = vec![
         app.anonymous(),
         read_only,
-        read_write.clone(),
-        admin.clone(),
+        read_write,
+        admin,
         app.with_key(&read_only_key),
         app.with_key(&read_write_key),
         app.with_key(&admin_key),
@@ -114,10 +117,10 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
     ];
     World {
         callers,
-        admin,
+        fixture_admin,
+        fixture_read_write: app.with_key(&read_write_key),
         account_id,
         read_only_id: ro["user"]["id"].as_str().unwrap().to_string(),
-        read_write,
         check_id: check["check"]["id"].as_str().unwrap().to_string(),
     }
 }
@@ -130,26 +133,26 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
         "auth/signup" => json!({"email": fresh_email, "password": PASSWORD, "account_name": "A"}),
         // A fresh person per cell: sign-in attempts are throttled per email address.
         "auth/login" => {
-            app.add_member(&world.admin, &fresh_email, "read_only").await;
+            app.add_member(&world.fixture_admin, &fresh_email, "read_only").await;
             json!({"email": fresh_email, "password": PASSWORD})
         }
         "auth/switch-account" => json!({"account_id": world.account_id}),
         "members/invite" => json!({"email": fresh_email, "role": "read_only"}),
         "invites/accept" => {
             let invite = world
-                .admin
+                .fixture_admin
                 .call_ok("members/invite", json!({"email": fresh_email, "role": "read_only"}), StatusCode::CREATED)
                 .await;
             json!({"token": invite_token(invite), "password": PASSWORD})
         }
         "members/set-role" => json!({"user_id": world.read_only_id, "role": "read_only"}),
         "members/remove" => {
-            let (_, accepted) = app.add_member(&world.admin, &fresh_email, "read_only").await;
+            let (_, accepted) = app.add_member(&world.fixture_admin, &fresh_email, "read_only").await;
             json!({"user_id": accepted["user"]["id"]})
         }
         "keys/create" => json!({"name": "cell"}),
         "keys/revoke" => {
-            let (key, _) = world.read_write.create_key(json!({"name": "to revoke"})).await;
+            let (key, _) = world.fixture_read_write.create_key(json!({"name": "to revoke"})).await;
             json!({"key_id": key["id"]})
         }
         "checks/get" => json!({"check_id": world.check_id}),
@@ -159,7 +162,7 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
         "checks/update" => json!({"check_id": world.check_id, "name": "renamed"}),
         "checks/delete" => {
             let check = world
-                .admin
+                .fixture_admin
                 .call_ok(
                     "checks/create",
                     json!({"name": "d", "kind": "api", "url": "https://d.example", "frequency_minutes": 5, "activated": true}),

@@ -54,7 +54,8 @@ async fn fresh_postgres_database() -> Option<String> {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
     let connect = sqlx::PgConnection::connect(&admin_url);
     let mut connection = tokio::time::timeout(std::time::Duration::from_secs(3), connect).await.ok()?.ok()?;
-    let name = format!("keyward_test_{}", random_suffix());
+    drop_stale_test_databases(&mut connection).await;
+    let name = format!("keyward_test_{}_{}", unix_seconds(), random_suffix());
     sqlx::Executor::execute(&mut connection, format!("CREATE DATABASE {name}").as_str()).await.ok()?;
     let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
     Some(format!("{base}/{name}"))
@@ -91,6 +92,25 @@ impl std::io::Write for SharedWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Drops the databases earlier runs left behind (named with their creation time), once they are
+/// an hour old: no test runs that long, so none of them is in use.
+async fn drop_stale_test_databases(connection: &mut sqlx::PgConnection) {
+    let names: Vec<(String,)> = sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'keyward_test_%'")
+        .fetch_all(&mut *connection)
+        .await
+        .unwrap_or_default();
+    for (name,) in names {
+        let created = name.split('_').nth(2).and_then(|secs| secs.parse::<u64>().ok()).unwrap_or(0);
+        if created + 3600 < unix_seconds() {
+            let _ = sqlx::Executor::execute(&mut *connection, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+        }
     }
 }
 
