@@ -5,10 +5,12 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-say "Formatting and lints"
+say "Formatting and lints (both features)"
 cargo fmt --check
-cargo clippy --features ssr --all-targets -- -D warnings
-cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+# A target directory of its own: cargo-leptos builds with other flags, and sharing one would
+# make each tool rebuild the other's artifacts.
+CARGO_TARGET_DIR=target/clippy cargo clippy --features ssr --all-targets -- -D warnings
+CARGO_TARGET_DIR=target/clippy cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
 postgres_url=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then

@@ -3,8 +3,9 @@
 use crate::ui::{
     layout::{provide_session, Nav},
     pages::{
-        account_keys::AccountKeysPage, checks::ChecksPage, home::HomePage, invite::AcceptInvitePage,
-        keys::KeysPage, login::LoginPage, members::MembersPage, signup::SignupPage,
+        account_keys::AccountKeysPage, checks::ChecksPage, home::HomePage,
+        invite::AcceptInvitePage, keys::KeysPage, login::LoginPage, members::MembersPage,
+        signup::SignupPage,
     },
 };
 use leptos::prelude::*;

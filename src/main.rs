@@ -8,9 +8,10 @@ async fn main() -> anyhow::Result<()> {
     keyward::server::init_logging();
     match Cli::parse().command {
         None | Some(Command::Serve) => keyward::server::run().await,
-        Some(Command::Admin(AdminCommand::Create { email, account_name })) => {
-            keyward::server::cli::create_admin(&email, &account_name).await
-        }
+        Some(Command::Admin(AdminCommand::Create {
+            email,
+            account_name,
+        })) => keyward::server::cli::create_admin(&email, &account_name).await,
         Some(Command::LegacyKeys(LegacyKeysCommand::Import { account })) => {
             keyward::server::cli::import_legacy_keys(&account).await
         }

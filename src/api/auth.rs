@@ -18,7 +18,10 @@ mod session_support {
     pub async fn start_session(user_id: &str, account_id: &str) -> Result<(), ApiError> {
         let session = session().await?;
         session.cycle_id().await?;
-        let user = SessionUser { user_id: user_id.to_string(), account_id: account_id.to_string() };
+        let user = SessionUser {
+            user_id: user_id.to_string(),
+            account_id: account_id.to_string(),
+        };
         session.insert(SESSION_USER, user).await?;
         Ok(())
     }
@@ -28,13 +31,19 @@ pub(crate) use session_support::start_session;
 
 /// Creates a user and a new account in which they are Admin, and signs them in.
 #[server(prefix = "/api", endpoint = "v1/auth/signup", input = Json, output = Json)]
-pub async fn signup(email: String, password: String, account_name: String) -> Result<SignedIn, ApiError> {
+pub async fn signup(
+    email: String,
+    password: String,
+    account_name: String,
+) -> Result<SignedIn, ApiError> {
     use crate::domain::{
         inputs::{AccountName, Email, NewPassword},
         views::Account,
         Role,
     };
-    use crate::server::{boundary::respond_created, error::is_unique_violation, ids::*, principal::app_state, stores};
+    use crate::server::{
+        boundary::respond_created, error::is_unique_violation, ids::*, principal::app_state, stores,
+    };
 
     let state = app_state()?;
     let email = Email::parse(&email)?;
@@ -44,21 +53,39 @@ pub async fn signup(email: String, password: String, account_name: String) -> Re
     let (user_id, account_id, now) = (new_id("usr"), new_id("acc"), now_millis());
 
     let mut transaction = state.pool.begin().await?;
-    match stores::users::insert(&mut *transaction, &user_id, email.as_str(), &password_hash, now).await {
+    match stores::users::insert(
+        &mut *transaction,
+        &user_id,
+        email.as_str(),
+        &password_hash,
+        now,
+    )
+    .await
+    {
         Err(error) if is_unique_violation(&error) => {
-            return Err(ApiError::conflict("email: an account with this email already exists. Sign in instead."));
+            return Err(ApiError::conflict(
+                "email: an account with this email already exists. Sign in instead.",
+            ));
         }
         other => other?,
     }
-    stores::accounts::insert_account(&mut *transaction, &account_id, account_name.as_str(), now).await?;
-    stores::accounts::insert_membership(&mut *transaction, &account_id, &user_id, Role::Admin, now).await?;
+    stores::accounts::insert_account(&mut *transaction, &account_id, account_name.as_str(), now)
+        .await?;
+    stores::accounts::insert_membership(&mut *transaction, &account_id, &user_id, Role::Admin, now)
+        .await?;
     transaction.commit().await?;
 
     start_session(&user_id, &account_id).await?;
     respond_created();
     Ok(SignedIn {
-        user: crate::domain::views::User { id: user_id, email: email.as_str().to_string() },
-        account: Account { id: account_id, name: account_name.as_str().to_string() },
+        user: crate::domain::views::User {
+            id: user_id,
+            email: email.as_str().to_string(),
+        },
+        account: Account {
+            id: account_id,
+            name: account_name.as_str().to_string(),
+        },
         role: Role::Admin,
     })
 }
@@ -77,10 +104,16 @@ pub async fn login(email: String, password: String) -> Result<SignedIn, ApiError
     let state = app_state()?;
     let email = Email::parse(&email)?;
     if password.is_empty() || password.chars().count() > 128 {
-        return Err(ApiError::invalid_input("password", "must be 1 to 128 characters"));
+        return Err(ApiError::invalid_input(
+            "password",
+            "must be 1 to 128 characters",
+        ));
     }
     let address = client_address().await;
-    if let Err(wait) = state.login_throttle.attempt(email.as_str(), address.as_deref()) {
+    if let Err(wait) = state
+        .login_throttle
+        .attempt(email.as_str(), address.as_deref())
+    {
         respond_retry_after(wait);
         return Err(ApiError::new(
             ErrorCode::RateLimited,
@@ -91,15 +124,24 @@ pub async fn login(email: String, password: String) -> Result<SignedIn, ApiError
     let stored_hash = user.as_ref().map(|user| user.password_hash.as_str());
     let password_matches = state.passwords.verify(&password, stored_hash).await?;
     let Some(user) = user.filter(|_| password_matches) else {
-        return Err(ApiError::new(ErrorCode::Unauthenticated, "Wrong email or password."));
+        return Err(ApiError::new(
+            ErrorCode::Unauthenticated,
+            "Wrong email or password.",
+        ));
     };
     let membership = stores::accounts::memberships_of(&state.pool, &user.id)
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "You are not a member of any account."))?;
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::Forbidden, "You are not a member of any account.")
+        })?;
     start_session(&user.id, &membership.account.id).await?;
-    Ok(SignedIn { user: user.view(), account: membership.account, role: membership.role })
+    Ok(SignedIn {
+        user: user.view(),
+        account: membership.account,
+        role: membership.role,
+    })
 }
 
 /// Ends the browser session.
@@ -110,7 +152,10 @@ pub async fn logout() -> Result<Empty, ApiError> {
 
     let (_, caller) = authorize(Action::Read).await?;
     if caller.via != Via::Session {
-        return Err(ApiError::new(ErrorCode::Forbidden, "Keys have no session to end. Revoke the key instead."));
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Keys have no session to end. Revoke the key instead.",
+        ));
     }
     session().await?.flush().await?;
     Ok(Empty {})
@@ -124,7 +169,9 @@ pub async fn whoami() -> Result<Me, ApiError> {
 
     let (state, caller) = authorize(Action::Read).await?;
     let accounts = match (&caller.user, caller.via) {
-        (Some(user), Via::Session) => stores::accounts::memberships_of(&state.pool, &user.id).await?,
+        (Some(user), Via::Session) => {
+            stores::accounts::memberships_of(&state.pool, &user.id).await?
+        }
         _ => Vec::new(),
     };
     Ok(Me {
@@ -150,13 +197,22 @@ pub async fn switch_account(account_id: String) -> Result<SwitchedAccount, ApiEr
     let (state, caller) = authorize(Action::Read).await?;
     let account_id = parse_id("account_id", &account_id)?;
     if caller.via != Via::Session {
-        return Err(ApiError::new(ErrorCode::Forbidden, "A key acts in its own account only."));
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "A key acts in its own account only.",
+        ));
     }
     let user = caller.person()?;
     let membership = stores::accounts::membership(&state.pool, &user.id, &account_id)
         .await?
         .ok_or_else(|| ApiError::not_found("account"))?;
-    let moved = SessionUser { user_id: user.id.clone(), account_id: membership.account.id.clone() };
+    let moved = SessionUser {
+        user_id: user.id.clone(),
+        account_id: membership.account.id.clone(),
+    };
     session().await?.insert(SESSION_USER, moved).await?;
-    Ok(SwitchedAccount { account: membership.account, role: membership.role })
+    Ok(SwitchedAccount {
+        account: membership.account,
+        role: membership.role,
+    })
 }

@@ -42,7 +42,14 @@ pub async fn create_check(
     let (state, caller) = authorize(Action::WriteChecks).await?;
     let fields = validate(&name, &kind, &url, frequency_minutes, activated)?;
     let check_id = new_id("chk");
-    stores::checks::insert(&state.pool, caller.account_id(), &check_id, &fields, now_millis()).await?;
+    stores::checks::insert(
+        &state.pool,
+        caller.account_id(),
+        &check_id,
+        &fields,
+        now_millis(),
+    )
+    .await?;
     let check = stores::checks::get(&state.pool, caller.account_id(), &check_id)
         .await?
         .ok_or_else(ApiError::internal)?;
@@ -75,7 +82,15 @@ pub async fn update_check(
         frequency_minutes.unwrap_or(i64::from(current.frequency_minutes)),
         activated.unwrap_or(current.activated),
     )?;
-    if !stores::checks::update(&state.pool, caller.account_id(), &check_id, &fields, now_millis()).await? {
+    if !stores::checks::update(
+        &state.pool,
+        caller.account_id(),
+        &check_id,
+        &fields,
+        now_millis(),
+    )
+    .await?
+    {
         return Err(ApiError::not_found("check"));
     }
     let check = stores::checks::get(&state.pool, caller.account_id(), &check_id)

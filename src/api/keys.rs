@@ -14,7 +14,9 @@ pub async fn create_key(
     expires_at: Option<String>,
 ) -> Result<CreatedKey, ApiError> {
     use crate::domain::{inputs::KeyName, views::Via, Action, ErrorCode};
-    use crate::server::{boundary::respond_created, ids::*, keys::KeySecret, principal::authorize, stores};
+    use crate::server::{
+        boundary::respond_created, ids::*, keys::KeySecret, principal::authorize, stores,
+    };
 
     let (state, caller) = authorize(Action::ManageOwnKeys).await?;
     let owner = caller.person()?;
@@ -32,11 +34,18 @@ pub async fn create_key(
         Via::UserKey | Via::AccountKey => Some(role_cap.unwrap_or(caller.role).min(caller.role)),
     };
     let now = now_millis();
-    let expires_at = match expires_at.as_deref().map(str::trim).filter(|text| !text.is_empty()) {
+    let expires_at = match expires_at
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+    {
         Some(text) => {
             let at = parse_rfc3339("expires_at", text)?;
             if at <= now {
-                return Err(ApiError::invalid_input("expires_at", "must be in the future"));
+                return Err(ApiError::invalid_input(
+                    "expires_at",
+                    "must be in the future",
+                ));
             }
             Some(at)
         }
@@ -64,7 +73,10 @@ pub async fn create_key(
         .ok_or_else(ApiError::internal)?;
     tracing::info!(key_id = %key.id, account_id = %caller.account_id(), "created a key");
     respond_created();
-    Ok(CreatedKey { key, secret: secret.reveal_once() })
+    Ok(CreatedKey {
+        key,
+        secret: secret.reveal_once(),
+    })
 }
 
 /// The caller's own keys in the current account, revoked and expired ones included.
@@ -75,7 +87,9 @@ pub async fn list_keys() -> Result<KeyList, ApiError> {
 
     let (state, caller) = authorize(Action::ManageOwnKeys).await?;
     let owner = caller.person()?;
-    let keys = stores::keys::list_for_owner(&state.pool, caller.account_id(), &owner.id, now_millis()).await?;
+    let keys =
+        stores::keys::list_for_owner(&state.pool, caller.account_id(), &owner.id, now_millis())
+            .await?;
     Ok(KeyList { keys })
 }
 
@@ -91,8 +105,13 @@ pub async fn revoke_key(key_id: String) -> Result<OneKey, ApiError> {
     let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
-    let own_key = matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
-    caller.authorize(if own_key { Action::ManageOwnKeys } else { Action::ManageAccountKeys })?;
+    let own_key =
+        matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
+    caller.authorize(if own_key {
+        Action::ManageOwnKeys
+    } else {
+        Action::ManageAccountKeys
+    })?;
     stores::keys::revoke(&state.pool, caller.account_id(), &key_id, now).await?;
     let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
@@ -108,6 +127,7 @@ pub async fn list_account_keys() -> Result<KeyList, ApiError> {
     use crate::server::{ids::now_millis, principal::authorize, stores};
 
     let (state, caller) = authorize(Action::ManageAccountKeys).await?;
-    let keys = stores::keys::list_for_account(&state.pool, caller.account_id(), now_millis()).await?;
+    let keys =
+        stores::keys::list_for_account(&state.pool, caller.account_id(), now_millis()).await?;
     Ok(KeyList { keys })
 }

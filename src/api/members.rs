@@ -26,8 +26,13 @@ pub async fn invite_member(email: String, role: Role) -> Result<Invitation, ApiE
     let (state, caller) = authorize(Action::ManageMembers).await?;
     let email = Email::parse(&email)?;
     if let Some(existing) = stores::users::find_by_email(&state.pool, email.as_str()).await? {
-        if stores::accounts::member(&state.pool, caller.account_id(), &existing.id).await?.is_some() {
-            return Err(ApiError::conflict("email: this person is already a member of the account."));
+        if stores::accounts::member(&state.pool, caller.account_id(), &existing.id)
+            .await?
+            .is_some()
+        {
+            return Err(ApiError::conflict(
+                "email: this person is already a member of the account.",
+            ));
         }
     }
     let token = random_base62(32);
@@ -48,7 +53,10 @@ pub async fn invite_member(email: String, role: Role) -> Result<Invitation, ApiE
     )
     .await?;
     respond_created();
-    Ok(Invitation { invite_url: format!("{}/invite/{token}", public_base_url(&state).await), expires_at: rfc3339(expires_at) })
+    Ok(Invitation {
+        invite_url: format!("{}/invite/{token}", public_base_url(&state).await),
+        expires_at: rfc3339(expires_at),
+    })
 }
 
 /// The base of links keyward hands out: the configured public URL, else the host the request
@@ -63,7 +71,11 @@ async fn public_base_url(state: &crate::server::AppState) -> String {
         .get(axum::http::header::HOST)
         .and_then(|host| host.to_str().ok())
         .unwrap_or("localhost");
-    let scheme = if state.config.secure_cookies { "https" } else { "http" };
+    let scheme = if state.config.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
     format!("{scheme}://{host}")
 }
 
@@ -77,21 +89,30 @@ pub async fn accept_invite(token: String, password: Option<String>) -> Result<Si
 
     let state = principal::app_state()?;
     if token.is_empty() || token.len() > 128 {
-        return Err(ApiError::invalid_input("token", "is not a valid invite token"));
+        return Err(ApiError::invalid_input(
+            "token",
+            "is not a valid invite token",
+        ));
     }
-    let invite = stores::invites::find_by_token_hash(&state.pool, &state.key_hasher.hash_text(&token))
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "This invite link is not valid."))?;
+    let invite =
+        stores::invites::find_by_token_hash(&state.pool, &state.key_hasher.hash_text(&token))
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "This invite link is not valid."))?;
     let now = now_millis();
     if invite.accepted_at.is_some() {
         return Err(ApiError::conflict("This invite has already been used."));
     }
     if invite.expires_at <= now {
-        return Err(ApiError::conflict("This invite has expired. Ask an Admin for a new one."));
+        return Err(ApiError::conflict(
+            "This invite has expired. Ask an Admin for a new one.",
+        ));
     }
     let role = Role::parse(&invite.role).ok_or_else(ApiError::internal)?;
     let existing = stores::users::find_by_email(&state.pool, &invite.email).await?;
-    let signed_in_as = principal::resolve(&state).await.ok().and_then(|caller| caller.user);
+    let signed_in_as = principal::resolve(&state)
+        .await
+        .ok()
+        .and_then(|caller| caller.user);
 
     let mut transaction = state.pool.begin().await?;
     if !stores::invites::mark_accepted(&mut *transaction, &invite.id, now).await? {
@@ -101,25 +122,50 @@ pub async fn accept_invite(token: String, password: Option<String>) -> Result<Si
         Some(user) if signed_in_as.as_ref().is_some_and(|me| me.id == user.id) => user.view(),
         Some(user) => {
             let password = password.ok_or_else(|| {
-                ApiError::invalid_input("password", "is required: enter the password of your keyward login")
+                ApiError::invalid_input(
+                    "password",
+                    "is required: enter the password of your keyward login",
+                )
             })?;
-            if !state.passwords.verify(&password, Some(&user.password_hash)).await? {
-                return Err(ApiError::new(ErrorCode::Unauthenticated, "Wrong password for this email."));
+            if !state
+                .passwords
+                .verify(&password, Some(&user.password_hash))
+                .await?
+            {
+                return Err(ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "Wrong password for this email.",
+                ));
             }
             user.view()
         }
         None => {
-            let password = password.ok_or_else(|| ApiError::invalid_input("password", "is required to create your login"))?;
+            let password = password.ok_or_else(|| {
+                ApiError::invalid_input("password", "is required to create your login")
+            })?;
             let password = NewPassword::parse(&password)?;
             let hash = state.passwords.hash(password.expose()).await?;
-            let user = User { id: new_id("usr"), email: invite.email.clone() };
+            let user = User {
+                id: new_id("usr"),
+                email: invite.email.clone(),
+            };
             stores::users::insert(&mut *transaction, &user.id, &user.email, &hash, now).await?;
             user
         }
     };
-    match stores::accounts::insert_membership(&mut *transaction, &invite.account_id, &user.id, role, now).await {
+    match stores::accounts::insert_membership(
+        &mut *transaction,
+        &invite.account_id,
+        &user.id,
+        role,
+        now,
+    )
+    .await
+    {
         Err(error) if is_unique_violation(&error) => {
-            return Err(ApiError::conflict("You are already a member of this account."));
+            return Err(ApiError::conflict(
+                "You are already a member of this account.",
+            ));
         }
         other => other?,
     }
@@ -129,7 +175,11 @@ pub async fn accept_invite(token: String, password: Option<String>) -> Result<Si
         .await?
         .ok_or_else(ApiError::internal)?;
     start_session(&user.id, &account.id).await?;
-    Ok(SignedIn { user, account, role })
+    Ok(SignedIn {
+        user,
+        account,
+        role,
+    })
 }
 
 /// Changes a member's role. The last Admin cannot be demoted.
@@ -140,7 +190,8 @@ pub async fn set_member_role(user_id: String, role: Role) -> Result<OneMember, A
 
     let (state, caller) = authorize(Action::ManageMembers).await?;
     let user_id = parse_id("user_id", &user_id)?;
-    let member = stores::accounts::set_role(&state.pool, caller.account_id(), &user_id, role).await?;
+    let member =
+        stores::accounts::set_role(&state.pool, caller.account_id(), &user_id, role).await?;
     Ok(OneMember { member })
 }
 

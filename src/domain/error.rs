@@ -60,19 +60,30 @@ struct Detail {
 
 impl From<ApiError> for Envelope {
     fn from(error: ApiError) -> Self {
-        Envelope { error: Detail { code: error.code, message: error.message } }
+        Envelope {
+            error: Detail {
+                code: error.code,
+                message: error.message,
+            },
+        }
     }
 }
 
 impl From<Envelope> for ApiError {
     fn from(envelope: Envelope) -> Self {
-        ApiError { code: envelope.error.code, message: envelope.error.message }
+        ApiError {
+            code: envelope.error.code,
+            message: envelope.error.message,
+        }
     }
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn invalid_input(field: &str, problem: &str) -> Self {
@@ -80,7 +91,10 @@ impl ApiError {
     }
 
     pub fn unauthenticated() -> Self {
-        ApiError::new(ErrorCode::Unauthenticated, "Sign in or send a valid API key.")
+        ApiError::new(
+            ErrorCode::Unauthenticated,
+            "Sign in or send a valid API key.",
+        )
     }
 
     pub fn forbidden() -> Self {
@@ -88,7 +102,10 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        ApiError::new(ErrorCode::NotFound, format!("No such {what} in this account."))
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("No such {what} in this account."),
+        )
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
@@ -96,7 +113,10 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        ApiError::new(ErrorCode::Internal, "Something went wrong on our side. Please try again.")
+        ApiError::new(
+            ErrorCode::Internal,
+            "Something went wrong on our side. Please try again.",
+        )
     }
 }
 
@@ -121,7 +141,9 @@ impl FromServerFnError for ApiError {
 /// Turns serde's description of a bad body into a message that names the field but never
 /// echoes a submitted value (which could be a password or a key).
 fn describe_body_error(detail: &str) -> String {
-    let detail = detail.rsplit("error deserializing server function arguments: ").next();
+    let detail = detail
+        .rsplit("error deserializing server function arguments: ")
+        .next();
     let detail = detail.unwrap_or_default();
     if let Some(field) = between(detail, "missing field `", "`") {
         return format!("{field}: is required");

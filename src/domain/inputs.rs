@@ -10,10 +10,16 @@ fn trimmed_name(field: &str, raw: &str) -> Result<String, ApiError> {
         return Err(ApiError::invalid_input(field, "must not be empty"));
     }
     if name.chars().count() > 100 {
-        return Err(ApiError::invalid_input(field, "must be at most 100 characters"));
+        return Err(ApiError::invalid_input(
+            field,
+            "must be at most 100 characters",
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_input(field, "must not contain control characters"));
+        return Err(ApiError::invalid_input(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(name.to_string())
 }
@@ -59,9 +65,13 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let email = raw.trim().to_lowercase();
-        let invalid = || ApiError::invalid_input("email", "must be an address like name@example.com");
+        let invalid =
+            || ApiError::invalid_input("email", "must be an address like name@example.com");
         if email.len() > 254 {
-            return Err(ApiError::invalid_input("email", "must be at most 254 characters"));
+            return Err(ApiError::invalid_input(
+                "email",
+                "must be at most 254 characters",
+            ));
         }
         let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
         let well_formed = !local.is_empty()
@@ -89,9 +99,15 @@ pub struct NewPassword(String);
 impl NewPassword {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         match raw.chars().count() {
-            0..=9 => Err(ApiError::invalid_input("password", "must be at least 10 characters")),
+            0..=9 => Err(ApiError::invalid_input(
+                "password",
+                "must be at least 10 characters",
+            )),
             10..=128 => Ok(NewPassword(raw.to_string())),
-            _ => Err(ApiError::invalid_input("password", "must be at most 128 characters")),
+            _ => Err(ApiError::invalid_input(
+                "password",
+                "must be at most 128 characters",
+            )),
         }
     }
 
@@ -108,7 +124,10 @@ impl CheckUrl {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let url = raw.trim();
         if url.len() > 2048 {
-            return Err(ApiError::invalid_input("url", "must be at most 2048 characters"));
+            return Err(ApiError::invalid_input(
+                "url",
+                "must be at most 2048 characters",
+            ));
         }
         let rest = url
             .strip_prefix("https://")
@@ -116,7 +135,10 @@ impl CheckUrl {
             .ok_or_else(|| ApiError::invalid_input("url", "must start with http:// or https://"))?;
         let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
         if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ApiError::invalid_input("url", "must be a URL with a host and no spaces"));
+            return Err(ApiError::invalid_input(
+                "url",
+                "must be a URL with a host and no spaces",
+            ));
         }
         Ok(CheckUrl(url.to_string()))
     }
@@ -151,14 +173,18 @@ pub fn parse_check_kind(raw: &str) -> Result<&'static str, ApiError> {
     match raw {
         "api" => Ok("api"),
         "browser" => Ok("browser"),
-        _ => Err(ApiError::invalid_input("kind", "must be \"api\" or \"browser\"")),
+        _ => Err(ApiError::invalid_input(
+            "kind",
+            "must be \"api\" or \"browser\"",
+        )),
     }
 }
 
 /// An id sent by a caller: bounded, so that a huge or odd string never reaches a query.
 pub fn parse_id(field: &str, raw: &str) -> Result<String, ApiError> {
     let id = raw.trim();
-    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return Err(ApiError::invalid_input(field, "is not a valid id"));
     }
     Ok(id.to_string())
@@ -174,8 +200,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.de"] {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.de",
+        ] {
             assert_eq!(field_of(Email::parse(bad).unwrap_err()), "email", "{bad:?}");
         }
         let long = format!("{}@example.com", "a".repeat(250));
@@ -184,11 +221,17 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(KeyName::parse("  CI deploy ").unwrap().as_str(), "CI deploy");
+        assert_eq!(
+            KeyName::parse("  CI deploy ").unwrap().as_str(),
+            "CI deploy"
+        );
         assert!(KeyName::parse("   ").is_err());
         assert!(KeyName::parse(&"x".repeat(100)).is_ok());
         assert!(KeyName::parse(&"x".repeat(101)).is_err());
-        assert_eq!(field_of(AccountName::parse("").unwrap_err()), "account_name");
+        assert_eq!(
+            field_of(AccountName::parse("").unwrap_err()),
+            "account_name"
+        );
     }
 
     #[test]
@@ -202,7 +245,12 @@ mod tests {
     fn check_urls_and_frequencies() {
         assert!(CheckUrl::parse("https://example.com/health").is_ok());
         assert!(CheckUrl::parse("http://10.0.0.1:8080").is_ok());
-        for bad in ["ftp://example.com", "https://", "example.com", "https://a b.com"] {
+        for bad in [
+            "ftp://example.com",
+            "https://",
+            "example.com",
+            "https://a b.com",
+        ] {
             assert!(CheckUrl::parse(bad).is_err(), "{bad:?}");
         }
         assert!(CheckUrl::parse(&format!("https://example.com/{}", "a".repeat(2048))).is_err());

@@ -117,6 +117,9 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("owner"), None);
-        assert_eq!(serde_json::to_string(&Role::ReadWrite).unwrap(), "\"read_write\"");
+        assert_eq!(
+            serde_json::to_string(&Role::ReadWrite).unwrap(),
+            "\"read_write\""
+        );
     }
 }

@@ -64,9 +64,14 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
 pub async fn serve(listener: TcpListener, server: Server) -> Result<()> {
     let state = server.state.clone();
     spawn_background_work(state.clone());
-    axum::serve(listener, server.router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        server
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     state.key_usage.flush(&state.pool).await?;
     Ok(())
 }
@@ -93,7 +98,7 @@ pub fn spawn_background_work(state: AppState) {
                 tracing::warn!(%error, "could not record key usage; will retry");
             }
             state.login_throttle.forget_idle();
-            if count % 360 == 0 {
+            if count.is_multiple_of(360) {
                 if let Err(error) = state.sessions.delete_expired().await {
                     tracing::warn!(%error, "could not delete expired sessions");
                 }

@@ -40,17 +40,23 @@ pub async fn api_boundary(request: Request, next: Next) -> Response {
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return too_large();
     };
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     with_error_status(response).await
 }
 
 /// Answers unknown paths under `/api/`.
 pub async fn unknown_operation() -> Response {
-    error_response(ApiError::new(ErrorCode::NotFound, "No such API operation. See /api/openapi.json."))
+    error_response(ApiError::new(
+        ErrorCode::NotFound,
+        "No such API operation. See /api/openapi.json.",
+    ))
 }
 
 pub fn error_response(error: ApiError) -> Response {
-    let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(error)).into_response()
 }
 
@@ -92,8 +98,12 @@ async fn with_error_status(response: Response) -> Response {
             tracing::error!(status = %status, "a server function failed without an ApiError body");
             return error_response(ApiError::internal());
         };
-        parts.status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        parts.status = StatusCode::from_u16(error.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         return Response::from_parts(parts, Body::from(bytes));
     }
     match status {
@@ -134,7 +144,12 @@ mod tests {
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs
             .iter()
-            .map(|(name, value)| (header::HeaderName::from_static(name), HeaderValue::from_static(value)))
+            .map(|(name, value)| {
+                (
+                    header::HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                )
+            })
             .collect()
     }
 
@@ -142,10 +157,22 @@ mod tests {
     fn cross_site_detection() {
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
         assert!(is_cross_site(&headers(&[("sec-fetch-site", "same-site")])));
-        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
-        assert!(is_cross_site(&headers(&[("origin", "https://evil.example"), ("host", "keyward.local")])));
-        assert!(is_cross_site(&headers(&[("origin", "null"), ("host", "keyward.local")])));
-        assert!(!is_cross_site(&headers(&[("origin", "http://keyward.local"), ("host", "keyward.local")])));
+        assert!(!is_cross_site(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(is_cross_site(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "keyward.local")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("origin", "null"),
+            ("host", "keyward.local")
+        ])));
+        assert!(!is_cross_site(&headers(&[
+            ("origin", "http://keyward.local"),
+            ("host", "keyward.local")
+        ])));
         assert!(!is_cross_site(&headers(&[("host", "keyward.local")])));
     }
 }

@@ -1,16 +1,32 @@
 //! The `keyward` command line. With no arguments it serves (that is how cargo-leptos runs it);
 //! the other commands administer a headless deployment with the same configuration variables.
 
-use super::{config::Config, db, ids::*, keys::{KeyHasher, KeySecret}, passwords::Passwords, stores};
-use crate::domain::{inputs::{AccountName, Email, NewPassword}, Role};
+use super::{
+    config::Config,
+    db,
+    ids::*,
+    keys::{KeyHasher, KeySecret},
+    passwords::Passwords,
+    stores,
+};
+use crate::domain::{
+    inputs::{AccountName, Email, NewPassword},
+    Role,
+};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 #[derive(Parser)]
-#[command(name = "keyward", version, about = "Self-hostable user-scoped API keys.")]
-#[command(after_help = "Configuration: LEPTOS_SITE_ADDR, KEYWARD_DATA_DIR, DATABASE_URL, KEYWARD_PEPPER, \
-KEYWARD_PUBLIC_URL, KEYWARD_SECURE_COOKIES (see README.md).")]
+#[command(
+    name = "keyward",
+    version,
+    about = "Self-hostable user-scoped API keys."
+)]
+#[command(
+    after_help = "Configuration: LEPTOS_SITE_ADDR, KEYWARD_DATA_DIR, DATABASE_URL, KEYWARD_PEPPER, \
+KEYWARD_PUBLIC_URL, KEYWARD_SECURE_COOKIES (see README.md)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -64,10 +80,16 @@ pub async fn create_admin(email: &str, account_name: &str) -> Result<()> {
     stores::users::insert(&mut *transaction, &user_id, email.as_str(), &hash, now)
         .await
         .context("creating the user (is the email already taken?)")?;
-    stores::accounts::insert_account(&mut *transaction, &account_id, account_name.as_str(), now).await?;
-    stores::accounts::insert_membership(&mut *transaction, &account_id, &user_id, Role::Admin, now).await?;
+    stores::accounts::insert_account(&mut *transaction, &account_id, account_name.as_str(), now)
+        .await?;
+    stores::accounts::insert_membership(&mut *transaction, &account_id, &user_id, Role::Admin, now)
+        .await?;
     transaction.commit().await?;
-    println!("Created {} as Admin of account {account_id} ({}).", email.as_str(), account_name.as_str());
+    println!(
+        "Created {} as Admin of account {account_id} ({}).",
+        email.as_str(),
+        account_name.as_str()
+    );
     Ok(())
 }
 
@@ -75,7 +97,8 @@ pub async fn import_legacy_keys(account_id: &str) -> Result<()> {
     let config = Config::from_env()?;
     let database = db::connect(&config).await?;
     let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
-    let imported = import_legacy_secrets(&database.pool, &hasher, account_id, tokio::io::stdin()).await?;
+    let imported =
+        import_legacy_secrets(&database.pool, &hasher, account_id, tokio::io::stdin()).await?;
     println!("Imported {imported} legacy key(s) into account {account_id}.");
     Ok(())
 }
@@ -99,8 +122,9 @@ pub async fn import_legacy_secrets(
             continue;
         }
         // Messages name the line, never the secret on it.
-        let secret = KeySecret::parse_legacy(&line)
-            .with_context(|| format!("line {line_number}: not a key (16-256 printable characters)"))?;
+        let secret = KeySecret::parse_legacy(&line).with_context(|| {
+            format!("line {line_number}: not a key (16-256 printable characters)")
+        })?;
         let hint = secret.hint();
         stores::keys::insert(
             pool,
@@ -117,7 +141,9 @@ pub async fn import_legacy_secrets(
             },
         )
         .await
-        .with_context(|| format!("line {line_number}: could not store the key (already imported?)"))?;
+        .with_context(|| {
+            format!("line {line_number}: could not store the key (already imported?)")
+        })?;
         imported += 1;
     }
     Ok(imported)

@@ -24,9 +24,8 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self> {
-        let data_dir = PathBuf::from(
-            std::env::var(DATA_DIR_VAR).unwrap_or_else(|_| "./data".to_string()),
-        );
+        let data_dir =
+            PathBuf::from(std::env::var(DATA_DIR_VAR).unwrap_or_else(|_| "./data".to_string()));
         let database_url = std::env::var(DATABASE_URL_VAR)
             .ok()
             .filter(|url| !url.trim().is_empty())
@@ -37,7 +36,9 @@ impl Config {
             .filter(|url| !url.is_empty());
         let secure_cookies = match std::env::var(SECURE_COOKIES_VAR) {
             Ok(value) => parse_bool(SECURE_COOKIES_VAR, &value)?,
-            Err(_) => public_url.as_deref().is_some_and(|url| url.starts_with("https://")),
+            Err(_) => public_url
+                .as_deref()
+                .is_some_and(|url| url.starts_with("https://")),
         };
         Ok(Config {
             data_dir,
@@ -63,7 +64,10 @@ impl Config {
     /// with fresh random bytes on first start. Changing it invalidates every key.
     pub fn load_or_create_pepper(&self) -> Result<Vec<u8>> {
         if let Some(pepper) = &self.pepper_from_env {
-            anyhow::ensure!(pepper.len() >= 32, "{PEPPER_VAR} must be at least 32 characters");
+            anyhow::ensure!(
+                pepper.len() >= 32,
+                "{PEPPER_VAR} must be at least 32 characters"
+            );
             return Ok(pepper.as_bytes().to_vec());
         }
         let path = self.data_dir.join("pepper");
@@ -99,7 +103,10 @@ impl Config {
 }
 
 fn sqlite_url_in(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("keyward.db").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("keyward.db").display()
+    )
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool> {

@@ -39,8 +39,9 @@ pub async fn connect(config: &Config) -> Result<Database> {
                 .context("connecting to PostgreSQL")?,
         )
     } else if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
         // WAL lets readers and the writer work at once; the setting is stored in the file, so
         // the `Any` pool below inherits it. Foreign keys are on by default in sqlx.
         let options = SqliteConnectOptions::from_str(url)?
@@ -59,14 +60,22 @@ pub async fn connect(config: &Config) -> Result<Database> {
         anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://");
     };
     let pool = AnyPoolOptions::new()
-        .max_connections(if matches!(engine_pool, EnginePool::Sqlite(_)) { 8 } else { 16 })
+        .max_connections(if matches!(engine_pool, EnginePool::Sqlite(_)) {
+            8
+        } else {
+            16
+        })
         .acquire_timeout(Duration::from_secs(5))
         .after_connect(|connection, _meta| {
             Box::pin(async move {
                 // Each SQLite connection needs these; PostgreSQL has no such pragmas.
                 if connection.backend_name() == "SQLite" {
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *connection).await?;
-                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *connection).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *connection)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *connection)
+                        .await?;
                 }
                 Ok(())
             })
@@ -84,5 +93,8 @@ pub async fn connect(config: &Config) -> Result<Database> {
 /// Whether the database answers, for `/healthz`.
 pub async fn is_healthy(pool: &Pool) -> bool {
     let probe = sqlx::query("SELECT 1").execute(pool);
-    matches!(tokio::time::timeout(Duration::from_secs(2), probe).await, Ok(Ok(_)))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), probe).await,
+        Ok(Ok(_))
+    )
 }

@@ -8,7 +8,9 @@ pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 /// unbiased), about 5.95 bits each.
 pub fn random_base62(len: usize) -> String {
     let mut rng = OsRng;
-    (0..len).map(|_| BASE62[rng.gen_range(0..62)] as char).collect()
+    (0..len)
+        .map(|_| BASE62[rng.gen_range(0..62)] as char)
+        .collect()
 }
 
 /// An opaque id such as `chk_3fQ9...`: the prefix says what it names, for people reading logs.
@@ -26,14 +28,23 @@ pub fn now_millis() -> i64 {
 pub fn rfc3339(millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
 /// Parses an RFC 3339 time from a caller, naming the field when it is not one.
 pub fn parse_rfc3339(field: &str, text: &str) -> Result<i64, crate::domain::ApiError> {
-    let parsed = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
-        .map_err(|_| crate::domain::ApiError::invalid_input(field, "must be an RFC 3339 time such as 2030-01-31T12:00:00Z"))?;
+    let parsed =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .map_err(|_| {
+                crate::domain::ApiError::invalid_input(
+                    field,
+                    "must be an RFC 3339 time such as 2030-01-31T12:00:00Z",
+                )
+            })?;
     Ok((parsed.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
@@ -52,7 +63,13 @@ mod tests {
     #[test]
     fn times_round_trip_through_rfc3339() {
         let millis = 1_900_000_000_123;
-        assert_eq!(parse_rfc3339("expires_at", &rfc3339(millis)).unwrap(), millis);
-        assert!(parse_rfc3339("expires_at", "tomorrow").unwrap_err().message.starts_with("expires_at"));
+        assert_eq!(
+            parse_rfc3339("expires_at", &rfc3339(millis)).unwrap(),
+            millis
+        );
+        assert!(parse_rfc3339("expires_at", "tomorrow")
+            .unwrap_err()
+            .message
+            .starts_with("expires_at"));
     }
 }

@@ -78,7 +78,9 @@ pub struct KeyHasher {
 
 impl KeyHasher {
     pub fn new(pepper: &[u8]) -> Self {
-        KeyHasher { mac: Hmac::new_from_slice(pepper).expect("HMAC takes keys of any length") }
+        KeyHasher {
+            mac: Hmac::new_from_slice(pepper).expect("HMAC takes keys of any length"),
+        }
     }
 
     pub fn hash(&self, secret: &KeySecret) -> String {
@@ -117,13 +119,22 @@ mod tests {
             let mut bytes = text.clone().into_bytes();
             bytes[position] = if bytes[position] == b'a' { b'b' } else { b'a' };
             let changed = String::from_utf8(bytes).unwrap();
-            assert!(KeySecret::parse_user_key(&changed).is_none(), "position {position}");
+            assert!(
+                KeySecret::parse_user_key(&changed).is_none(),
+                "position {position}"
+            );
         }
     }
 
     #[test]
     fn malformed_strings_are_rejected() {
-        for bad in ["", "kw_", "Bearer x", "kw_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!", &"kw_a".repeat(20)] {
+        for bad in [
+            "",
+            "kw_",
+            "Bearer x",
+            "kw_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+            &"kw_a".repeat(20),
+        ] {
             assert!(KeySecret::parse_user_key(bad).is_none(), "{bad:?}");
         }
     }

@@ -3,7 +3,9 @@
 //! a burst of logins can neither stall the async executor nor exhaust memory.
 
 use argon2::{
-    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
+    password_hash::{
+        rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
+    },
     Argon2,
 };
 use std::sync::Arc;
@@ -21,7 +23,10 @@ impl Passwords {
     pub fn new() -> anyhow::Result<Self> {
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
         let dummy_hash = hash_blocking(&crate::server::ids::random_base62(24))?;
-        Ok(Passwords { permits: Arc::new(Semaphore::new(parallelism)), dummy_hash: Arc::new(dummy_hash) })
+        Ok(Passwords {
+            permits: Arc::new(Semaphore::new(parallelism)),
+            dummy_hash: Arc::new(dummy_hash),
+        })
     }
 
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
@@ -38,8 +43,13 @@ impl Passwords {
         let password = password.to_string();
         let _permit = self.permits.acquire().await?;
         let matches = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-            Ok::<_, anyhow::Error>(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            let parsed =
+                PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+            Ok::<_, anyhow::Error>(
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok(),
+            )
         })
         .await??;
         Ok(known_user && matches)
@@ -63,8 +73,17 @@ mod tests {
         let passwords = Passwords::new().unwrap();
         let hash = passwords.hash("correct horse battery").await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(passwords.verify("correct horse battery", Some(&hash)).await.unwrap());
-        assert!(!passwords.verify("wrong horse battery", Some(&hash)).await.unwrap());
-        assert!(!passwords.verify("correct horse battery", None).await.unwrap());
+        assert!(passwords
+            .verify("correct horse battery", Some(&hash))
+            .await
+            .unwrap());
+        assert!(!passwords
+            .verify("wrong horse battery", Some(&hash))
+            .await
+            .unwrap());
+        assert!(!passwords
+            .verify("correct horse battery", None)
+            .await
+            .unwrap());
     }
 }

@@ -94,7 +94,9 @@ pub async fn authorize(action: Action) -> Result<(AppState, Principal), ApiError
 /// Resolves the caller from a bearer key if the request has an `Authorization` header, else
 /// from the session cookie.
 pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
-    let headers: HeaderMap = leptos_axum::extract().await.map_err(|_| ApiError::internal())?;
+    let headers: HeaderMap = leptos_axum::extract()
+        .await
+        .map_err(|_| ApiError::internal())?;
     let principal = match headers.get(AUTHORIZATION) {
         Some(value) => {
             let token = value
@@ -133,11 +135,17 @@ pub async fn from_key(state: &AppState, token: &str) -> Result<Principal, ApiErr
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     let now = now_millis();
-    if stores::keys::status(now, key.expires_at, key.revoked_at) != crate::domain::views::KeyStatus::Active {
+    if stores::keys::status(now, key.expires_at, key.revoked_at)
+        != crate::domain::views::KeyStatus::Active
+    {
         return Err(ApiError::unauthenticated());
     }
-    let role = stores::keys::effective_role(&key.kind, key.role_cap.as_deref(), key.owner_role.as_deref())
-        .ok_or_else(ApiError::unauthenticated)?;
+    let role = stores::keys::effective_role(
+        &key.kind,
+        key.role_cap.as_deref(),
+        key.owner_role.as_deref(),
+    )
+    .ok_or_else(ApiError::unauthenticated)?;
     let account = stores::accounts::account(&state.pool, &key.account_id)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
@@ -147,7 +155,11 @@ pub async fn from_key(state: &AppState, token: &str) -> Result<Principal, ApiErr
         _ => None,
     };
     Ok(Principal {
-        via: if user.is_some() { Via::UserKey } else { Via::AccountKey },
+        via: if user.is_some() {
+            Via::UserKey
+        } else {
+            Via::AccountKey
+        },
         user,
         account,
         role,
@@ -164,22 +176,29 @@ async fn from_session(state: &AppState) -> Result<Principal, ApiError> {
     let user = stores::users::find(&state.pool, &signed_in.user_id)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
-    let membership = match stores::accounts::membership(&state.pool, &user.id, &signed_in.account_id).await? {
-        Some(membership) => membership,
-        // Removed from the current account: carry on in another one, if any.
-        None => {
-            let first = stores::accounts::memberships_of(&state.pool, &user.id)
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    ApiError::new(crate::domain::ErrorCode::Forbidden, "You are not a member of any account.")
-                })?;
-            let moved = SessionUser { user_id: user.id.clone(), account_id: first.account.id.clone() };
-            session.insert(SESSION_USER, moved).await?;
-            first
-        }
-    };
+    let membership =
+        match stores::accounts::membership(&state.pool, &user.id, &signed_in.account_id).await? {
+            Some(membership) => membership,
+            // Removed from the current account: carry on in another one, if any.
+            None => {
+                let first = stores::accounts::memberships_of(&state.pool, &user.id)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            crate::domain::ErrorCode::Forbidden,
+                            "You are not a member of any account.",
+                        )
+                    })?;
+                let moved = SessionUser {
+                    user_id: user.id.clone(),
+                    account_id: first.account.id.clone(),
+                };
+                session.insert(SESSION_USER, moved).await?;
+                first
+            }
+        };
     Ok(Principal {
         user: Some(user.view()),
         account: membership.account,

@@ -47,7 +47,9 @@ impl SessionBackend {
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(secure)
-            .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(14)))
+            .with_expiry(Expiry::OnInactivity(
+                tower_sessions::cookie::time::Duration::days(14),
+            ))
     }
 
     /// Deletes expired sessions; run periodically.

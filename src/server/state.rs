@@ -5,7 +5,10 @@ use super::{
     usage::KeyUsage,
 };
 use axum::extract::FromRef;
-use governor::{clock::{Clock, DefaultClock}, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{
+    clock::{Clock, DefaultClock},
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+};
 use leptos::config::LeptosOptions;
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 

@@ -105,7 +105,10 @@ pub fn CopyButton(#[prop(into)] text: String, label: &'static str) -> impl IntoV
 mod tests {
     #[test]
     fn short_time_is_readable() {
-        assert_eq!(super::short_time("2026-11-27T10:15:42Z"), "2026-11-27 10:15 UTC");
+        assert_eq!(
+            super::short_time("2026-11-27T10:15:42Z"),
+            "2026-11-27 10:15 UTC"
+        );
         assert_eq!(super::short_time("2026-11-27"), "2026-11-27");
     }
 }

@@ -79,7 +79,11 @@ fn SignedInNav(me: Me) -> impl IntoView {
     let is_admin = me.role.allows(crate::domain::Action::ManageAccountKeys);
     let current = me.account.id.clone();
     let accounts = me.accounts.clone();
-    let email = me.user.as_ref().map(|user| user.email.clone()).unwrap_or_default();
+    let email = me
+        .user
+        .as_ref()
+        .map(|user| user.email.clone())
+        .unwrap_or_default();
     view! {
         <nav class="links" aria-label="Main">
             <a href="/checks">"Checks"</a>

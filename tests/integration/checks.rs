@@ -12,35 +12,58 @@ fn new_check() -> Value {
 async fn read_write_members_manage_checks_and_read_only_members_only_read() {
     on_each_engine(|app| async move {
         let (admin, _) = app.signup("owner@example.com").await;
-        let (writer, _) = app.add_member(&admin, "writer@example.com", "read_write").await;
-        let (reader, _) = app.add_member(&admin, "reader@example.com", "read_only").await;
+        let (writer, _) = app
+            .add_member(&admin, "writer@example.com", "read_write")
+            .await;
+        let (reader, _) = app
+            .add_member(&admin, "reader@example.com", "read_only")
+            .await;
 
-        let created = writer.call_ok("checks/create", new_check(), StatusCode::CREATED).await;
+        let created = writer
+            .call_ok("checks/create", new_check(), StatusCode::CREATED)
+            .await;
         let check = &created["check"];
         assert_eq!(check["name"], "Homepage");
         assert_eq!(check["frequency_minutes"], 5);
         assert_eq!(check["activated"], true);
         let id = check["id"].as_str().unwrap();
 
-        let fetched = reader.call_ok("checks/get", json!({"check_id": id}), StatusCode::OK).await;
+        let fetched = reader
+            .call_ok("checks/get", json!({"check_id": id}), StatusCode::OK)
+            .await;
         assert_eq!(&fetched["check"], check);
         let (status, error) = reader.call_json("checks/create", new_check()).await;
         assert_error(status, &error, 403, "forbidden");
-        let (status, error) = reader.call_json("checks/update", json!({"check_id": id, "name": "Mine now"})).await;
+        let (status, error) = reader
+            .call_json("checks/update", json!({"check_id": id, "name": "Mine now"}))
+            .await;
         assert_error(status, &error, 403, "forbidden");
-        let (status, error) = reader.call_json("checks/delete", json!({"check_id": id})).await;
+        let (status, error) = reader
+            .call_json("checks/delete", json!({"check_id": id}))
+            .await;
         assert_error(status, &error, 403, "forbidden");
 
         let updated = writer
-            .call_ok("checks/update", json!({"check_id": id, "activated": false, "frequency_minutes": 60}), StatusCode::OK)
+            .call_ok(
+                "checks/update",
+                json!({"check_id": id, "activated": false, "frequency_minutes": 60}),
+                StatusCode::OK,
+            )
             .await;
         assert_eq!(updated["check"]["activated"], false);
         assert_eq!(updated["check"]["frequency_minutes"], 60);
-        assert_eq!(updated["check"]["name"], "Homepage", "fields left out keep their value");
+        assert_eq!(
+            updated["check"]["name"], "Homepage",
+            "fields left out keep their value"
+        );
 
-        let listed = reader.call_ok("checks/list", json!({}), StatusCode::OK).await;
+        let listed = reader
+            .call_ok("checks/list", json!({}), StatusCode::OK)
+            .await;
         assert_eq!(listed["checks"].as_array().unwrap().len(), 1);
-        admin.call_ok("checks/delete", json!({"check_id": id}), StatusCode::OK).await;
+        admin
+            .call_ok("checks/delete", json!({"check_id": id}), StatusCode::OK)
+            .await;
         let (status, error) = admin.call_json("checks/get", json!({"check_id": id})).await;
         assert_error(status, &error, 404, "not_found");
     })
@@ -52,7 +75,9 @@ async fn checks_of_another_account_look_like_they_do_not_exist() {
     on_each_engine(|app| async move {
         let (owner, _) = app.signup("victim@example.com").await;
         let (intruder, _) = app.signup("intruder@example.com").await;
-        let created = owner.call_ok("checks/create", new_check(), StatusCode::CREATED).await;
+        let created = owner
+            .call_ok("checks/create", new_check(), StatusCode::CREATED)
+            .await;
         let id = created["check"]["id"].as_str().unwrap();
         for (operation, body) in [
             ("checks/get", json!({"check_id": id})),
@@ -63,9 +88,13 @@ async fn checks_of_another_account_look_like_they_do_not_exist() {
             let (status, error) = intruder.call_json(operation, body).await;
             assert_error(status, &error, 404, "not_found");
         }
-        let still = owner.call_ok("checks/get", json!({"check_id": id}), StatusCode::OK).await;
+        let still = owner
+            .call_ok("checks/get", json!({"check_id": id}), StatusCode::OK)
+            .await;
         assert_eq!(still["check"]["name"], "Homepage");
-        let theirs = intruder.call_ok("checks/list", json!({}), StatusCode::OK).await;
+        let theirs = intruder
+            .call_ok("checks/list", json!({}), StatusCode::OK)
+            .await;
         assert_eq!(theirs["checks"], json!([]));
     })
     .await;
@@ -85,7 +114,13 @@ async fn bad_check_input_names_the_field() {
             (with("name", json!("n".repeat(101))), "name"),
             (with("kind", json!("ping")), "kind"),
             (with("url", json!("ftp://example.com")), "url"),
-            (with("url", json!(format!("https://example.com/{}", "a".repeat(2048)))), "url"),
+            (
+                with(
+                    "url",
+                    json!(format!("https://example.com/{}", "a".repeat(2048))),
+                ),
+                "url",
+            ),
             (with("frequency_minutes", json!(0)), "frequency_minutes"),
             (with("frequency_minutes", json!(1441)), "frequency_minutes"),
             (with("frequency_minutes", json!("often")), "body"),
@@ -93,9 +128,17 @@ async fn bad_check_input_names_the_field() {
         ] {
             let (status, error) = admin.call_json("checks/create", body.clone()).await;
             assert_error(status, &error, 400, "invalid_input");
-            assert!(error["error"]["message"].as_str().unwrap().starts_with(field), "{body} → {error}");
+            assert!(
+                error["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(field),
+                "{body} → {error}"
+            );
         }
-        let (status, error) = admin.call_json("checks/get", json!({"check_id": "' OR 1=1 --"})).await;
+        let (status, error) = admin
+            .call_json("checks/get", json!({"check_id": "' OR 1=1 --"}))
+            .await;
         assert_error(status, &error, 400, "invalid_input");
     })
     .await;

@@ -13,8 +13,18 @@ fn a_check() -> Value {
 /// Every text value stored in the tables keyward owns, to search for secrets.
 async fn all_stored_text(app: &TestApp) -> String {
     let mut everything = String::new();
-    for table in ["users", "accounts", "memberships", "invites", "api_keys", "checks"] {
-        let rows = sqlx::query(&format!("SELECT * FROM {table}")).fetch_all(&app.state.pool).await.unwrap();
+    for table in [
+        "users",
+        "accounts",
+        "memberships",
+        "invites",
+        "api_keys",
+        "checks",
+    ] {
+        let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+            .fetch_all(&app.state.pool)
+            .await
+            .unwrap();
         for row in rows {
             for index in 0..row.len() {
                 if let Ok(Some(text)) = row.try_get::<Option<String>, _>(index) {
@@ -40,22 +50,38 @@ async fn a_key_is_shown_once_and_stored_only_as_a_keyed_hash() {
         assert_eq!(key["role_cap"], Value::Null);
         assert_eq!(key["owner"]["email"], "keys@example.com");
         let hint = key["hint"].as_str().unwrap();
-        assert!(hint.starts_with(&secret[..7]) && hint.ends_with(&secret[37..]), "{hint}");
+        assert!(
+            hint.starts_with(&secret[..7]) && hint.ends_with(&secret[37..]),
+            "{hint}"
+        );
         assert!(key.get("secret").is_none() && key.get("secret_hash").is_none());
 
         let by_key = app.with_key(&secret);
         let me = by_key.call_ok("auth/me", json!({}), StatusCode::OK).await;
         assert_eq!(me["via"], "user_key");
         assert_eq!(me["key_id"], key["id"]);
-        by_key.call_ok("checks/create", a_check(), StatusCode::CREATED).await;
+        by_key
+            .call_ok("checks/create", a_check(), StatusCode::CREATED)
+            .await;
 
         let listed = admin.call_ok("keys/list", json!({}), StatusCode::OK).await;
-        let all_keys = admin.call_ok("account-keys/list", json!({}), StatusCode::OK).await;
+        let all_keys = admin
+            .call_ok("account-keys/list", json!({}), StatusCode::OK)
+            .await;
         for later in [&listed, &all_keys, &me] {
-            assert!(!later.to_string().contains(&secret[3..]), "a later response leaks the secret");
+            assert!(
+                !later.to_string().contains(&secret[3..]),
+                "a later response leaks the secret"
+            );
         }
-        assert!(!all_stored_text(&app).await.contains(&secret[3..]), "the database holds the secret");
-        assert!(!captured_logs().contains(&secret[3..]), "the logs hold the secret");
+        assert!(
+            !all_stored_text(&app).await.contains(&secret[3..]),
+            "the database holds the secret"
+        );
+        assert!(
+            !captured_logs().contains(&secret[3..]),
+            "the logs hold the secret"
+        );
     })
     .await;
 }
@@ -64,27 +90,50 @@ async fn a_key_is_shown_once_and_stored_only_as_a_keyed_hash() {
 async fn role_changes_and_removal_apply_to_keys_on_the_next_request() {
     on_each_engine(|app| async move {
         let (admin, _) = app.signup("boss@example.com").await;
-        let (member, accepted) = app.add_member(&admin, "dev@example.com", "read_write").await;
+        let (member, accepted) = app
+            .add_member(&admin, "dev@example.com", "read_write")
+            .await;
         let member_id = accepted["user"]["id"].as_str().unwrap().to_string();
         let (_, secret) = member.create_key(json!({"name": "laptop script"})).await;
         let key = app.with_key(&secret);
-        key.call_ok("checks/create", a_check(), StatusCode::CREATED).await;
+        key.call_ok("checks/create", a_check(), StatusCode::CREATED)
+            .await;
 
-        admin.call_ok("members/set-role", json!({"user_id": member_id, "role": "read_only"}), StatusCode::OK).await;
+        admin
+            .call_ok(
+                "members/set-role",
+                json!({"user_id": member_id, "role": "read_only"}),
+                StatusCode::OK,
+            )
+            .await;
         let (status, error) = key.call_json("checks/create", a_check()).await;
         assert_error(status, &error, 403, "forbidden");
         let me = key.call_ok("auth/me", json!({}), StatusCode::OK).await;
         assert_eq!(me["role"], "read_only");
 
-        admin.call_ok("members/set-role", json!({"user_id": member_id, "role": "read_write"}), StatusCode::OK).await;
-        key.call_ok("checks/create", a_check(), StatusCode::CREATED).await;
+        admin
+            .call_ok(
+                "members/set-role",
+                json!({"user_id": member_id, "role": "read_write"}),
+                StatusCode::OK,
+            )
+            .await;
+        key.call_ok("checks/create", a_check(), StatusCode::CREATED)
+            .await;
 
-        admin.call_ok("members/remove", json!({"user_id": member_id}), StatusCode::OK).await;
+        admin
+            .call_ok(
+                "members/remove",
+                json!({"user_id": member_id}),
+                StatusCode::OK,
+            )
+            .await;
         let (status, error) = key.call_json("checks/list", json!({})).await;
         assert_error(status, &error, 401, "unauthenticated");
 
         // Invited back, the person starts over: the old key stays dead.
-        app.add_member(&admin, "dev@example.com", "read_write").await;
+        app.add_member(&admin, "dev@example.com", "read_write")
+            .await;
         let (status, _) = key.call_json("checks/list", json!({})).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     })
@@ -95,7 +144,9 @@ async fn role_changes_and_removal_apply_to_keys_on_the_next_request() {
 async fn caps_limit_keys_and_keys_cannot_mint_stronger_keys() {
     on_each_engine(|app| async move {
         let (admin, _) = app.signup("capper@example.com").await;
-        let (capped, secret) = admin.create_key(json!({"name": "read only", "role_cap": "read_only"})).await;
+        let (capped, secret) = admin
+            .create_key(json!({"name": "read only", "role_cap": "read_only"}))
+            .await;
         assert_eq!(capped["effective_role"], "read_only");
         let key = app.with_key(&secret);
         let (status, _) = key.call_json("checks/create", a_check()).await;
@@ -103,28 +154,53 @@ async fn caps_limit_keys_and_keys_cannot_mint_stronger_keys() {
         let (status, _) = key.call_json("account-keys/list", json!({})).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
 
-        let (status, error) = key.call_json("keys/create", json!({"name": "escalate", "role_cap": "admin"})).await;
+        let (status, error) = key
+            .call_json(
+                "keys/create",
+                json!({"name": "escalate", "role_cap": "admin"}),
+            )
+            .await;
         assert_error(status, &error, 403, "forbidden");
         // Without a cap, a key made by a capped key inherits the cap, not the owner's role.
         let (child, child_secret) = key.create_key(json!({"name": "child"})).await;
         assert_eq!(child["role_cap"], "read_only");
         assert_eq!(child["effective_role"], "read_only");
-        let (status, _) = app.with_key(&child_secret).call_json("checks/create", a_check()).await;
+        let (status, _) = app
+            .with_key(&child_secret)
+            .call_json("checks/create", a_check())
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
 
         let (member, _) = app.add_member(&admin, "ro@example.com", "read_only").await;
-        let (status, error) = member.call_json("keys/create", json!({"name": "up", "role_cap": "read_write"})).await;
+        let (status, error) = member
+            .call_json(
+                "keys/create",
+                json!({"name": "up", "role_cap": "read_write"}),
+            )
+            .await;
         assert_error(status, &error, 403, "forbidden");
 
         for (body, field) in [
             (json!({"name": ""}), "name"),
-            (json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}), "expires_at"),
-            (json!({"name": "x", "expires_at": "next week"}), "expires_at"),
+            (
+                json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}),
+                "expires_at",
+            ),
+            (
+                json!({"name": "x", "expires_at": "next week"}),
+                "expires_at",
+            ),
             (json!({"name": "x", "role_cap": "owner"}), "body"),
         ] {
             let (status, error) = admin.call_json("keys/create", body.clone()).await;
             assert_error(status, &error, 400, "invalid_input");
-            assert!(error["error"]["message"].as_str().unwrap().starts_with(field), "{body} → {error}");
+            assert!(
+                error["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(field),
+                "{body} → {error}"
+            );
         }
     })
     .await;
@@ -134,29 +210,62 @@ async fn caps_limit_keys_and_keys_cannot_mint_stronger_keys() {
 async fn revoked_expired_foreign_and_malformed_keys_are_refused() {
     on_each_engine(|app| async move {
         let (admin, _) = app.signup("revoker@example.com").await;
-        let (member, _) = app.add_member(&admin, "holder@example.com", "read_write").await;
+        let (member, _) = app
+            .add_member(&admin, "holder@example.com", "read_write")
+            .await;
         let (other_admin, _) = app.signup("stranger@example.com").await;
 
         let (own, own_secret) = member.create_key(json!({"name": "own"})).await;
         let (second, second_secret) = member.create_key(json!({"name": "second"})).await;
-        let (status, error) = other_admin.call_json("keys/revoke", json!({"key_id": own["id"]})).await;
+        let (status, error) = other_admin
+            .call_json("keys/revoke", json!({"key_id": own["id"]}))
+            .await;
         assert_error(status, &error, 404, "not_found");
-        let (reader, _) = app.add_member(&admin, "reader@example.com", "read_only").await;
-        let (status, _) = reader.call_json("keys/revoke", json!({"key_id": own["id"]})).await;
+        let (reader, _) = app
+            .add_member(&admin, "reader@example.com", "read_only")
+            .await;
+        let (status, _) = reader
+            .call_json("keys/revoke", json!({"key_id": own["id"]}))
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
 
-        let revoked = member.call_ok("keys/revoke", json!({"key_id": own["id"]}), StatusCode::OK).await;
+        let revoked = member
+            .call_ok("keys/revoke", json!({"key_id": own["id"]}), StatusCode::OK)
+            .await;
         assert_eq!(revoked["key"]["status"], "revoked");
-        let (status, _) = app.with_key(&own_secret).call_json("auth/me", json!({})).await;
+        let (status, _) = app
+            .with_key(&own_secret)
+            .call_json("auth/me", json!({}))
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        app.with_key(&second_secret).call_ok("auth/me", json!({}), StatusCode::OK).await;
+        app.with_key(&second_secret)
+            .call_ok("auth/me", json!({}), StatusCode::OK)
+            .await;
         // An Admin may revoke any key of the account.
-        admin.call_ok("keys/revoke", json!({"key_id": second["id"]}), StatusCode::OK).await;
-        let (status, _) = app.with_key(&second_secret).call_json("auth/me", json!({})).await;
+        admin
+            .call_ok(
+                "keys/revoke",
+                json!({"key_id": second["id"]}),
+                StatusCode::OK,
+            )
+            .await;
+        let (status, _) = app
+            .with_key(&second_secret)
+            .call_json("auth/me", json!({}))
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let listed = member.call_ok("keys/list", json!({}), StatusCode::OK).await;
-        let statuses: Vec<_> = listed["keys"].as_array().unwrap().iter().map(|k| k["status"].clone()).collect();
-        assert_eq!(statuses, [json!("revoked"), json!("revoked")], "revoked keys stay listed");
+        let statuses: Vec<_> = listed["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["status"].clone())
+            .collect();
+        assert_eq!(
+            statuses,
+            [json!("revoked"), json!("revoked")],
+            "revoked keys stay listed"
+        );
 
         let (expiring, expiring_secret) = member
             .create_key(json!({"name": "short-lived", "expires_at": "2099-01-01T00:00:00Z"}))
@@ -168,7 +277,10 @@ async fn revoked_expired_foreign_and_malformed_keys_are_refused() {
             .execute(&app.state.pool)
             .await
             .unwrap();
-        let (status, _) = app.with_key(&expiring_secret).call_json("auth/me", json!({})).await;
+        let (status, _) = app
+            .with_key(&expiring_secret)
+            .call_json("auth/me", json!({}))
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let listed = member.call_ok("keys/list", json!({}), StatusCode::OK).await;
         assert_eq!(listed["keys"][0]["status"], "expired");
@@ -184,10 +296,18 @@ async fn revoked_expired_foreign_and_malformed_keys_are_refused() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "X-Account-Id naming another account");
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "X-Account-Id naming another account"
+        );
         let mut tampered = valid.clone().into_bytes();
         tampered[10] = if tampered[10] == b'A' { b'B' } else { b'A' };
-        for bad in [String::from_utf8(tampered).unwrap(), "kw_short".to_string(), "Basic abc".to_string()] {
+        for bad in [
+            String::from_utf8(tampered).unwrap(),
+            "kw_short".to_string(),
+            "Basic abc".to_string(),
+        ] {
             let (status, error) = app.with_key(&bad).call_json("auth/me", json!({})).await;
             assert_error(status, &error, 401, "unauthenticated");
         }
@@ -207,13 +327,23 @@ async fn a_malformed_key_is_refused_without_touching_the_database() {
         // With the database gone, anything that queries it fails with 500. A malformed key or
         // a bad checksum still gets a clean 401: it never reached the database.
         app.state.pool.close().await;
-        for bad in [bad_checksum, "kw_tooshort".to_string(), format!("{}!", &secret[..40])] {
+        for bad in [
+            bad_checksum,
+            "kw_tooshort".to_string(),
+            format!("{}!", &secret[..40]),
+        ] {
             let (status, error) = app.with_key(&bad).call_json("checks/list", json!({})).await;
             assert_error(status, &error, 401, "unauthenticated");
         }
-        let (status, error) = app.with_key(&secret).call_json("checks/list", json!({})).await;
+        let (status, error) = app
+            .with_key(&secret)
+            .call_json("checks/list", json!({}))
+            .await;
         assert_error(status, &error, 500, "internal");
-        assert!(!error.to_string().contains("pool"), "no internal detail leaks: {error}");
+        assert!(
+            !error.to_string().contains("pool"),
+            "no internal detail leaks: {error}"
+        );
     })
     .await;
 }
@@ -225,9 +355,14 @@ async fn legacy_account_keys_work_as_admin_but_cannot_be_created_or_own_keys() {
         let account_id = signed_up["account"]["id"].as_str().unwrap();
         let legacy_secret = "old-style-account-key-0123456789abcdef";
         let input = format!("{legacy_secret}\n\n");
-        let imported = import_legacy_secrets(&app.state.pool, &app.state.key_hasher, account_id, input.as_bytes())
-            .await
-            .unwrap();
+        let imported = import_legacy_secrets(
+            &app.state.pool,
+            &app.state.key_hasher,
+            account_id,
+            input.as_bytes(),
+        )
+        .await
+        .unwrap();
         assert_eq!(imported, 1);
 
         let legacy = app.with_key(legacy_secret);
@@ -235,21 +370,45 @@ async fn legacy_account_keys_work_as_admin_but_cannot_be_created_or_own_keys() {
         assert_eq!(me["via"], "account_key");
         assert_eq!(me["role"], "admin");
         assert_eq!(me["user"], Value::Null);
-        legacy.call_ok("checks/create", a_check(), StatusCode::CREATED).await;
-        legacy.call_ok("members/list", json!({}), StatusCode::OK).await;
-        let (status, _) = legacy.call_json("keys/create", json!({"name": "new"})).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "no way to create a key without an owner");
+        legacy
+            .call_ok("checks/create", a_check(), StatusCode::CREATED)
+            .await;
+        legacy
+            .call_ok("members/list", json!({}), StatusCode::OK)
+            .await;
+        let (status, _) = legacy
+            .call_json("keys/create", json!({"name": "new"}))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "no way to create a key without an owner"
+        );
         let (status, _) = legacy.call_json("keys/list", json!({})).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
 
-        let all = admin.call_ok("account-keys/list", json!({}), StatusCode::OK).await;
-        let legacy_view = all["keys"].as_array().unwrap().iter().find(|k| k["kind"] == "legacy_account").unwrap().clone();
+        let all = admin
+            .call_ok("account-keys/list", json!({}), StatusCode::OK)
+            .await;
+        let legacy_view = all["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kind"] == "legacy_account")
+            .unwrap()
+            .clone();
         assert_eq!(legacy_view["owner"], Value::Null);
         assert_eq!(legacy_view["effective_role"], "admin");
         assert!(!all.to_string().contains(legacy_secret));
         assert!(!all_stored_text(&app).await.contains(legacy_secret));
 
-        admin.call_ok("keys/revoke", json!({"key_id": legacy_view["id"]}), StatusCode::OK).await;
+        admin
+            .call_ok(
+                "keys/revoke",
+                json!({"key_id": legacy_view["id"]}),
+                StatusCode::OK,
+            )
+            .await;
         let (status, _) = legacy.call_json("auth/me", json!({})).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     })
@@ -261,9 +420,15 @@ async fn last_use_is_recorded_without_writing_on_the_request_path() {
     on_each_engine(|app| async move {
         let (admin, _) = app.signup("usage@example.com").await;
         let (key, secret) = admin.create_key(json!({"name": "used"})).await;
-        app.with_key(&secret).call_ok("checks/list", json!({}), StatusCode::OK).await;
+        app.with_key(&secret)
+            .call_ok("checks/list", json!({}), StatusCode::OK)
+            .await;
         let before = admin.call_ok("keys/list", json!({}), StatusCode::OK).await;
-        assert_eq!(before["keys"][0]["last_used_at"], Value::Null, "collected in memory first");
+        assert_eq!(
+            before["keys"][0]["last_used_at"],
+            Value::Null,
+            "collected in memory first"
+        );
         let flushed = app.state.key_usage.flush(&app.state.pool).await.unwrap();
         assert_eq!(flushed, 1);
         let after = admin.call_ok("keys/list", json!({}), StatusCode::OK).await;

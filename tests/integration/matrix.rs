@@ -76,10 +76,18 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
     let (_, read_only_key) = read_only.create_key(json!({"name": "ro"})).await;
     let (_, read_write_key) = read_write.create_key(json!({"name": "rw"})).await;
     let (_, admin_key) = admin.create_key(json!({"name": "admin"})).await;
-    let (_, capped_key) = admin.create_key(json!({"name": "capped", "role_cap": "read_only"})).await;
+    let (_, capped_key) = admin
+        .create_key(json!({"name": "capped", "role_cap": "read_only"}))
+        .await;
     let (_, other_key) = other_admin.create_key(json!({"name": "other"})).await;
     let (revoked, revoked_key) = admin.create_key(json!({"name": "revoked"})).await;
-    admin.call_ok("keys/revoke", json!({"key_id": revoked["id"]}), StatusCode::OK).await;
+    admin
+        .call_ok(
+            "keys/revoke",
+            json!({"key_id": revoked["id"]}),
+            StatusCode::OK,
+        )
+        .await;
     let (expired, expired_key) = admin.create_key(json!({"name": "expired"})).await;
     sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
         .bind(now_millis() - 1)
@@ -88,9 +96,14 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
         .await
         .unwrap();
     let legacy_key = format!("legacy-{tag}-0123456789abcdef");
-    import_legacy_secrets(&app.state.pool, &app.state.key_hasher, &account_id, legacy_key.as_bytes())
-        .await
-        .unwrap();
+    import_legacy_secrets(
+        &app.state.pool,
+        &app.state.key_hasher,
+        &account_id,
+        legacy_key.as_bytes(),
+    )
+    .await
+    .unwrap();
     let check = fixture_admin
         .call_ok(
             "checks/create",
@@ -128,12 +141,21 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
 /// The body for one cell; objects that a successful call would consume are made fresh per cell.
 async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> Value {
     let fresh_email = format!("{cell}@example.com");
-    let invite_token = |invite: Value| invite["invite_url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let invite_token = |invite: Value| {
+        invite["invite_url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
     match operation {
         "auth/signup" => json!({"email": fresh_email, "password": PASSWORD, "account_name": "A"}),
         // A fresh person per cell: sign-in attempts are throttled per email address.
         "auth/login" => {
-            app.add_member(&world.fixture_admin, &fresh_email, "read_only").await;
+            app.add_member(&world.fixture_admin, &fresh_email, "read_only")
+                .await;
             json!({"email": fresh_email, "password": PASSWORD})
         }
         "auth/switch-account" => json!({"account_id": world.account_id}),
@@ -141,18 +163,27 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
         "invites/accept" => {
             let invite = world
                 .fixture_admin
-                .call_ok("members/invite", json!({"email": fresh_email, "role": "read_only"}), StatusCode::CREATED)
+                .call_ok(
+                    "members/invite",
+                    json!({"email": fresh_email, "role": "read_only"}),
+                    StatusCode::CREATED,
+                )
                 .await;
             json!({"token": invite_token(invite), "password": PASSWORD})
         }
         "members/set-role" => json!({"user_id": world.read_only_id, "role": "read_only"}),
         "members/remove" => {
-            let (_, accepted) = app.add_member(&world.fixture_admin, &fresh_email, "read_only").await;
+            let (_, accepted) = app
+                .add_member(&world.fixture_admin, &fresh_email, "read_only")
+                .await;
             json!({"user_id": accepted["user"]["id"]})
         }
         "keys/create" => json!({"name": "cell"}),
         "keys/revoke" => {
-            let (key, _) = world.fixture_read_write.create_key(json!({"name": "to revoke"})).await;
+            let (key, _) = world
+                .fixture_read_write
+                .create_key(json!({"name": "to revoke"}))
+                .await;
             json!({"key_id": key["id"]})
         }
         "checks/get" => json!({"check_id": world.check_id}),
@@ -181,8 +212,14 @@ async fn every_operation_for_every_caller() {
         let registered: BTreeSet<String> = server_fn::axum::server_fn_paths()
             .map(|(path, _)| path.trim_start_matches("/api/v1/").to_string())
             .collect();
-        let covered: BTreeSet<String> = MATRIX.iter().map(|(operation, _)| operation.to_string()).collect();
-        assert_eq!(registered, covered, "every server function needs a row in MATRIX");
+        let covered: BTreeSet<String> = MATRIX
+            .iter()
+            .map(|(operation, _)| operation.to_string())
+            .collect();
+        assert_eq!(
+            registered, covered,
+            "every server function needs a row in MATRIX"
+        );
 
         let mut mismatches = Vec::new();
         let mut cells = 0;
@@ -200,12 +237,25 @@ async fn every_operation_for_every_caller() {
                         CALLERS[column], expected[column]
                     ));
                 } else if status.as_u16() >= 400 {
-                    assert!(response["error"]["code"].is_string(), "{operation}: {response}");
+                    assert!(
+                        response["error"]["code"].is_string(),
+                        "{operation}: {response}"
+                    );
                 }
             }
         }
-        assert!(mismatches.is_empty(), "{} of {cells} cells differ:\n{}", mismatches.len(), mismatches.join("\n"));
-        eprintln!("authorization matrix on {:?}: {} operations × {} callers = {cells} cells", app.engine, MATRIX.len(), CALLERS.len());
+        assert!(
+            mismatches.is_empty(),
+            "{} of {cells} cells differ:\n{}",
+            mismatches.len(),
+            mismatches.join("\n")
+        );
+        eprintln!(
+            "authorization matrix on {:?}: {} operations × {} callers = {cells} cells",
+            app.engine,
+            MATRIX.len(),
+            CALLERS.len()
+        );
     })
     .await;
 }

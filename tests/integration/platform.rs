@@ -24,7 +24,10 @@ async fn the_home_page_is_rendered_on_the_server() {
         assert_eq!(response.status(), StatusCode::OK);
         let html = response.text().await.unwrap();
         assert!(html.contains("API keys that belong to people"), "{html}");
-        assert!(html.contains("/pkg/keyward"), "the hydration scripts are linked");
+        assert!(
+            html.contains("/pkg/keyward"),
+            "the hydration scripts are linked"
+        );
         let missing = reqwest::get(app.url("/no/such/page")).await.unwrap();
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     })
@@ -53,15 +56,30 @@ async fn errors_have_the_documented_shape() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "invalid_input");
 
-        let (status, body) = caller.call_json("auth/login", json!({"email": "ada@example.com"})).await;
+        let (status, body) = caller
+            .call_json("auth/login", json!({"email": "ada@example.com"}))
+            .await;
         assert_error(status, &body, 400, "invalid_input");
-        assert!(body["error"]["message"].as_str().unwrap().starts_with("password"), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("password"),
+            "{body}"
+        );
 
         let huge = "x".repeat(70 * 1024);
-        let (status, body) = caller.call_json("auth/login", json!({"email": huge, "password": "x"})).await;
+        let (status, body) = caller
+            .call_json("auth/login", json!({"email": huge, "password": "x"}))
+            .await;
         assert_error(status, &body, 413, "payload_too_large");
 
-        let get = caller.client.get(app.url("/api/v1/auth/me")).send().await.unwrap();
+        let get = caller
+            .client
+            .get(app.url("/api/v1/auth/me"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
         let body: serde_json::Value = get.json().await.unwrap();
         assert_eq!(body["error"]["code"], "invalid_input");

@@ -2,13 +2,11 @@
 //! HTTP like any program would. Each test runs once on SQLite and once on PostgreSQL (when
 //! `KEYWARD_TEST_POSTGRES_URL` answers; `KEYWARD_REQUIRE_POSTGRES=1` turns a skip into a failure).
 
-
 use keyward::server::{app, config::Config, AppState};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use std::{
     future::Future,
-    path::PathBuf,
     sync::{Arc, Mutex, OnceLock},
 };
 
@@ -22,7 +20,6 @@ pub struct TestApp {
     pub address: String,
     pub state: AppState,
     pub engine: Engine,
-    pub data_dir: PathBuf,
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -33,7 +30,12 @@ where
     F: Fn(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
-    test(spawn_app(Engine::Sqlite).await.expect("SQLite always works")).await;
+    test(
+        spawn_app(Engine::Sqlite)
+            .await
+            .expect("SQLite always works"),
+    )
+    .await;
     match spawn_app(Engine::Postgres).await {
         Some(app) => test(app).await,
         None if std::env::var("KEYWARD_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
@@ -53,11 +55,18 @@ async fn fresh_postgres_database() -> Option<String> {
     let admin_url = std::env::var("KEYWARD_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
     let connect = sqlx::PgConnection::connect(&admin_url);
-    let mut connection = tokio::time::timeout(std::time::Duration::from_secs(3), connect).await.ok()?.ok()?;
+    let mut connection = tokio::time::timeout(std::time::Duration::from_secs(3), connect)
+        .await
+        .ok()?
+        .ok()?;
     drop_stale_test_databases(&mut connection).await;
     let name = format!("keyward_test_{}_{}", unix_seconds(), random_suffix());
-    sqlx::Executor::execute(&mut connection, format!("CREATE DATABASE {name}").as_str()).await.ok()?;
-    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+    sqlx::Executor::execute(&mut connection, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .ok()?;
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(base, _)| base);
     Some(format!("{base}/{name}"))
 }
 
@@ -96,20 +105,32 @@ impl std::io::Write for SharedWriter {
 }
 
 fn unix_seconds() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Drops the databases earlier runs left behind (named with their creation time), once they are
 /// an hour old: no test runs that long, so none of them is in use.
 async fn drop_stale_test_databases(connection: &mut sqlx::PgConnection) {
-    let names: Vec<(String,)> = sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'keyward_test_%'")
-        .fetch_all(&mut *connection)
-        .await
-        .unwrap_or_default();
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'keyward_test_%'")
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap_or_default();
     for (name,) in names {
-        let created = name.split('_').nth(2).and_then(|secs| secs.parse::<u64>().ok()).unwrap_or(0);
+        let created = name
+            .split('_')
+            .nth(2)
+            .and_then(|secs| secs.parse::<u64>().ok())
+            .unwrap_or(0);
         if created + 3600 < unix_seconds() {
-            let _ = sqlx::Executor::execute(&mut *connection, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+            let _ = sqlx::Executor::execute(
+                &mut *connection,
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+            )
+            .await;
         }
     }
 }
@@ -123,13 +144,21 @@ pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
         Engine::Postgres => Some(fresh_postgres_database().await?),
     };
     let config = Config::for_tests(&data_dir, database_url);
-    let leptos_options = leptos::config::get_configuration(Some("Cargo.toml")).unwrap().leptos_options;
-    let server = app::build(config, leptos_options).await.expect("the app builds");
+    let leptos_options = leptos::config::get_configuration(Some("Cargo.toml"))
+        .unwrap()
+        .leptos_options;
+    let server = app::build(config, leptos_options)
+        .await
+        .expect("the app builds");
     let state = server.state.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(app::serve(listener, server));
-    Some(TestApp { address, state, engine, data_dir })
+    Some(TestApp {
+        address,
+        state,
+        engine,
+    })
 }
 
 /// A caller: a cookie-keeping browser-like client, optionally with a bearer key.
@@ -150,7 +179,10 @@ impl TestApp {
     }
 
     pub fn with_key(&self, secret: &str) -> Caller {
-        Caller { bearer: Some(secret.to_string()), ..self.anonymous() }
+        Caller {
+            bearer: Some(secret.to_string()),
+            ..self.anonymous()
+        }
     }
 
     /// Signs up a new person with a new account in which they are Admin.
@@ -169,12 +201,26 @@ impl TestApp {
     /// Invites `email` into the admin's account with `role` and accepts as a new person.
     pub async fn add_member(&self, admin: &Caller, email: &str, role: &str) -> (Caller, Value) {
         let invite = admin
-            .call_ok("members/invite", json!({"email": email, "role": role}), StatusCode::CREATED)
+            .call_ok(
+                "members/invite",
+                json!({"email": email, "role": role}),
+                StatusCode::CREATED,
+            )
             .await;
-        let token = invite["invite_url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        let token = invite["invite_url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
         let member = self.anonymous();
         let body = member
-            .call_ok("invites/accept", json!({"token": token, "password": PASSWORD}), StatusCode::OK)
+            .call_ok(
+                "invites/accept",
+                json!({"token": token, "password": PASSWORD}),
+                StatusCode::OK,
+            )
             .await;
         (member, body)
     }
@@ -186,7 +232,10 @@ impl TestApp {
 
 impl Caller {
     pub async fn call(&self, operation: &str, body: Value) -> Response {
-        let mut request = self.client.post(format!("{}/api/v1/{operation}", self.address)).json(&body);
+        let mut request = self
+            .client
+            .post(format!("{}/api/v1/{operation}", self.address))
+            .json(&body);
         if let Some(secret) = &self.bearer {
             request = request.bearer_auth(secret);
         }
@@ -198,7 +247,8 @@ impl Caller {
         let response = self.call(operation, body).await;
         let status = response.status();
         let text = response.text().await.unwrap();
-        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{operation}: not JSON: {text}"));
+        let json =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{operation}: not JSON: {text}"));
         (status, json)
     }
 
@@ -220,5 +270,10 @@ impl Caller {
 pub fn assert_error(status: StatusCode, body: &Value, expected_status: u16, expected_code: &str) {
     assert_eq!(status.as_u16(), expected_status, "{body}");
     assert_eq!(body["error"]["code"], expected_code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }

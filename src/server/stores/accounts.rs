@@ -28,7 +28,10 @@ fn stored_role(text: &str) -> Role {
 impl MemberRow {
     fn view(self) -> Member {
         Member {
-            user: User { id: self.user_id, email: self.email },
+            user: User {
+                id: self.user_id,
+                email: self.email,
+            },
             role: stored_role(&self.role),
             joined_at: rfc3339(self.joined_at),
         }
@@ -57,18 +60,24 @@ pub async fn insert_membership<'e>(
     role: Role,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO memberships (account_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)")
-        .bind(account_id)
-        .bind(user_id)
-        .bind(role.as_str())
-        .bind(now)
-        .execute(executor)
-        .await?;
+    sqlx::query(
+        "INSERT INTO memberships (account_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(account_id)
+    .bind(user_id)
+    .bind(role.as_str())
+    .bind(now)
+    .execute(executor)
+    .await?;
     Ok(())
 }
 
 /// The caller's membership in one account, read fresh on every request.
-pub async fn membership(pool: &Pool, user_id: &str, account_id: &str) -> Result<Option<AccountMembership>, sqlx::Error> {
+pub async fn membership(
+    pool: &Pool,
+    user_id: &str,
+    account_id: &str,
+) -> Result<Option<AccountMembership>, sqlx::Error> {
     let row: Option<MembershipRow> = sqlx::query_as(
         "SELECT a.id AS account_id, a.name AS account_name, m.role AS role \
          FROM memberships m JOIN accounts a ON a.id = m.account_id \
@@ -82,7 +91,10 @@ pub async fn membership(pool: &Pool, user_id: &str, account_id: &str) -> Result<
 }
 
 /// Every account a user belongs to, oldest membership first.
-pub async fn memberships_of(pool: &Pool, user_id: &str) -> Result<Vec<AccountMembership>, sqlx::Error> {
+pub async fn memberships_of(
+    pool: &Pool,
+    user_id: &str,
+) -> Result<Vec<AccountMembership>, sqlx::Error> {
     let rows: Vec<MembershipRow> = sqlx::query_as(
         "SELECT a.id AS account_id, a.name AS account_name, m.role AS role \
          FROM memberships m JOIN accounts a ON a.id = m.account_id \
@@ -97,28 +109,35 @@ pub async fn memberships_of(pool: &Pool, user_id: &str) -> Result<Vec<AccountMem
 impl MembershipRow {
     fn view(self) -> AccountMembership {
         AccountMembership {
-            account: Account { id: self.account_id, name: self.account_name },
+            account: Account {
+                id: self.account_id,
+                name: self.account_name,
+            },
             role: stored_role(&self.role),
         }
     }
 }
 
 pub async fn account(pool: &Pool, account_id: &str) -> Result<Option<Account>, sqlx::Error> {
-    let row: Option<(String, String)> = sqlx::query_as("SELECT id, name FROM accounts WHERE id = $1")
-        .bind(account_id)
-        .fetch_optional(pool)
-        .await?;
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT id, name FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(pool)
+            .await?;
     Ok(row.map(|(id, name)| Account { id, name }))
 }
 
-const MEMBER_COLUMNS: &str = "SELECT u.id AS user_id, u.email AS email, m.role AS role, m.joined_at AS joined_at \
+const MEMBER_COLUMNS: &str =
+    "SELECT u.id AS user_id, u.email AS email, m.role AS role, m.joined_at AS joined_at \
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
 pub async fn members(pool: &Pool, account_id: &str) -> Result<Vec<Member>, sqlx::Error> {
-    let rows: Vec<MemberRow> = sqlx::query_as(&format!("{MEMBER_COLUMNS} WHERE m.account_id = $1 ORDER BY m.joined_at, u.email"))
-        .bind(account_id)
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<MemberRow> = sqlx::query_as(&format!(
+        "{MEMBER_COLUMNS} WHERE m.account_id = $1 ORDER BY m.joined_at, u.email"
+    ))
+    .bind(account_id)
+    .fetch_all(pool)
+    .await?;
     Ok(rows.into_iter().map(MemberRow::view).collect())
 }
 
@@ -127,18 +146,23 @@ pub async fn member<'e>(
     account_id: &str,
     user_id: &str,
 ) -> Result<Option<Member>, sqlx::Error> {
-    let row: Option<MemberRow> = sqlx::query_as(&format!("{MEMBER_COLUMNS} WHERE m.account_id = $1 AND m.user_id = $2"))
-        .bind(account_id)
-        .bind(user_id)
-        .fetch_optional(executor)
-        .await?;
+    let row: Option<MemberRow> = sqlx::query_as(&format!(
+        "{MEMBER_COLUMNS} WHERE m.account_id = $1 AND m.user_id = $2"
+    ))
+    .bind(account_id)
+    .bind(user_id)
+    .fetch_optional(executor)
+    .await?;
     Ok(row.map(MemberRow::view))
 }
 
 /// Starts a transaction that holds the account's write lock, so that two concurrent changes
 /// cannot both see "another Admin remains" and leave the account without one. Touching the
 /// account row takes a row lock on PostgreSQL and the database write lock on SQLite.
-async fn lock_account(pool: &Pool, account_id: &str) -> Result<Transaction<'static, Any>, sqlx::Error> {
+async fn lock_account(
+    pool: &Pool,
+    account_id: &str,
+) -> Result<Transaction<'static, Any>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     sqlx::query("UPDATE accounts SET name = name WHERE id = $1")
         .bind(account_id)
@@ -147,22 +171,34 @@ async fn lock_account(pool: &Pool, account_id: &str) -> Result<Transaction<'stat
     Ok(transaction)
 }
 
-async fn admin_count(transaction: &mut Transaction<'static, Any>, account_id: &str) -> Result<i64, sqlx::Error> {
-    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE account_id = $1 AND role = 'admin'")
-        .bind(account_id)
-        .fetch_one(&mut **transaction)
-        .await?;
+async fn admin_count(
+    transaction: &mut Transaction<'static, Any>,
+    account_id: &str,
+) -> Result<i64, sqlx::Error> {
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE account_id = $1 AND role = 'admin'")
+            .bind(account_id)
+            .fetch_one(&mut **transaction)
+            .await?;
     Ok(count)
 }
 
 const LAST_ADMIN: &str = "An account must keep at least one Admin. Make someone else Admin first.";
 
-pub async fn set_role(pool: &Pool, account_id: &str, user_id: &str, role: Role) -> Result<Member, ApiError> {
+pub async fn set_role(
+    pool: &Pool,
+    account_id: &str,
+    user_id: &str,
+    role: Role,
+) -> Result<Member, ApiError> {
     let mut transaction = lock_account(pool, account_id).await?;
     let current = member(&mut *transaction, account_id, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
-    if current.role == Role::Admin && role != Role::Admin && admin_count(&mut transaction, account_id).await? <= 1 {
+    if current.role == Role::Admin
+        && role != Role::Admin
+        && admin_count(&mut transaction, account_id).await? <= 1
+    {
         return Err(ApiError::conflict(LAST_ADMIN));
     }
     sqlx::query("UPDATE memberships SET role = $1 WHERE account_id = $2 AND user_id = $3")
@@ -177,7 +213,12 @@ pub async fn set_role(pool: &Pool, account_id: &str, user_id: &str, role: Role) 
 
 /// Removes a member and revokes their keys in this account, in one transaction: their keys
 /// stop working at once and stay dead if the person is ever invited back.
-pub async fn remove(pool: &Pool, account_id: &str, user_id: &str, now: i64) -> Result<(), ApiError> {
+pub async fn remove(
+    pool: &Pool,
+    account_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<(), ApiError> {
     let mut transaction = lock_account(pool, account_id).await?;
     let current = member(&mut *transaction, account_id, user_id)
         .await?

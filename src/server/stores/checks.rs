@@ -37,26 +37,40 @@ pub struct CheckFields {
     pub activated: bool,
 }
 
-const COLUMNS: &str = "SELECT id, name, kind, url, frequency_minutes, activated, created_at, updated_at FROM checks";
+const COLUMNS: &str =
+    "SELECT id, name, kind, url, frequency_minutes, activated, created_at, updated_at FROM checks";
 
 pub async fn list(pool: &Pool, account_id: &str) -> Result<Vec<Check>, sqlx::Error> {
-    let rows: Vec<CheckRow> = sqlx::query_as(&format!("{COLUMNS} WHERE account_id = $1 ORDER BY name, id"))
-        .bind(account_id)
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<CheckRow> = sqlx::query_as(&format!(
+        "{COLUMNS} WHERE account_id = $1 ORDER BY name, id"
+    ))
+    .bind(account_id)
+    .fetch_all(pool)
+    .await?;
     Ok(rows.into_iter().map(CheckRow::view).collect())
 }
 
-pub async fn get(pool: &Pool, account_id: &str, check_id: &str) -> Result<Option<Check>, sqlx::Error> {
-    let row: Option<CheckRow> = sqlx::query_as(&format!("{COLUMNS} WHERE account_id = $1 AND id = $2"))
-        .bind(account_id)
-        .bind(check_id)
-        .fetch_optional(pool)
-        .await?;
+pub async fn get(
+    pool: &Pool,
+    account_id: &str,
+    check_id: &str,
+) -> Result<Option<Check>, sqlx::Error> {
+    let row: Option<CheckRow> =
+        sqlx::query_as(&format!("{COLUMNS} WHERE account_id = $1 AND id = $2"))
+            .bind(account_id)
+            .bind(check_id)
+            .fetch_optional(pool)
+            .await?;
     Ok(row.map(CheckRow::view))
 }
 
-pub async fn insert(pool: &Pool, account_id: &str, id: &str, fields: &CheckFields, now: i64) -> Result<(), sqlx::Error> {
+pub async fn insert(
+    pool: &Pool,
+    account_id: &str,
+    id: &str,
+    fields: &CheckFields,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO checks (id, account_id, name, kind, url, frequency_minutes, activated, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
@@ -75,7 +89,13 @@ pub async fn insert(pool: &Pool, account_id: &str, id: &str, fields: &CheckField
 }
 
 /// Replaces the fields of a check of this account; `false` when there is no such check.
-pub async fn update(pool: &Pool, account_id: &str, id: &str, fields: &CheckFields, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn update(
+    pool: &Pool,
+    account_id: &str,
+    id: &str,
+    fields: &CheckFields,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         "UPDATE checks SET name = $1, kind = $2, url = $3, frequency_minutes = $4, activated = $5, updated_at = $6 \
          WHERE account_id = $7 AND id = $8",

@@ -41,7 +41,10 @@ pub async fn insert(pool: &Pool, invite: NewInvite<'_>) -> Result<(), sqlx::Erro
     Ok(())
 }
 
-pub async fn find_by_token_hash(pool: &Pool, token_hash: &str) -> Result<Option<PendingInvite>, sqlx::Error> {
+pub async fn find_by_token_hash(
+    pool: &Pool,
+    token_hash: &str,
+) -> Result<Option<PendingInvite>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, account_id, email, role, expires_at, accepted_at FROM invites WHERE token_hash = $1",
     )
@@ -56,10 +59,11 @@ pub async fn mark_accepted<'e>(
     invite_id: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("UPDATE invites SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL")
-        .bind(now)
-        .bind(invite_id)
-        .execute(executor)
-        .await?;
+    let result =
+        sqlx::query("UPDATE invites SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL")
+            .bind(now)
+            .bind(invite_id)
+            .execute(executor)
+            .await?;
     Ok(result.rows_affected() == 1)
 }

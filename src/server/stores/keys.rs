@@ -19,7 +19,10 @@ pub struct KeyForVerification {
     pub revoked_at: Option<i64>,
 }
 
-pub async fn find_for_verification(pool: &Pool, secret_hash: &str) -> Result<Option<KeyForVerification>, sqlx::Error> {
+pub async fn find_for_verification(
+    pool: &Pool,
+    secret_hash: &str,
+) -> Result<Option<KeyForVerification>, sqlx::Error> {
     sqlx::query_as(
         "SELECT k.id, k.account_id, k.user_id, u.email, k.kind, k.role_cap, m.role AS owner_role, \
                 k.expires_at, k.revoked_at \
@@ -35,7 +38,11 @@ pub async fn find_for_verification(pool: &Pool, secret_hash: &str) -> Result<Opt
 
 /// The role a key acts with now: legacy keys are Admin; a user key is its owner's current role,
 /// lowered to its cap; `None` when the owner is no longer a member.
-pub fn effective_role(kind: &str, role_cap: Option<&str>, owner_role: Option<&str>) -> Option<Role> {
+pub fn effective_role(
+    kind: &str,
+    role_cap: Option<&str>,
+    owner_role: Option<&str>,
+) -> Option<Role> {
     if kind == "legacy_account" {
         return Some(Role::Admin);
     }
@@ -70,7 +77,11 @@ pub struct NewKey<'a> {
 }
 
 pub async fn insert(pool: &Pool, key: NewKey<'_>) -> Result<(), sqlx::Error> {
-    let kind = if key.user_id.is_some() { "user" } else { "legacy_account" };
+    let kind = if key.user_id.is_some() {
+        "user"
+    } else {
+        "legacy_account"
+    };
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, user_id, kind, name, secret_hash, hint, role_cap, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -109,7 +120,11 @@ struct KeyRow {
 
 impl KeyRow {
     fn view(self, now: i64) -> Key {
-        let effective_role = effective_role(&self.kind, self.role_cap.as_deref(), self.owner_role.as_deref());
+        let effective_role = effective_role(
+            &self.kind,
+            self.role_cap.as_deref(),
+            self.owner_role.as_deref(),
+        );
         let owner = match (self.user_id, self.email) {
             (Some(id), Some(email)) => Some(User { id, email }),
             _ => None,
@@ -117,7 +132,11 @@ impl KeyRow {
         Key {
             id: self.id,
             name: self.name,
-            kind: if self.kind == "legacy_account" { KeyKind::LegacyAccount } else { KeyKind::User },
+            kind: if self.kind == "legacy_account" {
+                KeyKind::LegacyAccount
+            } else {
+                KeyKind::User
+            },
             owner,
             hint: self.hint,
             role_cap: self.role_cap.as_deref().and_then(Role::parse),
@@ -133,13 +152,19 @@ impl KeyRow {
     }
 }
 
-const KEY_COLUMNS: &str = "SELECT k.id, k.name, k.kind, k.user_id, u.email, k.hint, k.role_cap, m.role AS owner_role, \
+const KEY_COLUMNS: &str =
+    "SELECT k.id, k.name, k.kind, k.user_id, u.email, k.hint, k.role_cap, m.role AS owner_role, \
             k.created_at, k.last_used_at, k.last_used_ip, k.expires_at, k.revoked_at \
      FROM api_keys k \
      LEFT JOIN memberships m ON m.account_id = k.account_id AND m.user_id = k.user_id \
      LEFT JOIN users u ON u.id = k.user_id";
 
-pub async fn list_for_owner(pool: &Pool, account_id: &str, user_id: &str, now: i64) -> Result<Vec<Key>, sqlx::Error> {
+pub async fn list_for_owner(
+    pool: &Pool,
+    account_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<Key>, sqlx::Error> {
     let rows: Vec<KeyRow> = sqlx::query_as(&format!(
         "{KEY_COLUMNS} WHERE k.account_id = $1 AND k.user_id = $2 ORDER BY k.created_at DESC, k.id"
     ))
@@ -150,7 +175,11 @@ pub async fn list_for_owner(pool: &Pool, account_id: &str, user_id: &str, now: i
     Ok(rows.into_iter().map(|row| row.view(now)).collect())
 }
 
-pub async fn list_for_account(pool: &Pool, account_id: &str, now: i64) -> Result<Vec<Key>, sqlx::Error> {
+pub async fn list_for_account(
+    pool: &Pool,
+    account_id: &str,
+    now: i64,
+) -> Result<Vec<Key>, sqlx::Error> {
     let rows: Vec<KeyRow> = sqlx::query_as(&format!(
         "{KEY_COLUMNS} WHERE k.account_id = $1 ORDER BY k.created_at DESC, k.id"
     ))
@@ -160,17 +189,29 @@ pub async fn list_for_account(pool: &Pool, account_id: &str, now: i64) -> Result
     Ok(rows.into_iter().map(|row| row.view(now)).collect())
 }
 
-pub async fn get(pool: &Pool, account_id: &str, key_id: &str, now: i64) -> Result<Option<Key>, sqlx::Error> {
-    let row: Option<KeyRow> = sqlx::query_as(&format!("{KEY_COLUMNS} WHERE k.account_id = $1 AND k.id = $2"))
-        .bind(account_id)
-        .bind(key_id)
-        .fetch_optional(pool)
-        .await?;
+pub async fn get(
+    pool: &Pool,
+    account_id: &str,
+    key_id: &str,
+    now: i64,
+) -> Result<Option<Key>, sqlx::Error> {
+    let row: Option<KeyRow> = sqlx::query_as(&format!(
+        "{KEY_COLUMNS} WHERE k.account_id = $1 AND k.id = $2"
+    ))
+    .bind(account_id)
+    .bind(key_id)
+    .fetch_optional(pool)
+    .await?;
     Ok(row.map(|row| row.view(now)))
 }
 
 /// Revokes a key of this account (a no-op on one already revoked, which keeps its first time).
-pub async fn revoke(pool: &Pool, account_id: &str, key_id: &str, now: i64) -> Result<(), sqlx::Error> {
+pub async fn revoke(
+    pool: &Pool,
+    account_id: &str,
+    key_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL")
         .bind(now)
         .bind(account_id)
@@ -186,11 +227,27 @@ mod tests {
 
     #[test]
     fn the_effective_role_is_the_lower_of_cap_and_current_role() {
-        assert_eq!(effective_role("user", None, Some("admin")), Some(Role::Admin));
-        assert_eq!(effective_role("user", Some("read_only"), Some("admin")), Some(Role::ReadOnly));
-        assert_eq!(effective_role("user", Some("admin"), Some("read_write")), Some(Role::ReadWrite));
-        assert_eq!(effective_role("user", Some("admin"), None), None, "owner removed");
-        assert_eq!(effective_role("legacy_account", None, None), Some(Role::Admin));
+        assert_eq!(
+            effective_role("user", None, Some("admin")),
+            Some(Role::Admin)
+        );
+        assert_eq!(
+            effective_role("user", Some("read_only"), Some("admin")),
+            Some(Role::ReadOnly)
+        );
+        assert_eq!(
+            effective_role("user", Some("admin"), Some("read_write")),
+            Some(Role::ReadWrite)
+        );
+        assert_eq!(
+            effective_role("user", Some("admin"), None),
+            None,
+            "owner removed"
+        );
+        assert_eq!(
+            effective_role("legacy_account", None, None),
+            Some(Role::Admin)
+        );
     }
 
     #[test]

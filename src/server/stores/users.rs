@@ -12,7 +12,10 @@ pub struct UserWithPassword {
 
 impl UserWithPassword {
     pub fn view(&self) -> User {
-        User { id: self.id.clone(), email: self.email.clone() }
+        User {
+            id: self.id.clone(),
+            email: self.email.clone(),
+        }
     }
 }
 
@@ -33,7 +36,10 @@ pub async fn insert<'e>(
     Ok(())
 }
 
-pub async fn find_by_email(pool: &Pool, email: &str) -> Result<Option<UserWithPassword>, sqlx::Error> {
+pub async fn find_by_email(
+    pool: &Pool,
+    email: &str,
+) -> Result<Option<UserWithPassword>, sqlx::Error> {
     sqlx::query_as("SELECT id, email, password_hash FROM users WHERE email = $1")
         .bind(email)
         .fetch_optional(pool)

@@ -1,5 +1,8 @@
 use crate::api::keys::{list_account_keys, RevokeKey};
-use crate::domain::{views::{KeyKind, Me}, Action};
+use crate::domain::{
+    views::{KeyKind, Me},
+    Action,
+};
 use crate::ui::{
     components::{action_error, ErrorNote, Loading},
     layout::{use_session, RequireSignIn},
@@ -19,11 +22,15 @@ pub fn AccountKeysPage() -> impl IntoView {
 #[component]
 fn AccountKeys(me: Me) -> impl IntoView {
     if !me.role.allows(Action::ManageAccountKeys) {
-        return view! { <p class="notice">"Only Admins can see every key of the account."</p> }.into_any();
+        return view! { <p class="notice">"Only Admins can see every key of the account."</p> }
+            .into_any();
     }
     let session = use_session();
     let revoke = ServerAction::<RevokeKey>::new();
-    let keys = Resource::new(move || (session.version.get(), revoke.version().get()), |_| list_account_keys());
+    let keys = Resource::new(
+        move || (session.version.get(), revoke.version().get()),
+        |_| list_account_keys(),
+    );
     view! {
         <div class="page-head">
             <h1>"All keys"</h1>

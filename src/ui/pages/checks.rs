@@ -1,5 +1,8 @@
 use crate::api::checks::{list_checks, CreateCheck, DeleteCheck, UpdateCheck};
-use crate::domain::{views::{Check, Me}, Action};
+use crate::domain::{
+    views::{Check, Me},
+    Action,
+};
 use crate::ui::{
     components::{action_error, short_time, ErrorNote, Loading},
     layout::{use_session, RequireSignIn},
@@ -69,12 +72,21 @@ fn Checks(me: Me) -> impl IntoView {
     let update = ServerAction::<UpdateCheck>::new();
     let delete = ServerAction::<DeleteCheck>::new();
     let checks = Resource::new(
-        move || (session.version.get(), create.version().get(), update.version().get(), delete.version().get()),
+        move || {
+            (
+                session.version.get(),
+                create.version().get(),
+                update.version().get(),
+                delete.version().get(),
+            )
+        },
         |_| list_checks(),
     );
     let draft = Draft::new();
     Effect::new(move |_| {
-        if matches!(create.value().get(), Some(Ok(_))) || matches!(update.value().get(), Some(Ok(_))) {
+        if matches!(create.value().get(), Some(Ok(_)))
+            || matches!(update.value().get(), Some(Ok(_)))
+        {
             draft.clear();
         }
     });
@@ -103,7 +115,11 @@ fn Checks(me: Me) -> impl IntoView {
         }
     };
     let save_error = Signal::derive(move || {
-        if draft.editing.get().is_some() { action_error(update.value()).get() } else { action_error(create.value()).get() }
+        if draft.editing.get().is_some() {
+            action_error(update.value()).get()
+        } else {
+            action_error(create.value()).get()
+        }
     });
     view! {
         <div class="page-head">
@@ -211,7 +227,12 @@ fn Checks(me: Me) -> impl IntoView {
 }
 
 #[component]
-fn CheckRow(check: Check, can_write: bool, draft: Draft, delete: ServerAction<DeleteCheck>) -> impl IntoView {
+fn CheckRow(
+    check: Check,
+    can_write: bool,
+    draft: Draft,
+    delete: ServerAction<DeleteCheck>,
+) -> impl IntoView {
     let confirming = RwSignal::new(false);
     let state = if check.activated { "Active" } else { "Paused" };
     let for_edit = check.clone();

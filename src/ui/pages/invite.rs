@@ -1,5 +1,8 @@
 use crate::api::members::AcceptInvite;
-use crate::ui::{components::{action_error, ErrorNote}, layout::use_session};
+use crate::ui::{
+    components::{action_error, ErrorNote},
+    layout::use_session,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};

@@ -19,8 +19,12 @@ pub fn KeysPage() -> impl IntoView {
 }
 
 /// Expiry choices offered in the create dialog, in days (`None`: never).
-const EXPIRY_CHOICES: [(&str, Option<u32>); 4] =
-    [("Never", None), ("In 30 days", Some(30)), ("In 90 days", Some(90)), ("In one year", Some(365))];
+const EXPIRY_CHOICES: [(&str, Option<u32>); 4] = [
+    ("Never", None),
+    ("In 30 days", Some(30)),
+    ("In 90 days", Some(90)),
+    ("In one year", Some(365)),
+];
 
 #[component]
 fn Keys(me: Me) -> impl IntoView {
@@ -28,7 +32,13 @@ fn Keys(me: Me) -> impl IntoView {
     let create = ServerAction::<CreateKey>::new();
     let revoke = ServerAction::<RevokeKey>::new();
     let keys = Resource::new(
-        move || (session.version.get(), create.version().get(), revoke.version().get()),
+        move || {
+            (
+                session.version.get(),
+                create.version().get(),
+                revoke.version().get(),
+            )
+        },
         |_| list_keys(),
     );
     let creating = RwSignal::new(false);
@@ -83,12 +93,19 @@ fn Keys(me: Me) -> impl IntoView {
 }
 
 #[component]
-fn CreateKeyDialog(my_role: Role, create: ServerAction<CreateKey>, creating: RwSignal<bool>) -> impl IntoView {
+fn CreateKeyDialog(
+    my_role: Role,
+    create: ServerAction<CreateKey>,
+    creating: RwSignal<bool>,
+) -> impl IntoView {
     let name = RwSignal::new(String::new());
     // `None` follows the owner's role as it changes; a lower role caps the key for good.
     let cap = RwSignal::new(None::<Role>);
     let expiry_days = RwSignal::new(None::<u32>);
-    let lower_roles: Vec<Role> = Role::ALL.into_iter().filter(|role| *role < my_role).collect();
+    let lower_roles: Vec<Role> = Role::ALL
+        .into_iter()
+        .filter(|role| *role < my_role)
+        .collect();
     view! {
         <div class="dialog-backdrop">
             <form class="dialog" role="dialog" aria-modal="true" aria-labelledby="create-key-title" on:submit=move |ev| {
@@ -147,7 +164,11 @@ fn days_from_now(days: u32) -> String {
 }
 
 #[component]
-fn SecretDialog(name: String, secret: String, revealed: RwSignal<Option<(String, String)>>) -> impl IntoView {
+fn SecretDialog(
+    name: String,
+    secret: String,
+    revealed: RwSignal<Option<(String, String)>>,
+) -> impl IntoView {
     view! {
         <div class="dialog-backdrop">
             <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="secret-title">
@@ -168,7 +189,11 @@ fn SecretDialog(name: String, secret: String, revealed: RwSignal<Option<(String,
 
 /// The table of keys, for a person's own keys and for an Admin's view of all keys.
 #[component]
-pub fn KeyTable(keys: Vec<Key>, revoke: ServerAction<RevokeKey>, show_owner: bool) -> impl IntoView {
+pub fn KeyTable(
+    keys: Vec<Key>,
+    revoke: ServerAction<RevokeKey>,
+    show_owner: bool,
+) -> impl IntoView {
     view! {
         <table class="table">
             <thead>

@@ -1,5 +1,8 @@
 use crate::api::members::{list_members, InviteMember, RemoveMember, SetMemberRole};
-use crate::domain::{views::{Me, Member}, Action, Role};
+use crate::domain::{
+    views::{Me, Member},
+    Action, Role,
+};
 use crate::ui::{
     components::{action_error, short_time, CopyButton, ErrorNote, Loading, RoleBadge, RoleSelect},
     layout::{use_session, RequireSignIn},
@@ -19,12 +22,23 @@ pub fn MembersPage() -> impl IntoView {
 fn Members(me: Me) -> impl IntoView {
     let session = use_session();
     let is_admin = me.role.allows(Action::ManageMembers);
-    let my_id = me.user.as_ref().map(|user| user.id.clone()).unwrap_or_default();
+    let my_id = me
+        .user
+        .as_ref()
+        .map(|user| user.id.clone())
+        .unwrap_or_default();
     let invite = ServerAction::<InviteMember>::new();
     let set_role = ServerAction::<SetMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
     let members = Resource::new(
-        move || (session.version.get(), set_role.version().get(), remove.version().get(), invite.version().get()),
+        move || {
+            (
+                session.version.get(),
+                set_role.version().get(),
+                remove.version().get(),
+                invite.version().get(),
+            )
+        },
         |_| list_members(),
     );
     // Leaving the account changes who we are: fetch the session again.
@@ -35,7 +49,11 @@ fn Members(me: Me) -> impl IntoView {
     });
     let email = RwSignal::new(String::new());
     let role = RwSignal::new(Role::ReadOnly);
-    let change_error = Signal::derive(move || action_error(set_role.value()).get().or_else(|| action_error(remove.value()).get()));
+    let change_error = Signal::derive(move || {
+        action_error(set_role.value())
+            .get()
+            .or_else(|| action_error(remove.value()).get())
+    });
     view! {
         <div class="page-head">
             <h1>"Members"</h1>
@@ -139,7 +157,10 @@ fn MemberRow(
         move |previous: Option<Role>| {
             let chosen = role.get();
             if previous.is_some_and(|previous| previous != chosen) {
-                set_role.dispatch(SetMemberRole { user_id: user_id.clone(), role: chosen });
+                set_role.dispatch(SetMemberRole {
+                    user_id: user_id.clone(),
+                    role: chosen,
+                });
             }
             chosen
         }
