@@ -1,4 +1,5 @@
 use crate::domain::{
+    requests::{LoginRequest, SignupRequest, SwitchAccountRequest},
     views::{Empty, Me, SignedIn, SwitchedAccount},
     ApiError,
 };
@@ -31,11 +32,12 @@ pub(crate) use session_support::start_session;
 
 /// Creates a user and a new account in which they are Admin, and signs them in.
 #[server(prefix = "/api", endpoint = "v1/auth/signup", input = Json, output = Json)]
-pub async fn signup(
-    email: String,
-    password: String,
-    account_name: String,
-) -> Result<SignedIn, ApiError> {
+pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedIn, ApiError> {
+    let SignupRequest {
+        email,
+        password,
+        account_name,
+    } = request;
     use crate::domain::{
         inputs::{AccountName, Email, NewPassword},
         views::Account,
@@ -93,7 +95,8 @@ pub async fn signup(
 /// Signs in with email and password. Unknown email and wrong password give the same answer in
 /// the same time; attempts are throttled per email and per client address.
 #[server(prefix = "/api", endpoint = "v1/auth/login", input = Json, output = Json)]
-pub async fn login(email: String, password: String) -> Result<SignedIn, ApiError> {
+pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn, ApiError> {
+    let LoginRequest { email, password } = request;
     use crate::domain::{inputs::Email, ErrorCode};
     use crate::server::{
         boundary::respond_retry_after,
@@ -186,7 +189,10 @@ pub async fn whoami() -> Result<Me, ApiError> {
 
 /// Makes another of the signed-in person's accounts the current one.
 #[server(prefix = "/api", endpoint = "v1/auth/switch-account", input = Json, output = Json)]
-pub async fn switch_account(account_id: String) -> Result<SwitchedAccount, ApiError> {
+pub async fn switch_account(
+    #[server(flatten)] request: SwitchAccountRequest,
+) -> Result<SwitchedAccount, ApiError> {
+    let SwitchAccountRequest { account_id } = request;
     use crate::domain::{inputs::parse_id, views::Via, Action, ErrorCode};
     use crate::server::{
         principal::{authorize, session},

@@ -1,4 +1,5 @@
 use crate::domain::{
+    requests::{CheckIdRequest, CreateCheckRequest, UpdateCheckRequest},
     views::{CheckList, Empty, OneCheck},
     ApiError,
 };
@@ -16,7 +17,8 @@ pub async fn list_checks() -> Result<CheckList, ApiError> {
 }
 
 #[server(prefix = "/api", endpoint = "v1/checks/get", input = Json, output = Json)]
-pub async fn get_check(check_id: String) -> Result<OneCheck, ApiError> {
+pub async fn get_check(#[server(flatten)] request: CheckIdRequest) -> Result<OneCheck, ApiError> {
+    let CheckIdRequest { check_id } = request;
     use crate::domain::{inputs::parse_id, Action};
     use crate::server::{principal::authorize, stores};
 
@@ -30,12 +32,15 @@ pub async fn get_check(check_id: String) -> Result<OneCheck, ApiError> {
 
 #[server(prefix = "/api", endpoint = "v1/checks/create", input = Json, output = Json)]
 pub async fn create_check(
-    name: String,
-    kind: String,
-    url: String,
-    frequency_minutes: i64,
-    activated: bool,
+    #[server(flatten)] request: CreateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
+    let CreateCheckRequest {
+        name,
+        kind,
+        url,
+        frequency_minutes,
+        activated,
+    } = request;
     use crate::domain::Action;
     use crate::server::{boundary::respond_created, ids::*, principal::authorize, stores};
 
@@ -60,13 +65,16 @@ pub async fn create_check(
 /// Changes the given fields of a check; fields left out keep their value.
 #[server(prefix = "/api", endpoint = "v1/checks/update", input = Json, output = Json)]
 pub async fn update_check(
-    check_id: String,
-    name: Option<String>,
-    kind: Option<String>,
-    url: Option<String>,
-    frequency_minutes: Option<i64>,
-    activated: Option<bool>,
+    #[server(flatten)] request: UpdateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
+    let UpdateCheckRequest {
+        check_id,
+        name,
+        kind,
+        url,
+        frequency_minutes,
+        activated,
+    } = request;
     use crate::domain::{inputs::parse_id, Action};
     use crate::server::{ids::now_millis, principal::authorize, stores};
 
@@ -100,7 +108,8 @@ pub async fn update_check(
 }
 
 #[server(prefix = "/api", endpoint = "v1/checks/delete", input = Json, output = Json)]
-pub async fn delete_check(check_id: String) -> Result<Empty, ApiError> {
+pub async fn delete_check(#[server(flatten)] request: CheckIdRequest) -> Result<Empty, ApiError> {
+    let CheckIdRequest { check_id } = request;
     use crate::domain::{inputs::parse_id, Action};
     use crate::server::{principal::authorize, stores};
 

@@ -1,6 +1,7 @@
 use crate::domain::{
+    requests::{CreateKeyRequest, RevokeKeyRequest},
     views::{CreatedKey, KeyList, OneKey},
-    ApiError, Role,
+    ApiError,
 };
 use leptos::prelude::*;
 use server_fn::codec::Json;
@@ -9,10 +10,13 @@ use server_fn::codec::Json;
 /// else, ever: only its keyed hash is stored.
 #[server(prefix = "/api", endpoint = "v1/keys/create", input = Json, output = Json)]
 pub async fn create_key(
-    name: String,
-    role_cap: Option<Role>,
-    expires_at: Option<String>,
+    #[server(flatten)] request: CreateKeyRequest,
 ) -> Result<CreatedKey, ApiError> {
+    let CreateKeyRequest {
+        name,
+        role_cap,
+        expires_at,
+    } = request;
     use crate::domain::{inputs::KeyName, views::Via, Action, ErrorCode};
     use crate::server::{
         boundary::respond_created, ids::*, keys::KeySecret, principal::authorize, stores,
@@ -95,7 +99,8 @@ pub async fn list_keys() -> Result<KeyList, ApiError> {
 
 /// Revokes a key: the caller's own, or — for an Admin — any key of the account.
 #[server(prefix = "/api", endpoint = "v1/keys/revoke", input = Json, output = Json)]
-pub async fn revoke_key(key_id: String) -> Result<OneKey, ApiError> {
+pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<OneKey, ApiError> {
+    let RevokeKeyRequest { key_id } = request;
     use crate::domain::{inputs::parse_id, Action};
     use crate::server::{ids::now_millis, principal::authorize, stores};
 

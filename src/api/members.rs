@@ -1,6 +1,9 @@
 use crate::domain::{
+    requests::{
+        AcceptInviteRequest, InviteMemberRequest, RemoveMemberRequest, SetMemberRoleRequest,
+    },
     views::{Empty, Invitation, MemberList, OneMember, SignedIn},
-    ApiError, Role,
+    ApiError,
 };
 use leptos::prelude::*;
 use server_fn::codec::Json;
@@ -19,7 +22,10 @@ pub async fn list_members() -> Result<MemberList, ApiError> {
 /// Invites someone by email with a role. There is no mail server: the Admin passes the
 /// one-time link on. The link expires after seven days.
 #[server(prefix = "/api", endpoint = "v1/members/invite", input = Json, output = Json)]
-pub async fn invite_member(email: String, role: Role) -> Result<Invitation, ApiError> {
+pub async fn invite_member(
+    #[server(flatten)] request: InviteMemberRequest,
+) -> Result<Invitation, ApiError> {
+    let InviteMemberRequest { email, role } = request;
     use crate::domain::{inputs::Email, Action};
     use crate::server::{boundary::respond_created, ids::*, principal::authorize, stores};
 
@@ -82,9 +88,12 @@ async fn public_base_url(state: &crate::server::AppState) -> String {
 /// Accepts an invitation: creates the user (a password is required) or attaches an existing one
 /// (signed in as that person, or proving it with their password), then signs them in.
 #[server(prefix = "/api", endpoint = "v1/invites/accept", input = Json, output = Json)]
-pub async fn accept_invite(token: String, password: Option<String>) -> Result<SignedIn, ApiError> {
+pub async fn accept_invite(
+    #[server(flatten)] request: AcceptInviteRequest,
+) -> Result<SignedIn, ApiError> {
+    let AcceptInviteRequest { token, password } = request;
     use crate::api::auth::start_session;
-    use crate::domain::{inputs::NewPassword, views::User, ErrorCode};
+    use crate::domain::{inputs::NewPassword, views::User, ErrorCode, Role};
     use crate::server::{error::is_unique_violation, ids::*, principal, stores};
 
     let state = principal::app_state()?;
@@ -184,7 +193,10 @@ pub async fn accept_invite(token: String, password: Option<String>) -> Result<Si
 
 /// Changes a member's role. The last Admin cannot be demoted.
 #[server(prefix = "/api", endpoint = "v1/members/set-role", input = Json, output = Json)]
-pub async fn set_member_role(user_id: String, role: Role) -> Result<OneMember, ApiError> {
+pub async fn set_member_role(
+    #[server(flatten)] request: SetMemberRoleRequest,
+) -> Result<OneMember, ApiError> {
+    let SetMemberRoleRequest { user_id, role } = request;
     use crate::domain::{inputs::parse_id, Action};
     use crate::server::{principal::authorize, stores};
 
@@ -198,7 +210,10 @@ pub async fn set_member_role(user_id: String, role: Role) -> Result<OneMember, A
 /// Removes a member (an Admin removing anyone, or a member leaving). Their keys in this account
 /// are revoked at once. The last Admin cannot be removed.
 #[server(prefix = "/api", endpoint = "v1/members/remove", input = Json, output = Json)]
-pub async fn remove_member(user_id: String) -> Result<Empty, ApiError> {
+pub async fn remove_member(
+    #[server(flatten)] request: RemoveMemberRequest,
+) -> Result<Empty, ApiError> {
+    let RemoveMemberRequest { user_id } = request;
     use crate::domain::{inputs::parse_id, Action};
     use crate::server::{ids::now_millis, principal::authorize, stores};
 

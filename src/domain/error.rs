@@ -8,6 +8,7 @@ use server_fn::{
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidInput,
@@ -40,28 +41,31 @@ impl ErrorCode {
 /// What went wrong, in words fit for the caller. Never carries internal detail: the server logs
 /// that and sends [`ApiError::internal`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(into = "Envelope", from = "Envelope")]
+#[serde(into = "ErrorBody", from = "ErrorBody")]
 #[error("{message}")]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
 }
 
+/// The body of every failed call.
 #[derive(Serialize, Deserialize)]
-struct Envelope {
-    error: Detail,
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    error: ErrorDetail,
 }
 
 #[derive(Serialize, Deserialize)]
-struct Detail {
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
     code: ErrorCode,
     message: String,
 }
 
-impl From<ApiError> for Envelope {
+impl From<ApiError> for ErrorBody {
     fn from(error: ApiError) -> Self {
-        Envelope {
-            error: Detail {
+        ErrorBody {
+            error: ErrorDetail {
                 code: error.code,
                 message: error.message,
             },
@@ -69,8 +73,8 @@ impl From<ApiError> for Envelope {
     }
 }
 
-impl From<Envelope> for ApiError {
-    fn from(envelope: Envelope) -> Self {
+impl From<ErrorBody> for ApiError {
+    fn from(envelope: ErrorBody) -> Self {
         ApiError {
             code: envelope.error.code,
             message: envelope.error.message,

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod inputs;
 pub mod policy;
+pub mod requests;
 pub mod views;
 
 pub use error::{ApiError, ErrorCode};

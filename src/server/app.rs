@@ -2,8 +2,8 @@
 //! integration tests both start keyward through here.
 
 use super::{
-    boundary, config::Config, db, keys::KeyHasher, passwords::Passwords, sessions::SessionBackend,
-    state::LoginThrottle, usage::KeyUsage, AppState,
+    boundary, config::Config, db, keys::KeyHasher, openapi, passwords::Passwords,
+    sessions::SessionBackend, state::LoginThrottle, usage::KeyUsage, AppState,
 };
 use crate::app::{shell, App};
 use anyhow::Result;
@@ -51,6 +51,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
             move || provide_context(context_state.clone()),
             move || shell(leptos_options.clone()),
         )
+        .route("/api/openapi.json", get(openapi::serve_document))
         .route("/api/{*operation}", any(boundary::unknown_operation))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(boundary::api_boundary))

@@ -1,6 +1,8 @@
 //! The HTTP boundary of `/api/`: what every operation gets without having to ask for it.
 //!
 //! - Bodies over 64 KiB are refused with 413 before any server function sees them.
+//! - Bodies that do not have the documented shape (unknown, missing or mistyped fields) are
+//!   refused with a 400 naming the field (see `openapi::check_request_shape`).
 //! - A cookie-authenticated call from another origin is refused with 403 (CSRF): browsers
 //!   send `Sec-Fetch-Site` and `Origin`, and programs using a bearer key carry no cookie.
 //! - Server-function errors leave `server_fn` as HTTP 500; here they get the status their
@@ -11,7 +13,7 @@ use crate::domain::{ApiError, ErrorCode};
 use axum::{
     body::{to_bytes, Body},
     extract::Request,
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -22,8 +24,9 @@ pub async fn api_boundary(request: Request, next: Next) -> Response {
     if !request.uri().path().starts_with("/api/") {
         return next.run(request).await;
     }
+    let reads_only = matches!(*request.method(), Method::GET | Method::HEAD);
     let uses_bearer = request.headers().contains_key(header::AUTHORIZATION);
-    if !uses_bearer && is_cross_site(request.headers()) {
+    if !reads_only && !uses_bearer && is_cross_site(request.headers()) {
         return error_response(ApiError::new(
             ErrorCode::Forbidden,
             "Cross-site requests are refused. Call the API from the keyward app or with a bearer key.",
@@ -40,6 +43,11 @@ pub async fn api_boundary(request: Request, next: Next) -> Response {
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return too_large();
     };
+    if parts.method == Method::POST {
+        if let Err(error) = super::openapi::check_request_shape(parts.uri.path(), &bytes) {
+            return error_response(error);
+        }
+    }
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;

@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod ids;
 pub mod keys;
+pub mod openapi;
 pub mod passwords;
 pub mod principal;
 pub mod sessions;

@@ -1,6 +1,7 @@
 //! The signed-in state shared by every page, and the top bar (account switcher, sign-out).
 
 use crate::api::auth::{whoami, Logout, SwitchAccount};
+use crate::domain::requests::SwitchAccountRequest;
 use crate::domain::{views::Me, ApiError, ErrorCode};
 use crate::ui::components::Loading;
 use leptos::prelude::*;
@@ -97,7 +98,7 @@ fn SignedInNav(me: Me) -> impl IntoView {
                 <select
                     aria-label="Current account"
                     on:change=move |ev| {
-                        switch.dispatch(SwitchAccount { account_id: event_target_value(&ev) });
+                        switch.dispatch(SwitchAccount { request: SwitchAccountRequest { account_id: event_target_value(&ev) } });
                     }
                 >
                     {accounts

@@ -123,7 +123,12 @@ async fn bad_check_input_names_the_field() {
             ),
             (with("frequency_minutes", json!(0)), "frequency_minutes"),
             (with("frequency_minutes", json!(1441)), "frequency_minutes"),
-            (with("frequency_minutes", json!("often")), "body"),
+            (
+                with("frequency_minutes", json!("often")),
+                "frequency_minutes",
+            ),
+            (with("activated", json!("yes")), "activated"),
+            (with("owner", json!("me")), "owner"),
             (json!({"name": "x"}), "kind"),
         ] {
             let (status, error) = admin.call_json("checks/create", body.clone()).await;

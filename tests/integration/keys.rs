@@ -190,7 +190,8 @@ async fn caps_limit_keys_and_keys_cannot_mint_stronger_keys() {
                 json!({"name": "x", "expires_at": "next week"}),
                 "expires_at",
             ),
-            (json!({"name": "x", "role_cap": "owner"}), "body"),
+            (json!({"name": "x", "role_cap": "owner"}), "role_cap"),
+            (json!({"name": "x", "secret": "kw_mine"}), "secret"),
         ] {
             let (status, error) = admin.call_json("keys/create", body.clone()).await;
             assert_error(status, &error, 400, "invalid_input");

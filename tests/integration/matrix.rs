@@ -220,6 +220,14 @@ async fn every_operation_for_every_caller() {
             registered, covered,
             "every server function needs a row in MATRIX"
         );
+        let documented: BTreeSet<String> = keyward::server::openapi::OPERATIONS
+            .iter()
+            .map(|operation| operation.path.to_string())
+            .collect();
+        assert_eq!(
+            registered, documented,
+            "every server function needs a row in openapi::OPERATIONS"
+        );
 
         let mut mismatches = Vec::new();
         let mut cells = 0;

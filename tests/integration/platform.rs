@@ -126,3 +126,27 @@ async fn cookie_calls_from_another_origin_are_refused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_operation() {
+    on_each_engine(|app| async move {
+        let response = reqwest::get(app.url("/api/openapi.json")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let document: serde_json::Value = response.json().await.unwrap();
+        assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+        let paths = document["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), 19);
+        let create = &paths["/api/v1/keys/create"]["post"];
+        assert!(create["responses"]["201"].is_object());
+        assert!(create["responses"]["401"].is_object());
+        assert_eq!(create["security"][0]["bearer"], json!([]));
+        let schemas = &document["components"]["schemas"];
+        assert!(schemas["CreateKeyRequest"]["properties"]["role_cap"].is_object());
+        assert!(
+            schemas["Key"]["properties"].get("secret").is_none(),
+            "a key view has no secret"
+        );
+        assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+    })
+    .await;
+}

@@ -1,4 +1,5 @@
 use crate::api::checks::{list_checks, CreateCheck, DeleteCheck, UpdateCheck};
+use crate::domain::requests::{CheckIdRequest, CreateCheckRequest, UpdateCheckRequest};
 use crate::domain::{
     views::{Check, Me},
     Action,
@@ -95,21 +96,25 @@ fn Checks(me: Me) -> impl IntoView {
         match draft.editing.get() {
             Some(check_id) => {
                 update.dispatch(UpdateCheck {
-                    check_id,
-                    name: Some(draft.name.get()),
-                    kind: Some(draft.kind.get()),
-                    url: Some(draft.url.get()),
-                    frequency_minutes: Some(draft.frequency_minutes()),
-                    activated: Some(draft.activated.get()),
+                    request: UpdateCheckRequest {
+                        check_id,
+                        name: Some(draft.name.get()),
+                        kind: Some(draft.kind.get()),
+                        url: Some(draft.url.get()),
+                        frequency_minutes: Some(draft.frequency_minutes()),
+                        activated: Some(draft.activated.get()),
+                    },
                 });
             }
             None => {
                 create.dispatch(CreateCheck {
-                    name: draft.name.get(),
-                    kind: draft.kind.get(),
-                    url: draft.url.get(),
-                    frequency_minutes: draft.frequency_minutes(),
-                    activated: draft.activated.get(),
+                    request: CreateCheckRequest {
+                        name: draft.name.get(),
+                        kind: draft.kind.get(),
+                        url: draft.url.get(),
+                        frequency_minutes: draft.frequency_minutes(),
+                        activated: draft.activated.get(),
+                    },
                 });
             }
         }
@@ -264,7 +269,7 @@ fn CheckRow(
                                 <span class="confirm">{format!("Delete “{name}”?")}</span>
                                 <button type="button" class="danger" on:click={
                                     let check_id = check_id.clone();
-                                    move |_| { delete.dispatch(DeleteCheck { check_id: check_id.clone() }); }
+                                    move |_| { delete.dispatch(DeleteCheck { request: CheckIdRequest { check_id: check_id.clone() } }); }
                                 }>"Yes, delete"</button>
                                 <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
                             </Show>

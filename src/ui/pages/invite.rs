@@ -1,4 +1,5 @@
 use crate::api::members::AcceptInvite;
+use crate::domain::requests::AcceptInviteRequest;
 use crate::ui::{
     components::{action_error, ErrorNote},
     layout::use_session,
@@ -32,7 +33,7 @@ pub fn AcceptInvitePage() -> impl IntoView {
                 ev.prevent_default();
                 let token = params.with(|params| params.get("token").unwrap_or_default());
                 let password = Some(password.get()).filter(|p| !p.is_empty());
-                accept.dispatch(AcceptInvite { token, password });
+                accept.dispatch(AcceptInvite { request: AcceptInviteRequest { token, password } });
             }>
                 <label for="password">"Password"</label>
                 <input id="password" type="password" autocomplete="new-password" maxlength="128"

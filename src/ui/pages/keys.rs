@@ -1,4 +1,5 @@
 use crate::api::keys::{list_keys, CreateKey, RevokeKey};
+use crate::domain::requests::{CreateKeyRequest, RevokeKeyRequest};
 use crate::domain::{
     views::{Key, KeyKind, KeyStatus, Me},
     Role,
@@ -110,11 +111,11 @@ fn CreateKeyDialog(
         <div class="dialog-backdrop">
             <form class="dialog" role="dialog" aria-modal="true" aria-labelledby="create-key-title" on:submit=move |ev| {
                 ev.prevent_default();
-                create.dispatch(CreateKey {
+                create.dispatch(CreateKey { request: CreateKeyRequest {
                     name: name.get(),
                     role_cap: cap.get(),
                     expires_at: expiry_days.get().map(days_from_now),
-                });
+                } });
             }>
                 <h2 id="create-key-title">"Create an API key"</h2>
                 <label for="key-name">"Name"</label>
@@ -264,7 +265,7 @@ fn KeyRow(key: Key, revoke: ServerAction<RevokeKey>, show_owner: bool) -> impl I
                                 <span class="confirm">{format!("Revoke “{name}”? Programs using it get 401 at once.")}</span>
                                 <button type="button" class="danger" on:click={
                                     let key_id = key_id.clone();
-                                    move |_| { revoke.dispatch(RevokeKey { key_id: key_id.clone() }); }
+                                    move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: key_id.clone() } }); }
                                 }>"Revoke key"</button>
                                 <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
                             </Show>

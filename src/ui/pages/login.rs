@@ -1,4 +1,5 @@
 use crate::api::auth::Login;
+use crate::domain::requests::LoginRequest;
 use crate::ui::{
     components::{action_error, ErrorNote},
     layout::use_session,
@@ -26,7 +27,7 @@ pub fn LoginPage() -> impl IntoView {
             <h1>"Sign in"</h1>
             <form on:submit=move |ev| {
                 ev.prevent_default();
-                login.dispatch(Login { email: email.get(), password: password.get() });
+                login.dispatch(Login { request: LoginRequest { email: email.get(), password: password.get() } });
             }>
                 <label for="email">"Email"</label>
                 <input id="email" type="email" autocomplete="username" required

@@ -1,4 +1,5 @@
 use crate::api::members::{list_members, InviteMember, RemoveMember, SetMemberRole};
+use crate::domain::requests::{InviteMemberRequest, RemoveMemberRequest, SetMemberRoleRequest};
 use crate::domain::{
     views::{Me, Member},
     Action, Role,
@@ -64,7 +65,7 @@ fn Members(me: Me) -> impl IntoView {
                 view! {
                     <form class="card editor" aria-labelledby="invite-title" on:submit=move |ev| {
                         ev.prevent_default();
-                        invite.dispatch(InviteMember { email: email.get(), role: role.get() });
+                        invite.dispatch(InviteMember { request: InviteMemberRequest { email: email.get(), role: role.get() } });
                     }>
                         <h2 id="invite-title">"Invite someone"</h2>
                         <div class="grid">
@@ -158,8 +159,10 @@ fn MemberRow(
             let chosen = role.get();
             if previous.is_some_and(|previous| previous != chosen) {
                 set_role.dispatch(SetMemberRole {
-                    user_id: user_id.clone(),
-                    role: chosen,
+                    request: SetMemberRoleRequest {
+                        user_id: user_id.clone(),
+                        role: chosen,
+                    },
                 });
             }
             chosen
@@ -194,7 +197,7 @@ fn MemberRow(
                                 <span class="confirm">{question.clone()}</span>
                                 <button type="button" class="danger" on:click={
                                     let user_id = user_id.clone();
-                                    move |_| { remove.dispatch(RemoveMember { user_id: user_id.clone() }); }
+                                    move |_| { remove.dispatch(RemoveMember { request: RemoveMemberRequest { user_id: user_id.clone() } }); }
                                 }>{remove_label}</button>
                                 <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
                             </Show>

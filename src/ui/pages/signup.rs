@@ -1,4 +1,5 @@
 use crate::api::auth::Signup;
+use crate::domain::requests::SignupRequest;
 use crate::ui::{
     components::{action_error, ErrorNote},
     layout::use_session,
@@ -32,11 +33,11 @@ pub fn SignupPage() -> impl IntoView {
             <p class="muted">"You will be the Admin of the new account and can invite your team."</p>
             <form on:submit=move |ev| {
                 ev.prevent_default();
-                signup.dispatch(Signup {
+                signup.dispatch(Signup { request: SignupRequest {
                     email: email.get(),
                     password: password.get(),
                     account_name: account_name.get(),
-                });
+                } });
             }>
                 <label for="account_name">"Account name"</label>
                 <input id="account_name" type="text" required maxlength="100" placeholder="Acme Inc."

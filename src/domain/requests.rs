@@ -1,0 +1,83 @@
+//! The JSON bodies of the operations. Each server function takes one of these (flattened, so
+//! the body is the plain object of `shared/API.md`), and the OpenAPI document describes the very
+//! same types, so the published contract cannot drift from what the server accepts.
+
+use super::Role;
+use serde::{Deserialize, Serialize};
+
+macro_rules! request {
+    ($(#[$doc:meta])* $name:ident { $($(#[$field_doc:meta])* $field:ident : $type:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+        pub struct $name {
+            $($(#[$field_doc])* pub $field: $type),*
+        }
+    };
+}
+
+request!(
+    /// An operation that takes no arguments: `{}`.
+    NoArguments {}
+);
+request!(SignupRequest {
+    /// At most 254 characters; stored lower-cased.
+    email: String,
+    /// 10 to 128 characters.
+    password: String,
+    /// 1 to 100 characters after trimming.
+    account_name: String,
+});
+request!(LoginRequest {
+    email: String,
+    password: String
+});
+request!(SwitchAccountRequest { account_id: String });
+request!(InviteMemberRequest {
+    email: String,
+    role: Role
+});
+request!(AcceptInviteRequest {
+    /// The last part of the invite link.
+    token: String,
+    /// Required for a new person (their new password) and for an existing login that is not
+    /// signed in (its password).
+    password: Option<String>,
+});
+request!(SetMemberRoleRequest {
+    user_id: String,
+    role: Role
+});
+request!(RemoveMemberRequest { user_id: String });
+request!(CreateKeyRequest {
+    /// 1 to 100 characters: what uses the key.
+    name: String,
+    /// At or below the caller's role; absent, the key follows its owner's role.
+    role_cap: Option<Role>,
+    /// RFC 3339, in the future; absent, the key does not expire.
+    expires_at: Option<String>,
+});
+request!(RevokeKeyRequest { key_id: String });
+request!(CheckIdRequest { check_id: String });
+request!(CreateCheckRequest {
+    /// 1 to 100 characters.
+    name: String,
+    /// "api" or "browser".
+    kind: String,
+    /// http(s), at most 2048 characters.
+    url: String,
+    /// 1 to 1440.
+    frequency_minutes: i64,
+    activated: bool,
+});
+request!(
+    /// Fields left out keep their value.
+    UpdateCheckRequest {
+        check_id: String,
+        name: Option<String>,
+        kind: Option<String>,
+        url: Option<String>,
+        frequency_minutes: Option<i64>,
+        activated: Option<bool>,
+    }
+);

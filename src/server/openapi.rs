@@ -1,0 +1,410 @@
+//! The OpenAPI document of `/api/v1`, built from the same request and view types the server
+//! functions use, and the request-shape check the API boundary runs against it: unknown fields,
+//! missing fields and wrong types are refused with a 400 that names the field, before any
+//! server function runs. One table, [`OPERATIONS`], lists every operation; a test fails when a
+//! server function has no row.
+
+use crate::domain::{requests::*, views::*, ApiError, ErrorCode};
+use serde_json::{Map, Value};
+use std::sync::OnceLock;
+use utoipa::{
+    openapi::{
+        path::{HttpMethod, OperationBuilder, PathItem},
+        request_body::RequestBodyBuilder,
+        security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        },
+        ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref,
+        RefOr, Required, ResponseBuilder, ResponsesBuilder, Schema,
+    },
+    ToSchema,
+};
+
+type Schemas = Vec<(String, RefOr<Schema>)>;
+
+/// Adds `T` and the schemas it refers to, and returns its name.
+fn schema<T: ToSchema>(schemas: &mut Schemas) -> String {
+    let name = T::name().into_owned();
+    schemas.push((name.clone(), T::schema()));
+    T::schemas(schemas);
+    name
+}
+
+/// Who may call an operation, for its security requirements.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Callers {
+    /// No credentials needed (sign-up, sign-in, accepting an invite).
+    Anyone,
+    /// A session cookie or a bearer key.
+    Authenticated,
+}
+
+pub struct Operation {
+    /// Under `/api/v1/`.
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub callers: Callers,
+    pub request: fn(&mut Schemas) -> String,
+    pub response: fn(&mut Schemas) -> String,
+    pub success: u16,
+    /// Failures particular to this operation; every one can also answer 400, 403 (cross-site),
+    /// 413 and 500.
+    pub errors: &'static [u16],
+}
+
+const AUTH: Callers = Callers::Authenticated;
+const ANYONE: Callers = Callers::Anyone;
+
+#[rustfmt::skip]
+pub static OPERATIONS: [Operation; 19] = [
+    Operation { path: "auth/signup", summary: "Create a user and an account in which they are Admin; starts a session", callers: ANYONE, request: schema::<SignupRequest>, response: schema::<SignedIn>, success: 201, errors: &[409] },
+    Operation { path: "auth/login", summary: "Sign in with email and password; starts a session", callers: ANYONE, request: schema::<LoginRequest>, response: schema::<SignedIn>, success: 200, errors: &[401, 429] },
+    Operation { path: "auth/logout", summary: "End the browser session", callers: AUTH, request: schema::<NoArguments>, response: schema::<Empty>, success: 200, errors: &[401] },
+    Operation { path: "auth/me", summary: "Who is calling, in which account, with which role and how", callers: AUTH, request: schema::<NoArguments>, response: schema::<Me>, success: 200, errors: &[401] },
+    Operation { path: "auth/switch-account", summary: "Make another of the signed-in person's accounts the current one (sessions only)", callers: AUTH, request: schema::<SwitchAccountRequest>, response: schema::<SwitchedAccount>, success: 200, errors: &[401, 404] },
+    Operation { path: "members/list", summary: "Members of the account (any role)", callers: AUTH, request: schema::<NoArguments>, response: schema::<MemberList>, success: 200, errors: &[401] },
+    Operation { path: "members/invite", summary: "Invite someone by email with a role; returns a one-time link (Admin)", callers: AUTH, request: schema::<InviteMemberRequest>, response: schema::<Invitation>, success: 201, errors: &[401, 409] },
+    Operation { path: "invites/accept", summary: "Accept an invitation: create the user or attach an existing one; starts a session", callers: ANYONE, request: schema::<AcceptInviteRequest>, response: schema::<SignedIn>, success: 200, errors: &[401, 404, 409] },
+    Operation { path: "members/set-role", summary: "Change a member's role; the last Admin cannot be demoted (Admin)", callers: AUTH, request: schema::<SetMemberRoleRequest>, response: schema::<OneMember>, success: 200, errors: &[401, 404, 409] },
+    Operation { path: "members/remove", summary: "Remove a member (Admin) or leave (the member); their keys stop working", callers: AUTH, request: schema::<RemoveMemberRequest>, response: schema::<Empty>, success: 200, errors: &[401, 404, 409] },
+    Operation { path: "keys/create", summary: "Create a key for the caller's own membership; the only response that carries its secret", callers: AUTH, request: schema::<CreateKeyRequest>, response: schema::<CreatedKey>, success: 201, errors: &[401] },
+    Operation { path: "keys/list", summary: "The caller's own keys in this account", callers: AUTH, request: schema::<NoArguments>, response: schema::<KeyList>, success: 200, errors: &[401] },
+    Operation { path: "keys/revoke", summary: "Revoke a key: one's own, or any key of the account (Admin)", callers: AUTH, request: schema::<RevokeKeyRequest>, response: schema::<OneKey>, success: 200, errors: &[401, 404] },
+    Operation { path: "account-keys/list", summary: "Every key of the account, legacy account keys included (Admin)", callers: AUTH, request: schema::<NoArguments>, response: schema::<KeyList>, success: 200, errors: &[401] },
+    Operation { path: "checks/list", summary: "Checks of the account (any role)", callers: AUTH, request: schema::<NoArguments>, response: schema::<CheckList>, success: 200, errors: &[401] },
+    Operation { path: "checks/get", summary: "One check (any role)", callers: AUTH, request: schema::<CheckIdRequest>, response: schema::<OneCheck>, success: 200, errors: &[401, 404] },
+    Operation { path: "checks/create", summary: "Create a check (Read & write, Admin)", callers: AUTH, request: schema::<CreateCheckRequest>, response: schema::<OneCheck>, success: 201, errors: &[401] },
+    Operation { path: "checks/update", summary: "Change fields of a check (Read & write, Admin)", callers: AUTH, request: schema::<UpdateCheckRequest>, response: schema::<OneCheck>, success: 200, errors: &[401, 404] },
+    Operation { path: "checks/delete", summary: "Delete a check (Read & write, Admin)", callers: AUTH, request: schema::<CheckIdRequest>, response: schema::<Empty>, success: 200, errors: &[401, 404] },
+];
+
+const COMMON_ERRORS: [u16; 4] = [400, 403, 413, 500];
+
+fn error_description(status: u16) -> &'static str {
+    match status {
+        400 => "invalid_input: malformed JSON or a missing, unknown or ill-formed field (the message names it)",
+        401 => "unauthenticated: no credentials, wrong password, or an unknown, revoked, expired or malformed key",
+        403 => "forbidden: the role does not allow this, a cross-site request, or X-Account-Id naming another account",
+        404 => "not_found: no such object in this account",
+        409 => "conflict: last Admin, duplicate email, invite already used or expired",
+        413 => "payload_too_large: body over 64 KiB",
+        429 => "rate_limited: too many attempts; see Retry-After",
+        _ => "internal: something unexpected; details are in the server log only",
+    }
+}
+
+fn json_content(schema_name: &str) -> utoipa::openapi::Content {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name(schema_name)))
+        .build()
+}
+
+/// Builds the document. Cheap enough, but [`document_json`] caches it.
+pub fn document() -> OpenApi {
+    let mut schemas = Schemas::new();
+    let error_schema = schema::<crate::domain::error::ErrorBody>(&mut schemas);
+    let mut paths = PathsBuilder::new();
+    for operation in &OPERATIONS {
+        let request = (operation.request)(&mut schemas);
+        let response = (operation.response)(&mut schemas);
+        let mut responses = ResponsesBuilder::new().response(
+            operation.success.to_string(),
+            ResponseBuilder::new()
+                .description("Success")
+                .content("application/json", json_content(&response)),
+        );
+        let mut errors: Vec<u16> = COMMON_ERRORS
+            .iter()
+            .chain(operation.errors)
+            .copied()
+            .collect();
+        errors.sort_unstable();
+        errors.dedup();
+        for status in errors {
+            responses = responses.response(
+                status.to_string(),
+                ResponseBuilder::new()
+                    .description(error_description(status))
+                    .content("application/json", json_content(&error_schema)),
+            );
+        }
+        let security = match operation.callers {
+            Callers::Authenticated => vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::new("session", Vec::<String>::new()),
+            ],
+            Callers::Anyone => vec![SecurityRequirement::default()],
+        };
+        let tag = operation
+            .path
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let built = OperationBuilder::new()
+            .operation_id(Some(operation.path.replace(['/', '-'], "_")))
+            .summary(Some(operation.summary))
+            .tag(tag)
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/json", json_content(&request))
+                    .required(Some(Required::True))
+                    .build(),
+            ))
+            .responses(responses.build())
+            .securities(Some(security))
+            .build();
+        paths = paths.path(
+            format!("/api/v1/{}", operation.path),
+            PathItem::new(HttpMethod::Post, built),
+        );
+    }
+    schemas.sort_by(|a, b| a.0.cmp(&b.0));
+    schemas.dedup_by(|a, b| a.0 == b.0);
+    let components = ComponentsBuilder::new()
+        .schemas_from_iter(schemas)
+        .security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("kw_ + 38 base62 characters")
+                    .description(Some("A user key (acts with its owner's current role, capped) or a legacy account key (acts as Admin)."))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "keyward_session",
+                "Set by auth/signup, auth/login and invites/accept. Cookie calls must come from keyward's own origin.",
+            ))),
+        )
+        .build();
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("keyward API")
+                .version("1")
+                .description(Some(
+                    "Every operation is a POST with a JSON object body. Failures answer \
+                     {\"error\": {\"code\", \"message\"}} with the status of the code.",
+                ))
+                .build(),
+        )
+        .paths(paths.build())
+        .components(Some(components))
+        .build()
+}
+
+pub fn document_json() -> &'static Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT
+        .get_or_init(|| serde_json::to_value(document()).expect("the OpenAPI document serialises"))
+}
+
+/// `GET /api/openapi.json`.
+pub async fn serve_document() -> axum::Json<&'static Value> {
+    axum::Json(document_json())
+}
+
+/// Checks a request body against the documented shape of the operation at `path` (an
+/// `/api/v1/...` path). Paths that are not operations pass: they are answered elsewhere.
+pub fn check_request_shape(path: &str, body: &[u8]) -> Result<(), ApiError> {
+    let document = document_json();
+    let Some(schema) = request_schema(document, path) else {
+        return Ok(());
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|_| {
+        ApiError::invalid_input(
+            "body",
+            "must be a JSON object ({} for an operation without arguments)",
+        )
+    })?;
+    let Value::Object(fields) = value else {
+        return Err(ApiError::invalid_input("body", "must be a JSON object"));
+    };
+    let properties = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for name in fields.keys() {
+        if !properties.contains_key(name) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("{}: is not a known field", printable(name)),
+            ));
+        }
+    }
+    for required in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = required.as_str().unwrap_or_default();
+        if !fields.contains_key(name) {
+            return Err(ApiError::invalid_input(name, "is required"));
+        }
+    }
+    for (name, value) in &fields {
+        if let Err(expected) = conforms(document, value, &properties[name]) {
+            return Err(ApiError::invalid_input(
+                name,
+                &format!("must be {expected}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A field name from the caller, shortened and stripped so it is safe to echo.
+fn printable(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+fn request_schema<'a>(document: &'a Value, path: &str) -> Option<&'a Map<String, Value>> {
+    let reference = document
+        .pointer(&format!(
+            "/paths/{}/post/requestBody/content/application~1json/schema/$ref",
+            path.replace('~', "~0").replace('/', "~1")
+        ))?
+        .as_str()?;
+    resolve(document, reference)?.as_object()
+}
+
+fn resolve<'a>(document: &'a Value, reference: &str) -> Option<&'a Value> {
+    document.pointer(reference.strip_prefix('#')?)
+}
+
+/// Whether `value` fits `schema` (the subset of JSON Schema our request types produce);
+/// `Err` says what was expected, in words.
+fn conforms(document: &Value, value: &Value, schema: &Value) -> Result<(), String> {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let target = resolve(document, reference).ok_or_else(|| "valid".to_string())?;
+        return conforms(document, value, target);
+    }
+    if let Some(choices) = schema.get("oneOf").and_then(Value::as_array) {
+        let mut expectations = Vec::new();
+        for choice in choices {
+            match conforms(document, value, choice) {
+                Ok(()) => return Ok(()),
+                Err(expected) => expectations.push(expected),
+            }
+        }
+        return Err(expectations.join(" or "));
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if value.is_null() && type_names(schema).contains(&"null") {
+            return Ok(());
+        }
+        let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+        return if allowed.contains(value) {
+            Ok(())
+        } else {
+            Err(format!("one of {}", names.join(", ")))
+        };
+    }
+    let types = type_names(schema);
+    if types.is_empty() {
+        return Ok(());
+    }
+    let fits = types.iter().any(|kind| match *kind {
+        "string" => value.is_string(),
+        "integer" => value.is_i64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "null" => value.is_null(),
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        _ => true,
+    });
+    if fits {
+        return Ok(());
+    }
+    let words: Vec<&str> = types
+        .iter()
+        .map(|kind| match *kind {
+            "string" => "a string",
+            "integer" => "a whole number",
+            "boolean" => "true or false",
+            "null" => "null",
+            "object" => "an object",
+            "array" => "an array",
+            _ => "a number",
+        })
+        .collect();
+    Err(words.join(" or "))
+}
+
+fn type_names(schema: &Value) -> Vec<&str> {
+    match schema.get("type") {
+        Some(Value::String(kind)) => vec![kind.as_str()],
+        Some(Value::Array(kinds)) => kinds.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_error(path: &str, body: &str) -> String {
+        check_request_shape(path, body.as_bytes())
+            .unwrap_err()
+            .message
+    }
+
+    #[test]
+    fn every_operation_is_documented_with_its_body() {
+        let document = document_json();
+        for operation in &OPERATIONS {
+            assert!(
+                request_schema(document, &format!("/api/v1/{}", operation.path)).is_some(),
+                "{}",
+                operation.path
+            );
+        }
+        assert_eq!(document["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+    }
+
+    #[test]
+    fn request_shapes_are_checked_field_by_field() {
+        let path = "/api/v1/checks/create";
+        let valid = r#"{"name":"a","kind":"api","url":"https://a.b","frequency_minutes":5,"activated":true}"#;
+        assert!(check_request_shape(path, valid.as_bytes()).is_ok());
+        assert_eq!(field_error(path, r#"{"name":"a"}"#), "kind: is required");
+        assert_eq!(
+            field_error(path, &valid.replace("5,", "\"often\",")),
+            "frequency_minutes: must be a whole number"
+        );
+        assert_eq!(
+            field_error(path, &valid.replace("true", "1")),
+            "activated: must be true or false"
+        );
+        assert_eq!(
+            field_error(path, &valid.replace("{", r#"{"admin":true,"#)),
+            "admin: is not a known field"
+        );
+        assert!(field_error(path, "[]").starts_with("body"));
+        assert!(field_error(path, "nope").starts_with("body"));
+        let role = field_error(
+            "/api/v1/members/invite",
+            r#"{"email":"a@b.co","role":"owner"}"#,
+        );
+        assert_eq!(role, "role: must be one of read_only, read_write, admin");
+        let cap = "/api/v1/keys/create";
+        assert!(check_request_shape(cap, br#"{"name":"a","role_cap":null}"#).is_ok());
+        assert!(check_request_shape(cap, br#"{"name":"a","role_cap":"read_only"}"#).is_ok());
+        assert!(
+            field_error(cap, r#"{"name":"a","role_cap":"root"}"#).starts_with("role_cap: must be")
+        );
+        assert!(check_request_shape("/api/v1/auth/me", b"{}").is_ok());
+        assert_eq!(
+            field_error("/api/v1/auth/me", r#"{"x":1}"#),
+            "x: is not a known field"
+        );
+        assert!(check_request_shape("/api/v1/not/an/operation", b"whatever").is_ok());
+    }
+}
