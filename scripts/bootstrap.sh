@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building keyward needs, skipping whatever is already present:
 # the Wasm target, cargo-leptos 0.3.10 and the wasm-bindgen CLI that matches Cargo.lock.
-# With --e2e it also installs what the tests need: the Playwright npm packages and Chromium.
+# With --e2e it also installs what the tests need: the Playwright npm packages, Chromium and
+# schemathesis (in .tools/venv).
 # See ../shared/TOOLCHAIN.md for why these versions and flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,11 @@ if [ "${1:-}" = "--e2e" ]; then
     say "Installing Chromium from Debian (Playwright cannot download browsers here)"
     if [ "$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium
     else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi
+  fi
+  if [ "$(.tools/venv/bin/st --version 2>/dev/null || true)" != "st, version 4.32.5" ]; then
+    say "Installing schemathesis 4.32.5 into .tools/venv (API fuzzing)"
+    python3 -m venv .tools/venv
+    .tools/venv/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5
   fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     say "Installing the end-to-end test packages"

@@ -26,3 +26,6 @@ cargo leptos test
 say "End-to-end tests (Playwright, Chromium)"
 rm -rf target/e2e-data
 KEYWARD_DATA_DIR=target/e2e-data cargo leptos end-to-end
+
+say "API fuzzing from the OpenAPI document (schemathesis)"
+scripts/fuzz.sh
