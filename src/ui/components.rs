@@ -47,6 +47,56 @@ pub fn short_time(rfc3339: &str) -> String {
     }
 }
 
+/// A time as "3 minutes ago" / "in 29 days", with the exact time as a tooltip. The server and
+/// the first client render show the absolute time (so hydration agrees); once the page is live
+/// the browser switches to the relative form by its own clock.
+#[component]
+pub fn RelativeTime(#[prop(into)] at: String) -> impl IntoView {
+    let absolute = short_time(&at);
+    let relative = RwSignal::new(None::<String>);
+    #[cfg(feature = "hydrate")]
+    {
+        let at = at.clone();
+        Effect::new(move |_| {
+            let then = js_sys::Date::parse(&at);
+            if !then.is_nan() {
+                relative.set(Some(describe_age(js_sys::Date::now() - then)));
+            }
+        });
+    }
+    let shown = absolute.clone();
+    view! {
+        <time datetime=at title=absolute>
+            {move || relative.get().unwrap_or_else(|| shown.clone())}
+        </time>
+    }
+}
+
+/// How long ago (positive) or ahead (negative) `millis` is, in words.
+pub fn describe_age(millis: f64) -> String {
+    let seconds = (millis.abs() / 1000.0).round() as u64;
+    let (amount, unit) = match seconds {
+        0..=44 => {
+            return if millis >= 0.0 {
+                "just now".into()
+            } else {
+                "in a few seconds".into()
+            }
+        }
+        45..=3_599 => (seconds.div_ceil(60).max(1), "minute"),
+        3_600..=86_399 => (seconds / 3_600, "hour"),
+        86_400..=2_591_999 => (seconds / 86_400, "day"),
+        2_592_000..=31_535_999 => (seconds / 2_592_000, "month"),
+        _ => (seconds / 31_536_000, "year"),
+    };
+    let plural = if amount == 1 { "" } else { "s" };
+    if millis >= 0.0 {
+        format!("{amount} {unit}{plural} ago")
+    } else {
+        format!("in {amount} {unit}{plural}")
+    }
+}
+
 /// A role `<select>` offering `roles`, bound to `value`.
 #[component]
 pub fn RoleSelect(
@@ -103,6 +153,16 @@ pub fn CopyButton(#[prop(into)] text: String, label: &'static str) -> impl IntoV
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ages_read_naturally_both_ways() {
+        use super::describe_age;
+        assert_eq!(describe_age(10_000.0), "just now");
+        assert_eq!(describe_age(60_000.0), "1 minute ago");
+        assert_eq!(describe_age(3.0 * 3_600_000.0), "3 hours ago");
+        assert_eq!(describe_age(-29.5 * 86_400_000.0), "in 29 days");
+        assert_eq!(describe_age(400.0 * 86_400_000.0), "1 year ago");
+    }
+
     #[test]
     fn short_time_is_readable() {
         assert_eq!(

@@ -103,6 +103,21 @@ async fn login_does_not_reveal_which_emails_exist_and_renews_the_session() {
         );
         caller.call_ok("auth/me", json!({}), StatusCode::OK).await;
 
+        // Signing in again from a signed-in browser issues a new session id (no fixation).
+        let again = caller
+            .call(
+                "auth/login",
+                json!({"email": "grace@example.com", "password": PASSWORD}),
+            )
+            .await;
+        let renewed = again.headers()["set-cookie"].to_str().unwrap().to_string();
+        let id_of = |cookie: &str| cookie.split(';').next().unwrap().to_string();
+        assert_ne!(
+            id_of(&cookie),
+            id_of(&renewed),
+            "the session id changes at sign-in"
+        );
+
         caller
             .call_ok("auth/logout", json!({}), StatusCode::OK)
             .await;

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod checks;
+mod cli;
 mod keys;
 mod matrix;
 mod platform;

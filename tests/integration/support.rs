@@ -136,14 +136,22 @@ async fn drop_stale_test_databases(connection: &mut sqlx::PgConnection) {
 }
 
 pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
-    log_buffer();
     let data_dir = std::env::temp_dir().join(format!("keyward-test-{}", random_suffix()));
     std::fs::create_dir_all(&data_dir).unwrap();
     let database_url = match engine {
         Engine::Sqlite => None,
         Engine::Postgres => Some(fresh_postgres_database().await?),
     };
-    let config = Config::for_tests(&data_dir, database_url);
+    Some(start(Config::for_tests(&data_dir, database_url), engine).await)
+}
+
+/// Starts the app on an existing SQLite data directory (one the CLI prepared, say).
+pub async fn spawn_app_in(data_dir: &std::path::Path) -> TestApp {
+    start(Config::for_tests(data_dir, None), Engine::Sqlite).await
+}
+
+async fn start(config: Config, engine: Engine) -> TestApp {
+    log_buffer();
     let leptos_options = leptos::config::get_configuration(Some("Cargo.toml"))
         .unwrap()
         .leptos_options;
@@ -154,11 +162,11 @@ pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(app::serve(listener, server));
-    Some(TestApp {
+    TestApp {
         address,
         state,
         engine,
-    })
+    }
 }
 
 /// A caller: a cookie-keeping browser-like client, optionally with a bearer key.

@@ -5,7 +5,7 @@ use crate::domain::{
     Action,
 };
 use crate::ui::{
-    components::{action_error, short_time, ErrorNote, Loading},
+    components::{action_error, ErrorNote, Loading, RelativeTime},
     layout::{use_session, RequireSignIn},
 };
 use leptos::prelude::*;
@@ -249,7 +249,7 @@ fn CheckRow(
             <td class="url">{check.url.clone()}</td>
             <td>{format!("{} min", check.frequency_minutes)}</td>
             <td><span class=if check.activated { "badge ok" } else { "badge" }>{state}</span></td>
-            <td>{short_time(&check.updated_at)}</td>
+            <td><RelativeTime at=check.updated_at.clone() /></td>
             {can_write
                 .then(|| {
                     let check_id = check_id.clone();

@@ -5,7 +5,7 @@ use crate::domain::{
     Role,
 };
 use crate::ui::{
-    components::{action_error, short_time, CopyButton, ErrorNote, Loading, RoleBadge},
+    components::{action_error, CopyButton, ErrorNote, Loading, RelativeTime, RoleBadge},
     layout::{use_session, RequireSignIn},
 };
 use leptos::prelude::*;
@@ -230,10 +230,16 @@ fn KeyRow(key: Key, revoke: ServerAction<RevokeKey>, show_owner: bool) -> impl I
         (_, Some(owner)) => owner.email.clone(),
         (_, None) => "—".to_string(),
     };
-    let last_used = match (&key.last_used_at, &key.last_used_ip) {
-        (Some(at), Some(ip)) => format!("{} from {ip}", short_time(at)),
-        (Some(at), None) => short_time(at),
-        _ => "Never".to_string(),
+    let last_used = match key.last_used_at.clone() {
+        Some(at) => {
+            let from = key.last_used_ip.clone().map(|ip| format!(" from {ip}"));
+            view! { <RelativeTime at /> {from} }.into_any()
+        }
+        None => "Never".into_any(),
+    };
+    let expires = match key.expires_at.clone() {
+        Some(at) => view! { <RelativeTime at /> }.into_any(),
+        None => "Never".into_any(),
     };
     let role_note = key.role_cap.map(|cap| format!("capped at {}", cap.label()));
     let key_id = key.id.clone();
@@ -248,9 +254,9 @@ fn KeyRow(key: Key, revoke: ServerAction<RevokeKey>, show_owner: bool) -> impl I
             {show_owner.then(|| view! { <td>{owner}</td> })}
             <td><code>{key.hint.clone()}</code></td>
             <td><RoleBadge role=key.effective_role /> {role_note.map(|note| view! { <span class="muted small">{note}</span> })}</td>
-            <td>{short_time(&key.created_at)}</td>
+            <td><RelativeTime at=key.created_at.clone() /></td>
             <td>{last_used}</td>
-            <td>{key.expires_at.as_deref().map(short_time).unwrap_or_else(|| "Never".to_string())}</td>
+            <td>{expires}</td>
             <td><span class=status_class>{status_label}</span></td>
             <td class="row-actions">
                 {active

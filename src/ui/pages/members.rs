@@ -5,7 +5,10 @@ use crate::domain::{
     Action, Role,
 };
 use crate::ui::{
-    components::{action_error, short_time, CopyButton, ErrorNote, Loading, RoleBadge, RoleSelect},
+    components::{
+        action_error, short_time, CopyButton, ErrorNote, Loading, RelativeTime, RoleBadge,
+        RoleSelect,
+    },
     layout::{use_session, RequireSignIn},
 };
 use leptos::prelude::*;
@@ -50,6 +53,11 @@ fn Members(me: Me) -> impl IntoView {
     });
     let email = RwSignal::new(String::new());
     let role = RwSignal::new(Role::ReadOnly);
+    Effect::new(move |_| {
+        if matches!(invite.value().get(), Some(Ok(_))) {
+            email.set(String::new());
+        }
+    });
     let change_error = Signal::derive(move || {
         action_error(set_role.value())
             .get()
@@ -182,7 +190,7 @@ fn MemberRow(
                     view! { <RoleBadge role=member.role /> }.into_any()
                 }}
             </td>
-            <td>{short_time(&member.joined_at)}</td>
+            <td><RelativeTime at=member.joined_at.clone() /></td>
             <td class="row-actions">
                 {(is_admin || is_me)
                     .then(|| {

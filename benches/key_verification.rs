@@ -1,0 +1,104 @@
+//! What one API-key verification costs, next to one argon2id password verification.
+//!
+//! Run: `cargo bench --features ssr --bench key_verification`
+//!
+//! - `key/format_and_hmac`: parse, checksum and HMAC-SHA256 under the pepper (no I/O).
+//! - `key/full_verification`: the whole bearer path of every request — the above plus the one
+//!   indexed query that reads the key and its owner's current role (SQLite, on disk, WAL).
+//! - `password/argon2id_verify`: one password check with the parameters keyward uses.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use keyward::server::{app, config::Config, keys::KeySecret, passwords::Passwords, principal};
+use std::hint::black_box;
+
+fn benchmarks(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let data_dir = std::env::temp_dir().join(format!("keyward-bench-{}", std::process::id()));
+    let leptos_options = leptos::config::get_configuration(Some("Cargo.toml"))
+        .unwrap()
+        .leptos_options;
+    let server = runtime
+        .block_on(app::build(
+            Config::for_tests(&data_dir, None),
+            leptos_options,
+        ))
+        .unwrap();
+    let state = server.state.clone();
+
+    // A real account, member and key, created through the same code the API uses.
+    let secret = runtime.block_on(async {
+        use keyward::server::{ids::*, stores};
+        let pool = &state.pool;
+        let (user, account, now) = (new_id("usr"), new_id("acc"), now_millis());
+        stores::users::insert(pool, &user, "bench@example.com", "not-a-hash", now)
+            .await
+            .unwrap();
+        stores::accounts::insert_account(pool, &account, "Bench", now)
+            .await
+            .unwrap();
+        stores::accounts::insert_membership(
+            pool,
+            &account,
+            &user,
+            keyward::domain::Role::Admin,
+            now,
+        )
+        .await
+        .unwrap();
+        let secret = KeySecret::generate();
+        stores::keys::insert(
+            pool,
+            stores::keys::NewKey {
+                id: &new_id("key"),
+                account_id: &account,
+                user_id: Some(&user),
+                name: "bench",
+                secret_hash: &state.key_hasher.hash(&secret),
+                hint: &secret.hint(),
+                role_cap: None,
+                now,
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap();
+        secret.reveal_once()
+    });
+
+    c.bench_function("key/format_and_hmac", |b| {
+        b.iter(|| {
+            let parsed = KeySecret::parse_user_key(black_box(&secret)).unwrap();
+            black_box(state.key_hasher.hash(&parsed))
+        })
+    });
+    c.bench_function("key/full_verification", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let caller = principal::from_key(&state, black_box(&secret))
+                .await
+                .unwrap();
+            black_box(caller.role)
+        })
+    });
+
+    let passwords = Passwords::new().unwrap();
+    let hash = runtime
+        .block_on(passwords.hash("correct horse battery staple"))
+        .unwrap();
+    let mut group = c.benchmark_group("password");
+    group.sample_size(20);
+    group.bench_function("argon2id_verify", |b| {
+        b.to_async(&runtime).iter(|| async {
+            black_box(
+                passwords
+                    .verify("correct horse battery staple", Some(&hash))
+                    .await
+                    .unwrap(),
+            )
+        })
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+criterion_group!(benches, benchmarks);
+criterion_main!(benches);
