@@ -7,8 +7,14 @@ export function uniqueEmail(who: string): string {
   return `${who}.${Date.now()}.${Math.floor(Math.random() * 1e6)}@example.com`;
 }
 
+/** Opens `path` and waits until the page has hydrated (the app marks <body data-hydrated>). */
+export async function open(page: Page, path: string) {
+  await page.goto(path);
+  await page.locator("body[data-hydrated]").waitFor();
+}
+
 export async function signUp(page: Page, email: string, accountName: string) {
-  await page.goto("/signup");
+  await open(page, "/signup");
   await page.getByLabel("Account name").fill(accountName);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
@@ -18,7 +24,7 @@ export async function signUp(page: Page, email: string, accountName: string) {
 
 /** Invites `email` with `roleLabel` from the members page and returns the invite link. */
 export async function invite(page: Page, email: string, roleLabel: string): Promise<string> {
-  await page.goto("/members");
+  await open(page, "/members");
   await page.getByLabel("Email").fill(email);
   await page.locator("#invite-role").selectOption({ label: roleLabel });
   await page.getByRole("button", { name: "Create invite link" }).click();
@@ -31,7 +37,7 @@ export async function invite(page: Page, email: string, roleLabel: string): Prom
 export async function acceptInNewContext(browser: Browser, inviteUrl: string) {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(inviteUrl);
+  await open(page, inviteUrl);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Accept invitation" }).click();
   await expect(page).toHaveURL(/\/checks$/);

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { acceptInNewContext, invite, signUp, uniqueEmail } from "./helpers";
+import { acceptInNewContext, invite, open, signUp, uniqueEmail } from "./helpers";
 
 test("create a key, copy it, use it, revoke it, and it stops working", async ({ page, context, request }) => {
   await context.grantPermissions(["clipboard-read", "clipboard-write"]);
@@ -43,7 +43,7 @@ test("a Read only member's key cannot create a check", async ({ page, browser, r
   const link = await invite(page, uniqueEmail("viewer"), "Read only");
   const viewer = await acceptInNewContext(browser, link);
 
-  await viewer.page.goto("/keys");
+  await open(viewer.page, "/keys");
   await viewer.page.getByRole("button", { name: "Create a key" }).first().click();
   await viewer.page.getByLabel("Name").fill("viewer script");
   await viewer.page.getByRole("button", { name: "Create key" }).click();

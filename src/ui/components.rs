@@ -22,6 +22,15 @@ pub fn ErrorNote(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView
     }
 }
 
+/// The current text of an input. Forms read their fields from the DOM when submitted, so that
+/// whatever was typed before the page finished hydrating is kept rather than reset.
+pub fn input_value(input: NodeRef<leptos::html::Input>) -> String {
+    input
+        .get()
+        .map(|element| element.value())
+        .unwrap_or_default()
+}
+
 /// The error of a server action's last result, if it failed.
 pub fn action_error<T: 'static>(
     value: impl Get<Value = Option<Result<T, ApiError>>> + Send + Sync + 'static,

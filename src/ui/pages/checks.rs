@@ -140,7 +140,7 @@ fn Checks(me: Me) -> impl IntoView {
         {can_write
             .then(|| {
                 view! {
-                    <form class="card editor" on:submit=save aria-labelledby="editor-title">
+                    <form method="post" class="card editor" on:submit=save aria-labelledby="editor-title">
                         <h2 id="editor-title">
                             {move || if draft.editing.get().is_some() { "Edit check" } else { "New check" }}
                         </h2>

@@ -1,7 +1,7 @@
 use crate::api::members::AcceptInvite;
 use crate::domain::requests::AcceptInviteRequest;
 use crate::ui::{
-    components::{action_error, ErrorNote},
+    components::{action_error, input_value, ErrorNote},
     layout::use_session,
 };
 use leptos::prelude::*;
@@ -13,7 +13,7 @@ pub fn AcceptInvitePage() -> impl IntoView {
     let session = use_session();
     let params = use_params_map();
     let accept = ServerAction::<AcceptInvite>::new();
-    let password = RwSignal::new(String::new());
+    let password = NodeRef::new();
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(_)) = accept.value().get() {
@@ -29,15 +29,14 @@ pub fn AcceptInvitePage() -> impl IntoView {
                 "New to keyward? Choose a password (at least 10 characters). Already have a login? "
                 "Enter its password, or just accept if you are signed in as the invited person."
             </p>
-            <form on:submit=move |ev| {
+            <form method="post" on:submit=move |ev| {
                 ev.prevent_default();
                 let token = params.with(|params| params.get("token").unwrap_or_default());
-                let password = Some(password.get()).filter(|p| !p.is_empty());
+                let password = Some(input_value(password)).filter(|p| !p.is_empty());
                 accept.dispatch(AcceptInvite { request: AcceptInviteRequest { token, password } });
             }>
                 <label for="password">"Password"</label>
-                <input id="password" type="password" autocomplete="new-password" maxlength="128"
-                    prop:value=password on:input=move |ev| password.set(event_target_value(&ev)) />
+                <input id="password" type="password" autocomplete="new-password" maxlength="128" node_ref=password />
                 <ErrorNote error=action_error(accept.value()) />
                 <button type="submit" disabled=move || accept.pending().get()>"Accept invitation"</button>
             </form>

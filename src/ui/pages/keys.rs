@@ -109,7 +109,7 @@ fn CreateKeyDialog(
         .collect();
     view! {
         <div class="dialog-backdrop">
-            <form class="dialog" role="dialog" aria-modal="true" aria-labelledby="create-key-title" on:submit=move |ev| {
+            <form method="post" class="dialog" role="dialog" aria-modal="true" aria-labelledby="create-key-title" on:submit=move |ev| {
                 ev.prevent_default();
                 create.dispatch(CreateKey { request: CreateKeyRequest {
                     name: name.get(),

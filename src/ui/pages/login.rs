@@ -1,7 +1,7 @@
 use crate::api::auth::Login;
 use crate::domain::requests::LoginRequest;
 use crate::ui::{
-    components::{action_error, ErrorNote},
+    components::{action_error, input_value, ErrorNote},
     layout::use_session,
 };
 use leptos::prelude::*;
@@ -12,8 +12,8 @@ use leptos_router::hooks::use_navigate;
 pub fn LoginPage() -> impl IntoView {
     let session = use_session();
     let login = ServerAction::<Login>::new();
-    let email = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
+    let email = NodeRef::new();
+    let password = NodeRef::new();
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(_)) = login.value().get() {
@@ -25,16 +25,16 @@ pub fn LoginPage() -> impl IntoView {
         <Title text="Sign in · keyward" />
         <section class="card narrow">
             <h1>"Sign in"</h1>
-            <form on:submit=move |ev| {
+            <form method="post" on:submit=move |ev| {
                 ev.prevent_default();
-                login.dispatch(Login { request: LoginRequest { email: email.get(), password: password.get() } });
+                login.dispatch(Login {
+                    request: LoginRequest { email: input_value(email), password: input_value(password) },
+                });
             }>
                 <label for="email">"Email"</label>
-                <input id="email" type="email" autocomplete="username" required
-                    prop:value=email on:input=move |ev| email.set(event_target_value(&ev)) />
+                <input id="email" type="email" autocomplete="username" required node_ref=email />
                 <label for="password">"Password"</label>
-                <input id="password" type="password" autocomplete="current-password" required
-                    prop:value=password on:input=move |ev| password.set(event_target_value(&ev)) />
+                <input id="password" type="password" autocomplete="current-password" required node_ref=password />
                 <ErrorNote error=action_error(login.value()) />
                 <button type="submit" disabled=move || login.pending().get()>
                     {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}

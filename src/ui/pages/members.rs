@@ -71,7 +71,7 @@ fn Members(me: Me) -> impl IntoView {
         {is_admin
             .then(|| {
                 view! {
-                    <form class="card editor" aria-labelledby="invite-title" on:submit=move |ev| {
+                    <form method="post" class="card editor" aria-labelledby="invite-title" on:submit=move |ev| {
                         ev.prevent_default();
                         invite.dispatch(InviteMember { request: InviteMemberRequest { email: email.get(), role: role.get() } });
                     }>

@@ -1,7 +1,7 @@
 use crate::api::auth::Signup;
 use crate::domain::requests::SignupRequest;
 use crate::ui::{
-    components::{action_error, ErrorNote},
+    components::{action_error, input_value, ErrorNote},
     layout::use_session,
 };
 use leptos::prelude::*;
@@ -12,9 +12,8 @@ use leptos_router::hooks::use_navigate;
 pub fn SignupPage() -> impl IntoView {
     let session = use_session();
     let signup = ServerAction::<Signup>::new();
-    let email = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
-    let account_name = RwSignal::new(String::new());
+    let (account_name, email, password) = (NodeRef::new(), NodeRef::new(), NodeRef::new());
+    let password_length = RwSignal::new(0usize);
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(_)) = signup.value().get() {
@@ -22,36 +21,35 @@ pub fn SignupPage() -> impl IntoView {
             navigate("/keys", Default::default());
         }
     });
-    let password_hint = move || {
-        let length = password.with(|p| p.chars().count());
-        (length > 0 && length < 10).then(|| format!("{} more characters needed", 10 - length))
+    let password_hint = move || match password_length.get() {
+        length @ 1..=9 => format!("{} more characters needed.", 10 - length),
+        _ => "At least 10 characters.".to_string(),
     };
     view! {
         <Title text="Create an account · keyward" />
         <section class="card narrow">
             <h1>"Create an account"</h1>
             <p class="muted">"You will be the Admin of the new account and can invite your team."</p>
-            <form on:submit=move |ev| {
+            <form method="post" on:submit=move |ev| {
                 ev.prevent_default();
-                signup.dispatch(Signup { request: SignupRequest {
-                    email: email.get(),
-                    password: password.get(),
-                    account_name: account_name.get(),
-                } });
+                signup.dispatch(Signup {
+                    request: SignupRequest {
+                        email: input_value(email),
+                        password: input_value(password),
+                        account_name: input_value(account_name),
+                    },
+                });
             }>
                 <label for="account_name">"Account name"</label>
                 <input id="account_name" type="text" required maxlength="100" placeholder="Acme Inc."
-                    prop:value=account_name on:input=move |ev| account_name.set(event_target_value(&ev)) />
+                    node_ref=account_name />
                 <label for="email">"Email"</label>
-                <input id="email" type="email" autocomplete="username" required maxlength="254"
-                    prop:value=email on:input=move |ev| email.set(event_target_value(&ev)) />
+                <input id="email" type="email" autocomplete="username" required maxlength="254" node_ref=email />
                 <label for="password">"Password"</label>
                 <input id="password" type="password" autocomplete="new-password" required
-                    minlength="10" maxlength="128" aria-describedby="password-help"
-                    prop:value=password on:input=move |ev| password.set(event_target_value(&ev)) />
-                <p id="password-help" class="hint">
-                    {move || password_hint().unwrap_or_else(|| "At least 10 characters.".to_string())}
-                </p>
+                    minlength="10" maxlength="128" aria-describedby="password-help" node_ref=password
+                    on:input=move |ev| password_length.set(event_target_value(&ev).chars().count()) />
+                <p id="password-help" class="hint">{password_hint}</p>
                 <ErrorNote error=action_error(signup.value()) />
                 <button type="submit" disabled=move || signup.pending().get()>"Create account"</button>
             </form>
