@@ -136,6 +136,19 @@ pub async fn accept_invite(
                     "is required: enter the password of your keyward login",
                 )
             })?;
+            // Proving a password here is a sign-in: throttled like auth/login, so an invite
+            // link cannot be used to guess someone's password.
+            let address = principal::client_address().await;
+            if let Err(wait) = state
+                .login_throttle
+                .attempt(&user.email, address.as_deref())
+            {
+                crate::server::boundary::respond_retry_after(wait);
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    "Too many sign-in attempts. Wait a moment and try again.",
+                ));
+            }
             if !state
                 .passwords
                 .verify(&password, Some(&user.password_hash))

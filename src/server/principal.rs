@@ -146,9 +146,10 @@ pub async fn from_key(state: &AppState, token: &str) -> Result<Principal, ApiErr
         key.owner_role.as_deref(),
     )
     .ok_or_else(ApiError::unauthenticated)?;
-    let account = stores::accounts::account(&state.pool, &key.account_id)
-        .await?
-        .ok_or_else(ApiError::unauthenticated)?;
+    let account = Account {
+        id: key.account_id,
+        name: key.account_name,
+    };
     state.key_usage.record(&key.id, now, client_address().await);
     let user = match (key.user_id, key.email) {
         (Some(id), Some(email)) => Some(User { id, email }),

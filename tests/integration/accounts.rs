@@ -383,3 +383,37 @@ async fn members_can_leave_and_existing_users_join_with_their_password() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_invite_link_cannot_be_used_to_guess_a_password() {
+    on_each_engine(|app| async move {
+        let (admin, _) = app.signup("inviter@example.com").await;
+        app.signup("victim@example.com").await;
+        let invite = admin
+            .call_ok(
+                "members/invite",
+                json!({"email": "victim@example.com", "role": "admin"}),
+                StatusCode::CREATED,
+            )
+            .await;
+        let token = invite["invite_url"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap();
+        let attacker = app.anonymous();
+        let mut statuses = Vec::new();
+        for guess in 0..6 {
+            let (status, _) = attacker
+                .call_json(
+                    "invites/accept",
+                    json!({"token": token, "password": format!("guess {guess} for the victim")}),
+                )
+                .await;
+            statuses.push(status.as_u16());
+        }
+        assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    })
+    .await;
+}

@@ -10,6 +10,7 @@ use crate::server::{db::Pool, ids::rfc3339};
 pub struct KeyForVerification {
     pub id: String,
     pub account_id: String,
+    pub account_name: String,
     pub user_id: Option<String>,
     pub email: Option<String>,
     pub kind: String,
@@ -24,9 +25,10 @@ pub async fn find_for_verification(
     secret_hash: &str,
 ) -> Result<Option<KeyForVerification>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT k.id, k.account_id, k.user_id, u.email, k.kind, k.role_cap, m.role AS owner_role, \
-                k.expires_at, k.revoked_at \
+        "SELECT k.id, k.account_id, a.name AS account_name, k.user_id, u.email, k.kind, k.role_cap, \
+                m.role AS owner_role, k.expires_at, k.revoked_at \
          FROM api_keys k \
+         JOIN accounts a ON a.id = k.account_id \
          LEFT JOIN memberships m ON m.account_id = k.account_id AND m.user_id = k.user_id \
          LEFT JOIN users u ON u.id = k.user_id \
          WHERE k.secret_hash = $1",

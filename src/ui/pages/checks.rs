@@ -244,12 +244,12 @@ fn CheckRow(
     let check_id = check.id.clone();
     view! {
         <tr>
-            <td>{check.name.clone()}</td>
-            <td>{check.kind.clone()}</td>
-            <td class="url">{check.url.clone()}</td>
-            <td>{format!("{} min", check.frequency_minutes)}</td>
-            <td><span class=if check.activated { "badge ok" } else { "badge" }>{state}</span></td>
-            <td><RelativeTime at=check.updated_at.clone() /></td>
+            <td data-label="Name">{check.name.clone()}</td>
+            <td data-label="Kind">{check.kind.clone()}</td>
+            <td class="url" data-label="URL">{check.url.clone()}</td>
+            <td data-label="Every">{format!("{} min", check.frequency_minutes)}</td>
+            <td data-label="State"><span class=if check.activated { "badge ok" } else { "badge" }>{state}</span></td>
+            <td data-label="Updated"><RelativeTime at=check.updated_at.clone() /></td>
             {can_write
                 .then(|| {
                     let check_id = check_id.clone();

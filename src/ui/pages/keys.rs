@@ -242,22 +242,24 @@ fn KeyRow(key: Key, revoke: ServerAction<RevokeKey>, show_owner: bool) -> impl I
         None => "Never".into_any(),
     };
     let role_note = key.role_cap.map(|cap| format!("capped at {}", cap.label()));
+    let role_note = role_note
+        .filter(|_| key.role_cap != Some(key.effective_role) || key.status != KeyStatus::Active);
     let key_id = key.id.clone();
     let name = key.name.clone();
     let active = key.status == KeyStatus::Active;
     view! {
         <tr class:inactive=!active>
-            <td>
+            <td data-label="Name">
                 {key.name.clone()}
                 {(key.kind == KeyKind::LegacyAccount).then(|| view! { " " <span class="badge legacy">"legacy"</span> })}
             </td>
-            {show_owner.then(|| view! { <td>{owner}</td> })}
-            <td><code>{key.hint.clone()}</code></td>
-            <td><RoleBadge role=key.effective_role /> {role_note.map(|note| view! { <span class="muted small">{note}</span> })}</td>
-            <td><RelativeTime at=key.created_at.clone() /></td>
-            <td>{last_used}</td>
-            <td>{expires}</td>
-            <td><span class=status_class>{status_label}</span></td>
+            {show_owner.then(|| view! { <td data-label="Owner">{owner}</td> })}
+            <td data-label="Key"><code>{key.hint.clone()}</code></td>
+            <td data-label="Role"><RoleBadge role=key.effective_role /> {role_note.map(|note| view! { <span class="muted small">{note}</span> })}</td>
+            <td data-label="Created"><RelativeTime at=key.created_at.clone() /></td>
+            <td data-label="Last used">{last_used}</td>
+            <td data-label="Expires">{expires}</td>
+            <td data-label="Status"><span class=status_class>{status_label}</span></td>
             <td class="row-actions">
                 {active
                     .then(|| {

@@ -178,8 +178,8 @@ fn MemberRow(
     });
     view! {
         <tr>
-            <td>{member.user.email.clone()} {is_me.then(|| view! { <span class="muted">" (you)"</span> })}</td>
-            <td>
+            <td data-label="Email">{member.user.email.clone()} {is_me.then(|| view! { <span class="muted">" (you)"</span> })}</td>
+            <td data-label="Role">
                 {if is_admin {
                     view! {
                         <label class="visually-hidden" for=select_id.clone()>{format!("Role of {email}")}</label>
@@ -190,7 +190,7 @@ fn MemberRow(
                     view! { <RoleBadge role=member.role /> }.into_any()
                 }}
             </td>
-            <td><RelativeTime at=member.joined_at.clone() /></td>
+            <td data-label="Joined"><RelativeTime at=member.joined_at.clone() /></td>
             <td class="row-actions">
                 {(is_admin || is_me)
                     .then(|| {
