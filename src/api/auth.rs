@@ -33,11 +33,6 @@ pub(crate) use session_support::start_session;
 /// Creates a user and a new account in which they are Admin, and signs them in.
 #[server(prefix = "/api", endpoint = "v1/auth/signup", input = Json, output = Json)]
 pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedIn, ApiError> {
-    let SignupRequest {
-        email,
-        password,
-        account_name,
-    } = request;
     use crate::domain::{
         inputs::{AccountName, Email, NewPassword},
         views::Account,
@@ -47,6 +42,11 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
         boundary::respond_created, error::is_unique_violation, ids::*, principal::app_state, stores,
     };
 
+    let SignupRequest {
+        email,
+        password,
+        account_name,
+    } = request;
     let state = app_state()?;
     let email = Email::parse(&email)?;
     let password = NewPassword::parse(&password)?;
@@ -96,7 +96,6 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
 /// the same time; attempts are throttled per email and per client address.
 #[server(prefix = "/api", endpoint = "v1/auth/login", input = Json, output = Json)]
 pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn, ApiError> {
-    let LoginRequest { email, password } = request;
     use crate::domain::{inputs::Email, ErrorCode};
     use crate::server::{
         boundary::respond_retry_after,
@@ -104,6 +103,7 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
         stores,
     };
 
+    let LoginRequest { email, password } = request;
     let state = app_state()?;
     let email = Email::parse(&email)?;
     if password.is_empty() || password.chars().count() > 128 {
@@ -192,7 +192,6 @@ pub async fn whoami() -> Result<Me, ApiError> {
 pub async fn switch_account(
     #[server(flatten)] request: SwitchAccountRequest,
 ) -> Result<SwitchedAccount, ApiError> {
-    let SwitchAccountRequest { account_id } = request;
     use crate::domain::{inputs::parse_id, views::Via, Action, ErrorCode};
     use crate::server::{
         principal::{authorize, session},
@@ -200,6 +199,7 @@ pub async fn switch_account(
         stores,
     };
 
+    let SwitchAccountRequest { account_id } = request;
     let (state, caller) = authorize(Action::Read).await?;
     let account_id = parse_id("account_id", &account_id)?;
     if caller.via != Via::Session {

@@ -18,10 +18,10 @@ pub async fn list_checks() -> Result<CheckList, ApiError> {
 
 #[server(prefix = "/api", endpoint = "v1/checks/get", input = Json, output = Json)]
 pub async fn get_check(#[server(flatten)] request: CheckIdRequest) -> Result<OneCheck, ApiError> {
-    let CheckIdRequest { check_id } = request;
     use crate::domain::{inputs::parse_id, Action};
     use crate::server::{principal::authorize, stores};
 
+    let CheckIdRequest { check_id } = request;
     let (state, caller) = authorize(Action::Read).await?;
     let check_id = parse_id("check_id", &check_id)?;
     let check = stores::checks::get(&state.pool, caller.account_id(), &check_id)
@@ -34,6 +34,9 @@ pub async fn get_check(#[server(flatten)] request: CheckIdRequest) -> Result<One
 pub async fn create_check(
     #[server(flatten)] request: CreateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
+    use crate::domain::Action;
+    use crate::server::{boundary::respond_created, ids::*, principal::authorize, stores};
+
     let CreateCheckRequest {
         name,
         kind,
@@ -41,9 +44,6 @@ pub async fn create_check(
         frequency_minutes,
         activated,
     } = request;
-    use crate::domain::Action;
-    use crate::server::{boundary::respond_created, ids::*, principal::authorize, stores};
-
     let (state, caller) = authorize(Action::WriteChecks).await?;
     let fields = validate(&name, &kind, &url, frequency_minutes, activated)?;
     let check_id = new_id("chk");
@@ -67,6 +67,9 @@ pub async fn create_check(
 pub async fn update_check(
     #[server(flatten)] request: UpdateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
+    use crate::domain::{inputs::parse_id, Action};
+    use crate::server::{ids::now_millis, principal::authorize, stores};
+
     let UpdateCheckRequest {
         check_id,
         name,
@@ -75,9 +78,6 @@ pub async fn update_check(
         frequency_minutes,
         activated,
     } = request;
-    use crate::domain::{inputs::parse_id, Action};
-    use crate::server::{ids::now_millis, principal::authorize, stores};
-
     let (state, caller) = authorize(Action::WriteChecks).await?;
     let check_id = parse_id("check_id", &check_id)?;
     let current = stores::checks::get(&state.pool, caller.account_id(), &check_id)
@@ -109,10 +109,10 @@ pub async fn update_check(
 
 #[server(prefix = "/api", endpoint = "v1/checks/delete", input = Json, output = Json)]
 pub async fn delete_check(#[server(flatten)] request: CheckIdRequest) -> Result<Empty, ApiError> {
-    let CheckIdRequest { check_id } = request;
     use crate::domain::{inputs::parse_id, Action};
     use crate::server::{principal::authorize, stores};
 
+    let CheckIdRequest { check_id } = request;
     let (state, caller) = authorize(Action::WriteChecks).await?;
     let check_id = parse_id("check_id", &check_id)?;
     if !stores::checks::delete(&state.pool, caller.account_id(), &check_id).await? {

@@ -12,16 +12,16 @@ use server_fn::codec::Json;
 pub async fn create_key(
     #[server(flatten)] request: CreateKeyRequest,
 ) -> Result<CreatedKey, ApiError> {
-    let CreateKeyRequest {
-        name,
-        role_cap,
-        expires_at,
-    } = request;
     use crate::domain::{inputs::KeyName, views::Via, Action, ErrorCode};
     use crate::server::{
         boundary::respond_created, ids::*, keys::KeySecret, principal::authorize, stores,
     };
 
+    let CreateKeyRequest {
+        name,
+        role_cap,
+        expires_at,
+    } = request;
     let (state, caller) = authorize(Action::ManageOwnKeys).await?;
     let owner = caller.person()?;
     let name = KeyName::parse(&name)?;
@@ -100,10 +100,10 @@ pub async fn list_keys() -> Result<KeyList, ApiError> {
 /// Revokes a key: the caller's own, or — for an Admin — any key of the account.
 #[server(prefix = "/api", endpoint = "v1/keys/revoke", input = Json, output = Json)]
 pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<OneKey, ApiError> {
-    let RevokeKeyRequest { key_id } = request;
     use crate::domain::{inputs::parse_id, Action};
     use crate::server::{ids::now_millis, principal::authorize, stores};
 
+    let RevokeKeyRequest { key_id } = request;
     let (state, caller) = authorize(Action::Read).await?;
     let key_id = parse_id("key_id", &key_id)?;
     let now = now_millis();

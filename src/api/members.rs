@@ -25,10 +25,10 @@ pub async fn list_members() -> Result<MemberList, ApiError> {
 pub async fn invite_member(
     #[server(flatten)] request: InviteMemberRequest,
 ) -> Result<Invitation, ApiError> {
-    let InviteMemberRequest { email, role } = request;
     use crate::domain::{inputs::Email, Action};
     use crate::server::{boundary::respond_created, ids::*, principal::authorize, stores};
 
+    let InviteMemberRequest { email, role } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
     let email = Email::parse(&email)?;
     if let Some(existing) = stores::users::find_by_email(&state.pool, email.as_str()).await? {
@@ -91,11 +91,11 @@ async fn public_base_url(state: &crate::server::AppState) -> String {
 pub async fn accept_invite(
     #[server(flatten)] request: AcceptInviteRequest,
 ) -> Result<SignedIn, ApiError> {
-    let AcceptInviteRequest { token, password } = request;
     use crate::api::auth::start_session;
     use crate::domain::{inputs::NewPassword, views::User, ErrorCode, Role};
     use crate::server::{error::is_unique_violation, ids::*, principal, stores};
 
+    let AcceptInviteRequest { token, password } = request;
     let state = principal::app_state()?;
     if token.is_empty() || token.len() > 128 {
         return Err(ApiError::invalid_input(
@@ -209,10 +209,10 @@ pub async fn accept_invite(
 pub async fn set_member_role(
     #[server(flatten)] request: SetMemberRoleRequest,
 ) -> Result<OneMember, ApiError> {
-    let SetMemberRoleRequest { user_id, role } = request;
     use crate::domain::{inputs::parse_id, Action};
     use crate::server::{principal::authorize, stores};
 
+    let SetMemberRoleRequest { user_id, role } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
     let user_id = parse_id("user_id", &user_id)?;
     let member =
@@ -226,10 +226,10 @@ pub async fn set_member_role(
 pub async fn remove_member(
     #[server(flatten)] request: RemoveMemberRequest,
 ) -> Result<Empty, ApiError> {
-    let RemoveMemberRequest { user_id } = request;
     use crate::domain::{inputs::parse_id, Action};
     use crate::server::{ids::now_millis, principal::authorize, stores};
 
+    let RemoveMemberRequest { user_id } = request;
     let (state, caller) = authorize(Action::Read).await?;
     let user_id = parse_id("user_id", &user_id)?;
     let leaving = caller.user.as_ref().is_some_and(|me| me.id == user_id);

@@ -132,14 +132,7 @@ async fn bad_check_input_names_the_field() {
             (json!({"name": "x"}), "kind"),
         ] {
             let (status, error) = admin.call_json("checks/create", body.clone()).await;
-            assert_error(status, &error, 400, "invalid_input");
-            assert!(
-                error["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with(field),
-                "{body} → {error}"
-            );
+            assert_invalid_field(status, &error, field);
         }
         let (status, error) = admin
             .call_json("checks/get", json!({"check_id": "' OR 1=1 --"}))

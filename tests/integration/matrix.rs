@@ -141,15 +141,6 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
 /// The body for one cell; objects that a successful call would consume are made fresh per cell.
 async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> Value {
     let fresh_email = format!("{cell}@example.com");
-    let invite_token = |invite: Value| {
-        invite["invite_url"]
-            .as_str()
-            .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string()
-    };
     match operation {
         "auth/signup" => json!({"email": fresh_email, "password": PASSWORD, "account_name": "A"}),
         // A fresh person per cell: sign-in attempts are throttled per email address.
@@ -169,7 +160,7 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
                     StatusCode::CREATED,
                 )
                 .await;
-            json!({"token": invite_token(invite), "password": PASSWORD})
+            json!({"token": invite_token(&invite), "password": PASSWORD})
         }
         "members/set-role" => json!({"user_id": world.read_only_id, "role": "read_only"}),
         "members/remove" => {

@@ -215,13 +215,7 @@ impl TestApp {
                 StatusCode::CREATED,
             )
             .await;
-        let token = invite["invite_url"]
-            .as_str()
-            .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string();
+        let token = invite_token(&invite);
         let member = self.anonymous();
         let body = member
             .call_ok(
@@ -272,6 +266,19 @@ impl Caller {
         let secret = created["secret"].as_str().unwrap().to_string();
         (created["key"].clone(), secret)
     }
+}
+
+/// Asserts a 400 `invalid_input` whose message starts with the name of `field`.
+pub fn assert_invalid_field(status: StatusCode, body: &Value, field: &str) {
+    assert_error(status, body, 400, "invalid_input");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with(field), "expected {field}: {body}");
+}
+
+/// The token at the end of an invitation's link.
+pub fn invite_token(invitation: &Value) -> String {
+    let url = invitation["invite_url"].as_str().expect("an invite_url");
+    url.rsplit('/').next().unwrap().to_string()
 }
 
 /// Asserts a failure with the documented envelope.
