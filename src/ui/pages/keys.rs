@@ -108,7 +108,8 @@ fn CreateKeyDialog(
         .filter(|role| *role < my_role)
         .collect();
     view! {
-        <div class="dialog-backdrop">
+        // Escape cancels, as in any dialog.
+        <div class="dialog-backdrop" on:keydown=move |ev| if ev.key() == "Escape" { creating.set(false) }>
             <form method="post" class="dialog" role="dialog" aria-modal="true" aria-labelledby="create-key-title" on:submit=move |ev| {
                 ev.prevent_default();
                 create.dispatch(CreateKey { request: CreateKeyRequest {
