@@ -56,7 +56,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(boundary::api_boundary))
         .layer(sessions.layer(config.secure_cookies))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state.clone());
     Ok(Server { state, router })
 }
@@ -75,6 +75,16 @@ pub async fn serve(listener: TcpListener, server: Server) -> Result<()> {
     .await?;
     state.key_usage.flush(&state.pool).await?;
     Ok(())
+}
+
+/// The span of one request names its route template (`/invite/{token}`), never the concrete
+/// path, which can carry a one-time invite token.
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(no route)", |path| path.as_str());
+    tracing::debug_span!("request", method = %request.method(), route)
 }
 
 /// `GET /healthz`: 200 when the database answers, 503 when it does not.

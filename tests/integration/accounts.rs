@@ -166,6 +166,16 @@ async fn invitations_add_members_once_and_roles_can_change() {
         );
         let token = url.rsplit('/').next().unwrap();
 
+        // Opening the link renders the page; the token must not reach the logs on the way.
+        let page = reqwest::get(app.url(&format!("/invite/{token}")))
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(
+            !captured_logs().contains(token),
+            "the invite token was logged"
+        );
+
         let newcomer = app.anonymous();
         let (status, error) = newcomer
             .call_json("invites/accept", json!({"token": token}))
