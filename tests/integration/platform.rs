@@ -74,6 +74,20 @@ async fn errors_have_the_documented_shape() {
             .await;
         assert_error(status, &body, 413, "payload_too_large");
 
+        // A caller that says it accepts HTML still gets the JSON answer, not a redirect.
+        let html_caller = caller
+            .client
+            .post(app.url("/api/v1/auth/signup"))
+            .header("accept", "text/html")
+            .header("referer", app.url("/signup"))
+            .json(&json!({"email": "html@example.com", "password": PASSWORD, "account_name": "H"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(html_caller.status(), StatusCode::CREATED);
+        let body: serde_json::Value = html_caller.json().await.unwrap();
+        assert_eq!(body["role"], "admin");
+
         let get = caller
             .client
             .get(app.url("/api/v1/auth/me"))
