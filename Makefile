@@ -1,17 +1,21 @@
 # The two commands of the README. Each installs what is missing first (scripts/bootstrap.sh).
-.PHONY: run test setup test-setup
+.PHONY: run test release serve-release
 
 # Build and serve keyward at http://127.0.0.1:3000 with SQLite in ./data.
-run: setup
+run:
+	scripts/bootstrap.sh
 	cargo leptos serve
 
 # Everything CI runs: formatting, lints, unit and integration tests (SQLite, and PostgreSQL when
-# it is reachable), then the Playwright suite in Chromium against a freshly built server.
-test: test-setup
+# it is reachable), the Playwright suite in Chromium, API fuzzing and a release build.
+test:
+	scripts/bootstrap.sh --e2e
 	scripts/test.sh
 
-setup:
-	scripts/bootstrap.sh
+# An optimised build (size-optimised Wasm); `make serve-release` builds and runs it.
+release:
+	scripts/bootstrap.sh --release
+	PATH="$(CURDIR)/.tools/binaryen/node_modules/.bin:$$PATH" cargo leptos build --release
 
-test-setup:
-	scripts/bootstrap.sh --e2e
+serve-release: release
+	LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward target/release/keyward

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building keyward needs, skipping whatever is already present:
 # the Wasm target, cargo-leptos 0.3.10 and the wasm-bindgen CLI that matches Cargo.lock.
-# With --e2e it also installs what the tests need: the Playwright npm packages, Chromium and
-# schemathesis (in .tools/venv).
+# With --release it adds wasm-opt (npm binaryen, in .tools/binaryen); with --e2e, everything the
+# tests need: wasm-opt, the Playwright npm packages, Chromium and schemathesis (in .tools/venv).
 # See ../shared/TOOLCHAIN.md for why these versions and flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,15 @@ if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $wasm_bind
   # Some releases' own lockfiles pin crates the registry no longer serves: fall back to unlocked.
   cargo install wasm-bindgen-cli --version "$wasm_bindgen_version" --locked \
     || cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
+fi
+
+# wasm-opt for release builds: Debian's binaryen is too old for current Rust output.
+if [ "${1:-}" = "--release" ] || [ "${1:-}" = "--e2e" ]; then
+  if [ ! -x .tools/binaryen/node_modules/.bin/wasm-opt ]; then
+    say "Installing wasm-opt (npm binaryen 132) into .tools/binaryen"
+    mkdir -p .tools/binaryen
+    (cd .tools/binaryen && npm install --no-audit --no-fund --silent binaryen@132)
+  fi
 fi
 
 if [ "${1:-}" = "--e2e" ]; then

@@ -29,3 +29,9 @@ KEYWARD_DATA_DIR=target/e2e-data cargo leptos end-to-end
 
 say "API fuzzing from the OpenAPI document (schemathesis)"
 scripts/fuzz.sh
+
+# Release builds compile the views without type erasure, which debug builds use: build one so a
+# view too deep for the compiler cannot hide until someone deploys.
+say "Release build (size-optimised Wasm)"
+PATH="$PWD/.tools/binaryen/node_modules/.bin:$PATH" cargo leptos build --release
+ls -l target/site/pkg/

@@ -1,6 +1,10 @@
 //! keyward: user-scoped API keys. `domain` and `api` compile for both the server and the
 //! browser; `server` only with the `ssr` feature; `ui` renders on both.
 
+// Release builds keep Leptos' full view types (debug builds erase them), and the key table's type
+// is deeper than rustc's default limit of 128 when the Wasm side is compiled for release.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod domain;
