@@ -39,7 +39,7 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
         Role,
     };
     use crate::server::{
-        boundary::respond_created, error::is_unique_violation, ids::*, principal::app_state, stores,
+        boundary::respond_created, error::is_unique_violation, principal::app_state, stores,
     };
 
     let SignupRequest {
@@ -52,15 +52,11 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
     let password = NewPassword::parse(&password)?;
     let account_name = AccountName::parse(&account_name)?;
     let password_hash = state.passwords.hash(password.expose()).await?;
-    let (user_id, account_id, now) = (new_id("usr"), new_id("acc"), now_millis());
-
-    let mut transaction = state.pool.begin().await?;
-    match stores::users::insert(
-        &mut *transaction,
-        &user_id,
+    let (user_id, account_id) = match stores::accounts::create_with_admin(
+        &state.pool,
         email.as_str(),
         &password_hash,
-        now,
+        account_name.as_str(),
     )
     .await
     {
@@ -70,12 +66,7 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
             ));
         }
         other => other?,
-    }
-    stores::accounts::insert_account(&mut *transaction, &account_id, account_name.as_str(), now)
-        .await?;
-    stores::accounts::insert_membership(&mut *transaction, &account_id, &user_id, Role::Admin, now)
-        .await?;
-    transaction.commit().await?;
+    };
 
     start_session(&user_id, &account_id).await?;
     respond_created();

@@ -37,15 +37,14 @@ pub async fn create_check(
     use crate::domain::Action;
     use crate::server::{boundary::respond_created, ids::*, principal::authorize, stores};
 
-    let CreateCheckRequest {
-        name,
-        kind,
-        url,
-        frequency_minutes,
-        activated,
-    } = request;
     let (state, caller) = authorize(Action::WriteChecks).await?;
-    let fields = validate(&name, &kind, &url, frequency_minutes, activated)?;
+    let fields = validate(
+        &request.name,
+        &request.kind,
+        &request.url,
+        request.frequency_minutes,
+        request.activated,
+    )?;
     let check_id = new_id("chk");
     stores::checks::insert(
         &state.pool,

@@ -9,10 +9,7 @@ use super::{
     passwords::Passwords,
     stores,
 };
-use crate::domain::{
-    inputs::{AccountName, Email, NewPassword},
-    Role,
-};
+use crate::domain::inputs::{AccountName, Email, NewPassword};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -75,16 +72,14 @@ pub async fn create_admin(email: &str, account_name: &str) -> Result<()> {
     let config = Config::from_env()?;
     let database = db::connect(&config).await?;
     let hash = Passwords::new()?.hash(password.expose()).await?;
-    let (user_id, account_id, now) = (new_id("usr"), new_id("acc"), now_millis());
-    let mut transaction = database.pool.begin().await?;
-    stores::users::insert(&mut *transaction, &user_id, email.as_str(), &hash, now)
-        .await
-        .context("creating the user (is the email already taken?)")?;
-    stores::accounts::insert_account(&mut *transaction, &account_id, account_name.as_str(), now)
-        .await?;
-    stores::accounts::insert_membership(&mut *transaction, &account_id, &user_id, Role::Admin, now)
-        .await?;
-    transaction.commit().await?;
+    let (_, account_id) = stores::accounts::create_with_admin(
+        &database.pool,
+        email.as_str(),
+        &hash,
+        account_name.as_str(),
+    )
+    .await
+    .context("creating the user (is the email already taken?)")?;
     println!(
         "Created {} as Admin of account {account_id} ({}).",
         email.as_str(),

@@ -37,33 +37,19 @@ async fn bootstrap_an_admin_and_import_legacy_keys_from_the_command_line() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--account"));
 
-    let short = keyward(
-        &data_dir,
-        &[
-            "admin",
-            "create",
-            "--email",
-            "ops@example.com",
-            "--account-name",
-            "Ops",
-        ],
-        "short\n",
-    );
+    let create_admin = [
+        "admin",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--account-name",
+        "Ops",
+    ];
+    let short = keyward(&data_dir, &create_admin, "short\n");
     assert!(!short.status.success(), "a too-short password is refused");
     assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
 
-    let created = keyward(
-        &data_dir,
-        &[
-            "admin",
-            "create",
-            "--email",
-            "ops@example.com",
-            "--account-name",
-            "Ops",
-        ],
-        &format!("{PASSWORD}\n"),
-    );
+    let created = keyward(&data_dir, &create_admin, &format!("{PASSWORD}\n"));
     assert!(
         created.status.success(),
         "{}",

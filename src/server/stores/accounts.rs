@@ -2,7 +2,10 @@ use crate::domain::{
     views::{Account, AccountMembership, Member, User},
     ApiError, Role,
 };
-use crate::server::{db::Pool, ids::rfc3339};
+use crate::server::{
+    db::Pool,
+    ids::{new_id, now_millis, rfc3339},
+};
 use sqlx::{Any, Executor, Transaction};
 
 #[derive(sqlx::FromRow)]
@@ -70,6 +73,24 @@ pub async fn insert_membership<'e>(
     .execute(executor)
     .await?;
     Ok(())
+}
+
+/// Creates a user and a new account in which they are Admin, in one transaction: how both
+/// sign-up and `keyward admin create` start an account. Returns the new (user id, account id);
+/// a taken email is a unique violation.
+pub async fn create_with_admin(
+    pool: &Pool,
+    email: &str,
+    password_hash: &str,
+    account_name: &str,
+) -> Result<(String, String), sqlx::Error> {
+    let (user_id, account_id, now) = (new_id("usr"), new_id("acc"), now_millis());
+    let mut transaction = pool.begin().await?;
+    super::users::insert(&mut *transaction, &user_id, email, password_hash, now).await?;
+    insert_account(&mut *transaction, &account_id, account_name, now).await?;
+    insert_membership(&mut *transaction, &account_id, &user_id, Role::Admin, now).await?;
+    transaction.commit().await?;
+    Ok((user_id, account_id))
 }
 
 /// The caller's membership in one account, read fresh on every request.
