@@ -45,6 +45,10 @@ fn benchmarks(c: &mut Criterion) {
         )
         .await
         .unwrap();
+        let membership = stores::accounts::membership(pool, &user, &account)
+            .await
+            .unwrap()
+            .unwrap();
         let secret = KeySecret::generate();
         stores::keys::insert(
             pool,
@@ -52,6 +56,8 @@ fn benchmarks(c: &mut Criterion) {
                 id: &new_id("key"),
                 account_id: &account,
                 user_id: Some(&user),
+                membership_id: Some(&membership.id),
+                created_by_key_id: None,
                 name: "bench",
                 secret_hash: &state.key_hasher.hash(&secret),
                 hint: &secret.hint(),
@@ -73,7 +79,7 @@ fn benchmarks(c: &mut Criterion) {
     });
     c.bench_function("key/full_verification", |b| {
         b.to_async(&runtime).iter(|| async {
-            let caller = principal::from_key(&state, black_box(&secret))
+            let caller = principal::from_key(&state, black_box(&secret), None)
                 .await
                 .unwrap();
             black_box(caller.role)

@@ -13,7 +13,7 @@ rm -rf "$data_dir"
 mkdir -p "$data_dir"
 
 LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward \
-  KEYWARD_DATA_DIR=$data_dir RUST_LOG=warn ./target/debug/keyward > "$data_dir/server.log" 2>&1 &
+  KEYWARD_DATA_DIR=$data_dir KEYWARD_SIGNUPS_PER_HOUR=100000 RUST_LOG=warn ./target/debug/keyward > "$data_dir/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 

@@ -12,11 +12,21 @@ cargo fmt --check
 CARGO_TARGET_DIR=target/clippy cargo clippy --features ssr --all-targets -- -D warnings
 CARGO_TARGET_DIR=target/clippy cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
+# Every integration test runs on SQLite and on PostgreSQL. A PostgreSQL that does not answer
+# fails the run, unless KEYWARD_SKIP_POSTGRES=1 explicitly asks for the SQLite half only.
 postgres_url=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
-  say "PostgreSQL answers at 127.0.0.1:5432: integration tests run on SQLite and PostgreSQL"
+postgres_host_port=$(printf '%s' "$postgres_url" | sed -E 's#^[a-z]+://([^@/]*@)?([^/?]+).*#\2#')
+postgres_host=${postgres_host_port%:*}
+postgres_port=${postgres_host_port##*:}
+[ "$postgres_port" = "$postgres_host_port" ] && postgres_port=5432
+if (exec 3<>"/dev/tcp/$postgres_host/$postgres_port") 2>/dev/null; then
+  say "Integration tests run on SQLite AND PostgreSQL ($postgres_host:$postgres_port)"
+elif [ "${KEYWARD_SKIP_POSTGRES:-}" = 1 ]; then
+  say "Integration tests run on SQLite ONLY: PostgreSQL skipped (KEYWARD_SKIP_POSTGRES=1)"
 else
-  say "PostgreSQL is NOT reachable: the PostgreSQL half of the integration tests will be SKIPPED"
+  echo "PostgreSQL does not answer at $postgres_host:$postgres_port (KEYWARD_TEST_POSTGRES_URL)." >&2
+  echo "Start it, or run with KEYWARD_SKIP_POSTGRES=1 to test on SQLite only." >&2
+  exit 1
 fi
 export KEYWARD_TEST_POSTGRES_URL=$postgres_url
 
@@ -25,7 +35,8 @@ cargo leptos test
 
 say "End-to-end tests (Playwright, Chromium)"
 rm -rf target/e2e-data
-KEYWARD_DATA_DIR=target/e2e-data cargo leptos end-to-end
+# Every Playwright test signs people up from 127.0.0.1: lift the per-address sign-up quota.
+KEYWARD_DATA_DIR=target/e2e-data KEYWARD_SIGNUPS_PER_HOUR=10000 cargo leptos end-to-end
 
 say "API fuzzing from the OpenAPI document (schemathesis)"
 scripts/fuzz.sh

@@ -5,7 +5,7 @@ use crate::ui::{
     pages::{
         account_keys::AccountKeysPage, checks::ChecksPage, home::HomePage,
         invite::AcceptInvitePage, keys::KeysPage, login::LoginPage, members::MembersPage,
-        signup::SignupPage,
+        settings::SettingsPage, signup::SignupPage,
     },
 };
 use leptos::prelude::*;
@@ -16,6 +16,19 @@ use leptos_router::{
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The page's Content-Security-Policy names this response's nonce, which Leptos puts on the
+    // inline scripts it writes (hydration, streamed resources): no 'unsafe-inline' needed.
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(policy) = http::HeaderValue::from_str(
+            &crate::server::boundary::page_content_security_policy(&nonce),
+        ) {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, policy);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -53,6 +66,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/members") view=MembersPage />
                     <Route path=path!("/keys") view=KeysPage />
                     <Route path=path!("/account-keys") view=AccountKeysPage />
+                    <Route path=path!("/settings") view=SettingsPage />
                 </Routes>
             </main>
         </Router>

@@ -1,34 +1,10 @@
 use crate::domain::{
-    requests::{LoginRequest, SignupRequest, SwitchAccountRequest},
+    requests::{ChangePasswordRequest, LoginRequest, SignupRequest, SwitchAccountRequest},
     views::{Empty, Me, SignedIn, SwitchedAccount},
     ApiError,
 };
 use leptos::prelude::*;
 use server_fn::codec::Json;
-
-#[cfg(feature = "ssr")]
-mod session_support {
-    use crate::domain::ApiError;
-    use crate::server::{
-        principal::session,
-        sessions::{SessionUser, SESSION_USER},
-    };
-
-    /// Signs the browser in. The session id is renewed so that an id planted before sign-in
-    /// (session fixation) is worthless afterwards.
-    pub async fn start_session(user_id: &str, account_id: &str) -> Result<(), ApiError> {
-        let session = session().await?;
-        session.cycle_id().await?;
-        let user = SessionUser {
-            user_id: user_id.to_string(),
-            account_id: account_id.to_string(),
-        };
-        session.insert(SESSION_USER, user).await?;
-        Ok(())
-    }
-}
-#[cfg(feature = "ssr")]
-pub(crate) use session_support::start_session;
 
 /// Creates a user and a new account in which they are Admin, and signs them in.
 #[server(prefix = "/api", endpoint = "v1/auth/signup", input = Json, output = Json)]
@@ -36,10 +12,11 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
     use crate::domain::{
         inputs::{AccountName, Email, NewPassword},
         views::Account,
-        Role,
+        ErrorCode, Role,
     };
     use crate::server::{
-        boundary::respond_created, error::is_unique_violation, principal::app_state, stores,
+        boundary::respond_created, error::is_unique_violation, guards, ids::now_millis,
+        principal::app_state, sessions, stores,
     };
 
     let SignupRequest {
@@ -48,9 +25,16 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
         account_name,
     } = request;
     let state = app_state()?;
+    if !state.config.signup_open {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Sign-up is closed on this keyward. Ask an Admin of your team for an invite.",
+        ));
+    }
     let email = Email::parse(&email)?;
     let password = NewPassword::parse(&password)?;
     let account_name = AccountName::parse(&account_name)?;
+    guards::new_login_allowed(&state).await?;
     let password_hash = state.passwords.hash(password.expose()).await?;
     let (user_id, account_id) = match stores::accounts::create_with_admin(
         &state.pool,
@@ -68,7 +52,7 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
         other => other?,
     };
 
-    start_session(&user_id, &account_id).await?;
+    sessions::start(&user_id, &account_id, now_millis()).await?;
     respond_created();
     Ok(SignedIn {
         user: crate::domain::views::User {
@@ -84,15 +68,11 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
 }
 
 /// Signs in with email and password. Unknown email and wrong password give the same answer in
-/// the same time; attempts are throttled per email and per client address.
+/// the same time; failures are throttled (see `server::throttle`).
 #[server(prefix = "/api", endpoint = "v1/auth/login", input = Json, output = Json)]
 pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn, ApiError> {
     use crate::domain::{inputs::Email, ErrorCode};
-    use crate::server::{
-        boundary::respond_retry_after,
-        principal::{app_state, client_address},
-        stores,
-    };
+    use crate::server::{guards, ids::now_millis, principal::app_state, sessions, stores};
 
     let LoginRequest { email, password } = request;
     let state = app_state()?;
@@ -103,26 +83,15 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
             "must be 1 to 128 characters",
         ));
     }
-    let address = client_address().await;
-    if let Err(wait) = state
-        .login_throttle
-        .attempt(email.as_str(), address.as_deref())
-    {
-        respond_retry_after(wait);
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            "Too many sign-in attempts. Wait a moment and try again.",
-        ));
-    }
     let user = stores::users::find_by_email(&state.pool, email.as_str()).await?;
-    let stored_hash = user.as_ref().map(|user| user.password_hash.as_str());
-    let password_matches = state.passwords.verify(&password, stored_hash).await?;
-    let Some(user) = user.filter(|_| password_matches) else {
-        return Err(ApiError::new(
-            ErrorCode::Unauthenticated,
-            "Wrong email or password.",
-        ));
-    };
+    let user = guards::prove_password(&state, email.as_str(), &password, user.as_ref())
+        .await
+        .map_err(|error| match error.code {
+            ErrorCode::Unauthenticated => {
+                ApiError::new(ErrorCode::Unauthenticated, "Wrong email or password.")
+            }
+            _ => error,
+        })?;
     let membership = stores::accounts::memberships_of(&state.pool, &user.id)
         .await?
         .into_iter()
@@ -130,7 +99,7 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
         .ok_or_else(|| {
             ApiError::new(ErrorCode::Forbidden, "You are not a member of any account.")
         })?;
-    start_session(&user.id, &membership.account.id).await?;
+    sessions::start(&user.id, &membership.account.id, now_millis()).await?;
     Ok(SignedIn {
         user: user.view(),
         account: membership.account,
@@ -138,20 +107,22 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
     })
 }
 
-/// Ends the browser session.
+/// Ends the browser session. Works for any signed-in session, even one whose person belongs
+/// to no account any more.
 #[server(prefix = "/api", endpoint = "v1/auth/logout", input = Json, output = Json)]
 pub async fn logout() -> Result<Empty, ApiError> {
-    use crate::domain::{views::Via, Action, ErrorCode};
-    use crate::server::principal::{authorize, session};
+    use crate::domain::Action;
+    use crate::server::principal::{app_state, is_bearer_request, resolve, signed_in_session};
 
-    let (_, caller) = authorize(Action::Read).await?;
-    if caller.via != Via::Session {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "Keys have no session to end. Revoke the key instead.",
-        ));
+    let state = app_state()?;
+    if is_bearer_request().await {
+        // A key has no session to end: answer as the policy does for any key.
+        resolve(&state).await?.authorize(Action::ManageOwnLogin)?;
     }
-    session().await?.flush().await?;
+    let (session, _, _) = signed_in_session(&state)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    session.flush().await?;
     Ok(Empty {})
 }
 
@@ -163,17 +134,19 @@ pub async fn whoami() -> Result<Me, ApiError> {
 
     let (state, caller) = authorize(Action::Read).await?;
     let accounts = match (&caller.user, caller.via) {
-        (Some(user), Via::Session) => {
-            stores::accounts::memberships_of(&state.pool, &user.id).await?
-        }
+        (Some(user), Via::Session) => stores::accounts::memberships_of(&state.pool, &user.id)
+            .await?
+            .into_iter()
+            .map(|membership| membership.view())
+            .collect(),
         _ => Vec::new(),
     };
     Ok(Me {
+        key_id: caller.key_id().map(str::to_string),
         user: caller.user,
         account: caller.account,
         role: caller.role,
         via: caller.via,
-        key_id: caller.key_id,
         accounts,
     })
 }
@@ -183,7 +156,7 @@ pub async fn whoami() -> Result<Me, ApiError> {
 pub async fn switch_account(
     #[server(flatten)] request: SwitchAccountRequest,
 ) -> Result<SwitchedAccount, ApiError> {
-    use crate::domain::{inputs::parse_id, views::Via, Action, ErrorCode};
+    use crate::domain::{inputs::parse_id, Action};
     use crate::server::{
         principal::{authorize, session},
         sessions::{SessionUser, SESSION_USER},
@@ -191,25 +164,55 @@ pub async fn switch_account(
     };
 
     let SwitchAccountRequest { account_id } = request;
-    let (state, caller) = authorize(Action::Read).await?;
+    let (state, caller) = authorize(Action::ManageOwnLogin).await?;
     let account_id = parse_id("account_id", &account_id)?;
-    if caller.via != Via::Session {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "A key acts in its own account only.",
-        ));
-    }
     let user = caller.person()?;
     let membership = stores::accounts::membership(&state.pool, &user.id, &account_id)
         .await?
         .ok_or_else(|| ApiError::not_found("account"))?;
+    let session = session().await?;
+    let current: Option<SessionUser> = session.get(SESSION_USER).await?;
+    let current = current.ok_or_else(ApiError::unauthenticated)?;
     let moved = SessionUser {
-        user_id: user.id.clone(),
         account_id: membership.account.id.clone(),
+        ..current
     };
-    session().await?.insert(SESSION_USER, moved).await?;
+    session.insert(SESSION_USER, moved).await?;
     Ok(SwitchedAccount {
         account: membership.account,
         role: membership.role,
     })
+}
+
+/// Changes the signed-in person's password. Every other session of theirs ends at once; this
+/// one continues under a new id.
+#[server(prefix = "/api", endpoint = "v1/auth/change-password", input = Json, output = Json)]
+pub async fn change_password(
+    #[server(flatten)] request: ChangePasswordRequest,
+) -> Result<Empty, ApiError> {
+    use crate::domain::{inputs::NewPassword, Action, ErrorCode};
+    use crate::server::{guards, ids::now_millis, principal::authorize, sessions, stores};
+
+    let ChangePasswordRequest {
+        current_password,
+        new_password,
+    } = request;
+    let (state, caller) = authorize(Action::ManageOwnLogin).await?;
+    let new_password = NewPassword::parse_field("new_password", &new_password)?;
+    let person = caller.person()?;
+    let stored = stores::users::find(&state.pool, &person.id).await?;
+    guards::prove_password(&state, &person.email, &current_password, stored.as_ref())
+        .await
+        .map_err(|error| match error.code {
+            ErrorCode::Unauthenticated => {
+                ApiError::invalid_input("current_password", "is not your current password")
+            }
+            _ => error,
+        })?;
+    let hash = state.passwords.hash(new_password.expose()).await?;
+    let now = now_millis();
+    stores::users::change_password(&state.pool, &person.id, &hash, now).await?;
+    sessions::start(&person.id, caller.account_id(), now).await?;
+    tracing::info!(user_id = %person.id, "changed a password; other sessions ended");
+    Ok(Empty {})
 }

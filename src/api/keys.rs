@@ -7,12 +7,13 @@ use leptos::prelude::*;
 use server_fn::codec::Json;
 
 /// Creates a key for the caller's own membership. The secret is in this response and nowhere
-/// else, ever: only its keyed hash is stored.
+/// else, ever: only its keyed hash is stored. A key made with a key is that key's child: never
+/// above its role, never outliving it.
 #[server(prefix = "/api", endpoint = "v1/keys/create", input = Json, output = Json)]
 pub async fn create_key(
     #[server(flatten)] request: CreateKeyRequest,
 ) -> Result<CreatedKey, ApiError> {
-    use crate::domain::{inputs::KeyName, views::Via, Action, ErrorCode};
+    use crate::domain::{inputs::KeyName, Action, ErrorCode};
     use crate::server::{
         boundary::respond_created, ids::*, keys::KeySecret, principal::authorize, stores,
     };
@@ -22,7 +23,7 @@ pub async fn create_key(
         role_cap,
         expires_at,
     } = request;
-    let (state, caller) = authorize(Action::ManageOwnKeys).await?;
+    let (state, caller) = authorize(Action::ChangeOwnKeys).await?;
     let owner = caller.person()?;
     let name = KeyName::parse(&name)?;
     if role_cap.is_some_and(|cap| cap > caller.role) {
@@ -31,14 +32,8 @@ pub async fn create_key(
             "role_cap: a key cannot have a higher role than the one creating it.",
         ));
     }
-    // A key that creates a key passes its own limit on: without a cap of its own, the new key
-    // would follow the owner's full role and escape the creating key's cap.
-    let role_cap = match caller.via {
-        Via::Session => role_cap,
-        Via::UserKey | Via::AccountKey => Some(role_cap.unwrap_or(caller.role).min(caller.role)),
-    };
     let now = now_millis();
-    let expires_at = match expires_at
+    let requested_expiry = match expires_at
         .as_deref()
         .map(str::trim)
         .filter(|text| !text.is_empty())
@@ -55,14 +50,38 @@ pub async fn create_key(
         }
         None => None,
     };
+    let (role_cap, expires_at) = match &caller.key {
+        None => (role_cap, requested_expiry),
+        // A child passes its parent's limits on: without a cap of its own, it would follow the
+        // owner's full role; without an expiry, it would outlive its parent.
+        Some(parent) => {
+            let cap = Some(role_cap.unwrap_or(caller.role).min(caller.role));
+            let expiry = match (requested_expiry, parent.expires_at) {
+                (Some(asked), Some(limit)) if asked > limit => {
+                    return Err(ApiError::invalid_input(
+                        "expires_at",
+                        &format!(
+                            "must not be later than the expiry of the key creating it ({})",
+                            rfc3339(limit)
+                        ),
+                    ));
+                }
+                (Some(asked), _) => Some(asked),
+                (None, limit) => limit,
+            };
+            (cap, expiry)
+        }
+    };
     let secret = KeySecret::generate();
     let key_id = new_id("key");
-    stores::keys::insert(
+    let inserted = stores::keys::insert(
         &state.pool,
         stores::keys::NewKey {
             id: &key_id,
             account_id: caller.account_id(),
             user_id: Some(&owner.id),
+            membership_id: caller.membership_id.as_deref(),
+            created_by_key_id: caller.key_id(),
             name: name.as_str(),
             secret_hash: &state.key_hasher.hash(&secret),
             hint: &secret.hint(),
@@ -72,6 +91,9 @@ pub async fn create_key(
         },
     )
     .await?;
+    if inserted == stores::keys::Inserted::ParentRevoked {
+        return Err(ApiError::unauthenticated());
+    }
     let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
         .ok_or_else(ApiError::internal)?;
@@ -89,7 +111,7 @@ pub async fn list_keys() -> Result<KeyList, ApiError> {
     use crate::domain::Action;
     use crate::server::{ids::now_millis, principal::authorize, stores};
 
-    let (state, caller) = authorize(Action::ManageOwnKeys).await?;
+    let (state, caller) = authorize(Action::ListOwnKeys).await?;
     let owner = caller.person()?;
     let keys =
         stores::keys::list_for_owner(&state.pool, caller.account_id(), &owner.id, now_millis())
@@ -97,7 +119,9 @@ pub async fn list_keys() -> Result<KeyList, ApiError> {
     Ok(KeyList { keys })
 }
 
-/// Revokes a key: the caller's own, or — for an Admin — any key of the account.
+/// Revokes a key — and every key it created. Any key may revoke itself; otherwise the
+/// caller's own keys (through a key, only with Read & write or Admin), or — for an Admin — any
+/// key of the account.
 #[server(prefix = "/api", endpoint = "v1/keys/revoke", input = Json, output = Json)]
 pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<OneKey, ApiError> {
     use crate::domain::{inputs::parse_id, Action};
@@ -112,16 +136,18 @@ pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<
         .ok_or_else(|| ApiError::not_found("key"))?;
     let own_key =
         matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
-    caller.authorize(if own_key {
-        Action::ManageOwnKeys
+    caller.authorize(if caller.key_id() == Some(key.id.as_str()) {
+        Action::RevokeCallingKey
+    } else if own_key {
+        Action::ChangeOwnKeys
     } else {
         Action::ManageAccountKeys
     })?;
-    stores::keys::revoke(&state.pool, caller.account_id(), &key_id, now).await?;
+    let stopped = stores::keys::revoke(&state.pool, caller.account_id(), &key_id, now).await?;
     let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
         .ok_or_else(ApiError::internal)?;
-    tracing::info!(key_id = %key.id, account_id = %caller.account_id(), "revoked a key");
+    tracing::info!(key_id = %key.id, account_id = %caller.account_id(), stopped, "revoked a key");
     Ok(OneKey { key })
 }
 

@@ -4,5 +4,6 @@
 
 pub mod auth;
 pub mod checks;
+pub mod invites;
 pub mod keys;
 pub mod members;

@@ -98,14 +98,20 @@ pub struct NewPassword(String);
 
 impl NewPassword {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        Self::parse_field("password", raw)
+    }
+
+    /// Parses a new password sent in `field` (sign-up's `password`, `new_password` when
+    /// changing it), so the error names the field the caller filled in.
+    pub fn parse_field(field: &str, raw: &str) -> Result<Self, ApiError> {
         match raw.chars().count() {
             0..=9 => Err(ApiError::invalid_input(
-                "password",
+                field,
                 "must be at least 10 characters",
             )),
             10..=128 => Ok(NewPassword(raw.to_string())),
             _ => Err(ApiError::invalid_input(
-                "password",
+                field,
                 "must be at most 128 characters",
             )),
         }

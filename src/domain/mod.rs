@@ -8,4 +8,4 @@ pub mod requests;
 pub mod views;
 
 pub use error::{ApiError, ErrorCode};
-pub use policy::{Action, Role};
+pub use policy::{allows, Action, Role, Via};

@@ -1,7 +1,10 @@
-//! The access policy: the single place that says which role may do what.
+//! The access policy: the single place that says who may do what.
 //!
-//! Every server function asks [`Role::allows`] (through the server's `Principal`) before it
-//! touches anything, and the UI asks the same function to decide what to show.
+//! Every server function asks [`allows`] (through the server's `Principal`) before it touches
+//! anything, and the UI asks the same function to decide what to show. What a caller may do
+//! depends on two things: their role in the account, and how they proved who they are — a key
+//! is the credential most likely to leak, so it can do less than a browser session of the same
+//! person (see "Containment" in `DESIGN.md`).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -16,6 +19,23 @@ pub enum Role {
     Admin,
 }
 
+/// How the caller authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// A browser session (cookie) of a person.
+    Session,
+    /// A person's key: acts with its owner's current role, lowered to its cap.
+    UserKey,
+    /// A legacy account-scoped key: acts as Admin, belongs to nobody.
+    AccountKey,
+}
+
+impl Via {
+    pub const ALL: [Via; 3] = [Via::Session, Via::UserKey, Via::AccountKey];
+}
+
 /// Everything a caller can ask keyward to do, at the granularity the policy cares about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -23,42 +43,66 @@ pub enum Action {
     Read,
     /// Create, update or delete checks.
     WriteChecks,
-    /// Create, list and revoke the caller's own keys (needs a person to own them).
-    ManageOwnKeys,
-    /// Invite members, change roles, remove other members.
+    /// List the caller's own keys (needs a person to own them).
+    ListOwnKeys,
+    /// Create, rotate, update or revoke one's own keys — other than the calling key itself.
+    ChangeOwnKeys,
+    /// A key revoking itself: always allowed, so a leaked key can be killed with itself.
+    RevokeCallingKey,
+    /// Invite members, list and withdraw invites, change roles, remove other members.
     ManageMembers,
     /// List every key of the account (legacy ones included) and revoke any of them.
     ManageAccountKeys,
+    /// Sign out, switch account, change one's password, leave an account: things a person
+    /// does in a browser, never a program holding a key.
+    ManageOwnLogin,
 }
 
 impl Action {
     /// Every action, for exhaustive tests of the policy.
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 8] = [
         Action::Read,
         Action::WriteChecks,
-        Action::ManageOwnKeys,
+        Action::ListOwnKeys,
+        Action::ChangeOwnKeys,
+        Action::RevokeCallingKey,
         Action::ManageMembers,
         Action::ManageAccountKeys,
+        Action::ManageOwnLogin,
     ];
 
-    /// Actions that only make sense for a person: a legacy account key has nobody to own keys.
-    pub fn needs_a_person(self) -> bool {
-        matches!(self, Action::ManageOwnKeys)
+    /// The least role that may perform this action through `via`; `None` when no role may do
+    /// it that way at all. The table of `DESIGN.md`, as code.
+    pub fn least_role(self, via: Via) -> Option<Role> {
+        use Action::*;
+        use Via::*;
+        match (self, via) {
+            (Read, _) => Some(Role::ReadOnly),
+            (WriteChecks, _) => Some(Role::ReadWrite),
+            // Legacy account keys have no person to own keys.
+            (ListOwnKeys, Session | UserKey) => Some(Role::ReadOnly),
+            (ListOwnKeys, AccountKey) => None,
+            (ChangeOwnKeys, Session) => Some(Role::ReadOnly),
+            // Through a key, changing keys is a write: a leaked Read only key must not mint
+            // keys, re-arm itself by rotation, or revoke its owner's other keys.
+            (ChangeOwnKeys, UserKey) => Some(Role::ReadWrite),
+            (ChangeOwnKeys, AccountKey) => None,
+            (RevokeCallingKey, UserKey | AccountKey) => Some(Role::ReadOnly),
+            (RevokeCallingKey, Session) => None,
+            (ManageMembers | ManageAccountKeys, _) => Some(Role::Admin),
+            (ManageOwnLogin, Session) => Some(Role::ReadOnly),
+            (ManageOwnLogin, UserKey | AccountKey) => None,
+        }
     }
+}
+
+/// Whether a caller with `role`, authenticated `via`, may perform `action`.
+pub fn allows(role: Role, via: Via, action: Action) -> bool {
+    action.least_role(via).is_some_and(|least| role >= least)
 }
 
 impl Role {
     pub const ALL: [Role; 3] = [Role::ReadOnly, Role::ReadWrite, Role::Admin];
-
-    /// Whether this role may perform `action`. The table in `DESIGN.md`, as code.
-    pub fn allows(self, action: Action) -> bool {
-        let least_role = match action {
-            Action::Read | Action::ManageOwnKeys => Role::ReadOnly,
-            Action::WriteChecks => Role::ReadWrite,
-            Action::ManageMembers | Action::ManageAccountKeys => Role::Admin,
-        };
-        self >= least_role
-    }
 
     /// The stable wire and database spelling.
     pub fn as_str(self) -> &'static str {
@@ -93,20 +137,51 @@ impl fmt::Display for Role {
 mod tests {
     use super::*;
 
+    /// Every (action, credential) pair with what Read only, Read & write and Admin may do.
+    /// A legacy account key acts as Admin, so its row reads in the last column.
     #[test]
     fn the_policy_table_of_the_design() {
         use Action::*;
-        use Role::*;
+        use Via::*;
+        #[rustfmt::skip]
         let expected = [
-            (Read, [true, true, true]),
-            (WriteChecks, [false, true, true]),
-            (ManageOwnKeys, [true, true, true]),
-            (ManageMembers, [false, false, true]),
-            (ManageAccountKeys, [false, false, true]),
+            (Read,              Session,    [true,  true,  true]),
+            (Read,              UserKey,    [true,  true,  true]),
+            (Read,              AccountKey, [true,  true,  true]),
+            (WriteChecks,       Session,    [false, true,  true]),
+            (WriteChecks,       UserKey,    [false, true,  true]),
+            (WriteChecks,       AccountKey, [false, true,  true]),
+            (ListOwnKeys,       Session,    [true,  true,  true]),
+            (ListOwnKeys,       UserKey,    [true,  true,  true]),
+            (ListOwnKeys,       AccountKey, [false, false, false]),
+            (ChangeOwnKeys,     Session,    [true,  true,  true]),
+            (ChangeOwnKeys,     UserKey,    [false, true,  true]),
+            (ChangeOwnKeys,     AccountKey, [false, false, false]),
+            (RevokeCallingKey,  Session,    [false, false, false]),
+            (RevokeCallingKey,  UserKey,    [true,  true,  true]),
+            (RevokeCallingKey,  AccountKey, [true,  true,  true]),
+            (ManageMembers,     Session,    [false, false, true]),
+            (ManageMembers,     UserKey,    [false, false, true]),
+            (ManageMembers,     AccountKey, [false, false, true]),
+            (ManageAccountKeys, Session,    [false, false, true]),
+            (ManageAccountKeys, UserKey,    [false, false, true]),
+            (ManageAccountKeys, AccountKey, [false, false, true]),
+            (ManageOwnLogin,    Session,    [true,  true,  true]),
+            (ManageOwnLogin,    UserKey,    [false, false, false]),
+            (ManageOwnLogin,    AccountKey, [false, false, false]),
         ];
-        for (action, allowed) in expected {
-            for (role, allowed) in [ReadOnly, ReadWrite, Admin].into_iter().zip(allowed) {
-                assert_eq!(role.allows(action), allowed, "{role:?} {action:?}");
+        assert_eq!(
+            expected.len(),
+            Action::ALL.len() * Via::ALL.len(),
+            "every action needs a row per credential"
+        );
+        for (action, via, allowed) in expected {
+            for (role, allowed) in Role::ALL.into_iter().zip(allowed) {
+                assert_eq!(
+                    allows(role, via, action),
+                    allowed,
+                    "{role:?} {via:?} {action:?}"
+                );
             }
         }
     }

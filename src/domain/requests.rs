@@ -58,6 +58,13 @@ request!(CreateKeyRequest {
     expires_at: Option<String>,
 });
 request!(RevokeKeyRequest { key_id: String });
+request!(WithdrawInviteRequest { invite_id: String });
+request!(ChangePasswordRequest {
+    /// The password in use now.
+    current_password: String,
+    /// 10 to 128 characters.
+    new_password: String,
+});
 request!(CheckIdRequest { check_id: String });
 request!(CreateCheckRequest {
     /// 1 to 100 characters.

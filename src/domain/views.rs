@@ -1,6 +1,7 @@
 //! What the server sends back: the views of `shared/API.md`. None of them can carry a secret
 //! or a hash; the one response that carries a new key's secret is [`CreatedKey`].
 
+pub use super::policy::Via;
 use super::Role;
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,9 @@ pub struct Key {
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
     pub status: KeyStatus,
+    /// The key that created this one, when a program made it with a key: this key can never
+    /// outlive it, nor act above it.
+    pub created_by_key_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,16 +76,6 @@ pub struct Check {
     pub activated: bool,
     pub created_at: String,
     pub updated_at: String,
-}
-
-/// How the caller authenticated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Via {
-    Session,
-    UserKey,
-    AccountKey,
 }
 
 // Response bodies, one per shape in the contract.
@@ -174,4 +168,23 @@ pub struct CheckList {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OneCheck {
     pub check: Check,
+}
+
+/// A pending invitation (never its token, which only the link carries).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Invite {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    /// The Admin who made it; `null` when it came from a legacy account key.
+    pub invited_by: Option<User>,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct InviteList {
+    pub invites: Vec<Invite>,
 }

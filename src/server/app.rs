@@ -2,8 +2,16 @@
 //! integration tests both start keyward through here.
 
 use super::{
-    boundary, config::Config, db, keys::KeyHasher, openapi, passwords::Passwords,
-    sessions::SessionBackend, state::LoginThrottle, usage::KeyUsage, AppState,
+    boundary,
+    config::Config,
+    db,
+    keys::KeyHasher,
+    openapi,
+    passwords::Passwords,
+    sessions::{HashedSessionStore, SessionBackend},
+    throttle::Throttles,
+    usage::KeyUsage,
+    AppState,
 };
 use crate::app::{shell, App};
 use anyhow::Result;
@@ -29,14 +37,17 @@ pub struct Server {
 pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Server> {
     let database = db::connect(&config).await?;
     let key_hasher = KeyHasher::new(&config.load_or_create_pepper()?);
-    let sessions = SessionBackend::new(&database.engine_pool).await?;
+    let sessions = HashedSessionStore::new(
+        SessionBackend::new(&database.engine_pool).await?,
+        key_hasher.clone(),
+    );
     let state = AppState {
         leptos_options: leptos_options.clone(),
         pool: database.pool,
         key_hasher,
         passwords: Passwords::new()?,
         key_usage: KeyUsage::default(),
-        login_throttle: LoginThrottle::new(),
+        throttles: Throttles::new(config.signups_per_hour),
         sessions: sessions.clone(),
         config: Arc::new(config.clone()),
     };
@@ -56,6 +67,8 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(boundary::api_boundary))
         .layer(sessions.layer(config.secure_cookies))
+        // Outside the session layer, so it also sees the cookie that layer sets.
+        .layer(axum::middleware::from_fn(boundary::response_headers))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state.clone());
     Ok(Server { state, router })
@@ -106,11 +119,11 @@ pub fn spawn_background_work(state: AppState) {
             ticks.tick().await;
             count += 1;
             if let Err(error) = state.key_usage.flush(&state.pool).await {
-                tracing::warn!(%error, "could not record key usage; will retry");
+                tracing::warn!(%error, waiting = state.key_usage.pending_count(), "could not record key usage; will retry");
             }
-            state.login_throttle.forget_idle();
+            state.throttles.forget_idle();
             if count.is_multiple_of(360) {
-                if let Err(error) = state.sessions.delete_expired().await {
+                if let Err(error) = state.sessions.backend().delete_expired().await {
                     tracing::warn!(%error, "could not delete expired sessions");
                 }
             }

@@ -8,6 +8,9 @@
 //! - Server-function errors leave `server_fn` as HTTP 500; here they get the status their
 //!   [`ErrorCode`] names, so the codes live in one table (`ErrorCode::http_status`).
 //! - Unknown paths and methods answer in the same JSON error shape.
+//!
+//! [`response_headers`] wraps every response (pages, assets, the API): security headers,
+//! `Cache-Control: no-store` under `/api/`, and no cookie ever for a request sent with a key.
 
 use crate::domain::{ApiError, ErrorCode};
 use axum::{
@@ -52,6 +55,52 @@ pub async fn api_boundary(request: Request, next: Next) -> Response {
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     with_error_status(response).await
+}
+
+/// The policy of every response that does not set its own. Pages set a stricter-for-scripts one
+/// with a per-response nonce (see `app::shell`); nothing keyward serves may be framed.
+pub const DEFAULT_CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// The policy of an HTML page: scripts only from keyward itself or inline with this response's
+/// nonce (Leptos' hydration and resource scripts carry it), Wasm compiled from our own bundle.
+pub fn page_content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Headers on every response, and the guarantee that a request authenticated with a bearer
+/// key never receives a cookie: a key must not turn into a browser session, whatever the
+/// operation did.
+pub async fn response_headers(request: Request, next: Next) -> Response {
+    let uses_bearer = request.headers().contains_key(header::AUTHORIZATION);
+    let is_api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if uses_bearer {
+        headers.remove(header::SET_COOKIE);
+    }
+    if is_api {
+        // Responses can carry a key's secret (keys/create) or personal data.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(DEFAULT_CONTENT_SECURITY_POLICY));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Invite tokens live in URLs: never send them on to another site.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
 }
 
 /// Answers unknown paths under `/api/`.

@@ -127,6 +127,8 @@ pub async fn import_legacy_secrets(
                 id: &new_id("key"),
                 account_id,
                 user_id: None,
+                membership_id: None,
+                created_by_key_id: None,
                 name: &format!("Legacy account key {hint}"),
                 secret_hash: &hasher.hash(&secret),
                 hint: &hint,

@@ -9,6 +9,13 @@ pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
 pub const PEPPER_VAR: &str = "KEYWARD_PEPPER";
 pub const SECURE_COOKIES_VAR: &str = "KEYWARD_SECURE_COOKIES";
 pub const PUBLIC_URL_VAR: &str = "KEYWARD_PUBLIC_URL";
+pub const TRUSTED_PROXIES_VAR: &str = "KEYWARD_TRUSTED_PROXIES";
+pub const SIGNUP_VAR: &str = "KEYWARD_SIGNUP";
+pub const SIGNUPS_PER_HOUR_VAR: &str = "KEYWARD_SIGNUPS_PER_HOUR";
+
+/// Sign-ups (and new logins made by accepting an invite) allowed per client address per hour:
+/// a person signs up once, and each attempt costs an argon2 hash.
+pub const DEFAULT_SIGNUPS_PER_HOUR: u32 = 10;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -18,6 +25,12 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Base of the links keyward hands out (invites); derived from the request when unset.
     pub public_url: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed; every other peer is the client itself.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether anyone may create an account (`KEYWARD_SIGNUP=closed`: only the admin CLI, and
+    /// invites, add people).
+    pub signup_open: bool,
+    pub signups_per_hour: u32,
     /// The key-hashing secret from the environment; `None` means "use or create the file".
     pepper_from_env: Option<String>,
 }
@@ -40,11 +53,37 @@ impl Config {
                 .as_deref()
                 .is_some_and(|url| url.starts_with("https://")),
         };
+        let trusted_proxies = parse_networks(
+            TRUSTED_PROXIES_VAR,
+            &std::env::var(TRUSTED_PROXIES_VAR).unwrap_or_default(),
+        )?;
+        let signup_open = match std::env::var(SIGNUP_VAR) {
+            Err(_) => true,
+            Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "" | "open" => true,
+                "closed" => false,
+                other => anyhow::bail!("{SIGNUP_VAR} must be open or closed, not {other:?}"),
+            },
+        };
+        let signups_per_hour = match std::env::var(SIGNUPS_PER_HOUR_VAR) {
+            Err(_) => DEFAULT_SIGNUPS_PER_HOUR,
+            Ok(value) => value
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| {
+                    format!("{SIGNUPS_PER_HOUR_VAR} must be a whole number above 0")
+                })?,
+        };
         Ok(Config {
             data_dir,
             database_url,
             secure_cookies,
             public_url,
+            trusted_proxies,
+            signup_open,
+            signups_per_hour,
             pepper_from_env: std::env::var(PEPPER_VAR).ok().filter(|p| !p.is_empty()),
         })
     }
@@ -56,6 +95,10 @@ impl Config {
             database_url: database_url.unwrap_or_else(|| sqlite_url_in(data_dir)),
             secure_cookies: false,
             public_url: None,
+            trusted_proxies: Vec::new(),
+            signup_open: true,
+            // Tests sign up hundreds of people from 127.0.0.1; the throttle has its own test.
+            signups_per_hour: 100_000,
             pepper_from_env: None,
         }
     }
@@ -107,6 +150,22 @@ fn sqlite_url_in(data_dir: &Path) -> String {
         "sqlite://{}?mode=rwc",
         data_dir.join("keyward.db").display()
     )
+}
+
+/// A comma-separated list of networks (`10.0.0.0/8, ::1`); a bare address is one host.
+pub fn parse_networks(name: &str, text: &str) -> Result<Vec<ipnet::IpNet>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!("{name}: {entry:?} is not an address or a CIDR network")
+                })
+        })
+        .collect()
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool> {

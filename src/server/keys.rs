@@ -43,12 +43,18 @@ impl KeySecret {
         sane.then(|| KeySecret(text.to_string()))
     }
 
-    /// A recognisable but useless hint such as `kw_7Fq2…9xZa`.
+    /// A recognisable but useless hint such as `kw_7Fq2…9xZa`. A `kw_` key keeps 8 of its 32
+    /// random characters visible (still about 143 bits hidden). A legacy secret may be as short
+    /// as 16 characters with no fixed prefix, so it shows its last 4 only.
     pub fn hint(&self) -> String {
         let chars: Vec<char> = self.0.chars().collect();
-        let head: String = chars.iter().take(7).collect();
         let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
-        format!("{head}…{tail}")
+        if self.0.starts_with(PREFIX) && self.0.len() == KEY_LEN {
+            let head: String = chars.iter().take(7).collect();
+            format!("{head}…{tail}")
+        } else {
+            format!("…{tail}")
+        }
     }
 
     /// The one way to get the text out, used for the creation response.
@@ -85,6 +91,16 @@ impl KeyHasher {
 
     pub fn hash(&self, secret: &KeySecret) -> String {
         self.hash_text(&secret.0)
+    }
+
+    /// A raw keyed digest of `bytes`, separated by `purpose` from every other use of the pepper
+    /// (session ids use it).
+    pub fn hash_bytes(&self, purpose: &[u8], bytes: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(purpose);
+        mac.update(b":");
+        mac.update(bytes);
+        mac.finalize().into_bytes().into()
     }
 
     /// Hashes other one-time tokens (invite links) the same way.
@@ -156,5 +172,11 @@ mod tests {
         let text = secret.reveal_once();
         assert!(hint.starts_with(&text[..7]) && hint.ends_with(&text[text.len() - 4..]));
         assert_eq!(hint.chars().count(), 12);
+    }
+
+    #[test]
+    fn legacy_hints_show_only_four_characters_of_short_secrets() {
+        let secret = KeySecret::parse_legacy("legacy-0123456789").unwrap();
+        assert_eq!(secret.hint(), "…6789");
     }
 }

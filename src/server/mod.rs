@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod guards;
 pub mod ids;
 pub mod keys;
 pub mod openapi;
@@ -15,6 +16,7 @@ pub mod principal;
 pub mod sessions;
 pub mod state;
 pub mod stores;
+pub mod throttle;
 pub mod usage;
 
 pub use principal::Principal;

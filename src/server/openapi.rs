@@ -56,15 +56,18 @@ const AUTH: Callers = Callers::Authenticated;
 const ANYONE: Callers = Callers::Anyone;
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 19] = [
-    Operation { path: "auth/signup", summary: "Create a user and an account in which they are Admin; starts a session", callers: ANYONE, request: schema::<SignupRequest>, response: schema::<SignedIn>, success: 201, errors: &[409] },
+pub static OPERATIONS: [Operation; 22] = [
+    Operation { path: "auth/signup", summary: "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", callers: ANYONE, request: schema::<SignupRequest>, response: schema::<SignedIn>, success: 201, errors: &[409, 429] },
     Operation { path: "auth/login", summary: "Sign in with email and password; starts a session", callers: ANYONE, request: schema::<LoginRequest>, response: schema::<SignedIn>, success: 200, errors: &[401, 429] },
     Operation { path: "auth/logout", summary: "End the browser session", callers: AUTH, request: schema::<NoArguments>, response: schema::<Empty>, success: 200, errors: &[401] },
     Operation { path: "auth/me", summary: "Who is calling, in which account, with which role and how", callers: AUTH, request: schema::<NoArguments>, response: schema::<Me>, success: 200, errors: &[401] },
+    Operation { path: "auth/change-password", summary: "Change the signed-in person's password; every other session of theirs ends (sessions only)", callers: AUTH, request: schema::<ChangePasswordRequest>, response: schema::<Empty>, success: 200, errors: &[401, 429] },
     Operation { path: "auth/switch-account", summary: "Make another of the signed-in person's accounts the current one (sessions only)", callers: AUTH, request: schema::<SwitchAccountRequest>, response: schema::<SwitchedAccount>, success: 200, errors: &[401, 404] },
     Operation { path: "members/list", summary: "Members of the account (any role)", callers: AUTH, request: schema::<NoArguments>, response: schema::<MemberList>, success: 200, errors: &[401] },
     Operation { path: "members/invite", summary: "Invite someone by email with a role; returns a one-time link (Admin)", callers: AUTH, request: schema::<InviteMemberRequest>, response: schema::<Invitation>, success: 201, errors: &[401, 409] },
     Operation { path: "invites/accept", summary: "Accept an invitation: create the user or attach an existing one; starts a session", callers: ANYONE, request: schema::<AcceptInviteRequest>, response: schema::<SignedIn>, success: 200, errors: &[401, 404, 409, 429] },
+    Operation { path: "invites/list", summary: "Pending invites of the account (Admin)", callers: AUTH, request: schema::<NoArguments>, response: schema::<InviteList>, success: 200, errors: &[401] },
+    Operation { path: "invites/withdraw", summary: "Withdraw a pending invite; its link answers 404 from then on (Admin)", callers: AUTH, request: schema::<WithdrawInviteRequest>, response: schema::<Empty>, success: 200, errors: &[401, 404] },
     Operation { path: "members/set-role", summary: "Change a member's role; the last Admin cannot be demoted (Admin)", callers: AUTH, request: schema::<SetMemberRoleRequest>, response: schema::<OneMember>, success: 200, errors: &[401, 404, 409] },
     Operation { path: "members/remove", summary: "Remove a member (Admin) or leave (the member); their keys stop working", callers: AUTH, request: schema::<RemoveMemberRequest>, response: schema::<Empty>, success: 200, errors: &[401, 404, 409] },
     Operation { path: "keys/create", summary: "Create a key for the caller's own membership; the only response that carries its secret", callers: AUTH, request: schema::<CreateKeyRequest>, response: schema::<CreatedKey>, success: 201, errors: &[401] },
@@ -88,7 +91,7 @@ fn error_description(status: u16) -> &'static str {
         404 => "not_found: no such object in this account",
         409 => "conflict: last Admin, duplicate email, invite already used or expired",
         413 => "payload_too_large: body over 64 KiB",
-        429 => "rate_limited: too many attempts; see Retry-After",
+        429 => "rate_limited: too many attempts (sign-ins, sign-ups, failed keys from one address); see Retry-After",
         _ => "internal: something unexpected; details are in the server log only",
     }
 }
@@ -113,10 +116,14 @@ pub fn document() -> OpenApi {
                 .description("Success")
                 .content("application/json", json_content(&response)),
         );
+        // Failed bearer attempts are throttled per client address, so any operation that
+        // takes credentials can answer 429.
+        let throttled = (operation.callers == Callers::Authenticated).then_some(429);
         let mut errors: Vec<u16> = COMMON_ERRORS
             .iter()
             .chain(operation.errors)
             .copied()
+            .chain(throttled)
             .collect();
         errors.sort_unstable();
         errors.dedup();

@@ -4,18 +4,20 @@
 use super::{
     ids::now_millis,
     keys::KeySecret,
-    sessions::{SessionUser, SESSION_USER},
+    sessions::{self, SessionUser},
     stores, AppState,
 };
 use crate::domain::{
+    allows,
     views::{Account, User, Via},
-    Action, ApiError, Role,
+    Action, ApiError, ErrorCode, Role,
 };
 use axum::{
     extract::ConnectInfo,
     http::{header::AUTHORIZATION, HeaderMap},
 };
-use std::net::SocketAddr;
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
 use tower_sessions::Session;
 
 /// Names another account than the key's; refused rather than silently ignored.
@@ -29,32 +31,52 @@ pub struct Principal {
     /// The role this request acts with (a key's is already capped).
     pub role: Role,
     pub via: Via,
-    pub key_id: Option<String>,
+    /// The key this request came with, if any.
+    pub key: Option<CallingKey>,
+    /// The membership the caller acts through (`None` for a legacy account key). Keys are
+    /// bound to it, so they die with it.
+    pub membership_id: Option<String>,
+}
+
+/// The key a request authenticated with: what a key it creates is bounded by.
+#[derive(Clone, Debug)]
+pub struct CallingKey {
+    pub id: String,
+    pub expires_at: Option<i64>,
 }
 
 impl Principal {
     /// The policy check every server function makes before doing anything.
     pub fn authorize(&self, action: Action) -> Result<(), ApiError> {
-        if action.needs_a_person() && self.user.is_none() {
-            return Err(ApiError::new(
-                crate::domain::ErrorCode::Forbidden,
-                "A legacy account key has no owner, so it cannot manage personal keys.",
-            ));
+        if allows(self.role, self.via, action) {
+            return Ok(());
         }
-        if self.role.allows(action) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
-        }
+        let message = match (action.least_role(self.via), self.via) {
+            (None, Via::AccountKey) if matches!(action, Action::ListOwnKeys | Action::ChangeOwnKeys) => {
+                "A legacy account key has no owner, so it cannot manage personal keys."
+            }
+            (None, Via::UserKey | Via::AccountKey) => {
+                "Only a person signed in to keyward in a browser can do this; a key cannot."
+            }
+            (Some(_), Via::UserKey) if action == Action::ChangeOwnKeys => {
+                "Through a key, creating, changing or revoking keys needs the Read & write or Admin role."
+            }
+            _ => return Err(ApiError::forbidden()),
+        };
+        Err(ApiError::new(ErrorCode::Forbidden, message))
     }
 
-    /// The acting person, for actions that [`Action::needs_a_person`] (checked by `authorize`).
+    /// The acting person, for actions that need one (checked by `authorize`).
     pub fn person(&self) -> Result<&User, ApiError> {
         self.user.as_ref().ok_or_else(ApiError::forbidden)
     }
 
     pub fn account_id(&self) -> &str {
         &self.account.id
+    }
+
+    pub fn key_id(&self) -> Option<&str> {
+        self.key.as_ref().map(|key| key.id.as_str())
     }
 }
 
@@ -74,12 +96,59 @@ pub async fn session() -> Result<Session, ApiError> {
     })
 }
 
-/// The client's address, as the socket saw it (no proxy header is trusted).
-pub async fn client_address() -> Option<String> {
-    leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+async fn request_headers() -> Result<HeaderMap, ApiError> {
+    leptos_axum::extract()
         .await
-        .ok()
-        .map(|ConnectInfo(address)| address.ip().to_string())
+        .map_err(|_| ApiError::internal())
+}
+
+/// Whether this request authenticates with a bearer key. Such a request never signs anyone
+/// in: a key must not turn into a browser session.
+pub async fn is_bearer_request() -> bool {
+    request_headers()
+        .await
+        .is_ok_and(|headers| headers.contains_key(AUTHORIZATION))
+}
+
+/// The client's address: the socket's peer, or — when that peer is one of the configured
+/// trusted proxies — the address those proxies recorded in `X-Forwarded-For`.
+pub async fn client_address(state: &AppState) -> Option<IpAddr> {
+    let ConnectInfo(peer) = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+        .await
+        .ok()?;
+    let headers = request_headers().await.unwrap_or_default();
+    let forwarded_for = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    Some(client_ip(
+        peer.ip(),
+        &forwarded_for,
+        &state.config.trusted_proxies,
+    ))
+}
+
+/// Walks `X-Forwarded-For` from the right (the entry the nearest proxy appended) past trusted
+/// proxies; the first address that is not one is the client. Anything that is not an address
+/// stops the walk there, so a client cannot smuggle a value past a trusted proxy.
+pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for entry in forwarded_for.rsplit(',') {
+        let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
 }
 
 /// Resolves the caller and checks that they may perform `action`: the first line of every
@@ -94,9 +163,7 @@ pub async fn authorize(action: Action) -> Result<(AppState, Principal), ApiError
 /// Resolves the caller from a bearer key if the request has an `Authorization` header, else
 /// from the session cookie.
 pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
-    let headers: HeaderMap = leptos_axum::extract()
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let headers = request_headers().await?;
     let principal = match headers.get(AUTHORIZATION) {
         Some(value) => {
             let token = value
@@ -104,15 +171,15 @@ pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
                 .ok()
                 .and_then(|value| value.strip_prefix("Bearer "))
                 .map(str::trim)
-                .ok_or_else(ApiError::unauthenticated)?;
-            from_key(state, token).await?
+                .unwrap_or_default();
+            from_bearer(state, token).await?
         }
         None => from_session(state).await?,
     };
     if let Some(named) = headers.get(ACCOUNT_HEADER) {
         if named.as_bytes() != principal.account.id.as_bytes() {
             return Err(ApiError::new(
-                crate::domain::ErrorCode::Forbidden,
+                ErrorCode::Forbidden,
                 "This credential acts in one account only; X-Account-Id names another.",
             ));
         }
@@ -120,10 +187,36 @@ pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
     Ok(principal)
 }
 
+/// A bearer attempt, with failures counted per client address: guessing keys online (short
+/// legacy secrets above all) is refused with 429 long before it could succeed.
+async fn from_bearer(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let address = client_address(state).await;
+    if let Some(address) = address {
+        if let Err(wait) = state.throttles.bearer_failures.check(&address) {
+            super::boundary::respond_retry_after(wait);
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "Too many failed key attempts from this address. Wait a moment and try again.",
+            ));
+        }
+    }
+    let result = from_key(state, token, address).await;
+    if let (Err(error), Some(address)) = (&result, address) {
+        if error.code == ErrorCode::Unauthenticated {
+            state.throttles.bearer_failures.record_failure(address);
+        }
+    }
+    result
+}
+
 /// Verifies a bearer key: format and checksum first (no database), then one indexed query that
-/// also reads the owner's current role. Nothing is cached, so a revocation, a downgrade or a
-/// removal applies to the very next request.
-pub async fn from_key(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+/// also reads the owner's current role in the membership the key was made in. Nothing is
+/// cached, so a revocation, a downgrade or a removal applies to the very next request.
+pub async fn from_key(
+    state: &AppState,
+    token: &str,
+    address: Option<IpAddr>,
+) -> Result<Principal, ApiError> {
     let secret = if token.starts_with("kw_") {
         KeySecret::parse_user_key(token)
     } else {
@@ -150,7 +243,9 @@ pub async fn from_key(state: &AppState, token: &str) -> Result<Principal, ApiErr
         id: key.account_id,
         name: key.account_name,
     };
-    state.key_usage.record(&key.id, now, client_address().await);
+    state
+        .key_usage
+        .record(&key.id, now, address.map(|ip| ip.to_string()));
     let user = match (key.user_id, key.email) {
         (Some(id), Some(email)) => Some(User { id, email }),
         _ => None,
@@ -164,17 +259,41 @@ pub async fn from_key(state: &AppState, token: &str) -> Result<Principal, ApiErr
         user,
         account,
         role,
-        key_id: Some(key.id),
+        key: Some(CallingKey {
+            id: key.id,
+            expires_at: key.expires_at,
+        }),
+        membership_id: key.membership_id,
     })
 }
 
-async fn from_session(state: &AppState) -> Result<Principal, ApiError> {
+/// The signed-in person of this request's session, whatever their memberships; `None` for a
+/// bearer request, an anonymous session, or a session that is over (too old, or started before
+/// the person's last password change), which is ended on the way.
+pub async fn signed_in_session(
+    state: &AppState,
+) -> Result<Option<(Session, SessionUser, stores::users::UserWithPassword)>, ApiError> {
+    if is_bearer_request().await {
+        return Ok(None);
+    }
     let session = session().await?;
-    let signed_in: SessionUser = session
-        .get(SESSION_USER)
-        .await?
-        .ok_or_else(ApiError::unauthenticated)?;
-    let user = stores::users::find(&state.pool, &signed_in.user_id)
+    let Some(signed_in) = session.get::<SessionUser>(sessions::SESSION_USER).await? else {
+        return Ok(None);
+    };
+    let user = stores::users::find(&state.pool, &signed_in.user_id).await?;
+    match user {
+        Some(user) if signed_in.is_current(now_millis(), user.sessions_valid_after) => {
+            Ok(Some((session, signed_in, user)))
+        }
+        _ => {
+            session.flush().await?;
+            Ok(None)
+        }
+    }
+}
+
+async fn from_session(state: &AppState) -> Result<Principal, ApiError> {
+    let (session, signed_in, user) = signed_in_session(state)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     let membership =
@@ -187,16 +306,13 @@ async fn from_session(state: &AppState) -> Result<Principal, ApiError> {
                     .into_iter()
                     .next()
                     .ok_or_else(|| {
-                        ApiError::new(
-                            crate::domain::ErrorCode::Forbidden,
-                            "You are not a member of any account.",
-                        )
+                        ApiError::new(ErrorCode::Forbidden, "You are not a member of any account.")
                     })?;
                 let moved = SessionUser {
-                    user_id: user.id.clone(),
                     account_id: first.account.id.clone(),
+                    ..signed_in
                 };
-                session.insert(SESSION_USER, moved).await?;
+                session.insert(sessions::SESSION_USER, moved).await?;
                 first
             }
         };
@@ -205,6 +321,43 @@ async fn from_session(state: &AppState) -> Result<Principal, ApiError> {
         account: membership.account,
         role: membership.role,
         via: Via::Session,
-        key_id: None,
+        key: None,
+        membership_id: Some(membership.id),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_trusted_proxies() {
+        let trusted = ["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let ip = |text: &str| text.parse().unwrap();
+        // Not from a proxy: the header is whatever the client wrote, so it is ignored.
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), "1.2.3.4", &trusted),
+            ip("203.0.113.9")
+        );
+        // From a trusted proxy: the nearest untrusted entry, not a forged one further left.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "6.6.6.6, 198.51.100.7", &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "198.51.100.7, 10.0.0.9", &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(ip("::1"), "2001:db8::5", &trusted),
+            ip("2001:db8::5")
+        );
+        // Garbage stops the walk; no header leaves the proxy's own address.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "1.2.3.4, junk", &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(client_ip(ip("10.0.0.2"), "", &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), "1.2.3.4", &[]), ip("10.0.0.2"));
+    }
 }

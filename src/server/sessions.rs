@@ -1,7 +1,9 @@
 //! Browser sessions: `tower-sessions` with its sqlx stores. The store crate has one store per
-//! engine, so [`SessionBackend`] picks the one that matches the configured database.
+//! engine, so [`SessionBackend`] picks the one that matches the configured database, and
+//! [`HashedSessionStore`] keeps only a keyed hash of each session id in it.
 
-use super::db::EnginePool;
+use super::{db::EnginePool, keys::KeyHasher};
+use crate::domain::ApiError;
 use async_trait::async_trait;
 use tower_sessions::{
     cookie::SameSite,
@@ -13,10 +15,46 @@ use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 /// The session key under which the signed-in user and current account are kept.
 pub const SESSION_USER: &str = "keyward.user";
 
+/// A session ends after this long without use…
+const IDLE_LIFETIME_DAYS: i64 = 14;
+/// …and after this long in any case, however busy: a stolen cookie cannot be kept alive forever.
+pub const ABSOLUTE_LIFETIME_MILLIS: i64 = 30 * 24 * 60 * 60 * 1000;
+
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SessionUser {
     pub user_id: String,
     pub account_id: String,
+    /// When the person signed in (milliseconds). Sessions from before this field existed read
+    /// as 0, i.e. over: their people sign in once more.
+    #[serde(default)]
+    pub signed_in_at: i64,
+}
+
+impl SessionUser {
+    /// Whether the session still stands: younger than the absolute lifetime and started after
+    /// the person's sessions were last ended (a password change).
+    pub fn is_current(&self, now: i64, sessions_valid_after: i64) -> bool {
+        self.signed_in_at >= sessions_valid_after
+            && now.saturating_sub(self.signed_in_at) < ABSOLUTE_LIFETIME_MILLIS
+    }
+}
+
+/// Signs the browser in. The session id is renewed so that an id planted before sign-in
+/// (session fixation) is worthless afterwards. A request that carries a bearer key never gets
+/// a session, whatever it proved: a key must not become a browser login.
+pub async fn start(user_id: &str, account_id: &str, now: i64) -> Result<(), ApiError> {
+    if super::principal::is_bearer_request().await {
+        return Ok(());
+    }
+    let session = super::principal::session().await?;
+    session.cycle_id().await?;
+    let user = SessionUser {
+        user_id: user_id.to_string(),
+        account_id: account_id.to_string(),
+        signed_in_at: now,
+    };
+    session.insert(SESSION_USER, user).await?;
+    Ok(())
 }
 
 #[derive(Clone, Debug)]
@@ -39,17 +77,6 @@ impl SessionBackend {
                 SessionBackend::Postgres(store)
             }
         })
-    }
-
-    pub fn layer(self, secure: bool) -> SessionManagerLayer<SessionBackend> {
-        SessionManagerLayer::new(self)
-            .with_name("keyward_session")
-            .with_http_only(true)
-            .with_same_site(SameSite::Lax)
-            .with_secure(secure)
-            .with_expiry(Expiry::OnInactivity(
-                tower_sessions::cookie::time::Duration::days(14),
-            ))
     }
 
     /// Deletes expired sessions; run periodically.
@@ -90,5 +117,109 @@ impl SessionStore for SessionBackend {
             SessionBackend::Sqlite(store) => store.delete(id).await,
             SessionBackend::Postgres(store) => store.delete(id).await,
         }
+    }
+}
+
+/// Stores each session under a keyed hash of its id, as keys and invite tokens are stored:
+/// whoever reads the database (a backup, a replica) finds no cookie value that would sign them
+/// in, and without the pepper cannot compute one.
+#[derive(Clone)]
+pub struct HashedSessionStore {
+    inner: SessionBackend,
+    hasher: KeyHasher,
+}
+
+impl std::fmt::Debug for HashedSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashedSessionStore")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HashedSessionStore {
+    pub fn new(inner: SessionBackend, hasher: KeyHasher) -> Self {
+        HashedSessionStore { inner, hasher }
+    }
+
+    pub fn backend(&self) -> &SessionBackend {
+        &self.inner
+    }
+
+    /// The id under which the session with cookie id `id` is stored.
+    pub fn stored_id(&self, id: &Id) -> Id {
+        let digest = self.hasher.hash_bytes(b"session", &id.0.to_le_bytes());
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        Id(i128::from_le_bytes(first))
+    }
+
+    fn stored(&self, record: &Record) -> Record {
+        Record {
+            id: self.stored_id(&record.id),
+            ..record.clone()
+        }
+    }
+
+    pub fn layer(self, secure: bool) -> SessionManagerLayer<HashedSessionStore> {
+        SessionManagerLayer::new(self)
+            .with_name("keyward_session")
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(secure)
+            .with_expiry(Expiry::OnInactivity(
+                tower_sessions::cookie::time::Duration::days(IDLE_LIFETIME_DAYS),
+            ))
+    }
+}
+
+#[async_trait]
+impl SessionStore for HashedSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A collision of 128-bit random ids is as good as impossible; pick another anyway.
+        while self
+            .inner
+            .load(&self.stored_id(&record.id))
+            .await?
+            .is_some()
+        {
+            record.id = Id::default();
+        }
+        self.inner.save(&self.stored(record)).await
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.inner.save(&self.stored(record)).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let record = self.inner.load(&self.stored_id(id)).await?;
+        Ok(record.map(|record| Record { id: *id, ..record }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.inner.delete(&self.stored_id(id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_end_after_their_absolute_lifetime_and_after_a_password_change() {
+        let session = SessionUser {
+            user_id: "usr_a".into(),
+            account_id: "acc_a".into(),
+            signed_in_at: 1_000,
+        };
+        assert!(session.is_current(1_000, 0));
+        assert!(session.is_current(1_000 + ABSOLUTE_LIFETIME_MILLIS - 1, 0));
+        assert!(!session.is_current(1_000 + ABSOLUTE_LIFETIME_MILLIS, 0));
+        assert!(
+            session.is_current(2_000, 1_000),
+            "the session that changed it"
+        );
+        assert!(!session.is_current(2_000, 1_001), "older sessions end");
     }
 }

@@ -21,7 +21,8 @@ impl KeyUsage {
     }
 
     /// Writes what was collected since the last flush. A key used many times in between costs
-    /// one update.
+    /// one update. When the write fails, the batch goes back to be written next time (a newer
+    /// use collected meanwhile wins).
     pub async fn flush(&self, pool: &Pool) -> Result<usize, sqlx::Error> {
         let batch: Vec<(String, Use)> = {
             let mut pending = self.pending.lock().expect("usage lock poisoned");
@@ -31,19 +32,39 @@ impl KeyUsage {
         if count == 0 {
             return Ok(0);
         }
-        let mut transaction = pool.begin().await?;
-        for (key_id, usage) in batch {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
-                 WHERE id = $3 AND (last_used_at IS NULL OR last_used_at < $1)",
-            )
-            .bind(usage.at_millis)
-            .bind(usage.ip)
-            .bind(key_id)
-            .execute(&mut *transaction)
-            .await?;
+        if let Err(error) = write(pool, &batch).await {
+            let mut pending = self.pending.lock().expect("usage lock poisoned");
+            for (key_id, usage) in batch {
+                let newer = pending
+                    .get(&key_id)
+                    .is_some_and(|collected| collected.at_millis >= usage.at_millis);
+                if !newer {
+                    pending.insert(key_id, usage);
+                }
+            }
+            return Err(error);
         }
-        transaction.commit().await?;
         Ok(count)
     }
+
+    /// How many keys have uses waiting to be written.
+    pub fn pending_count(&self) -> usize {
+        self.pending.lock().expect("usage lock poisoned").len()
+    }
+}
+
+async fn write(pool: &Pool, batch: &[(String, Use)]) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    for (key_id, usage) in batch {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
+             WHERE id = $3 AND (last_used_at IS NULL OR last_used_at < $1)",
+        )
+        .bind(usage.at_millis)
+        .bind(usage.ip.as_deref())
+        .bind(key_id)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    transaction.commit().await
 }

@@ -138,6 +138,35 @@ pub fn RoleSelect(
     }
 }
 
+/// A destructive row action that asks first: `label` opens the question, `confirm_label`
+/// does it, Cancel goes back. The question says what will happen, in the row's own words.
+#[component]
+pub fn ConfirmButton(
+    #[prop(into)] label: String,
+    #[prop(into)] question: String,
+    #[prop(into)] confirm_label: String,
+    #[prop(into)] on_confirm: Callback<()>,
+) -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let label = StoredValue::new(label);
+    view! {
+        <Show
+            when=move || confirming.get()
+            fallback=move || view! {
+                <button type="button" class="danger-outline" on:click=move |_| confirming.set(true)>
+                    {label.get_value()}
+                </button>
+            }
+        >
+            <span class="confirm">{question.clone()}</span>
+            <button type="button" class="danger" on:click=move |_| on_confirm.run(())>
+                {confirm_label.clone()}
+            </button>
+            <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
+        </Show>
+    }
+}
+
 /// Copies `text` to the clipboard and says so.
 #[component]
 pub fn CopyButton(#[prop(into)] text: String, label: &'static str) -> impl IntoView {

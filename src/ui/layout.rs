@@ -77,7 +77,7 @@ fn SignedInNav(me: Me) -> impl IntoView {
             session.refresh();
         }
     });
-    let is_admin = me.role.allows(crate::domain::Action::ManageAccountKeys);
+    let is_admin = crate::domain::allows(me.role, me.via, crate::domain::Action::ManageAccountKeys);
     let current = me.account.id.clone();
     let accounts = me.accounts.clone();
     let email = me
@@ -114,7 +114,7 @@ fn SignedInNav(me: Me) -> impl IntoView {
                         .collect_view()}
                 </select>
             </label>
-            <span class="who" title="Signed in as">{email}</span>
+            <a class="who" href="/settings" title="Your settings (password)">{email}</a>
             <button class="link-button" on:click=move |_| { logout.dispatch(Logout {}); }>
                 "Sign out"
             </button>

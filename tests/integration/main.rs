@@ -3,6 +3,7 @@
 mod accounts;
 mod checks;
 mod cli;
+mod containment;
 mod keys;
 mod matrix;
 mod platform;

@@ -1,15 +1,16 @@
 //! The authorization matrix: every operation, called by every kind of caller, with the status
 //! each must get. Read a row as the access policy of one operation. An operation registered on
-//! the server without a row here fails the test.
+//! the server without a row here fails the test. Destructive cells also check their effect (the
+//! object is really gone, or really still there), and no answer to a bearer key may set a cookie.
 
 use crate::support::*;
-use keyward::server::{cli::import_legacy_secrets, ids::now_millis};
+use keyward::server::{cli::import_legacy_secrets, ids::now_millis, keys::KeySecret};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 /// The callers, in the order of the columns below.
-const CALLERS: [&str; 14] = [
+const CALLERS: [&str; 15] = [
     "anonymous",
     "read_only",
     "read_write",
@@ -24,32 +25,36 @@ const CALLERS: [&str; 14] = [
     "expired key",
     "legacy account key",
     "malformed key",
+    "well-formed key the database does not know",
 ];
 
 /// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
 /// Objects named in the bodies belong to the main account.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 14]); 19] = [
-    //                        anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal
-    ("auth/signup",          [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
-    ("auth/login",           [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
-    ("auth/logout",          [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401]),
-    ("auth/me",              [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401]),
-    ("auth/switch-account",  [401, 200, 200, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401]),
-    ("members/list",         [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401]),
-    ("members/invite",       [401, 403, 403, 201, 403, 403, 201, 403, 201, 201, 401, 401, 201, 401]),
-    ("invites/accept",       [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
-    ("members/set-role",     [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401]),
-    ("members/remove",       [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401]),
-    ("keys/create",          [401, 201, 201, 201, 201, 201, 201, 201, 201, 201, 401, 401, 403, 401]),
-    ("keys/list",            [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403, 401]),
-    ("keys/revoke",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401]),
-    ("account-keys/list",    [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401]),
-    ("checks/list",          [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401]),
-    ("checks/get",           [401, 200, 200, 200, 200, 200, 200, 200, 404, 404, 401, 401, 200, 401]),
-    ("checks/create",        [401, 403, 201, 201, 403, 201, 201, 403, 201, 201, 401, 401, 201, 401]),
-    ("checks/update",        [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401]),
-    ("checks/delete",        [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401]),
+const MATRIX: [(&str, [u16; 15]); 22] = [
+    //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk
+    ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
+    ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("auth/logout",            [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401]),
+    ("auth/me",                [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401]),
+    ("auth/change-password",   [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401]),
+    ("auth/switch-account",    [401, 200, 200, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401]),
+    ("members/list",           [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401]),
+    ("members/invite",         [401, 403, 403, 201, 403, 403, 201, 403, 201, 201, 401, 401, 201, 401, 401]),
+    ("invites/list",           [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
+    ("invites/withdraw",       [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
+    ("invites/accept",         [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("members/set-role",       [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
+    ("members/remove",         [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
+    ("keys/create",            [401, 201, 201, 201, 403, 201, 201, 403, 201, 201, 401, 401, 403, 401, 401]),
+    ("keys/list",              [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403, 401, 401]),
+    ("keys/revoke",            [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
+    ("account-keys/list",      [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
+    ("checks/list",            [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401]),
+    ("checks/get",             [401, 200, 200, 200, 200, 200, 200, 200, 404, 404, 401, 401, 200, 401, 401]),
+    ("checks/create",          [401, 403, 201, 201, 403, 201, 201, 403, 201, 201, 401, 401, 201, 401, 401]),
+    ("checks/update",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
+    ("checks/delete",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
 ];
 
 /// One account with a member of each role, keys of every kind, a check, and another account.
@@ -127,6 +132,7 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
         app.with_key(&expired_key),
         app.with_key(&legacy_key),
         app.with_key("kw_thisisnotakeyatall"),
+        app.with_key(&well_formed_unknown_key()),
     ];
     World {
         callers,
@@ -138,10 +144,78 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
     }
 }
 
-/// The body for one cell; objects that a successful call would consume are made fresh per cell.
-async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> Value {
+/// A key with the right shape and checksum that was never issued: it passes the offline check
+/// and must be refused by the database lookup.
+fn well_formed_unknown_key() -> String {
+    let secret = KeySecret::generate().reveal_once();
+    assert!(KeySecret::parse_user_key(&secret).is_some());
+    secret
+}
+
+/// What a destructive cell must have done when it succeeded, and must not have done when it
+/// was refused.
+enum Effect {
+    None,
+    KeyRevoked(Value),
+    CheckDeleted(Value),
+    MemberRemoved(Value),
+    InviteWithdrawn(Value),
+}
+
+impl Effect {
+    /// Whether the effect is there, as the account's Admin sees it.
+    async fn happened(&self, world: &World) -> bool {
+        let admin = &world.fixture_admin;
+        match self {
+            Effect::None => false,
+            Effect::KeyRevoked(key_id) => {
+                let keys = admin
+                    .call_ok("account-keys/list", json!({}), StatusCode::OK)
+                    .await;
+                let key = keys["keys"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|key| &key["id"] == key_id)
+                    .cloned()
+                    .expect("the key is still listed");
+                key["status"] == "revoked"
+            }
+            Effect::CheckDeleted(check_id) => {
+                let (status, _) = admin
+                    .call_json("checks/get", json!({"check_id": check_id}))
+                    .await;
+                status == StatusCode::NOT_FOUND
+            }
+            Effect::MemberRemoved(user_id) => {
+                let members = admin
+                    .call_ok("members/list", json!({}), StatusCode::OK)
+                    .await;
+                !members["members"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|member| &member["user"]["id"] == user_id)
+            }
+            Effect::InviteWithdrawn(invite_id) => {
+                let invites = admin
+                    .call_ok("invites/list", json!({}), StatusCode::OK)
+                    .await;
+                !invites["invites"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|invite| &invite["id"] == invite_id)
+            }
+        }
+    }
+}
+
+/// The body for one cell, and the effect a success must have; objects that a successful call
+/// would consume are made fresh per cell.
+async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> (Value, Effect) {
     let fresh_email = format!("{cell}@example.com");
-    match operation {
+    let body = match operation {
         "auth/signup" => json!({"email": fresh_email, "password": PASSWORD, "account_name": "A"}),
         // A fresh person per cell: sign-in attempts are throttled per email address.
         "auth/login" => {
@@ -167,7 +241,36 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
             let (_, accepted) = app
                 .add_member(&world.fixture_admin, &fresh_email, "read_only")
                 .await;
-            json!({"user_id": accepted["user"]["id"]})
+            let user_id = accepted["user"]["id"].clone();
+            return (json!({"user_id": user_id}), Effect::MemberRemoved(user_id));
+        }
+        "auth/change-password" => {
+            json!({"current_password": PASSWORD, "new_password": "a brand new password"})
+        }
+        "invites/withdraw" => {
+            world
+                .fixture_admin
+                .call_ok(
+                    "members/invite",
+                    json!({"email": fresh_email, "role": "read_only"}),
+                    StatusCode::CREATED,
+                )
+                .await;
+            let invites = world
+                .fixture_admin
+                .call_ok("invites/list", json!({}), StatusCode::OK)
+                .await;
+            let invite_id = invites["invites"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|invite| invite["email"] == fresh_email.to_lowercase())
+                .expect("the new invite is pending")["id"]
+                .clone();
+            return (
+                json!({"invite_id": invite_id}),
+                Effect::InviteWithdrawn(invite_id),
+            );
         }
         "keys/create" => json!({"name": "cell"}),
         "keys/revoke" => {
@@ -175,7 +278,10 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
                 .fixture_read_write
                 .create_key(json!({"name": "to revoke"}))
                 .await;
-            json!({"key_id": key["id"]})
+            return (
+                json!({"key_id": key["id"]}),
+                Effect::KeyRevoked(key["id"].clone()),
+            );
         }
         "checks/get" => json!({"check_id": world.check_id}),
         "checks/create" => {
@@ -191,10 +297,15 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
                     StatusCode::CREATED,
                 )
                 .await;
-            json!({"check_id": check["check"]["id"]})
+            let check_id = check["check"]["id"].clone();
+            return (
+                json!({"check_id": check_id}),
+                Effect::CheckDeleted(check_id),
+            );
         }
         _ => json!({}),
-    }
+    };
+    (body, Effect::None)
 }
 
 #[tokio::test]
@@ -227,9 +338,29 @@ async fn every_operation_for_every_caller() {
             // into another's.
             let world = build_world(&app, &format!("op{row}")).await;
             for (column, caller) in world.callers.iter().enumerate() {
-                let body = body_for(&app, &world, operation, &format!("op{row}.c{column}")).await;
-                let (status, response) = caller.call_json(operation, body).await;
+                let (body, effect) =
+                    body_for(&app, &world, operation, &format!("op{row}.c{column}")).await;
+                let raw = caller.call(operation, body).await;
+                let status = raw.status();
+                if caller.bearer.is_some() {
+                    assert!(
+                        raw.headers().get("set-cookie").is_none(),
+                        "{operation} as {}: a key was answered with a cookie",
+                        CALLERS[column]
+                    );
+                }
+                let response: Value = raw.json().await.unwrap();
                 cells += 1;
+                if !matches!(effect, Effect::None) {
+                    let happened = effect.happened(&world).await;
+                    assert_eq!(
+                        happened,
+                        status.is_success(),
+                        "{operation} as {}: answered {status} but the effect {} there",
+                        CALLERS[column],
+                        if happened { "is" } else { "is not" }
+                    );
+                }
                 if status.as_u16() != expected[column] {
                     mismatches.push(format!(
                         "{operation} as {}: expected {}, got {status} {response}",

@@ -149,7 +149,7 @@ async fn the_openapi_document_describes_every_operation() {
         let document: serde_json::Value = response.json().await.unwrap();
         assert!(document["openapi"].as_str().unwrap().starts_with("3."));
         let paths = document["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 19);
+        assert_eq!(paths.len(), 22);
         let create = &paths["/api/v1/keys/create"]["post"];
         assert!(create["responses"]["201"].is_object());
         assert!(create["responses"]["401"].is_object());

@@ -10,9 +10,27 @@ use sqlx::{Any, Executor, Transaction};
 
 #[derive(sqlx::FromRow)]
 struct MembershipRow {
+    id: String,
     account_id: String,
     account_name: String,
     role: String,
+}
+
+/// A person's membership in an account, with the id keys are bound to.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    pub id: String,
+    pub account: Account,
+    pub role: Role,
+}
+
+impl Membership {
+    pub fn view(self) -> AccountMembership {
+        AccountMembership {
+            account: self.account,
+            role: self.role,
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -56,6 +74,8 @@ pub async fn insert_account<'e>(
     Ok(())
 }
 
+/// Adds a person to an account. Each membership gets a new id, so keys of an earlier
+/// membership of the same person never come back to life.
 pub async fn insert_membership<'e>(
     executor: impl Executor<'e, Database = Any>,
     account_id: &str,
@@ -64,8 +84,9 @@ pub async fn insert_membership<'e>(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO memberships (account_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO memberships (id, account_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4, $5)",
     )
+    .bind(new_id("mem"))
     .bind(account_id)
     .bind(user_id)
     .bind(role.as_str())
@@ -98,9 +119,9 @@ pub async fn membership(
     pool: &Pool,
     user_id: &str,
     account_id: &str,
-) -> Result<Option<AccountMembership>, sqlx::Error> {
+) -> Result<Option<Membership>, sqlx::Error> {
     let row: Option<MembershipRow> = sqlx::query_as(
-        "SELECT a.id AS account_id, a.name AS account_name, m.role AS role \
+        "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role \
          FROM memberships m JOIN accounts a ON a.id = m.account_id \
          WHERE m.user_id = $1 AND m.account_id = $2",
     )
@@ -112,12 +133,9 @@ pub async fn membership(
 }
 
 /// Every account a user belongs to, oldest membership first.
-pub async fn memberships_of(
-    pool: &Pool,
-    user_id: &str,
-) -> Result<Vec<AccountMembership>, sqlx::Error> {
+pub async fn memberships_of(pool: &Pool, user_id: &str) -> Result<Vec<Membership>, sqlx::Error> {
     let rows: Vec<MembershipRow> = sqlx::query_as(
-        "SELECT a.id AS account_id, a.name AS account_name, m.role AS role \
+        "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role \
          FROM memberships m JOIN accounts a ON a.id = m.account_id \
          WHERE m.user_id = $1 ORDER BY m.joined_at, a.name",
     )
@@ -128,8 +146,9 @@ pub async fn memberships_of(
 }
 
 impl MembershipRow {
-    fn view(self) -> AccountMembership {
-        AccountMembership {
+    fn view(self) -> Membership {
+        Membership {
+            id: self.id,
             account: Account {
                 id: self.account_id,
                 name: self.account_name,
@@ -232,8 +251,9 @@ pub async fn set_role(
     Ok(Member { role, ..current })
 }
 
-/// Removes a member and revokes their keys in this account, in one transaction: their keys
-/// stop working at once and stay dead if the person is ever invited back.
+/// Removes a member, revokes their keys in this account and withdraws the invites still
+/// pending for their email, in one transaction: their keys stop working at once and stay dead
+/// if the person is ever invited back, and no spare link lets them walk back in.
 pub async fn remove(
     pool: &Pool,
     account_id: &str,
@@ -257,6 +277,8 @@ pub async fn remove(
         .bind(account_id)
         .bind(user_id)
         .execute(&mut *transaction)
+        .await?;
+    super::invites::withdraw_pending_for(&mut *transaction, account_id, &current.user.email, now)
         .await?;
     transaction.commit().await?;
     Ok(())

@@ -5,7 +5,8 @@ use crate::domain::{
 use crate::server::{db::Pool, ids::rfc3339};
 
 /// What verification needs, read in one indexed query together with the owner's *current*
-/// role in the key's account (NULL when the owner is no longer a member).
+/// role in the membership the key was created in (NULL once that membership is gone — even if
+/// the person has since joined the account again).
 #[derive(sqlx::FromRow)]
 pub struct KeyForVerification {
     pub id: String,
@@ -16,6 +17,7 @@ pub struct KeyForVerification {
     pub kind: String,
     pub role_cap: Option<String>,
     pub owner_role: Option<String>,
+    pub membership_id: Option<String>,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
@@ -26,10 +28,10 @@ pub async fn find_for_verification(
 ) -> Result<Option<KeyForVerification>, sqlx::Error> {
     sqlx::query_as(
         "SELECT k.id, k.account_id, a.name AS account_name, k.user_id, u.email, k.kind, k.role_cap, \
-                m.role AS owner_role, k.expires_at, k.revoked_at \
+                m.role AS owner_role, k.membership_id, k.expires_at, k.revoked_at \
          FROM api_keys k \
          JOIN accounts a ON a.id = k.account_id \
-         LEFT JOIN memberships m ON m.account_id = k.account_id AND m.user_id = k.user_id \
+         LEFT JOIN memberships m ON m.id = k.membership_id \
          LEFT JOIN users u ON u.id = k.user_id \
          WHERE k.secret_hash = $1",
     )
@@ -70,6 +72,10 @@ pub struct NewKey<'a> {
     pub account_id: &'a str,
     /// `None` for a legacy account key.
     pub user_id: Option<&'a str>,
+    /// The membership the key acts through (`None` for a legacy account key).
+    pub membership_id: Option<&'a str>,
+    /// The key that creates this one, when a program does it with a key.
+    pub created_by_key_id: Option<&'a str>,
     pub name: &'a str,
     pub secret_hash: &'a str,
     pub hint: &'a str,
@@ -78,19 +84,47 @@ pub struct NewKey<'a> {
     pub expires_at: Option<i64>,
 }
 
-pub async fn insert(pool: &Pool, key: NewKey<'_>) -> Result<(), sqlx::Error> {
+/// Whether a key was stored.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted {
+    Yes,
+    /// The parent key was revoked while its child was being made: nothing was stored.
+    ParentRevoked,
+}
+
+/// Stores a key. A child is stored in the same transaction that first locks its parent's row
+/// and checks it is still unrevoked, so a revocation running at the same time either sees the
+/// child (and revokes it too) or makes this insert fail — never a child that outlives it.
+pub async fn insert(pool: &Pool, key: NewKey<'_>) -> Result<Inserted, sqlx::Error> {
     let kind = if key.user_id.is_some() {
         "user"
     } else {
         "legacy_account"
     };
+    let mut transaction = pool.begin().await?;
+    if let Some(parent) = key.created_by_key_id {
+        // Touching the row takes its lock on PostgreSQL (and the write lock on SQLite), which a
+        // concurrent `revoke` needs too.
+        let locked = sqlx::query(
+            "UPDATE api_keys SET revoked_at = revoked_at WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(parent)
+        .execute(&mut *transaction)
+        .await?;
+        if locked.rows_affected() != 1 {
+            return Ok(Inserted::ParentRevoked);
+        }
+    }
     sqlx::query(
-        "INSERT INTO api_keys (id, account_id, user_id, kind, name, secret_hash, hint, role_cap, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO api_keys (id, account_id, user_id, membership_id, created_by_key_id, kind, name, \
+                               secret_hash, hint, role_cap, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(key.id)
     .bind(key.account_id)
     .bind(key.user_id)
+    .bind(key.membership_id)
+    .bind(key.created_by_key_id)
     .bind(kind)
     .bind(key.name)
     .bind(key.secret_hash)
@@ -98,9 +132,10 @@ pub async fn insert(pool: &Pool, key: NewKey<'_>) -> Result<(), sqlx::Error> {
     .bind(key.role_cap.map(Role::as_str))
     .bind(key.now)
     .bind(key.expires_at)
-    .execute(pool)
+    .execute(&mut *transaction)
     .await?;
-    Ok(())
+    transaction.commit().await?;
+    Ok(Inserted::Yes)
 }
 
 #[derive(sqlx::FromRow)]
@@ -118,6 +153,7 @@ struct KeyRow {
     last_used_ip: Option<String>,
     expires_at: Option<i64>,
     revoked_at: Option<i64>,
+    created_by_key_id: Option<String>,
 }
 
 impl KeyRow {
@@ -150,15 +186,17 @@ impl KeyRow {
             expires_at: self.expires_at.map(rfc3339),
             revoked_at: self.revoked_at.map(rfc3339),
             status: status(now, self.expires_at, self.revoked_at),
+            created_by_key_id: self.created_by_key_id,
         }
     }
 }
 
 const KEY_COLUMNS: &str =
     "SELECT k.id, k.name, k.kind, k.user_id, u.email, k.hint, k.role_cap, m.role AS owner_role, \
-            k.created_at, k.last_used_at, k.last_used_ip, k.expires_at, k.revoked_at \
+            k.created_at, k.last_used_at, k.last_used_ip, k.expires_at, k.revoked_at, \
+            k.created_by_key_id \
      FROM api_keys k \
-     LEFT JOIN memberships m ON m.account_id = k.account_id AND m.user_id = k.user_id \
+     LEFT JOIN memberships m ON m.id = k.membership_id \
      LEFT JOIN users u ON u.id = k.user_id";
 
 pub async fn list_for_owner(
@@ -207,20 +245,43 @@ pub async fn get(
     Ok(row.map(|row| row.view(now)))
 }
 
-/// Revokes a key of this account (a no-op on one already revoked, which keeps its first time).
+/// Revokes a key of this account and every key it created, recursively (a no-op on keys
+/// already revoked, which keep their first time). Returns how many keys stopped.
 pub async fn revoke(
     pool: &Pool,
     account_id: &str,
     key_id: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(account_id)
-        .bind(key_id)
-        .execute(pool)
-        .await?;
-    Ok(())
+) -> Result<u64, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    // First the key itself: this waits for (and then excludes) a child being inserted under
+    // the lock `insert` takes on its parent.
+    let own = sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1 WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(account_id)
+    .bind(key_id)
+    .execute(&mut *transaction)
+    .await?;
+    // Then its descendants, in a statement that starts after the lock was had, so it sees
+    // every child committed before.
+    let descendants = sqlx::query(
+        "WITH RECURSIVE descendants (id) AS ( \
+             SELECT id FROM api_keys WHERE created_by_key_id = $1 \
+             UNION \
+             SELECT child.id FROM api_keys child JOIN descendants d ON child.created_by_key_id = d.id \
+         ) \
+         UPDATE api_keys SET revoked_at = $2 \
+         WHERE id IN (SELECT id FROM descendants) AND account_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(key_id)
+    .bind(now)
+    .bind(account_id)
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    Ok(own.rows_affected() + descendants.rows_affected())
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ pub struct UserWithPassword {
     pub id: String,
     pub email: String,
     pub password_hash: String,
+    /// Sessions that started before this time are over (see `SessionUser::is_current`).
+    pub sessions_valid_after: i64,
 }
 
 impl UserWithPassword {
@@ -40,15 +42,33 @@ pub async fn find_by_email(
     pool: &Pool,
     email: &str,
 ) -> Result<Option<UserWithPassword>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, password_hash FROM users WHERE email = $1")
-        .bind(email)
+    sqlx::query_as(
+        "SELECT id, email, password_hash, sessions_valid_after FROM users WHERE email = $1",
+    )
+    .bind(email)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn find(pool: &Pool, user_id: &str) -> Result<Option<UserWithPassword>, sqlx::Error> {
+    sqlx::query_as("SELECT id, email, password_hash, sessions_valid_after FROM users WHERE id = $1")
+        .bind(user_id)
         .fetch_optional(pool)
         .await
 }
 
-pub async fn find(pool: &Pool, user_id: &str) -> Result<Option<UserWithPassword>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, password_hash FROM users WHERE id = $1")
+/// Replaces a person's password and ends every session they started before `now`.
+pub async fn change_password(
+    pool: &Pool,
+    user_id: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1, sessions_valid_after = $2 WHERE id = $3")
+        .bind(password_hash)
+        .bind(now)
         .bind(user_id)
-        .fetch_optional(pool)
-        .await
+        .execute(pool)
+        .await?;
+    Ok(())
 }

@@ -21,7 +21,7 @@ pub fn AccountKeysPage() -> impl IntoView {
 
 #[component]
 fn AccountKeys(me: Me) -> impl IntoView {
-    if !me.role.allows(Action::ManageAccountKeys) {
+    if !crate::domain::allows(me.role, me.via, Action::ManageAccountKeys) {
         return view! { <p class="notice">"Only Admins can see every key of the account."</p> }
             .into_any();
     }

@@ -5,7 +5,7 @@ use crate::domain::{
     Action,
 };
 use crate::ui::{
-    components::{action_error, ErrorNote, Loading, RelativeTime},
+    components::{action_error, ConfirmButton, ErrorNote, Loading, RelativeTime},
     layout::{use_session, RequireSignIn},
 };
 use leptos::prelude::*;
@@ -68,7 +68,7 @@ impl Draft {
 #[component]
 fn Checks(me: Me) -> impl IntoView {
     let session = use_session();
-    let can_write = me.role.allows(Action::WriteChecks);
+    let can_write = crate::domain::allows(me.role, me.via, Action::WriteChecks);
     let create = ServerAction::<CreateCheck>::new();
     let update = ServerAction::<UpdateCheck>::new();
     let delete = ServerAction::<DeleteCheck>::new();
@@ -238,7 +238,6 @@ fn CheckRow(
     draft: Draft,
     delete: ServerAction<DeleteCheck>,
 ) -> impl IntoView {
-    let confirming = RwSignal::new(false);
     let state = if check.activated { "Active" } else { "Paused" };
     let for_edit = check.clone();
     let check_id = check.id.clone();
@@ -256,23 +255,13 @@ fn CheckRow(
                     let name = check.name.clone();
                     view! {
                         <td class="row-actions">
-                            <Show
-                                when=move || confirming.get()
-                                fallback=move || {
-                                    let for_edit = for_edit.clone();
-                                    view! {
-                                        <button type="button" class="secondary" on:click=move |_| draft.load(&for_edit)>"Edit"</button>
-                                        <button type="button" class="danger-outline" on:click=move |_| confirming.set(true)>"Delete"</button>
-                                    }
-                                }
-                            >
-                                <span class="confirm">{format!("Delete “{name}”?")}</span>
-                                <button type="button" class="danger" on:click={
-                                    let check_id = check_id.clone();
-                                    move |_| { delete.dispatch(DeleteCheck { request: CheckIdRequest { check_id: check_id.clone() } }); }
-                                }>"Yes, delete"</button>
-                                <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
-                            </Show>
+                            <button type="button" class="secondary" on:click=move |_| draft.load(&for_edit)>"Edit"</button>
+                            <ConfirmButton
+                                label="Delete"
+                                question=format!("Delete “{name}”?")
+                                confirm_label="Yes, delete"
+                                on_confirm=move |_| { delete.dispatch(DeleteCheck { request: CheckIdRequest { check_id: check_id.clone() } }); }
+                            />
                         </td>
                     }
                 })}

@@ -1,4 +1,4 @@
-use crate::api::members::AcceptInvite;
+use crate::api::invites::AcceptInvite;
 use crate::domain::requests::AcceptInviteRequest;
 use crate::ui::{
     components::{action_error, input_value, ErrorNote},

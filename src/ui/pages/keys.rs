@@ -5,7 +5,9 @@ use crate::domain::{
     Role,
 };
 use crate::ui::{
-    components::{action_error, CopyButton, ErrorNote, Loading, RelativeTime, RoleBadge},
+    components::{
+        action_error, ConfirmButton, CopyButton, ErrorNote, Loading, RelativeTime, RoleBadge,
+    },
     layout::{use_session, RequireSignIn},
 };
 use leptos::prelude::*;
@@ -212,15 +214,34 @@ pub fn KeyTable(
                 </tr>
             </thead>
             <tbody>
-                {keys.into_iter().map(|key| view! { <KeyRow key revoke show_owner /> }).collect_view()}
+                {keys
+                    .iter()
+                    .map(|key| {
+                        let parent = key.created_by_key_id.as_ref().map(|parent_id| parent_label(&keys, parent_id));
+                        view! { <KeyRow key=key.clone() parent revoke show_owner /> }
+                    })
+                    .collect_view()}
             </tbody>
         </table>
     }
 }
 
+/// How a key's parent is named in the list: by name when it is in the same list.
+fn parent_label(keys: &[Key], parent_id: &str) -> String {
+    match keys.iter().find(|key| key.id == parent_id) {
+        Some(parent) => format!("“{}” ({})", parent.name, parent.hint),
+        None => parent_id.to_string(),
+    }
+}
+
 #[component]
-fn KeyRow(key: Key, revoke: ServerAction<RevokeKey>, show_owner: bool) -> impl IntoView {
-    let confirming = RwSignal::new(false);
+fn KeyRow(
+    key: Key,
+    /// The key that created this one, named for people.
+    parent: Option<String>,
+    revoke: ServerAction<RevokeKey>,
+    show_owner: bool,
+) -> impl IntoView {
     let (status_label, status_class) = match key.status {
         KeyStatus::Active => ("Active", "badge ok"),
         KeyStatus::Revoked => ("Revoked", "badge bad"),
@@ -253,6 +274,11 @@ fn KeyRow(key: Key, revoke: ServerAction<RevokeKey>, show_owner: bool) -> impl I
             <td data-label="Name">
                 {key.name.clone()}
                 {(key.kind == KeyKind::LegacyAccount).then(|| view! { " " <span class="badge legacy">"legacy"</span> })}
+                {parent.map(|parent| view! {
+                    <span class="muted small block" title="A key made by a program with another key: it never outlives or outranks that key.">
+                        {format!("created by key {parent}")}
+                    </span>
+                })}
             </td>
             {show_owner.then(|| view! { <td data-label="Owner">{owner}</td> })}
             <td data-label="Key"><code>{key.hint.clone()}</code></td>
@@ -265,19 +291,12 @@ fn KeyRow(key: Key, revoke: ServerAction<RevokeKey>, show_owner: bool) -> impl I
                 {active
                     .then(|| {
                         view! {
-                            <Show
-                                when=move || confirming.get()
-                                fallback=move || view! {
-                                    <button type="button" class="danger-outline" on:click=move |_| confirming.set(true)>"Revoke"</button>
-                                }
-                            >
-                                <span class="confirm">{format!("Revoke “{name}”? Programs using it get 401 at once.")}</span>
-                                <button type="button" class="danger" on:click={
-                                    let key_id = key_id.clone();
-                                    move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: key_id.clone() } }); }
-                                }>"Revoke key"</button>
-                                <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
-                            </Show>
+                            <ConfirmButton
+                                label="Revoke"
+                                question=format!("Revoke “{name}”? Programs using it (and any key it created) get 401 at once.")
+                                confirm_label="Revoke key"
+                                on_confirm=move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: key_id.clone() } }); }
+                            />
                         }
                     })}
             </td>

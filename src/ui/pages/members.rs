@@ -1,13 +1,16 @@
+use crate::api::invites::{list_invites, WithdrawInvite};
 use crate::api::members::{list_members, InviteMember, RemoveMember, SetMemberRole};
-use crate::domain::requests::{InviteMemberRequest, RemoveMemberRequest, SetMemberRoleRequest};
+use crate::domain::requests::{
+    InviteMemberRequest, RemoveMemberRequest, SetMemberRoleRequest, WithdrawInviteRequest,
+};
 use crate::domain::{
-    views::{Me, Member},
+    views::{Invite, Me, Member},
     Action, Role,
 };
 use crate::ui::{
     components::{
-        action_error, short_time, CopyButton, ErrorNote, Loading, RelativeTime, RoleBadge,
-        RoleSelect,
+        action_error, short_time, ConfirmButton, CopyButton, ErrorNote, Loading, RelativeTime,
+        RoleBadge, RoleSelect,
     },
     layout::{use_session, RequireSignIn},
 };
@@ -25,7 +28,7 @@ pub fn MembersPage() -> impl IntoView {
 #[component]
 fn Members(me: Me) -> impl IntoView {
     let session = use_session();
-    let is_admin = me.role.allows(Action::ManageMembers);
+    let is_admin = crate::domain::allows(me.role, me.via, Action::ManageMembers);
     let my_id = me
         .user
         .as_ref()
@@ -103,6 +106,7 @@ fn Members(me: Me) -> impl IntoView {
                     </form>
                 }
             })}
+        {is_admin.then(|| view! { <PendingInvites invite /> })}
         <ErrorNote error=change_error />
         <Transition fallback=|| view! { <Loading /> }>
             {move || {
@@ -150,7 +154,6 @@ fn MemberRow(
     set_role: ServerAction<SetMemberRole>,
     remove: ServerAction<RemoveMember>,
 ) -> impl IntoView {
-    let confirming = RwSignal::new(false);
     let role = RwSignal::new(member.role);
     let user_id = member.user.id.clone();
     let select_id = format!("role-{}", member.user.id);
@@ -194,23 +197,93 @@ fn MemberRow(
             <td class="row-actions">
                 {(is_admin || is_me)
                     .then(|| {
-                        let question = question.clone();
                         view! {
-                            <Show
-                                when=move || confirming.get()
-                                fallback=move || view! {
-                                    <button type="button" class="danger-outline" on:click=move |_| confirming.set(true)>{remove_label}</button>
-                                }
-                            >
-                                <span class="confirm">{question.clone()}</span>
-                                <button type="button" class="danger" on:click={
-                                    let user_id = user_id.clone();
-                                    move |_| { remove.dispatch(RemoveMember { request: RemoveMemberRequest { user_id: user_id.clone() } }); }
-                                }>{remove_label}</button>
-                                <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
-                            </Show>
+                            <ConfirmButton
+                                label=remove_label
+                                question=question.clone()
+                                confirm_label=remove_label
+                                on_confirm=move |_| { remove.dispatch(RemoveMember { request: RemoveMemberRequest { user_id: user_id.clone() } }); }
+                            />
                         }
                     })}
+            </td>
+        </tr>
+    }
+}
+
+/// The links handed out and not yet used, so an Admin can see who may still join — and take a
+/// link back (sent to the wrong address, or no longer wanted).
+#[component]
+fn PendingInvites(invite: ServerAction<InviteMember>) -> impl IntoView {
+    let session = use_session();
+    let withdraw = ServerAction::<WithdrawInvite>::new();
+    let invites = Resource::new(
+        move || {
+            (
+                session.version.get(),
+                invite.version().get(),
+                withdraw.version().get(),
+            )
+        },
+        |_| list_invites(),
+    );
+    view! {
+        <section class="pending-invites" aria-labelledby="pending-title">
+            <h2 id="pending-title">"Pending invites"</h2>
+            <ErrorNote error=action_error(withdraw.value()) />
+            <Transition fallback=|| view! { <Loading /> }>
+                {move || Suspend::new(async move {
+                    match invites.await {
+                        Ok(list) if list.invites.is_empty() => {
+                            view! { <p class="muted">"No invite is waiting to be accepted."</p> }.into_any()
+                        }
+                        Ok(list) => {
+                            view! {
+                                <table class="table">
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"Email"</th>
+                                            <th scope="col">"Role"</th>
+                                            <th scope="col">"Invited by"</th>
+                                            <th scope="col">"Expires"</th>
+                                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {list.invites.into_iter().map(|pending| view! { <InviteRow pending withdraw /> }).collect_view()}
+                                    </tbody>
+                                </table>
+                            }
+                                .into_any()
+                        }
+                        Err(error) => view! { <ErrorNote error=Signal::derive(move || Some(error.clone())) /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn InviteRow(pending: Invite, withdraw: ServerAction<WithdrawInvite>) -> impl IntoView {
+    let invite_id = pending.id.clone();
+    let inviter = pending.invited_by.as_ref().map_or_else(
+        || "A legacy account key".to_string(),
+        |user| user.email.clone(),
+    );
+    view! {
+        <tr>
+            <td data-label="Email">{pending.email.clone()}</td>
+            <td data-label="Role"><RoleBadge role=pending.role /></td>
+            <td data-label="Invited by">{inviter}</td>
+            <td data-label="Expires"><RelativeTime at=pending.expires_at.clone() /></td>
+            <td class="row-actions">
+                <ConfirmButton
+                    label="Withdraw"
+                    question=format!("Withdraw the invite for {}? The link stops working.", pending.email)
+                    confirm_label="Withdraw invite"
+                    on_confirm=move |_| { withdraw.dispatch(WithdrawInvite { request: WithdrawInviteRequest { invite_id: invite_id.clone() } }); }
+                />
             </td>
         </tr>
     }

@@ -5,4 +5,5 @@ pub mod invite;
 pub mod keys;
 pub mod login;
 pub mod members;
+pub mod settings;
 pub mod signup;
