@@ -3,7 +3,7 @@
 use crate::api::auth::{whoami, Logout, SwitchAccount};
 use crate::domain::requests::SwitchAccountRequest;
 use crate::domain::{views::Me, ApiError, ErrorCode};
-use crate::ui::components::Loading;
+use crate::ui::components::{ErrorNote, Loading};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
@@ -150,14 +150,7 @@ where
                         }
                             .into_any()
                     }
-                    Err(error) => {
-                        view! {
-                            <p class="error" role="alert">
-                                {error.message}
-                            </p>
-                        }
-                            .into_any()
-                    }
+                    Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
                 }
             })}
         </Transition>

@@ -58,7 +58,7 @@ fn AccountKeys(me: Me) -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Err(error) => view! { <p class="error" role="alert">{error.message}</p> }.into_any(),
+                    Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
                 }
             })}
         </Transition>

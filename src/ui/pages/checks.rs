@@ -224,7 +224,7 @@ fn Checks(me: Me) -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Err(error) => view! { <p class="error" role="alert">{error.message}</p> }.into_any(),
+                    Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
                 }
             })}
         </Transition>

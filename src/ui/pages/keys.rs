@@ -88,7 +88,7 @@ fn Keys(me: Me) -> impl IntoView {
                             .into_any()
                     }
                     Ok(list) => view! { <KeyTable keys=list.keys revoke show_owner=false /> }.into_any(),
-                    Err(error) => view! { <p class="error" role="alert">{error.message}</p> }.into_any(),
+                    Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
                 }
             })}
         </Transition>

@@ -138,7 +138,7 @@ fn Members(me: Me) -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Err(error) => view! { <p class="error" role="alert">{error.message}</p> }.into_any(),
+                        Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
                     }
                 })
             }}
@@ -256,7 +256,7 @@ fn PendingInvites(invite: ServerAction<InviteMember>) -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Err(error) => view! { <ErrorNote error=Signal::derive(move || Some(error.clone())) /> }.into_any(),
+                        Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
                     }
                 })}
             </Transition>
