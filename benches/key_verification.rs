@@ -27,9 +27,10 @@ fn benchmarks(c: &mut Criterion) {
 
     // A real account, member and key, created through the same code the API uses.
     let secret = runtime.block_on(async {
-        use keyward::server::{ids::*, stores};
+        use keyward::domain::ids::{AccountId, KeyId, UserId};
+        use keyward::server::{ids::now_millis, stores};
         let pool = &state.pool;
-        let (user, account, now) = (new_id("usr"), new_id("acc"), now_millis());
+        let (user, account, now) = (UserId::generate(), AccountId::generate(), now_millis());
         stores::users::insert(pool, &user, "bench@example.com", "not-a-hash", now)
             .await
             .unwrap();
@@ -45,7 +46,7 @@ fn benchmarks(c: &mut Criterion) {
         )
         .await
         .unwrap();
-        let membership = stores::accounts::membership(pool, &user, &account)
+        let membership = stores::accounts::membership(pool, &account, &user)
             .await
             .unwrap()
             .unwrap();
@@ -53,7 +54,7 @@ fn benchmarks(c: &mut Criterion) {
         stores::keys::insert(
             pool,
             stores::keys::NewKey {
-                id: &new_id("key"),
+                id: &KeyId::generate(),
                 account_id: &account,
                 user_id: Some(&user),
                 membership_id: Some(&membership.id),

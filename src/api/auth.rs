@@ -142,7 +142,7 @@ pub async fn whoami() -> Result<Me, ApiError> {
         _ => Vec::new(),
     };
     Ok(Me {
-        key_id: caller.key_id().map(str::to_string),
+        key_id: caller.key_id().cloned(),
         user: caller.user,
         account: caller.account,
         role: caller.role,
@@ -156,7 +156,7 @@ pub async fn whoami() -> Result<Me, ApiError> {
 pub async fn switch_account(
     #[server(flatten)] request: SwitchAccountRequest,
 ) -> Result<SwitchedAccount, ApiError> {
-    use crate::domain::{inputs::parse_id, Action};
+    use crate::domain::{ids::*, Action};
     use crate::server::{
         principal::{authorize, session},
         sessions::{SessionUser, SESSION_USER},
@@ -165,9 +165,9 @@ pub async fn switch_account(
 
     let SwitchAccountRequest { account_id } = request;
     let (state, caller) = authorize(Action::ManageOwnLogin).await?;
-    let account_id = parse_id("account_id", &account_id)?;
+    let account_id = AccountId::parse("account_id", &account_id)?;
     let user = caller.person()?;
-    let membership = stores::accounts::membership(&state.pool, &user.id, &account_id)
+    let membership = stores::accounts::membership(&state.pool, &account_id, &user.id)
         .await?
         .ok_or_else(|| ApiError::not_found("account"))?;
     let session = session().await?;

@@ -18,12 +18,12 @@ pub async fn list_checks() -> Result<CheckList, ApiError> {
 
 #[server(prefix = "/api", endpoint = "v1/checks/get", input = Json, output = Json)]
 pub async fn get_check(#[server(flatten)] request: CheckIdRequest) -> Result<OneCheck, ApiError> {
-    use crate::domain::{inputs::parse_id, Action};
+    use crate::domain::{ids::*, Action};
     use crate::server::{principal::authorize, stores};
 
     let CheckIdRequest { check_id } = request;
     let (state, caller) = authorize(Action::Read).await?;
-    let check_id = parse_id("check_id", &check_id)?;
+    let check_id = CheckId::parse("check_id", &check_id)?;
     let check = stores::checks::get(&state.pool, caller.account_id(), &check_id)
         .await?
         .ok_or_else(|| ApiError::not_found("check"))?;
@@ -34,6 +34,7 @@ pub async fn get_check(#[server(flatten)] request: CheckIdRequest) -> Result<One
 pub async fn create_check(
     #[server(flatten)] request: CreateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
+    use crate::domain::ids::CheckId;
     use crate::domain::Action;
     use crate::server::{boundary::respond_created, ids::*, principal::authorize, stores};
 
@@ -45,7 +46,7 @@ pub async fn create_check(
         request.frequency_minutes,
         request.activated,
     )?;
-    let check_id = new_id("chk");
+    let check_id = CheckId::generate();
     stores::checks::insert(
         &state.pool,
         caller.account_id(),
@@ -66,7 +67,7 @@ pub async fn create_check(
 pub async fn update_check(
     #[server(flatten)] request: UpdateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
-    use crate::domain::{inputs::parse_id, Action};
+    use crate::domain::{ids::*, Action};
     use crate::server::{ids::now_millis, principal::authorize, stores};
 
     let UpdateCheckRequest {
@@ -78,13 +79,13 @@ pub async fn update_check(
         activated,
     } = request;
     let (state, caller) = authorize(Action::WriteChecks).await?;
-    let check_id = parse_id("check_id", &check_id)?;
+    let check_id = CheckId::parse("check_id", &check_id)?;
     let current = stores::checks::get(&state.pool, caller.account_id(), &check_id)
         .await?
         .ok_or_else(|| ApiError::not_found("check"))?;
     let fields = validate(
         name.as_deref().unwrap_or(&current.name),
-        kind.as_deref().unwrap_or(&current.kind),
+        kind.as_deref().unwrap_or(current.kind.as_str()),
         url.as_deref().unwrap_or(&current.url),
         frequency_minutes.unwrap_or(i64::from(current.frequency_minutes)),
         activated.unwrap_or(current.activated),
@@ -108,12 +109,12 @@ pub async fn update_check(
 
 #[server(prefix = "/api", endpoint = "v1/checks/delete", input = Json, output = Json)]
 pub async fn delete_check(#[server(flatten)] request: CheckIdRequest) -> Result<Empty, ApiError> {
-    use crate::domain::{inputs::parse_id, Action};
+    use crate::domain::{ids::*, Action};
     use crate::server::{principal::authorize, stores};
 
     let CheckIdRequest { check_id } = request;
     let (state, caller) = authorize(Action::WriteChecks).await?;
-    let check_id = parse_id("check_id", &check_id)?;
+    let check_id = CheckId::parse("check_id", &check_id)?;
     if !stores::checks::delete(&state.pool, caller.account_id(), &check_id).await? {
         return Err(ApiError::not_found("check"));
     }

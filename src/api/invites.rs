@@ -22,12 +22,12 @@ pub async fn list_invites() -> Result<InviteList, ApiError> {
 pub async fn withdraw_invite(
     #[server(flatten)] request: WithdrawInviteRequest,
 ) -> Result<Empty, ApiError> {
-    use crate::domain::{inputs::parse_id, Action};
+    use crate::domain::{ids::*, Action};
     use crate::server::{ids::now_millis, principal::authorize, stores};
 
     let WithdrawInviteRequest { invite_id } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
-    let invite_id = parse_id("invite_id", &invite_id)?;
+    let invite_id = InviteId::parse("invite_id", &invite_id)?;
     if !stores::invites::withdraw(&state.pool, caller.account_id(), &invite_id, now_millis())
         .await?
     {
@@ -43,7 +43,7 @@ pub async fn withdraw_invite(
 pub async fn accept_invite(
     #[server(flatten)] request: AcceptInviteRequest,
 ) -> Result<SignedIn, ApiError> {
-    use crate::domain::{inputs::NewPassword, views::User, ErrorCode, Role};
+    use crate::domain::{ids::UserId, inputs::NewPassword, views::User, ErrorCode};
     use crate::server::{
         guards,
         ids::*,
@@ -82,7 +82,7 @@ pub async fn accept_invite(
             "Whoever sent this invite can no longer invite members. Ask an Admin for a new one.",
         ));
     }
-    let role = Role::parse(&invite.role).ok_or_else(ApiError::internal)?;
+    let role = invite.role;
     let existing = stores::users::find_by_email(&state.pool, &invite.email).await?;
     // Only a browser session counts as "signed in": a request with a key is anonymous here.
     let signed_in_as = signed_in_session(&state)
@@ -92,7 +92,7 @@ pub async fn accept_invite(
     // Passwords are checked and hashed before the transaction, which then holds no lock
     // across argon2.
     let (user, new_login) = match &existing {
-        Some(user) if signed_in_as.as_deref() == Some(user.id.as_str()) => (user.view(), None),
+        Some(user) if signed_in_as.as_ref() == Some(&user.id) => (user.view(), None),
         Some(user) => {
             let password = password.ok_or_else(|| {
                 ApiError::invalid_input(
@@ -111,7 +111,7 @@ pub async fn accept_invite(
             guards::new_login_allowed(&state).await?;
             let hash = state.passwords.hash(password.expose()).await?;
             let user = User {
-                id: new_id("usr"),
+                id: UserId::generate(),
                 email: invite.email.clone(),
             };
             (user, Some(hash))

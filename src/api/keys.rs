@@ -13,7 +13,7 @@ use server_fn::codec::Json;
 pub async fn create_key(
     #[server(flatten)] request: CreateKeyRequest,
 ) -> Result<CreatedKey, ApiError> {
-    use crate::domain::{inputs::KeyName, Action, ErrorCode};
+    use crate::domain::{ids::KeyId, inputs::KeyName, Action, ErrorCode};
     use crate::server::{
         boundary::respond_created, ids::*, keys::KeySecret, principal::authorize, stores,
     };
@@ -73,14 +73,14 @@ pub async fn create_key(
         }
     };
     let secret = KeySecret::generate();
-    let key_id = new_id("key");
+    let key_id = KeyId::generate();
     let inserted = stores::keys::insert(
         &state.pool,
         stores::keys::NewKey {
             id: &key_id,
             account_id: caller.account_id(),
             user_id: Some(&owner.id),
-            membership_id: caller.membership_id.as_deref(),
+            membership_id: caller.membership_id.as_ref(),
             created_by_key_id: caller.key_id(),
             name: name.as_str(),
             secret_hash: &state.key_hasher.hash(&secret),
@@ -124,19 +124,19 @@ pub async fn list_keys() -> Result<KeyList, ApiError> {
 /// key of the account.
 #[server(prefix = "/api", endpoint = "v1/keys/revoke", input = Json, output = Json)]
 pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<OneKey, ApiError> {
-    use crate::domain::{inputs::parse_id, Action};
+    use crate::domain::{ids::*, Action};
     use crate::server::{ids::now_millis, principal::authorize, stores};
 
     let RevokeKeyRequest { key_id } = request;
     let (state, caller) = authorize(Action::Read).await?;
-    let key_id = parse_id("key_id", &key_id)?;
+    let key_id = KeyId::parse("key_id", &key_id)?;
     let now = now_millis();
     let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
     let own_key =
         matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
-    caller.authorize(if caller.key_id() == Some(key.id.as_str()) {
+    caller.authorize(if caller.key_id() == Some(&key.id) {
         Action::RevokeCallingKey
     } else if own_key {
         Action::ChangeOwnKeys

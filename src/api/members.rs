@@ -24,7 +24,7 @@ pub async fn list_members() -> Result<MemberList, ApiError> {
 pub async fn invite_member(
     #[server(flatten)] request: InviteMemberRequest,
 ) -> Result<Invitation, ApiError> {
-    use crate::domain::{inputs::Email, Action};
+    use crate::domain::{ids::InviteId, inputs::Email, Action};
     use crate::server::{boundary::respond_created, ids::*, principal::authorize, stores};
 
     let InviteMemberRequest { email, role } = request;
@@ -46,12 +46,12 @@ pub async fn invite_member(
     stores::invites::insert(
         &state.pool,
         stores::invites::NewInvite {
-            id: &new_id("inv"),
+            id: &InviteId::generate(),
             account_id: caller.account_id(),
             email: email.as_str(),
             role,
             token_hash: &state.key_hasher.hash_text(&token),
-            invited_by: caller.user.as_ref().map(|user| user.id.as_str()),
+            invited_by: caller.user.as_ref().map(|user| &user.id),
             invited_by_key_id: caller.key_id(),
             now,
             expires_at,
@@ -90,12 +90,12 @@ pub(crate) async fn public_base_url(state: &crate::server::AppState) -> String {
 pub async fn set_member_role(
     #[server(flatten)] request: SetMemberRoleRequest,
 ) -> Result<OneMember, ApiError> {
-    use crate::domain::{inputs::parse_id, Action};
+    use crate::domain::{ids::*, Action};
     use crate::server::{principal::authorize, stores};
 
     let SetMemberRoleRequest { user_id, role } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
-    let user_id = parse_id("user_id", &user_id)?;
+    let user_id = UserId::parse("user_id", &user_id)?;
     let member =
         stores::accounts::set_role(&state.pool, caller.account_id(), &user_id, role).await?;
     Ok(OneMember { member })
@@ -108,12 +108,12 @@ pub async fn set_member_role(
 pub async fn remove_member(
     #[server(flatten)] request: RemoveMemberRequest,
 ) -> Result<Empty, ApiError> {
-    use crate::domain::{inputs::parse_id, Action};
+    use crate::domain::{ids::*, Action};
     use crate::server::{ids::now_millis, principal::authorize, stores};
 
     let RemoveMemberRequest { user_id } = request;
     let (state, caller) = authorize(Action::Read).await?;
-    let user_id = parse_id("user_id", &user_id)?;
+    let user_id = UserId::parse("user_id", &user_id)?;
     let leaving = caller.user.as_ref().is_some_and(|me| me.id == user_id);
     caller.authorize(if leaving {
         Action::ManageOwnLogin

@@ -2,6 +2,7 @@
 //! the error type of every server function, and the views sent over the wire.
 
 pub mod error;
+pub mod ids;
 pub mod inputs;
 pub mod policy;
 pub mod requests;

@@ -2,20 +2,23 @@
 //! or a hash; the one response that carries a new key's secret is [`CreatedKey`].
 
 pub use super::policy::Via;
-use super::Role;
+use super::{
+    ids::{AccountId, CheckId, InviteId, KeyId, UserId},
+    Role,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Account {
-    pub id: String,
+    pub id: AccountId,
     pub name: String,
 }
 
@@ -35,6 +38,49 @@ pub enum KeyKind {
     LegacyAccount,
 }
 
+impl KeyKind {
+    pub const ALL: [KeyKind; 2] = [KeyKind::User, KeyKind::LegacyAccount];
+
+    /// The stable wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::User => "user",
+            KeyKind::LegacyAccount => "legacy_account",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<KeyKind> {
+        KeyKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// What a check monitors: an HTTP API, or a page in a browser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    Api,
+    Browser,
+}
+
+impl CheckKind {
+    pub const ALL: [CheckKind; 2] = [CheckKind::Api, CheckKind::Browser];
+
+    /// The stable wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Api => "api",
+            CheckKind::Browser => "browser",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CheckKind> {
+        CheckKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -47,7 +93,7 @@ pub enum KeyStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Key {
-    pub id: String,
+    pub id: KeyId,
     pub name: String,
     pub kind: KeyKind,
     pub owner: Option<User>,
@@ -62,15 +108,15 @@ pub struct Key {
     pub status: KeyStatus,
     /// The key that created this one, when a program made it with a key: this key can never
     /// outlive it, nor act above it.
-    pub created_by_key_id: Option<String>,
+    pub created_by_key_id: Option<KeyId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Check {
-    pub id: String,
+    pub id: CheckId,
     pub name: String,
-    pub kind: String,
+    pub kind: CheckKind,
     pub url: String,
     pub frequency_minutes: u32,
     pub activated: bool,
@@ -95,7 +141,7 @@ pub struct Me {
     pub account: Account,
     pub role: Role,
     pub via: Via,
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
     /// Every account the signed-in person belongs to (for the switcher; empty for keys).
     #[serde(default)]
     pub accounts: Vec<AccountMembership>,
@@ -174,7 +220,7 @@ pub struct OneCheck {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Invite {
-    pub id: String,
+    pub id: InviteId,
     pub email: String,
     pub role: Role,
     /// The Admin who made it; `null` when it came from a legacy account key.

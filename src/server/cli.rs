@@ -9,7 +9,10 @@ use super::{
     passwords::Passwords,
     stores,
 };
-use crate::domain::inputs::{AccountName, Email, NewPassword};
+use crate::domain::{
+    ids::{AccountId, KeyId},
+    inputs::{AccountName, Email, NewPassword},
+};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -89,11 +92,13 @@ pub async fn create_admin(email: &str, account_name: &str) -> Result<()> {
 }
 
 pub async fn import_legacy_keys(account_id: &str) -> Result<()> {
+    let account_id =
+        AccountId::parse("--account", account_id).map_err(|e| anyhow::anyhow!(e.message))?;
     let config = Config::from_env()?;
     let database = db::connect(&config).await?;
     let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
     let imported =
-        import_legacy_secrets(&database.pool, &hasher, account_id, tokio::io::stdin()).await?;
+        import_legacy_secrets(&database.pool, &hasher, &account_id, tokio::io::stdin()).await?;
     println!("Imported {imported} legacy key(s) into account {account_id}.");
     Ok(())
 }
@@ -103,7 +108,7 @@ pub async fn import_legacy_keys(account_id: &str) -> Result<()> {
 pub async fn import_legacy_secrets(
     pool: &db::Pool,
     hasher: &KeyHasher,
-    account_id: &str,
+    account_id: &AccountId,
     secrets: impl tokio::io::AsyncRead + Unpin,
 ) -> Result<usize> {
     stores::accounts::account(pool, account_id)
@@ -124,7 +129,7 @@ pub async fn import_legacy_secrets(
         stores::keys::insert(
             pool,
             stores::keys::NewKey {
-                id: &new_id("key"),
+                id: &KeyId::generate(),
                 account_id,
                 user_id: None,
                 membership_id: None,

@@ -98,3 +98,46 @@ pub async fn is_healthy(pool: &Pool) -> bool {
         Ok(Ok(_))
     )
 }
+
+/// Stores an enum as its stable text spelling (`as_str` / `parse`): the one conversion between
+/// the database and the type. A value the type does not know is a decoding error, never a
+/// silent default (the columns' CHECK constraints make one impossible anyway).
+macro_rules! stored_as_text {
+    ($($type:ty),*) => {$(
+        impl sqlx::Type<sqlx::Any> for $type {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
+
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
+        }
+
+        impl<'q> sqlx::Encode<'q, sqlx::Any> for $type {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<'q, sqlx::Any>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $type {
+            fn decode(
+                value: <sqlx::Any as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&str as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                <$type>::parse(text).ok_or_else(|| {
+                    format!("{text:?} is not a stored {}", stringify!($type)).into()
+                })
+            }
+        }
+    )*};
+}
+
+stored_as_text!(
+    crate::domain::Role,
+    crate::domain::views::KeyKind,
+    crate::domain::views::CheckKind
+);

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::domain::{
     allows,
+    ids::{AccountId, KeyId, MembershipId},
     views::{Account, User, Via},
     Action, ApiError, ErrorCode, Role,
 };
@@ -35,13 +36,13 @@ pub struct Principal {
     pub key: Option<CallingKey>,
     /// The membership the caller acts through (`None` for a legacy account key). Keys are
     /// bound to it, so they die with it.
-    pub membership_id: Option<String>,
+    pub membership_id: Option<MembershipId>,
 }
 
 /// The key a request authenticated with: what a key it creates is bounded by.
 #[derive(Clone, Debug)]
 pub struct CallingKey {
-    pub id: String,
+    pub id: KeyId,
     pub expires_at: Option<i64>,
 }
 
@@ -71,12 +72,12 @@ impl Principal {
         self.user.as_ref().ok_or_else(ApiError::forbidden)
     }
 
-    pub fn account_id(&self) -> &str {
+    pub fn account_id(&self) -> &AccountId {
         &self.account.id
     }
 
-    pub fn key_id(&self) -> Option<&str> {
-        self.key.as_ref().map(|key| key.id.as_str())
+    pub fn key_id(&self) -> Option<&KeyId> {
+        self.key.as_ref().map(|key| &key.id)
     }
 }
 
@@ -177,7 +178,7 @@ pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
         None => from_session(state).await?,
     };
     if let Some(named) = headers.get(ACCOUNT_HEADER) {
-        if named.as_bytes() != principal.account.id.as_bytes() {
+        if named.as_bytes() != principal.account.id.as_str().as_bytes() {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
                 "This credential acts in one account only; X-Account-Id names another.",
@@ -233,12 +234,8 @@ pub async fn from_key(
     {
         return Err(ApiError::unauthenticated());
     }
-    let role = stores::keys::effective_role(
-        &key.kind,
-        key.role_cap.as_deref(),
-        key.owner_role.as_deref(),
-    )
-    .ok_or_else(ApiError::unauthenticated)?;
+    let role = stores::keys::effective_role(key.kind, key.role_cap, key.owner_role)
+        .ok_or_else(ApiError::unauthenticated)?;
     let account = Account {
         id: key.account_id,
         name: key.account_name,
@@ -297,7 +294,7 @@ async fn from_session(state: &AppState) -> Result<Principal, ApiError> {
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     let membership =
-        match stores::accounts::membership(&state.pool, &user.id, &signed_in.account_id).await? {
+        match stores::accounts::membership(&state.pool, &signed_in.account_id, &user.id).await? {
             Some(membership) => membership,
             // Removed from the current account: carry on in another one, if any.
             None => {

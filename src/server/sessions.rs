@@ -3,7 +3,10 @@
 //! [`HashedSessionStore`] keeps only a keyed hash of each session id in it.
 
 use super::{db::EnginePool, keys::KeyHasher};
-use crate::domain::ApiError;
+use crate::domain::{
+    ids::{AccountId, UserId},
+    ApiError,
+};
 use async_trait::async_trait;
 use tower_sessions::{
     cookie::SameSite,
@@ -22,8 +25,8 @@ pub const ABSOLUTE_LIFETIME_MILLIS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SessionUser {
-    pub user_id: String,
-    pub account_id: String,
+    pub user_id: UserId,
+    pub account_id: AccountId,
     /// When the person signed in (milliseconds). Sessions from before this field existed read
     /// as 0, i.e. over: their people sign in once more.
     #[serde(default)]
@@ -42,15 +45,15 @@ impl SessionUser {
 /// Signs the browser in. The session id is renewed so that an id planted before sign-in
 /// (session fixation) is worthless afterwards. A request that carries a bearer key never gets
 /// a session, whatever it proved: a key must not become a browser login.
-pub async fn start(user_id: &str, account_id: &str, now: i64) -> Result<(), ApiError> {
+pub async fn start(user_id: &UserId, account_id: &AccountId, now: i64) -> Result<(), ApiError> {
     if super::principal::is_bearer_request().await {
         return Ok(());
     }
     let session = super::principal::session().await?;
     session.cycle_id().await?;
     let user = SessionUser {
-        user_id: user_id.to_string(),
-        account_id: account_id.to_string(),
+        user_id: user_id.clone(),
+        account_id: account_id.clone(),
         signed_in_at: now,
     };
     session.insert(SESSION_USER, user).await?;
@@ -209,8 +212,8 @@ mod tests {
     #[test]
     fn sessions_end_after_their_absolute_lifetime_and_after_a_password_change() {
         let session = SessionUser {
-            user_id: "usr_a".into(),
-            account_id: "acc_a".into(),
+            user_id: UserId::parse("user_id", "usr_a").unwrap(),
+            account_id: AccountId::parse("account_id", "acc_a").unwrap(),
             signed_in_at: 1_000,
         };
         assert!(session.is_current(1_000, 0));

@@ -2,11 +2,12 @@
 //! verifying a key never writes to the database (DESIGN.md: at most a minute behind).
 
 use super::db::Pool;
+use crate::domain::ids::KeyId;
 use std::{collections::HashMap, sync::Arc, sync::Mutex};
 
 #[derive(Clone, Default)]
 pub struct KeyUsage {
-    pending: Arc<Mutex<HashMap<String, Use>>>,
+    pending: Arc<Mutex<HashMap<KeyId, Use>>>,
 }
 
 struct Use {
@@ -15,16 +16,16 @@ struct Use {
 }
 
 impl KeyUsage {
-    pub fn record(&self, key_id: &str, at_millis: i64, ip: Option<String>) {
+    pub fn record(&self, key_id: &KeyId, at_millis: i64, ip: Option<String>) {
         let mut pending = self.pending.lock().expect("usage lock poisoned");
-        pending.insert(key_id.to_string(), Use { at_millis, ip });
+        pending.insert(key_id.clone(), Use { at_millis, ip });
     }
 
     /// Writes what was collected since the last flush. A key used many times in between costs
     /// one update. When the write fails, the batch goes back to be written next time (a newer
     /// use collected meanwhile wins).
     pub async fn flush(&self, pool: &Pool) -> Result<usize, sqlx::Error> {
-        let batch: Vec<(String, Use)> = {
+        let batch: Vec<(KeyId, Use)> = {
             let mut pending = self.pending.lock().expect("usage lock poisoned");
             pending.drain().collect()
         };
@@ -53,7 +54,7 @@ impl KeyUsage {
     }
 }
 
-async fn write(pool: &Pool, batch: &[(String, Use)]) -> Result<(), sqlx::Error> {
+async fn write(pool: &Pool, batch: &[(KeyId, Use)]) -> Result<(), sqlx::Error> {
     let mut transaction = pool.begin().await?;
     for (key_id, usage) in batch {
         sqlx::query(

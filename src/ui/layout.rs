@@ -106,7 +106,7 @@ fn SignedInNav(me: Me) -> impl IntoView {
                         .map(|membership| {
                             let selected = membership.account.id == current;
                             view! {
-                                <option value=membership.account.id.clone() selected=selected>
+                                <option value=membership.account.id.to_string() selected=selected>
                                     {format!("{} · {}", membership.account.name, membership.role.label())}
                                 </option>
                             }

@@ -2,6 +2,7 @@
 //! written as the attack it stops (see issue "Containment" and DESIGN.md).
 
 use crate::support::*;
+use keyward::domain::ids::{AccountId, KeyId, UserId};
 use keyward::server::{ids::now_millis, stores};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -165,9 +166,10 @@ async fn keys_die_with_the_membership_they_were_made_in() {
         let (_, joined) = app
             .add_member(&admin, "leaver@example.com", "read_write")
             .await;
-        let user_id = joined["user"]["id"].as_str().unwrap().to_string();
-        let account_id = joined["account"]["id"].as_str().unwrap().to_string();
-        let old_membership = stores::accounts::membership(&app.state.pool, &user_id, &account_id)
+        let user_id = UserId::parse("user_id", joined["user"]["id"].as_str().unwrap()).unwrap();
+        let account_id =
+            AccountId::parse("account_id", joined["account"]["id"].as_str().unwrap()).unwrap();
+        let old_membership = stores::accounts::membership(&app.state.pool, &account_id, &user_id)
             .await
             .unwrap()
             .unwrap();
@@ -185,7 +187,7 @@ async fn keys_die_with_the_membership_they_were_made_in() {
         let inserted = stores::keys::insert(
             &app.state.pool,
             stores::keys::NewKey {
-                id: &keyward::server::ids::new_id("key"),
+                id: &KeyId::generate(),
                 account_id: &account_id,
                 user_id: Some(&user_id),
                 membership_id: Some(&old_membership.id),
@@ -765,11 +767,8 @@ async fn a_failed_usage_flush_keeps_the_batch_for_the_next_one() {
         let (key, secret) = admin.create_key(json!({"name": "used"})).await;
         // Collect the use without letting the server's own 10 s flush run first.
         let usage = keyward::server::usage::KeyUsage::default();
-        usage.record(
-            key["id"].as_str().unwrap(),
-            now_millis(),
-            Some("192.0.2.1".into()),
-        );
+        let key_id = KeyId::parse("key_id", key["id"].as_str().unwrap()).unwrap();
+        usage.record(&key_id, now_millis(), Some("192.0.2.1".into()));
         let broken = sqlx::any::AnyPoolOptions::new()
             .acquire_timeout(std::time::Duration::from_secs(2))
             .connect_lazy(&match app.engine {

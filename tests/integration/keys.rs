@@ -360,13 +360,17 @@ async fn a_malformed_key_is_refused_without_touching_the_database() {
 async fn legacy_account_keys_work_as_admin_but_cannot_be_created_or_own_keys() {
     on_each_engine(|app| async move {
         let (admin, signed_up) = app.signup("legacy@example.com").await;
-        let account_id = signed_up["account"]["id"].as_str().unwrap();
+        let account_id = keyward::domain::ids::AccountId::parse(
+            "account_id",
+            signed_up["account"]["id"].as_str().unwrap(),
+        )
+        .unwrap();
         let legacy_secret = "old-style-account-key-0123456789abcdef";
         let input = format!("{legacy_secret}\n\n");
         let imported = import_legacy_secrets(
             &app.state.pool,
             &app.state.key_hasher,
-            account_id,
+            &account_id,
             input.as_bytes(),
         )
         .await

@@ -4,6 +4,7 @@
 //! object is really gone, or really still there), and no answer to a bearer key may set a cookie.
 
 use crate::support::*;
+use keyward::domain::ids::AccountId;
 use keyward::server::{cli::import_legacy_secrets, ids::now_millis, keys::KeySecret};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -104,7 +105,7 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
     import_legacy_secrets(
         &app.state.pool,
         &app.state.key_hasher,
-        &account_id,
+        &AccountId::parse("account_id", &account_id).unwrap(),
         legacy_key.as_bytes(),
     )
     .await
@@ -128,11 +129,15 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
         app.with_key(&capped_key),
         other_admin,
         app.with_key(&other_key),
-        app.with_key(&revoked_key),
-        app.with_key(&expired_key),
+        // Refused keys count against their address's failed-bearer budget: each comes from
+        // an address of its own, as separate clients would.
+        app.anonymous_from("127.0.1.1").using_key(&revoked_key),
+        app.anonymous_from("127.0.1.2").using_key(&expired_key),
         app.with_key(&legacy_key),
-        app.with_key("kw_thisisnotakeyatall"),
-        app.with_key(&well_formed_unknown_key()),
+        app.anonymous_from("127.0.1.3")
+            .using_key("kw_thisisnotakeyatall"),
+        app.anonymous_from("127.0.1.4")
+            .using_key(&well_formed_unknown_key()),
     ];
     World {
         callers,

@@ -1,25 +1,26 @@
 use crate::domain::{
+    ids::{AccountId, MembershipId, UserId},
     views::{Account, AccountMembership, Member, User},
     ApiError, Role,
 };
 use crate::server::{
     db::Pool,
-    ids::{new_id, now_millis, rfc3339},
+    ids::{now_millis, rfc3339},
 };
 use sqlx::{Any, Executor, Transaction};
 
 #[derive(sqlx::FromRow)]
 struct MembershipRow {
-    id: String,
-    account_id: String,
+    id: MembershipId,
+    account_id: AccountId,
     account_name: String,
-    role: String,
+    role: Role,
 }
 
 /// A person's membership in an account, with the id keys are bound to.
 #[derive(Clone, Debug)]
 pub struct Membership {
-    pub id: String,
+    pub id: MembershipId,
     pub account: Account,
     pub role: Role,
 }
@@ -35,15 +36,10 @@ impl Membership {
 
 #[derive(sqlx::FromRow)]
 struct MemberRow {
-    user_id: String,
+    user_id: UserId,
     email: String,
-    role: String,
+    role: Role,
     joined_at: i64,
-}
-
-/// A role read from the database; the column's CHECK constraint makes other values impossible.
-fn stored_role(text: &str) -> Role {
-    Role::parse(text).unwrap_or(Role::ReadOnly)
 }
 
 impl MemberRow {
@@ -53,7 +49,7 @@ impl MemberRow {
                 id: self.user_id,
                 email: self.email,
             },
-            role: stored_role(&self.role),
+            role: self.role,
             joined_at: rfc3339(self.joined_at),
         }
     }
@@ -61,7 +57,7 @@ impl MemberRow {
 
 pub async fn insert_account<'e>(
     executor: impl Executor<'e, Database = Any>,
-    id: &str,
+    id: &AccountId,
     name: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -78,18 +74,18 @@ pub async fn insert_account<'e>(
 /// membership of the same person never come back to life.
 pub async fn insert_membership<'e>(
     executor: impl Executor<'e, Database = Any>,
-    account_id: &str,
-    user_id: &str,
+    account_id: &AccountId,
+    user_id: &UserId,
     role: Role,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO memberships (id, account_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(new_id("mem"))
+    .bind(MembershipId::generate())
     .bind(account_id)
     .bind(user_id)
-    .bind(role.as_str())
+    .bind(role)
     .bind(now)
     .execute(executor)
     .await?;
@@ -104,8 +100,8 @@ pub async fn create_with_admin(
     email: &str,
     password_hash: &str,
     account_name: &str,
-) -> Result<(String, String), sqlx::Error> {
-    let (user_id, account_id, now) = (new_id("usr"), new_id("acc"), now_millis());
+) -> Result<(UserId, AccountId), sqlx::Error> {
+    let (user_id, account_id, now) = (UserId::generate(), AccountId::generate(), now_millis());
     let mut transaction = pool.begin().await?;
     super::users::insert(&mut *transaction, &user_id, email, password_hash, now).await?;
     insert_account(&mut *transaction, &account_id, account_name, now).await?;
@@ -117,23 +113,23 @@ pub async fn create_with_admin(
 /// The caller's membership in one account, read fresh on every request.
 pub async fn membership(
     pool: &Pool,
-    user_id: &str,
-    account_id: &str,
+    account_id: &AccountId,
+    user_id: &UserId,
 ) -> Result<Option<Membership>, sqlx::Error> {
     let row: Option<MembershipRow> = sqlx::query_as(
         "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role \
          FROM memberships m JOIN accounts a ON a.id = m.account_id \
-         WHERE m.user_id = $1 AND m.account_id = $2",
+         WHERE m.account_id = $1 AND m.user_id = $2",
     )
-    .bind(user_id)
     .bind(account_id)
+    .bind(user_id)
     .fetch_optional(pool)
     .await?;
     Ok(row.map(MembershipRow::view))
 }
 
 /// Every account a user belongs to, oldest membership first.
-pub async fn memberships_of(pool: &Pool, user_id: &str) -> Result<Vec<Membership>, sqlx::Error> {
+pub async fn memberships_of(pool: &Pool, user_id: &UserId) -> Result<Vec<Membership>, sqlx::Error> {
     let rows: Vec<MembershipRow> = sqlx::query_as(
         "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role \
          FROM memberships m JOIN accounts a ON a.id = m.account_id \
@@ -153,13 +149,13 @@ impl MembershipRow {
                 id: self.account_id,
                 name: self.account_name,
             },
-            role: stored_role(&self.role),
+            role: self.role,
         }
     }
 }
 
-pub async fn account(pool: &Pool, account_id: &str) -> Result<Option<Account>, sqlx::Error> {
-    let row: Option<(String, String)> =
+pub async fn account(pool: &Pool, account_id: &AccountId) -> Result<Option<Account>, sqlx::Error> {
+    let row: Option<(AccountId, String)> =
         sqlx::query_as("SELECT id, name FROM accounts WHERE id = $1")
             .bind(account_id)
             .fetch_optional(pool)
@@ -171,7 +167,7 @@ const MEMBER_COLUMNS: &str =
     "SELECT u.id AS user_id, u.email AS email, m.role AS role, m.joined_at AS joined_at \
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
-pub async fn members(pool: &Pool, account_id: &str) -> Result<Vec<Member>, sqlx::Error> {
+pub async fn members(pool: &Pool, account_id: &AccountId) -> Result<Vec<Member>, sqlx::Error> {
     let rows: Vec<MemberRow> = sqlx::query_as(&format!(
         "{MEMBER_COLUMNS} WHERE m.account_id = $1 ORDER BY m.joined_at, u.email"
     ))
@@ -183,8 +179,8 @@ pub async fn members(pool: &Pool, account_id: &str) -> Result<Vec<Member>, sqlx:
 
 pub async fn member<'e>(
     executor: impl Executor<'e, Database = Any>,
-    account_id: &str,
-    user_id: &str,
+    account_id: &AccountId,
+    user_id: &UserId,
 ) -> Result<Option<Member>, sqlx::Error> {
     let row: Option<MemberRow> = sqlx::query_as(&format!(
         "{MEMBER_COLUMNS} WHERE m.account_id = $1 AND m.user_id = $2"
@@ -201,7 +197,7 @@ pub async fn member<'e>(
 /// account row takes a row lock on PostgreSQL and the database write lock on SQLite.
 async fn lock_account(
     pool: &Pool,
-    account_id: &str,
+    account_id: &AccountId,
 ) -> Result<Transaction<'static, Any>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     sqlx::query("UPDATE accounts SET name = name WHERE id = $1")
@@ -213,7 +209,7 @@ async fn lock_account(
 
 async fn admin_count(
     transaction: &mut Transaction<'static, Any>,
-    account_id: &str,
+    account_id: &AccountId,
 ) -> Result<i64, sqlx::Error> {
     let (count,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE account_id = $1 AND role = 'admin'")
@@ -227,8 +223,8 @@ const LAST_ADMIN: &str = "An account must keep at least one Admin. Make someone 
 
 pub async fn set_role(
     pool: &Pool,
-    account_id: &str,
-    user_id: &str,
+    account_id: &AccountId,
+    user_id: &UserId,
     role: Role,
 ) -> Result<Member, ApiError> {
     let mut transaction = lock_account(pool, account_id).await?;
@@ -256,8 +252,8 @@ pub async fn set_role(
 /// if the person is ever invited back, and no spare link lets them walk back in.
 pub async fn remove(
     pool: &Pool,
-    account_id: &str,
-    user_id: &str,
+    account_id: &AccountId,
+    user_id: &UserId,
     now: i64,
 ) -> Result<(), ApiError> {
     let mut transaction = lock_account(pool, account_id).await?;

@@ -1,11 +1,14 @@
-use crate::domain::views::Check;
+use crate::domain::{
+    ids::{AccountId, CheckId},
+    views::{Check, CheckKind},
+};
 use crate::server::{db::Pool, ids::rfc3339};
 
 #[derive(sqlx::FromRow)]
 struct CheckRow {
-    id: String,
+    id: CheckId,
     name: String,
-    kind: String,
+    kind: CheckKind,
     url: String,
     frequency_minutes: i64,
     activated: i64,
@@ -31,7 +34,7 @@ impl CheckRow {
 /// The fields of a check, validated by the caller.
 pub struct CheckFields {
     pub name: String,
-    pub kind: &'static str,
+    pub kind: CheckKind,
     pub url: String,
     pub frequency_minutes: u32,
     pub activated: bool,
@@ -40,7 +43,7 @@ pub struct CheckFields {
 const COLUMNS: &str =
     "SELECT id, name, kind, url, frequency_minutes, activated, created_at, updated_at FROM checks";
 
-pub async fn list(pool: &Pool, account_id: &str) -> Result<Vec<Check>, sqlx::Error> {
+pub async fn list(pool: &Pool, account_id: &AccountId) -> Result<Vec<Check>, sqlx::Error> {
     let rows: Vec<CheckRow> = sqlx::query_as(&format!(
         "{COLUMNS} WHERE account_id = $1 ORDER BY name, id"
     ))
@@ -52,8 +55,8 @@ pub async fn list(pool: &Pool, account_id: &str) -> Result<Vec<Check>, sqlx::Err
 
 pub async fn get(
     pool: &Pool,
-    account_id: &str,
-    check_id: &str,
+    account_id: &AccountId,
+    check_id: &CheckId,
 ) -> Result<Option<Check>, sqlx::Error> {
     let row: Option<CheckRow> =
         sqlx::query_as(&format!("{COLUMNS} WHERE account_id = $1 AND id = $2"))
@@ -66,8 +69,8 @@ pub async fn get(
 
 pub async fn insert(
     pool: &Pool,
-    account_id: &str,
-    id: &str,
+    account_id: &AccountId,
+    id: &CheckId,
     fields: &CheckFields,
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -91,8 +94,8 @@ pub async fn insert(
 /// Replaces the fields of a check of this account; `false` when there is no such check.
 pub async fn update(
     pool: &Pool,
-    account_id: &str,
-    id: &str,
+    account_id: &AccountId,
+    id: &CheckId,
     fields: &CheckFields,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -113,7 +116,11 @@ pub async fn update(
     Ok(result.rows_affected() == 1)
 }
 
-pub async fn delete(pool: &Pool, account_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+pub async fn delete(
+    pool: &Pool,
+    account_id: &AccountId,
+    id: &CheckId,
+) -> Result<bool, sqlx::Error> {
     let result = sqlx::query("DELETE FROM checks WHERE account_id = $1 AND id = $2")
         .bind(account_id)
         .bind(id)

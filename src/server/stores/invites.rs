@@ -1,4 +1,5 @@
 use crate::domain::{
+    ids::{AccountId, InviteId, KeyId, UserId},
     views::{Invite, User},
     Role,
 };
@@ -6,15 +7,15 @@ use crate::server::{db::Pool, ids::rfc3339};
 use sqlx::{Any, Executor};
 
 pub struct NewInvite<'a> {
-    pub id: &'a str,
-    pub account_id: &'a str,
+    pub id: &'a InviteId,
+    pub account_id: &'a AccountId,
     pub email: &'a str,
     pub role: Role,
     pub token_hash: &'a str,
     /// The Admin who invites (also set when they do it with their key).
-    pub invited_by: Option<&'a str>,
+    pub invited_by: Option<&'a UserId>,
     /// The key that made the invite, if one did.
-    pub invited_by_key_id: Option<&'a str>,
+    pub invited_by_key_id: Option<&'a KeyId>,
     pub now: i64,
     pub expires_at: i64,
 }
@@ -22,10 +23,10 @@ pub struct NewInvite<'a> {
 /// An invite found by its token, with what accepting it must re-check.
 #[derive(sqlx::FromRow)]
 pub struct InviteByToken {
-    pub id: String,
-    pub account_id: String,
+    pub id: InviteId,
+    pub account_id: AccountId,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub expires_at: i64,
     pub accepted_at: Option<i64>,
     pub withdrawn_at: Option<i64>,
@@ -60,7 +61,7 @@ pub async fn insert(pool: &Pool, invite: NewInvite<'_>) -> Result<(), sqlx::Erro
     .bind(invite.id)
     .bind(invite.account_id)
     .bind(invite.email)
-    .bind(invite.role.as_str())
+    .bind(invite.role)
     .bind(invite.token_hash)
     .bind(invite.invited_by)
     .bind(invite.invited_by_key_id)
@@ -97,17 +98,21 @@ pub async fn find_by_token_hash(
 
 #[derive(sqlx::FromRow)]
 struct PendingRow {
-    id: String,
+    id: InviteId,
     email: String,
-    role: String,
+    role: Role,
     created_at: i64,
     expires_at: i64,
-    inviter_id: Option<String>,
+    inviter_id: Option<UserId>,
     inviter_email: Option<String>,
 }
 
 /// The invites of an account that can still be accepted, newest first.
-pub async fn pending(pool: &Pool, account_id: &str, now: i64) -> Result<Vec<Invite>, sqlx::Error> {
+pub async fn pending(
+    pool: &Pool,
+    account_id: &AccountId,
+    now: i64,
+) -> Result<Vec<Invite>, sqlx::Error> {
     let rows: Vec<PendingRow> = sqlx::query_as(
         "SELECT i.id, i.email, i.role, i.created_at, i.expires_at, \
                 u.id AS inviter_id, u.email AS inviter_email \
@@ -125,7 +130,7 @@ pub async fn pending(pool: &Pool, account_id: &str, now: i64) -> Result<Vec<Invi
         .map(|row| Invite {
             id: row.id,
             email: row.email,
-            role: Role::parse(&row.role).unwrap_or(Role::ReadOnly),
+            role: row.role,
             invited_by: match (row.inviter_id, row.inviter_email) {
                 (Some(id), Some(email)) => Some(User { id, email }),
                 _ => None,
@@ -139,8 +144,8 @@ pub async fn pending(pool: &Pool, account_id: &str, now: i64) -> Result<Vec<Invi
 /// Withdraws a pending invite of this account; `false` when there is no such pending invite.
 pub async fn withdraw(
     pool: &Pool,
-    account_id: &str,
-    invite_id: &str,
+    account_id: &AccountId,
+    invite_id: &InviteId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
@@ -158,7 +163,7 @@ pub async fn withdraw(
 /// Withdraws every pending invite for `email` in the account.
 pub async fn withdraw_pending_for<'e>(
     executor: impl Executor<'e, Database = Any>,
-    account_id: &str,
+    account_id: &AccountId,
     email: &str,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
@@ -177,10 +182,10 @@ pub async fn withdraw_pending_for<'e>(
 /// Who joins through an accepted invite.
 pub enum Joiner<'a> {
     /// A person who already has a login.
-    Existing { user_id: &'a str },
+    Existing { user_id: &'a UserId },
     /// A new person: their login is created with the membership.
     New {
-        user_id: &'a str,
+        user_id: &'a UserId,
         email: &'a str,
         password_hash: &'a str,
     },
@@ -246,7 +251,7 @@ pub async fn accept(
 /// Marks the invite used; `false` when another request used (or an Admin withdrew) it first.
 async fn mark_accepted<'e>(
     executor: impl Executor<'e, Database = Any>,
-    invite_id: &str,
+    invite_id: &InviteId,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(

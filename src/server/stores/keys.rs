@@ -1,4 +1,5 @@
 use crate::domain::{
+    ids::{AccountId, KeyId, MembershipId, UserId},
     views::{Key, KeyKind, KeyStatus, User},
     Role,
 };
@@ -9,15 +10,15 @@ use crate::server::{db::Pool, ids::rfc3339};
 /// the person has since joined the account again).
 #[derive(sqlx::FromRow)]
 pub struct KeyForVerification {
-    pub id: String,
-    pub account_id: String,
+    pub id: KeyId,
+    pub account_id: AccountId,
     pub account_name: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub email: Option<String>,
-    pub kind: String,
-    pub role_cap: Option<String>,
-    pub owner_role: Option<String>,
-    pub membership_id: Option<String>,
+    pub kind: KeyKind,
+    pub role_cap: Option<Role>,
+    pub owner_role: Option<Role>,
+    pub membership_id: Option<MembershipId>,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
@@ -43,15 +44,15 @@ pub async fn find_for_verification(
 /// The role a key acts with now: legacy keys are Admin; a user key is its owner's current role,
 /// lowered to its cap; `None` when the owner is no longer a member.
 pub fn effective_role(
-    kind: &str,
-    role_cap: Option<&str>,
-    owner_role: Option<&str>,
+    kind: KeyKind,
+    role_cap: Option<Role>,
+    owner_role: Option<Role>,
 ) -> Option<Role> {
-    if kind == "legacy_account" {
+    if kind == KeyKind::LegacyAccount {
         return Some(Role::Admin);
     }
-    let owner_role = Role::parse(owner_role?)?;
-    Some(match role_cap.and_then(Role::parse) {
+    let owner_role = owner_role?;
+    Some(match role_cap {
         Some(cap) => cap.min(owner_role),
         None => owner_role,
     })
@@ -68,14 +69,14 @@ pub fn status(now: i64, expires_at: Option<i64>, revoked_at: Option<i64>) -> Key
 }
 
 pub struct NewKey<'a> {
-    pub id: &'a str,
-    pub account_id: &'a str,
+    pub id: &'a KeyId,
+    pub account_id: &'a AccountId,
     /// `None` for a legacy account key.
-    pub user_id: Option<&'a str>,
+    pub user_id: Option<&'a UserId>,
     /// The membership the key acts through (`None` for a legacy account key).
-    pub membership_id: Option<&'a str>,
+    pub membership_id: Option<&'a MembershipId>,
     /// The key that creates this one, when a program does it with a key.
-    pub created_by_key_id: Option<&'a str>,
+    pub created_by_key_id: Option<&'a KeyId>,
     pub name: &'a str,
     pub secret_hash: &'a str,
     pub hint: &'a str,
@@ -97,9 +98,9 @@ pub enum Inserted {
 /// child (and revokes it too) or makes this insert fail — never a child that outlives it.
 pub async fn insert(pool: &Pool, key: NewKey<'_>) -> Result<Inserted, sqlx::Error> {
     let kind = if key.user_id.is_some() {
-        "user"
+        KeyKind::User
     } else {
-        "legacy_account"
+        KeyKind::LegacyAccount
     };
     let mut transaction = pool.begin().await?;
     if let Some(parent) = key.created_by_key_id {
@@ -129,7 +130,7 @@ pub async fn insert(pool: &Pool, key: NewKey<'_>) -> Result<Inserted, sqlx::Erro
     .bind(key.name)
     .bind(key.secret_hash)
     .bind(key.hint)
-    .bind(key.role_cap.map(Role::as_str))
+    .bind(key.role_cap)
     .bind(key.now)
     .bind(key.expires_at)
     .execute(&mut *transaction)
@@ -140,29 +141,25 @@ pub async fn insert(pool: &Pool, key: NewKey<'_>) -> Result<Inserted, sqlx::Erro
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
-    id: String,
+    id: KeyId,
     name: String,
-    kind: String,
-    user_id: Option<String>,
+    kind: KeyKind,
+    user_id: Option<UserId>,
     email: Option<String>,
     hint: String,
-    role_cap: Option<String>,
-    owner_role: Option<String>,
+    role_cap: Option<Role>,
+    owner_role: Option<Role>,
     created_at: i64,
     last_used_at: Option<i64>,
     last_used_ip: Option<String>,
     expires_at: Option<i64>,
     revoked_at: Option<i64>,
-    created_by_key_id: Option<String>,
+    created_by_key_id: Option<KeyId>,
 }
 
 impl KeyRow {
     fn view(self, now: i64) -> Key {
-        let effective_role = effective_role(
-            &self.kind,
-            self.role_cap.as_deref(),
-            self.owner_role.as_deref(),
-        );
+        let effective_role = effective_role(self.kind, self.role_cap, self.owner_role);
         let owner = match (self.user_id, self.email) {
             (Some(id), Some(email)) => Some(User { id, email }),
             _ => None,
@@ -170,14 +167,10 @@ impl KeyRow {
         Key {
             id: self.id,
             name: self.name,
-            kind: if self.kind == "legacy_account" {
-                KeyKind::LegacyAccount
-            } else {
-                KeyKind::User
-            },
+            kind: self.kind,
             owner,
             hint: self.hint,
-            role_cap: self.role_cap.as_deref().and_then(Role::parse),
+            role_cap: self.role_cap,
             // A key whose owner has left can do nothing; it is shown with the lowest role.
             effective_role: effective_role.unwrap_or(Role::ReadOnly),
             created_at: rfc3339(self.created_at),
@@ -201,8 +194,8 @@ const KEY_COLUMNS: &str =
 
 pub async fn list_for_owner(
     pool: &Pool,
-    account_id: &str,
-    user_id: &str,
+    account_id: &AccountId,
+    user_id: &UserId,
     now: i64,
 ) -> Result<Vec<Key>, sqlx::Error> {
     let rows: Vec<KeyRow> = sqlx::query_as(&format!(
@@ -217,7 +210,7 @@ pub async fn list_for_owner(
 
 pub async fn list_for_account(
     pool: &Pool,
-    account_id: &str,
+    account_id: &AccountId,
     now: i64,
 ) -> Result<Vec<Key>, sqlx::Error> {
     let rows: Vec<KeyRow> = sqlx::query_as(&format!(
@@ -231,8 +224,8 @@ pub async fn list_for_account(
 
 pub async fn get(
     pool: &Pool,
-    account_id: &str,
-    key_id: &str,
+    account_id: &AccountId,
+    key_id: &KeyId,
     now: i64,
 ) -> Result<Option<Key>, sqlx::Error> {
     let row: Option<KeyRow> = sqlx::query_as(&format!(
@@ -249,8 +242,8 @@ pub async fn get(
 /// already revoked, which keep their first time). Returns how many keys stopped.
 pub async fn revoke(
     pool: &Pool,
-    account_id: &str,
-    key_id: &str,
+    account_id: &AccountId,
+    key_id: &KeyId,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
     let mut transaction = pool.begin().await?;
@@ -290,27 +283,23 @@ mod tests {
 
     #[test]
     fn the_effective_role_is_the_lower_of_cap_and_current_role() {
+        use KeyKind::{LegacyAccount, User};
+        use Role::{Admin, ReadOnly, ReadWrite};
+        assert_eq!(effective_role(User, None, Some(Admin)), Some(Admin));
         assert_eq!(
-            effective_role("user", None, Some("admin")),
-            Some(Role::Admin)
+            effective_role(User, Some(ReadOnly), Some(Admin)),
+            Some(ReadOnly)
         );
         assert_eq!(
-            effective_role("user", Some("read_only"), Some("admin")),
-            Some(Role::ReadOnly)
+            effective_role(User, Some(Admin), Some(ReadWrite)),
+            Some(ReadWrite)
         );
         assert_eq!(
-            effective_role("user", Some("admin"), Some("read_write")),
-            Some(Role::ReadWrite)
-        );
-        assert_eq!(
-            effective_role("user", Some("admin"), None),
+            effective_role(User, Some(Admin), None),
             None,
             "owner removed"
         );
-        assert_eq!(
-            effective_role("legacy_account", None, None),
-            Some(Role::Admin)
-        );
+        assert_eq!(effective_role(LegacyAccount, None, None), Some(Admin));
     }
 
     #[test]

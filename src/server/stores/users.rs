@@ -1,11 +1,11 @@
-use crate::domain::views::User;
+use crate::domain::{ids::UserId, views::User};
 use crate::server::db::Pool;
 use sqlx::{Any, Executor};
 
 /// A user with the password hash: server-only, never `Serialize`.
 #[derive(sqlx::FromRow)]
 pub struct UserWithPassword {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub password_hash: String,
     /// Sessions that started before this time are over (see `SessionUser::is_current`).
@@ -23,7 +23,7 @@ impl UserWithPassword {
 
 pub async fn insert<'e>(
     executor: impl Executor<'e, Database = Any>,
-    id: &str,
+    id: &UserId,
     email: &str,
     password_hash: &str,
     now: i64,
@@ -50,7 +50,7 @@ pub async fn find_by_email(
     .await
 }
 
-pub async fn find(pool: &Pool, user_id: &str) -> Result<Option<UserWithPassword>, sqlx::Error> {
+pub async fn find(pool: &Pool, user_id: &UserId) -> Result<Option<UserWithPassword>, sqlx::Error> {
     sqlx::query_as("SELECT id, email, password_hash, sessions_valid_after FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(pool)
@@ -60,7 +60,7 @@ pub async fn find(pool: &Pool, user_id: &str) -> Result<Option<UserWithPassword>
 /// Replaces a person's password and ends every session they started before `now`.
 pub async fn change_password(
     pool: &Pool,
-    user_id: &str,
+    user_id: &UserId,
     password_hash: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {

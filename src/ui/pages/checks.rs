@@ -43,9 +43,9 @@ impl Draft {
     }
 
     fn load(&self, check: &Check) {
-        self.editing.set(Some(check.id.clone()));
+        self.editing.set(Some(check.id.to_string()));
         self.name.set(check.name.clone());
-        self.kind.set(check.kind.clone());
+        self.kind.set(check.kind.as_str().to_string());
         self.url.set(check.url.clone());
         self.frequency.set(check.frequency_minutes.to_string());
         self.activated.set(check.activated);
@@ -244,7 +244,7 @@ fn CheckRow(
     view! {
         <tr>
             <td data-label="Name">{check.name.clone()}</td>
-            <td data-label="Kind">{check.kind.clone()}</td>
+            <td data-label="Kind">{check.kind.as_str()}</td>
             <td class="url" data-label="URL">{check.url.clone()}</td>
             <td data-label="Every">{format!("{} min", check.frequency_minutes)}</td>
             <td data-label="State"><span class=if check.activated { "badge ok" } else { "badge" }>{state}</span></td>
@@ -260,7 +260,7 @@ fn CheckRow(
                                 label="Delete"
                                 question=format!("Delete “{name}”?")
                                 confirm_label="Yes, delete"
-                                on_confirm=move |_| { delete.dispatch(DeleteCheck { request: CheckIdRequest { check_id: check_id.clone() } }); }
+                                on_confirm=move |_| { delete.dispatch(DeleteCheck { request: CheckIdRequest { check_id: check_id.to_string() } }); }
                             />
                         </td>
                     }

@@ -1,6 +1,7 @@
 use crate::api::keys::{list_keys, CreateKey, RevokeKey};
 use crate::domain::requests::{CreateKeyRequest, RevokeKeyRequest};
 use crate::domain::{
+    ids::KeyId,
     views::{Key, KeyKind, KeyStatus, Me},
     Role,
 };
@@ -227,8 +228,8 @@ pub fn KeyTable(
 }
 
 /// How a key's parent is named in the list: by name when it is in the same list.
-fn parent_label(keys: &[Key], parent_id: &str) -> String {
-    match keys.iter().find(|key| key.id == parent_id) {
+fn parent_label(keys: &[Key], parent_id: &KeyId) -> String {
+    match keys.iter().find(|key| &key.id == parent_id) {
         Some(parent) => format!("“{}” ({})", parent.name, parent.hint),
         None => parent_id.to_string(),
     }
@@ -295,7 +296,7 @@ fn KeyRow(
                                 label="Revoke"
                                 question=format!("Revoke “{name}”? Programs using it (and any key it created) get 401 at once.")
                                 confirm_label="Revoke key"
-                                on_confirm=move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: key_id.clone() } }); }
+                                on_confirm=move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: key_id.to_string() } }); }
                             />
                         }
                     })}

@@ -29,11 +29,7 @@ pub fn MembersPage() -> impl IntoView {
 fn Members(me: Me) -> impl IntoView {
     let session = use_session();
     let is_admin = crate::domain::allows(me.role, me.via, Action::ManageMembers);
-    let my_id = me
-        .user
-        .as_ref()
-        .map(|user| user.id.clone())
-        .unwrap_or_default();
+    let my_id = me.user.as_ref().map(|user| user.id.clone());
     let invite = ServerAction::<InviteMember>::new();
     let set_role = ServerAction::<SetMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
@@ -129,7 +125,7 @@ fn Members(me: Me) -> impl IntoView {
                                             .members
                                             .into_iter()
                                             .map(|member| {
-                                                let is_me = member.user.id == my_id;
+                                                let is_me = my_id.as_ref() == Some(&member.user.id);
                                                 view! { <MemberRow member is_me is_admin set_role remove /> }
                                             })
                                             .collect_view()}
@@ -171,7 +167,7 @@ fn MemberRow(
             if previous.is_some_and(|previous| previous != chosen) {
                 set_role.dispatch(SetMemberRole {
                     request: SetMemberRoleRequest {
-                        user_id: user_id.clone(),
+                        user_id: user_id.to_string(),
                         role: chosen,
                     },
                 });
@@ -202,7 +198,7 @@ fn MemberRow(
                                 label=remove_label
                                 question=question.clone()
                                 confirm_label=remove_label
-                                on_confirm=move |_| { remove.dispatch(RemoveMember { request: RemoveMemberRequest { user_id: user_id.clone() } }); }
+                                on_confirm=move |_| { remove.dispatch(RemoveMember { request: RemoveMemberRequest { user_id: user_id.to_string() } }); }
                             />
                         }
                     })}
@@ -282,7 +278,7 @@ fn InviteRow(pending: Invite, withdraw: ServerAction<WithdrawInvite>) -> impl In
                     label="Withdraw"
                     question=format!("Withdraw the invite for {}? The link stops working.", pending.email)
                     confirm_label="Withdraw invite"
-                    on_confirm=move |_| { withdraw.dispatch(WithdrawInvite { request: WithdrawInviteRequest { invite_id: invite_id.clone() } }); }
+                    on_confirm=move |_| { withdraw.dispatch(WithdrawInvite { request: WithdrawInviteRequest { invite_id: invite_id.to_string() } }); }
                 />
             </td>
         </tr>
