@@ -127,6 +127,21 @@ impl ApiError {
 impl FromServerFnError for ApiError {
     type Encoder = JsonEncoding;
 
+    /// Encodes the error a server function returns — and, on the server, gives the response
+    /// the status its code names. This runs inside the server function's request, so the
+    /// status is set where the error is made into a response, and nobody has to read the body
+    /// back to choose it.
+    fn ser(&self) -> server_fn::Bytes {
+        #[cfg(feature = "ssr")]
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            if let Ok(status) = http::StatusCode::from_u16(self.code.http_status()) {
+                response.set_status(status);
+            }
+        }
+        <JsonEncoding as server_fn::Encodes<ApiError>>::encode(self)
+            .unwrap_or_else(|_| server_fn::Bytes::from_static(INTERNAL_ERROR_BODY.as_bytes()))
+    }
+
     fn from_server_fn_error(error: ServerFnErrorErr) -> Self {
         match error {
             ServerFnErrorErr::Args(detail) | ServerFnErrorErr::Deserialization(detail) => {
@@ -141,6 +156,9 @@ impl FromServerFnError for ApiError {
         }
     }
 }
+
+/// What is sent if an error cannot be encoded (it always can: two strings).
+const INTERNAL_ERROR_BODY: &str = r#"{"error":{"code":"internal","message":"Something went wrong on our side. Please try again."}}"#;
 
 /// Turns serde's description of a bad body into a message that names the field but never
 /// echoes a submitted value (which could be a password or a key).

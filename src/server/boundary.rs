@@ -5,8 +5,8 @@
 //!   refused with a 400 naming the field (see `openapi::check_request_shape`).
 //! - A cookie-authenticated call from another origin is refused with 403 (CSRF): browsers
 //!   send `Sec-Fetch-Site` and `Origin`, and programs using a bearer key carry no cookie.
-//! - Server-function errors leave `server_fn` as HTTP 500; here they get the status their
-//!   [`ErrorCode`] names, so the codes live in one table (`ErrorCode::http_status`).
+//! - Server-function errors get the status their [`ErrorCode`] names when they are encoded
+//!   (`ApiError::ser`), so the codes live in one table (`ErrorCode::http_status`).
 //! - Unknown paths and methods answer in the same JSON error shape.
 //!
 //! [`response_headers`] wraps every response (pages, assets, the API): security headers,
@@ -141,29 +141,21 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
     }
 }
 
-async fn with_error_status(response: Response) -> Response {
-    let status = response.status();
-    let from_server_fn = response.headers().contains_key("serverfnerror");
+/// Server-function errors already carry their status (`ApiError::ser` sets it); they only need
+/// their content type. Axum's own 404 and 405 answers get the API's error shape.
+async fn with_error_status(mut response: Response) -> Response {
+    if response.headers().contains_key("serverfnerror") {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return response;
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if from_server_fn {
-        let (mut parts, body) = response.into_parts();
-        let bytes = to_bytes(body, MAX_BODY_BYTES).await.unwrap_or_default();
-        let Ok(error) = serde_json::from_slice::<ApiError>(&bytes) else {
-            tracing::error!(status = %status, "a server function failed without an ApiError body");
-            return error_response(ApiError::internal());
-        };
-        parts.status = StatusCode::from_u16(error.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        parts.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        return Response::from_parts(parts, Body::from(bytes));
-    }
-    match status {
+    match response.status() {
         StatusCode::METHOD_NOT_ALLOWED if !is_json => {
             let mut response = error_response(ApiError::new(
                 ErrorCode::InvalidInput,
