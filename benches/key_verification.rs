@@ -53,7 +53,7 @@ fn benchmarks(c: &mut Criterion) {
         let secret = KeySecret::generate();
         stores::keys::insert(
             pool,
-            stores::keys::NewKey {
+            &stores::keys::NewKey {
                 id: &KeyId::generate(),
                 account_id: &account,
                 user_id: Some(&user),

@@ -73,30 +73,25 @@ pub async fn create_key(
         }
     };
     let secret = KeySecret::generate();
-    let key_id = KeyId::generate();
-    let inserted = stores::keys::insert(
-        &state.pool,
-        stores::keys::NewKey {
-            id: &key_id,
-            account_id: caller.account_id(),
-            user_id: Some(&owner.id),
-            membership_id: caller.membership_id.as_ref(),
-            created_by_key_id: caller.key_id(),
-            name: name.as_str(),
-            secret_hash: &state.key_hasher.hash(&secret),
-            hint: &secret.hint(),
-            role_cap,
-            now,
-            expires_at,
-        },
-    )
-    .await?;
-    if inserted == stores::keys::Inserted::ParentRevoked {
-        return Err(ApiError::unauthenticated());
-    }
-    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
-        .await?
-        .ok_or_else(ApiError::internal)?;
+    let new_key = stores::keys::NewKey {
+        id: &KeyId::generate(),
+        account_id: caller.account_id(),
+        user_id: Some(&owner.id),
+        membership_id: caller.membership_id.as_ref(),
+        created_by_key_id: caller.key_id(),
+        name: name.as_str(),
+        secret_hash: &state.key_hasher.hash(&secret),
+        hint: &secret.hint(),
+        role_cap,
+        now,
+        expires_at,
+    };
+    // The new key acts with its cap, lowered to the role its owner has right now.
+    let effective_role = role_cap.map_or(caller.role, |cap| cap.min(caller.role));
+    let key = match stores::keys::insert(&state.pool, &new_key).await? {
+        stores::keys::Inserted::Yes => new_key.view(owner.clone(), effective_role),
+        stores::keys::Inserted::ParentRevoked => return Err(ApiError::unauthenticated()),
+    };
     tracing::info!(key_id = %key.id, account_id = %caller.account_id(), "created a key");
     respond_created();
     Ok(CreatedKey {
@@ -144,9 +139,7 @@ pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<
         Action::ManageAccountKeys
     })?;
     let stopped = stores::keys::revoke(&state.pool, caller.account_id(), &key_id, now).await?;
-    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
-        .await?
-        .ok_or_else(ApiError::internal)?;
+    let key = stores::keys::revoked_view(key, now);
     tracing::info!(key_id = %key.id, account_id = %caller.account_id(), stopped, "revoked a key");
     Ok(OneKey { key })
 }

@@ -128,7 +128,7 @@ pub async fn import_legacy_secrets(
         let hint = secret.hint();
         stores::keys::insert(
             pool,
-            stores::keys::NewKey {
+            &stores::keys::NewKey {
                 id: &KeyId::generate(),
                 account_id,
                 user_id: None,

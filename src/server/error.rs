@@ -28,3 +28,16 @@ impl From<tower_sessions::session::Error> for ApiError {
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+impl From<super::stores::accounts::MembershipChangeError> for ApiError {
+    fn from(error: super::stores::accounts::MembershipChangeError) -> Self {
+        use super::stores::accounts::MembershipChangeError::*;
+        match error {
+            NoSuchMember => ApiError::not_found("member"),
+            LastAdmin => ApiError::conflict(
+                "An account must keep at least one Admin. Make someone else Admin first.",
+            ),
+            Database(error) => error.into(),
+        }
+    }
+}

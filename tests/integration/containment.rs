@@ -186,7 +186,7 @@ async fn keys_die_with_the_membership_they_were_made_in() {
         let secret = keyward::server::keys::KeySecret::generate();
         let inserted = stores::keys::insert(
             &app.state.pool,
-            stores::keys::NewKey {
+            &stores::keys::NewKey {
                 id: &KeyId::generate(),
                 account_id: &account_id,
                 user_id: Some(&user_id),

@@ -1,7 +1,7 @@
 use crate::domain::{
     ids::{AccountId, MembershipId, UserId},
     views::{Account, AccountMembership, Member, User},
-    ApiError, Role,
+    Role,
 };
 use crate::server::{
     db::Pool,
@@ -219,23 +219,33 @@ async fn admin_count(
     Ok(count)
 }
 
-const LAST_ADMIN: &str = "An account must keep at least one Admin. Make someone else Admin first.";
+/// Why a change of membership was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MembershipChangeError {
+    #[error("no such member in this account")]
+    NoSuchMember,
+    /// The change would leave the account without an Admin.
+    #[error("the account would have no Admin left")]
+    LastAdmin,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 pub async fn set_role(
     pool: &Pool,
     account_id: &AccountId,
     user_id: &UserId,
     role: Role,
-) -> Result<Member, ApiError> {
+) -> Result<Member, MembershipChangeError> {
     let mut transaction = lock_account(pool, account_id).await?;
     let current = member(&mut *transaction, account_id, user_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
+        .ok_or(MembershipChangeError::NoSuchMember)?;
     if current.role == Role::Admin
         && role != Role::Admin
         && admin_count(&mut transaction, account_id).await? <= 1
     {
-        return Err(ApiError::conflict(LAST_ADMIN));
+        return Err(MembershipChangeError::LastAdmin);
     }
     sqlx::query("UPDATE memberships SET role = $1 WHERE account_id = $2 AND user_id = $3")
         .bind(role.as_str())
@@ -255,13 +265,13 @@ pub async fn remove(
     account_id: &AccountId,
     user_id: &UserId,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), MembershipChangeError> {
     let mut transaction = lock_account(pool, account_id).await?;
     let current = member(&mut *transaction, account_id, user_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
+        .ok_or(MembershipChangeError::NoSuchMember)?;
     if current.role == Role::Admin && admin_count(&mut transaction, account_id).await? <= 1 {
-        return Err(ApiError::conflict(LAST_ADMIN));
+        return Err(MembershipChangeError::LastAdmin);
     }
     sqlx::query("DELETE FROM memberships WHERE account_id = $1 AND user_id = $2")
         .bind(account_id)

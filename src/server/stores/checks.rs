@@ -1,6 +1,9 @@
 use crate::domain::{
     ids::{AccountId, CheckId},
+    inputs::{parse_check_kind, CheckName, CheckUrl, Frequency},
+    requests::{CreateCheckRequest, UpdateCheckRequest},
     views::{Check, CheckKind},
+    ApiError,
 };
 use crate::server::{db::Pool, ids::rfc3339};
 
@@ -31,17 +34,57 @@ impl CheckRow {
     }
 }
 
-/// The fields of a check, validated by the caller.
+/// The fields of a new check, each already validated.
 pub struct CheckFields {
-    pub name: String,
+    pub name: CheckName,
     pub kind: CheckKind,
-    pub url: String,
-    pub frequency_minutes: u32,
+    pub url: CheckUrl,
+    pub frequency: Frequency,
     pub activated: bool,
+}
+
+/// The fields to change on a check, each already validated; `None` keeps the stored value.
+pub struct CheckChanges {
+    pub name: Option<CheckName>,
+    pub kind: Option<CheckKind>,
+    pub url: Option<CheckUrl>,
+    pub frequency: Option<Frequency>,
+    pub activated: Option<bool>,
+}
+
+impl CheckFields {
+    /// Validates a new check, naming the first field that is not right.
+    pub fn parse(request: CreateCheckRequest) -> Result<Self, ApiError> {
+        Ok(CheckFields {
+            name: CheckName::parse(&request.name)?,
+            kind: parse_check_kind(&request.kind)?,
+            url: CheckUrl::parse(&request.url)?,
+            frequency: Frequency::parse(request.frequency_minutes)?,
+            activated: request.activated,
+        })
+    }
+}
+
+impl CheckChanges {
+    /// Validates the fields an update names; the others stay `None`.
+    pub fn parse(request: UpdateCheckRequest) -> Result<Self, ApiError> {
+        Ok(CheckChanges {
+            name: request.name.as_deref().map(CheckName::parse).transpose()?,
+            kind: request.kind.as_deref().map(parse_check_kind).transpose()?,
+            url: request.url.as_deref().map(CheckUrl::parse).transpose()?,
+            frequency: request
+                .frequency_minutes
+                .map(Frequency::parse)
+                .transpose()?,
+            activated: request.activated,
+        })
+    }
 }
 
 const COLUMNS: &str =
     "SELECT id, name, kind, url, frequency_minutes, activated, created_at, updated_at FROM checks";
+const RETURNING: &str =
+    "RETURNING id, name, kind, url, frequency_minutes, activated, created_at, updated_at";
 
 pub async fn list(pool: &Pool, account_id: &AccountId) -> Result<Vec<Check>, sqlx::Error> {
     let rows: Vec<CheckRow> = sqlx::query_as(&format!(
@@ -67,53 +110,61 @@ pub async fn get(
     Ok(row.map(CheckRow::view))
 }
 
+/// Stores a new check and returns it as stored.
 pub async fn insert(
     pool: &Pool,
     account_id: &AccountId,
     id: &CheckId,
     fields: &CheckFields,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<Check, sqlx::Error> {
+    let row: CheckRow = sqlx::query_as(&format!(
         "INSERT INTO checks (id, account_id, name, kind, url, frequency_minutes, activated, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) {RETURNING}"
+    ))
     .bind(id)
     .bind(account_id)
-    .bind(&fields.name)
+    .bind(fields.name.as_str())
     .bind(fields.kind)
-    .bind(&fields.url)
-    .bind(i64::from(fields.frequency_minutes))
+    .bind(fields.url.as_str())
+    .bind(i64::from(fields.frequency.minutes()))
     .bind(i64::from(fields.activated))
     .bind(now)
-    .execute(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(())
+    Ok(row.view())
 }
 
-/// Replaces the fields of a check of this account; `false` when there is no such check.
+/// Changes the given fields of a check of this account in one statement and returns it as
+/// stored; `None` when there is no such check.
 pub async fn update(
     pool: &Pool,
     account_id: &AccountId,
     id: &CheckId,
-    fields: &CheckFields,
+    changes: &CheckChanges,
     now: i64,
-) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
-        "UPDATE checks SET name = $1, kind = $2, url = $3, frequency_minutes = $4, activated = $5, updated_at = $6 \
-         WHERE account_id = $7 AND id = $8",
+) -> Result<Option<Check>, sqlx::Error> {
+    let row: Option<CheckRow> = sqlx::query_as(&format!(
+        "UPDATE checks SET name = COALESCE($1, name), kind = COALESCE($2, kind), \
+                url = COALESCE($3, url), frequency_minutes = COALESCE($4, frequency_minutes), \
+                activated = COALESCE($5, activated), updated_at = $6 \
+         WHERE account_id = $7 AND id = $8 {RETURNING}"
+    ))
+    .bind(changes.name.as_ref().map(CheckName::as_str))
+    .bind(changes.kind)
+    .bind(changes.url.as_ref().map(CheckUrl::as_str))
+    .bind(
+        changes
+            .frequency
+            .map(|frequency| i64::from(frequency.minutes())),
     )
-    .bind(&fields.name)
-    .bind(fields.kind)
-    .bind(&fields.url)
-    .bind(i64::from(fields.frequency_minutes))
-    .bind(i64::from(fields.activated))
+    .bind(changes.activated.map(i64::from))
     .bind(now)
     .bind(account_id)
     .bind(id)
-    .execute(pool)
+    .fetch_optional(pool)
     .await?;
-    Ok(result.rows_affected() == 1)
+    Ok(row.map(CheckRow::view))
 }
 
 pub async fn delete(

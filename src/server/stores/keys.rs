@@ -85,6 +85,41 @@ pub struct NewKey<'a> {
     pub expires_at: Option<i64>,
 }
 
+impl NewKey<'_> {
+    /// The view of this key as it was just stored, so creating a key needs no read-back.
+    pub fn view(&self, owner: User, effective_role: Role) -> Key {
+        Key {
+            id: self.id.clone(),
+            name: self.name.to_string(),
+            kind: KeyKind::User,
+            owner: Some(owner),
+            hint: self.hint.to_string(),
+            role_cap: self.role_cap,
+            effective_role,
+            created_at: rfc3339(self.now),
+            last_used_at: None,
+            last_used_ip: None,
+            expires_at: self.expires_at.map(rfc3339),
+            revoked_at: None,
+            status: KeyStatus::Active,
+            created_by_key_id: self.created_by_key_id.cloned(),
+        }
+    }
+}
+
+/// The view of a key after `revoke` at `now` (one already revoked keeps its first time), so
+/// revoking needs no read-back.
+pub fn revoked_view(key: Key, now: i64) -> Key {
+    if key.revoked_at.is_some() {
+        return key;
+    }
+    Key {
+        revoked_at: Some(rfc3339(now)),
+        status: KeyStatus::Revoked,
+        ..key
+    }
+}
+
 /// Whether a key was stored.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -96,7 +131,7 @@ pub enum Inserted {
 /// Stores a key. A child is stored in the same transaction that first locks its parent's row
 /// and checks it is still unrevoked, so a revocation running at the same time either sees the
 /// child (and revokes it too) or makes this insert fail — never a child that outlives it.
-pub async fn insert(pool: &Pool, key: NewKey<'_>) -> Result<Inserted, sqlx::Error> {
+pub async fn insert(pool: &Pool, key: &NewKey<'_>) -> Result<Inserted, sqlx::Error> {
     let kind = if key.user_id.is_some() {
         KeyKind::User
     } else {
