@@ -4,7 +4,8 @@
 //! server function runs. One table, [`OPERATIONS`], lists every operation; a test fails when a
 //! server function has no row.
 
-use crate::domain::{requests::*, views::*, ApiError, ErrorCode};
+use crate::api::{auth, checks, invites, keys, members};
+use crate::domain::{requests::*, ApiError, ErrorCode};
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
 use utoipa::{
@@ -40,7 +41,7 @@ pub enum Callers {
 }
 
 pub struct Operation {
-    /// Under `/api/v1/`.
+    /// The whole path, `/api/v1/...`.
     pub path: &'static str,
     pub summary: &'static str,
     pub callers: Callers,
@@ -55,30 +56,63 @@ pub struct Operation {
 const AUTH: Callers = Callers::Authenticated;
 const ANYONE: Callers = Callers::Anyone;
 
+/// One row per server function. The path and the response type are the function's own
+/// (`ServerFn::PATH`, `ServerFn::Output`), and the request type must be the function's argument
+/// or the row does not compile, so a row cannot disagree with its function. What the code
+/// cannot tell is written here: the summary, who may call, the success status and the
+/// failures particular to the operation (schemathesis checks every answer against them).
+macro_rules! operation {
+    ($function:path: NoArguments, $summary:literal, $callers:expr, $success:literal, $errors:expr) => {{
+        fn takes(_: NoArguments) -> $function {
+            $function {}
+        }
+        operation!(@row takes, $function, NoArguments, $summary, $callers, $success, $errors)
+    }};
+    ($function:path: $request:ty, $summary:literal, $callers:expr, $success:literal, $errors:expr) => {{
+        fn takes(request: $request) -> $function {
+            $function { request }
+        }
+        operation!(@row takes, $function, $request, $summary, $callers, $success, $errors)
+    }};
+    (@row $takes:ident, $function:path, $request:ty, $summary:literal, $callers:expr, $success:literal, $errors:expr) => {{
+        // Only compiles when `$request` is what `$function` takes.
+        const _: fn($request) -> $function = $takes;
+        Operation {
+            path: <$function as server_fn::ServerFn>::PATH,
+            summary: $summary,
+            callers: $callers,
+            request: schema::<$request>,
+            response: schema::<<$function as server_fn::ServerFn>::Output>,
+            success: $success,
+            errors: $errors,
+        }
+    }};
+}
+
 #[rustfmt::skip]
 pub static OPERATIONS: [Operation; 22] = [
-    Operation { path: "auth/signup", summary: "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", callers: ANYONE, request: schema::<SignupRequest>, response: schema::<SignedIn>, success: 201, errors: &[409, 429] },
-    Operation { path: "auth/login", summary: "Sign in with email and password; starts a session", callers: ANYONE, request: schema::<LoginRequest>, response: schema::<SignedIn>, success: 200, errors: &[401, 429] },
-    Operation { path: "auth/logout", summary: "End the browser session", callers: AUTH, request: schema::<NoArguments>, response: schema::<Empty>, success: 200, errors: &[401] },
-    Operation { path: "auth/me", summary: "Who is calling, in which account, with which role and how", callers: AUTH, request: schema::<NoArguments>, response: schema::<Me>, success: 200, errors: &[401] },
-    Operation { path: "auth/change-password", summary: "Change the signed-in person's password; every other session of theirs ends (sessions only)", callers: AUTH, request: schema::<ChangePasswordRequest>, response: schema::<Empty>, success: 200, errors: &[401, 429] },
-    Operation { path: "auth/switch-account", summary: "Make another of the signed-in person's accounts the current one (sessions only)", callers: AUTH, request: schema::<SwitchAccountRequest>, response: schema::<SwitchedAccount>, success: 200, errors: &[401, 404] },
-    Operation { path: "members/list", summary: "Members of the account (any role)", callers: AUTH, request: schema::<NoArguments>, response: schema::<MemberList>, success: 200, errors: &[401] },
-    Operation { path: "members/invite", summary: "Invite someone by email with a role; returns a one-time link (Admin)", callers: AUTH, request: schema::<InviteMemberRequest>, response: schema::<Invitation>, success: 201, errors: &[401, 409] },
-    Operation { path: "invites/accept", summary: "Accept an invitation: create the user or attach an existing one; starts a session", callers: ANYONE, request: schema::<AcceptInviteRequest>, response: schema::<SignedIn>, success: 200, errors: &[401, 404, 409, 429] },
-    Operation { path: "invites/list", summary: "Pending invites of the account (Admin)", callers: AUTH, request: schema::<NoArguments>, response: schema::<InviteList>, success: 200, errors: &[401] },
-    Operation { path: "invites/withdraw", summary: "Withdraw a pending invite; its link answers 404 from then on (Admin)", callers: AUTH, request: schema::<WithdrawInviteRequest>, response: schema::<Empty>, success: 200, errors: &[401, 404] },
-    Operation { path: "members/set-role", summary: "Change a member's role; the last Admin cannot be demoted (Admin)", callers: AUTH, request: schema::<SetMemberRoleRequest>, response: schema::<OneMember>, success: 200, errors: &[401, 404, 409] },
-    Operation { path: "members/remove", summary: "Remove a member (Admin) or leave (the member); their keys stop working", callers: AUTH, request: schema::<RemoveMemberRequest>, response: schema::<Empty>, success: 200, errors: &[401, 404, 409] },
-    Operation { path: "keys/create", summary: "Create a key for the caller's own membership; the only response that carries its secret", callers: AUTH, request: schema::<CreateKeyRequest>, response: schema::<CreatedKey>, success: 201, errors: &[401] },
-    Operation { path: "keys/list", summary: "The caller's own keys in this account", callers: AUTH, request: schema::<NoArguments>, response: schema::<KeyList>, success: 200, errors: &[401] },
-    Operation { path: "keys/revoke", summary: "Revoke a key: one's own, or any key of the account (Admin)", callers: AUTH, request: schema::<RevokeKeyRequest>, response: schema::<OneKey>, success: 200, errors: &[401, 404] },
-    Operation { path: "account-keys/list", summary: "Every key of the account, legacy account keys included (Admin)", callers: AUTH, request: schema::<NoArguments>, response: schema::<KeyList>, success: 200, errors: &[401] },
-    Operation { path: "checks/list", summary: "Checks of the account (any role)", callers: AUTH, request: schema::<NoArguments>, response: schema::<CheckList>, success: 200, errors: &[401] },
-    Operation { path: "checks/get", summary: "One check (any role)", callers: AUTH, request: schema::<CheckIdRequest>, response: schema::<OneCheck>, success: 200, errors: &[401, 404] },
-    Operation { path: "checks/create", summary: "Create a check (Read & write, Admin)", callers: AUTH, request: schema::<CreateCheckRequest>, response: schema::<OneCheck>, success: 201, errors: &[401] },
-    Operation { path: "checks/update", summary: "Change fields of a check (Read & write, Admin)", callers: AUTH, request: schema::<UpdateCheckRequest>, response: schema::<OneCheck>, success: 200, errors: &[401, 404] },
-    Operation { path: "checks/delete", summary: "Delete a check (Read & write, Admin)", callers: AUTH, request: schema::<CheckIdRequest>, response: schema::<Empty>, success: 200, errors: &[401, 404] },
+    operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
+    operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
+    operation!(auth::Logout: NoArguments, "End the browser session", AUTH, 200, &[401]),
+    operation!(auth::Whoami: NoArguments, "Who is calling, in which account, with which role and how", AUTH, 200, &[401]),
+    operation!(auth::ChangePassword: ChangePasswordRequest, "Change the signed-in person's password; every other session of theirs ends (sessions only)", AUTH, 200, &[401, 429]),
+    operation!(auth::SwitchAccount: SwitchAccountRequest, "Make another of the signed-in person's accounts the current one (sessions only)", AUTH, 200, &[401, 404]),
+    operation!(members::ListMembers: NoArguments, "Members of the account (any role)", AUTH, 200, &[401]),
+    operation!(members::InviteMember: InviteMemberRequest, "Invite someone by email with a role; returns a one-time link (Admin)", AUTH, 201, &[401, 409]),
+    operation!(invites::AcceptInvite: AcceptInviteRequest, "Accept an invitation: create the user or attach an existing one; starts a session", ANYONE, 200, &[401, 404, 409, 429]),
+    operation!(invites::ListInvites: NoArguments, "Pending invites of the account (Admin)", AUTH, 200, &[401]),
+    operation!(invites::WithdrawInvite: WithdrawInviteRequest, "Withdraw a pending invite; its link answers 404 from then on (Admin)", AUTH, 200, &[401, 404]),
+    operation!(members::SetMemberRole: SetMemberRoleRequest, "Change a member's role; the last Admin cannot be demoted (Admin)", AUTH, 200, &[401, 404, 409]),
+    operation!(members::RemoveMember: RemoveMemberRequest, "Remove a member (Admin) or leave (the member); their keys stop working", AUTH, 200, &[401, 404, 409]),
+    operation!(keys::CreateKey: CreateKeyRequest, "Create a key for the caller's own membership; the only response that carries its secret", AUTH, 201, &[401]),
+    operation!(keys::ListKeys: NoArguments, "The caller's own keys in this account", AUTH, 200, &[401]),
+    operation!(keys::RevokeKey: RevokeKeyRequest, "Revoke a key: one's own, or any key of the account (Admin)", AUTH, 200, &[401, 404]),
+    operation!(keys::ListAccountKeys: NoArguments, "Every key of the account, legacy account keys included (Admin)", AUTH, 200, &[401]),
+    operation!(checks::ListChecks: NoArguments, "Checks of the account (any role)", AUTH, 200, &[401]),
+    operation!(checks::GetCheck: CheckIdRequest, "One check (any role)", AUTH, 200, &[401, 404]),
+    operation!(checks::CreateCheck: CreateCheckRequest, "Create a check (Read & write, Admin)", AUTH, 201, &[401]),
+    operation!(checks::UpdateCheck: UpdateCheckRequest, "Change fields of a check (Read & write, Admin)", AUTH, 200, &[401, 404]),
+    operation!(checks::DeleteCheck: CheckIdRequest, "Delete a check (Read & write, Admin)", AUTH, 200, &[401, 404]),
 ];
 
 const COMMON_ERRORS: [u16; 4] = [400, 403, 413, 500];
@@ -144,12 +178,18 @@ pub fn document() -> OpenApi {
         };
         let tag = operation
             .path
+            .trim_start_matches("/api/v1/")
             .split('/')
             .next()
             .unwrap_or_default()
             .to_string();
         let built = OperationBuilder::new()
-            .operation_id(Some(operation.path.replace(['/', '-'], "_")))
+            .operation_id(Some(
+                operation
+                    .path
+                    .trim_start_matches("/api/v1/")
+                    .replace(['/', '-'], "_"),
+            ))
             .summary(Some(operation.summary))
             .tag(tag)
             .request_body(Some(
@@ -161,10 +201,7 @@ pub fn document() -> OpenApi {
             .responses(responses.build())
             .securities(Some(security))
             .build();
-        paths = paths.path(
-            format!("/api/v1/{}", operation.path),
-            PathItem::new(HttpMethod::Post, built),
-        );
+        paths = paths.path(operation.path, PathItem::new(HttpMethod::Post, built));
     }
     schemas.sort_by(|a, b| a.0.cmp(&b.0));
     schemas.dedup_by(|a, b| a.0 == b.0);
@@ -368,7 +405,7 @@ mod tests {
         let document = document_json();
         for operation in &OPERATIONS {
             assert!(
-                request_schema(document, &format!("/api/v1/{}", operation.path)).is_some(),
+                request_schema(document, operation.path).is_some(),
                 "{}",
                 operation.path
             );
