@@ -28,7 +28,7 @@ fn benchmarks(c: &mut Criterion) {
     // A real account, member and key, created through the same code the API uses.
     let secret = runtime.block_on(async {
         use keyward::domain::ids::{AccountId, KeyId, UserId};
-        use keyward::server::{ids::now_millis, stores};
+        use keyward::server::{clock::now_millis, stores};
         let pool = &state.pool;
         let (user, account, now) = (UserId::generate(), AccountId::generate(), now_millis());
         stores::users::insert(pool, &user, "bench@example.com", "not-a-hash", now)

@@ -48,7 +48,7 @@ test("changing the password signs out the other browser", async ({ page, browser
   await open(elsewhere, "/checks");
   await expect(elsewhere.getByRole("heading", { name: "Please sign in" })).toBeVisible();
   await open(page, "/checks");
-  await expect(page.getByRole("heading", { name: "Checks" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Checks", exact: true })).toBeVisible();
   await context.close();
 });
 

@@ -15,7 +15,7 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
         ErrorCode, Role,
     };
     use crate::server::{
-        boundary::respond_created, error::is_unique_violation, guards, ids::now_millis,
+        boundary::respond_created, clock::now_millis, error::is_unique_violation, guards,
         principal::app_state, sessions, stores,
     };
 
@@ -72,7 +72,7 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
 #[server(prefix = "/api", endpoint = "v1/auth/login", input = Json, output = Json)]
 pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn, ApiError> {
     use crate::domain::{inputs::Email, ErrorCode};
-    use crate::server::{guards, ids::now_millis, principal::app_state, sessions, stores};
+    use crate::server::{clock::now_millis, guards, principal::app_state, sessions, stores};
 
     let LoginRequest { email, password } = request;
     let state = app_state()?;
@@ -191,7 +191,7 @@ pub async fn change_password(
     #[server(flatten)] request: ChangePasswordRequest,
 ) -> Result<Empty, ApiError> {
     use crate::domain::{inputs::NewPassword, Action, ErrorCode};
-    use crate::server::{guards, ids::now_millis, principal::authorize, sessions, stores};
+    use crate::server::{clock::now_millis, guards, principal::authorize, sessions, stores};
 
     let ChangePasswordRequest {
         current_password,

@@ -35,7 +35,9 @@ pub async fn create_check(
     #[server(flatten)] request: CreateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
     use crate::domain::{ids::CheckId, Action};
-    use crate::server::{boundary::respond_created, ids::now_millis, principal::authorize, stores};
+    use crate::server::{
+        boundary::respond_created, clock::now_millis, principal::authorize, stores,
+    };
 
     let (state, caller) = authorize(Action::WriteChecks).await?;
     let fields = stores::checks::CheckFields::parse(request)?;
@@ -57,7 +59,7 @@ pub async fn update_check(
     #[server(flatten)] request: UpdateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
     use crate::domain::{ids::CheckId, Action};
-    use crate::server::{ids::now_millis, principal::authorize, stores};
+    use crate::server::{clock::now_millis, principal::authorize, stores};
 
     let (state, caller) = authorize(Action::WriteChecks).await?;
     let check_id = CheckId::parse("check_id", &request.check_id)?;

@@ -10,7 +10,7 @@ use server_fn::codec::Json;
 #[server(prefix = "/api", endpoint = "v1/invites/list", input = Json, output = Json)]
 pub async fn list_invites() -> Result<InviteList, ApiError> {
     use crate::domain::Action;
-    use crate::server::{ids::now_millis, principal::authorize, stores};
+    use crate::server::{clock::now_millis, principal::authorize, stores};
 
     let (state, caller) = authorize(Action::ManageMembers).await?;
     let invites = stores::invites::pending(&state.pool, caller.account_id(), now_millis()).await?;
@@ -23,7 +23,7 @@ pub async fn withdraw_invite(
     #[server(flatten)] request: WithdrawInviteRequest,
 ) -> Result<Empty, ApiError> {
     use crate::domain::{ids::*, Action};
-    use crate::server::{ids::now_millis, principal::authorize, stores};
+    use crate::server::{clock::now_millis, principal::authorize, stores};
 
     let WithdrawInviteRequest { invite_id } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
@@ -45,8 +45,8 @@ pub async fn accept_invite(
 ) -> Result<SignedIn, ApiError> {
     use crate::domain::{ids::UserId, inputs::NewPassword, views::User, ErrorCode};
     use crate::server::{
+        clock::now_millis,
         guards,
-        ids::*,
         principal::{app_state, signed_in_session},
         sessions,
         stores::{

@@ -15,7 +15,11 @@ pub async fn create_key(
 ) -> Result<CreatedKey, ApiError> {
     use crate::domain::{ids::KeyId, inputs::KeyName, Action, ErrorCode};
     use crate::server::{
-        boundary::respond_created, ids::*, keys::KeySecret, principal::authorize, stores,
+        boundary::respond_created,
+        clock::{now_millis, parse_rfc3339, rfc3339},
+        keys::KeySecret,
+        principal::authorize,
+        stores,
     };
 
     let CreateKeyRequest {
@@ -104,7 +108,7 @@ pub async fn create_key(
 #[server(prefix = "/api", endpoint = "v1/keys/list", input = Json, output = Json)]
 pub async fn list_keys() -> Result<KeyList, ApiError> {
     use crate::domain::Action;
-    use crate::server::{ids::now_millis, principal::authorize, stores};
+    use crate::server::{clock::now_millis, principal::authorize, stores};
 
     let (state, caller) = authorize(Action::ListOwnKeys).await?;
     let owner = caller.person()?;
@@ -120,7 +124,7 @@ pub async fn list_keys() -> Result<KeyList, ApiError> {
 #[server(prefix = "/api", endpoint = "v1/keys/revoke", input = Json, output = Json)]
 pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<OneKey, ApiError> {
     use crate::domain::{ids::*, Action};
-    use crate::server::{ids::now_millis, principal::authorize, stores};
+    use crate::server::{clock::now_millis, principal::authorize, stores};
 
     let RevokeKeyRequest { key_id } = request;
     let (state, caller) = authorize(Action::Read).await?;
@@ -148,7 +152,7 @@ pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<
 #[server(prefix = "/api", endpoint = "v1/account-keys/list", input = Json, output = Json)]
 pub async fn list_account_keys() -> Result<KeyList, ApiError> {
     use crate::domain::Action;
-    use crate::server::{ids::now_millis, principal::authorize, stores};
+    use crate::server::{clock::now_millis, principal::authorize, stores};
 
     let (state, caller) = authorize(Action::ManageAccountKeys).await?;
     let keys =

@@ -25,7 +25,13 @@ pub async fn invite_member(
     #[server(flatten)] request: InviteMemberRequest,
 ) -> Result<Invitation, ApiError> {
     use crate::domain::{ids::InviteId, inputs::Email, Action};
-    use crate::server::{boundary::respond_created, ids::*, principal::authorize, stores};
+    use crate::server::{
+        boundary::respond_created,
+        clock::{now_millis, rfc3339},
+        ids::random_base62,
+        principal::authorize,
+        stores,
+    };
 
     let InviteMemberRequest { email, role } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
@@ -109,7 +115,7 @@ pub async fn remove_member(
     #[server(flatten)] request: RemoveMemberRequest,
 ) -> Result<Empty, ApiError> {
     use crate::domain::{ids::*, Action};
-    use crate::server::{ids::now_millis, principal::authorize, stores};
+    use crate::server::{clock::now_millis, principal::authorize, stores};
 
     let RemoveMemberRequest { user_id } = request;
     let (state, caller) = authorize(Action::Read).await?;

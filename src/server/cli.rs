@@ -2,9 +2,9 @@
 //! the other commands administer a headless deployment with the same configuration variables.
 
 use super::{
+    clock::now_millis,
     config::Config,
     db,
-    ids::*,
     keys::{KeyHasher, KeySecret},
     passwords::Passwords,
     stores,

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod boundary;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -2,7 +2,7 @@
 //! and asking the policy whether it may act. There is no other way in.
 
 use super::{
-    ids::now_millis,
+    clock::now_millis,
     keys::KeySecret,
     sessions::{self, SessionUser},
     stores, AppState,

@@ -3,12 +3,12 @@
 
 use crate::support::*;
 use keyward::domain::ids::{AccountId, KeyId, UserId};
-use keyward::server::{ids::now_millis, stores};
+use keyward::server::{clock::now_millis, stores};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 fn in_days(days: i64) -> String {
-    keyward::server::ids::rfc3339(now_millis() + days * 86_400_000)
+    keyward::server::clock::rfc3339(now_millis() + days * 86_400_000)
 }
 
 #[tokio::test]

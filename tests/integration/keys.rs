@@ -1,7 +1,7 @@
 //! User-scoped API keys: creation, verification, revocation, legacy keys.
 
 use crate::support::*;
-use keyward::server::{cli::import_legacy_secrets, ids::now_millis};
+use keyward::server::{cli::import_legacy_secrets, clock::now_millis};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;

@@ -5,7 +5,7 @@
 
 use crate::support::*;
 use keyward::domain::ids::AccountId;
-use keyward::server::{cli::import_legacy_secrets, ids::now_millis, keys::KeySecret};
+use keyward::server::{cli::import_legacy_secrets, clock::now_millis, keys::KeySecret};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

@@ -4,13 +4,13 @@ use crate::domain::{
     Role,
 };
 use crate::server::{
+    clock::{now_millis, rfc3339},
     db::Pool,
-    ids::{now_millis, rfc3339},
 };
 use sqlx::{Any, Executor, Transaction};
 
 #[derive(sqlx::FromRow)]
-struct MembershipRow {
+struct MembershipRecord {
     id: MembershipId,
     account_id: AccountId,
     account_name: String,
@@ -35,14 +35,14 @@ impl Membership {
 }
 
 #[derive(sqlx::FromRow)]
-struct MemberRow {
+struct MemberRecord {
     user_id: UserId,
     email: String,
     role: Role,
     joined_at: i64,
 }
 
-impl MemberRow {
+impl MemberRecord {
     fn view(self) -> Member {
         Member {
             user: User {
@@ -116,7 +116,7 @@ pub async fn membership(
     account_id: &AccountId,
     user_id: &UserId,
 ) -> Result<Option<Membership>, sqlx::Error> {
-    let row: Option<MembershipRow> = sqlx::query_as(
+    let row: Option<MembershipRecord> = sqlx::query_as(
         "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role \
          FROM memberships m JOIN accounts a ON a.id = m.account_id \
          WHERE m.account_id = $1 AND m.user_id = $2",
@@ -125,12 +125,12 @@ pub async fn membership(
     .bind(user_id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(MembershipRow::view))
+    Ok(row.map(MembershipRecord::view))
 }
 
 /// Every account a user belongs to, oldest membership first.
 pub async fn memberships_of(pool: &Pool, user_id: &UserId) -> Result<Vec<Membership>, sqlx::Error> {
-    let rows: Vec<MembershipRow> = sqlx::query_as(
+    let rows: Vec<MembershipRecord> = sqlx::query_as(
         "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role \
          FROM memberships m JOIN accounts a ON a.id = m.account_id \
          WHERE m.user_id = $1 ORDER BY m.joined_at, a.name",
@@ -138,10 +138,10 @@ pub async fn memberships_of(pool: &Pool, user_id: &UserId) -> Result<Vec<Members
     .bind(user_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(MembershipRow::view).collect())
+    Ok(rows.into_iter().map(MembershipRecord::view).collect())
 }
 
-impl MembershipRow {
+impl MembershipRecord {
     fn view(self) -> Membership {
         Membership {
             id: self.id,
@@ -168,13 +168,13 @@ const MEMBER_COLUMNS: &str =
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
 pub async fn members(pool: &Pool, account_id: &AccountId) -> Result<Vec<Member>, sqlx::Error> {
-    let rows: Vec<MemberRow> = sqlx::query_as(&format!(
+    let rows: Vec<MemberRecord> = sqlx::query_as(&format!(
         "{MEMBER_COLUMNS} WHERE m.account_id = $1 ORDER BY m.joined_at, u.email"
     ))
     .bind(account_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(MemberRow::view).collect())
+    Ok(rows.into_iter().map(MemberRecord::view).collect())
 }
 
 pub async fn member<'e>(
@@ -182,14 +182,14 @@ pub async fn member<'e>(
     account_id: &AccountId,
     user_id: &UserId,
 ) -> Result<Option<Member>, sqlx::Error> {
-    let row: Option<MemberRow> = sqlx::query_as(&format!(
+    let row: Option<MemberRecord> = sqlx::query_as(&format!(
         "{MEMBER_COLUMNS} WHERE m.account_id = $1 AND m.user_id = $2"
     ))
     .bind(account_id)
     .bind(user_id)
     .fetch_optional(executor)
     .await?;
-    Ok(row.map(MemberRow::view))
+    Ok(row.map(MemberRecord::view))
 }
 
 /// Starts a transaction that holds the account's write lock, so that two concurrent changes

@@ -5,10 +5,10 @@ use crate::domain::{
     views::{Check, CheckKind},
     ApiError,
 };
-use crate::server::{db::Pool, ids::rfc3339};
+use crate::server::{clock::rfc3339, db::Pool};
 
 #[derive(sqlx::FromRow)]
-struct CheckRow {
+struct CheckRecord {
     id: CheckId,
     name: String,
     kind: CheckKind,
@@ -19,7 +19,7 @@ struct CheckRow {
     updated_at: i64,
 }
 
-impl CheckRow {
+impl CheckRecord {
     fn view(self) -> Check {
         Check {
             id: self.id,
@@ -87,13 +87,13 @@ const RETURNING: &str =
     "RETURNING id, name, kind, url, frequency_minutes, activated, created_at, updated_at";
 
 pub async fn list(pool: &Pool, account_id: &AccountId) -> Result<Vec<Check>, sqlx::Error> {
-    let rows: Vec<CheckRow> = sqlx::query_as(&format!(
+    let rows: Vec<CheckRecord> = sqlx::query_as(&format!(
         "{COLUMNS} WHERE account_id = $1 ORDER BY name, id"
     ))
     .bind(account_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(CheckRow::view).collect())
+    Ok(rows.into_iter().map(CheckRecord::view).collect())
 }
 
 pub async fn get(
@@ -101,13 +101,13 @@ pub async fn get(
     account_id: &AccountId,
     check_id: &CheckId,
 ) -> Result<Option<Check>, sqlx::Error> {
-    let row: Option<CheckRow> =
+    let row: Option<CheckRecord> =
         sqlx::query_as(&format!("{COLUMNS} WHERE account_id = $1 AND id = $2"))
             .bind(account_id)
             .bind(check_id)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map(CheckRow::view))
+    Ok(row.map(CheckRecord::view))
 }
 
 /// Stores a new check and returns it as stored.
@@ -118,7 +118,7 @@ pub async fn insert(
     fields: &CheckFields,
     now: i64,
 ) -> Result<Check, sqlx::Error> {
-    let row: CheckRow = sqlx::query_as(&format!(
+    let row: CheckRecord = sqlx::query_as(&format!(
         "INSERT INTO checks (id, account_id, name, kind, url, frequency_minutes, activated, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) {RETURNING}"
     ))
@@ -144,7 +144,7 @@ pub async fn update(
     changes: &CheckChanges,
     now: i64,
 ) -> Result<Option<Check>, sqlx::Error> {
-    let row: Option<CheckRow> = sqlx::query_as(&format!(
+    let row: Option<CheckRecord> = sqlx::query_as(&format!(
         "UPDATE checks SET name = COALESCE($1, name), kind = COALESCE($2, kind), \
                 url = COALESCE($3, url), frequency_minutes = COALESCE($4, frequency_minutes), \
                 activated = COALESCE($5, activated), updated_at = $6 \
@@ -164,7 +164,7 @@ pub async fn update(
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(CheckRow::view))
+    Ok(row.map(CheckRecord::view))
 }
 
 pub async fn delete(

@@ -3,7 +3,7 @@ use crate::domain::{
     views::{Invite, User},
     Role,
 };
-use crate::server::{db::Pool, ids::rfc3339};
+use crate::server::{clock::rfc3339, db::Pool};
 use sqlx::{Any, Executor};
 
 pub struct NewInvite<'a> {
@@ -97,7 +97,7 @@ pub async fn find_by_token_hash(
 }
 
 #[derive(sqlx::FromRow)]
-struct PendingRow {
+struct PendingInviteRecord {
     id: InviteId,
     email: String,
     role: Role,
@@ -113,7 +113,7 @@ pub async fn pending(
     account_id: &AccountId,
     now: i64,
 ) -> Result<Vec<Invite>, sqlx::Error> {
-    let rows: Vec<PendingRow> = sqlx::query_as(
+    let rows: Vec<PendingInviteRecord> = sqlx::query_as(
         "SELECT i.id, i.email, i.role, i.created_at, i.expires_at, \
                 u.id AS inviter_id, u.email AS inviter_email \
          FROM invites i LEFT JOIN users u ON u.id = i.invited_by \

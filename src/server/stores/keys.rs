@@ -3,7 +3,7 @@ use crate::domain::{
     views::{Key, KeyKind, KeyStatus, User},
     Role,
 };
-use crate::server::{db::Pool, ids::rfc3339};
+use crate::server::{clock::rfc3339, db::Pool};
 
 /// What verification needs, read in one indexed query together with the owner's *current*
 /// role in the membership the key was created in (NULL once that membership is gone — even if
@@ -175,7 +175,7 @@ pub async fn insert(pool: &Pool, key: &NewKey<'_>) -> Result<Inserted, sqlx::Err
 }
 
 #[derive(sqlx::FromRow)]
-struct KeyRow {
+struct KeyRecord {
     id: KeyId,
     name: String,
     kind: KeyKind,
@@ -192,7 +192,7 @@ struct KeyRow {
     created_by_key_id: Option<KeyId>,
 }
 
-impl KeyRow {
+impl KeyRecord {
     fn view(self, now: i64) -> Key {
         let effective_role = effective_role(self.kind, self.role_cap, self.owner_role);
         let owner = match (self.user_id, self.email) {
@@ -233,7 +233,7 @@ pub async fn list_for_owner(
     user_id: &UserId,
     now: i64,
 ) -> Result<Vec<Key>, sqlx::Error> {
-    let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+    let rows: Vec<KeyRecord> = sqlx::query_as(&format!(
         "{KEY_COLUMNS} WHERE k.account_id = $1 AND k.user_id = $2 ORDER BY k.created_at DESC, k.id"
     ))
     .bind(account_id)
@@ -248,7 +248,7 @@ pub async fn list_for_account(
     account_id: &AccountId,
     now: i64,
 ) -> Result<Vec<Key>, sqlx::Error> {
-    let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+    let rows: Vec<KeyRecord> = sqlx::query_as(&format!(
         "{KEY_COLUMNS} WHERE k.account_id = $1 ORDER BY k.created_at DESC, k.id"
     ))
     .bind(account_id)
@@ -263,7 +263,7 @@ pub async fn get(
     key_id: &KeyId,
     now: i64,
 ) -> Result<Option<Key>, sqlx::Error> {
-    let row: Option<KeyRow> = sqlx::query_as(&format!(
+    let row: Option<KeyRecord> = sqlx::query_as(&format!(
         "{KEY_COLUMNS} WHERE k.account_id = $1 AND k.id = $2"
     ))
     .bind(account_id)
