@@ -159,8 +159,7 @@ pub async fn switch_account(
     use crate::domain::{ids::*, Action};
     use crate::server::{
         principal::{authorize, session},
-        sessions::{SessionUser, SESSION_USER},
-        stores,
+        sessions, stores,
     };
 
     let SwitchAccountRequest { account_id } = request;
@@ -170,14 +169,7 @@ pub async fn switch_account(
     let membership = stores::accounts::membership(&state.pool, &account_id, &user.id)
         .await?
         .ok_or_else(|| ApiError::not_found("account"))?;
-    let session = session().await?;
-    let current: Option<SessionUser> = session.get(SESSION_USER).await?;
-    let current = current.ok_or_else(ApiError::unauthenticated)?;
-    let moved = SessionUser {
-        account_id: membership.account.id.clone(),
-        ..current
-    };
-    session.insert(SESSION_USER, moved).await?;
+    sessions::move_to_account(&session().await?, &membership.account.id).await?;
     Ok(SwitchedAccount {
         account: membership.account,
         role: membership.role,

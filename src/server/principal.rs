@@ -305,11 +305,7 @@ async fn from_session(state: &AppState) -> Result<Principal, ApiError> {
                     .ok_or_else(|| {
                         ApiError::new(ErrorCode::Forbidden, "You are not a member of any account.")
                     })?;
-                let moved = SessionUser {
-                    account_id: first.account.id.clone(),
-                    ..signed_in
-                };
-                session.insert(sessions::SESSION_USER, moved).await?;
+                sessions::move_to_account(&session, &first.account.id).await?;
                 first
             }
         };

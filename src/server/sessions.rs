@@ -60,6 +60,24 @@ pub async fn start(user_id: &UserId, account_id: &AccountId, now: i64) -> Result
     Ok(())
 }
 
+/// Makes `account_id` the signed-in person's current account in this session (switching, or
+/// moving on after being removed from the current one). The sign-in time stays as it was.
+pub async fn move_to_account(
+    session: &tower_sessions::Session,
+    account_id: &AccountId,
+) -> Result<(), ApiError> {
+    let signed_in: SessionUser = session
+        .get(SESSION_USER)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let moved = SessionUser {
+        account_id: account_id.clone(),
+        ..signed_in
+    };
+    session.insert(SESSION_USER, moved).await?;
+    Ok(())
+}
+
 #[derive(Clone, Debug)]
 pub enum SessionBackend {
     Sqlite(SqliteStore),

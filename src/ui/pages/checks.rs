@@ -91,41 +91,6 @@ fn Checks(me: Me) -> impl IntoView {
             draft.clear();
         }
     });
-    let save = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        match draft.editing.get() {
-            Some(check_id) => {
-                update.dispatch(UpdateCheck {
-                    request: UpdateCheckRequest {
-                        check_id,
-                        name: Some(draft.name.get()),
-                        kind: Some(draft.kind.get()),
-                        url: Some(draft.url.get()),
-                        frequency_minutes: Some(draft.frequency_minutes()),
-                        activated: Some(draft.activated.get()),
-                    },
-                });
-            }
-            None => {
-                create.dispatch(CreateCheck {
-                    request: CreateCheckRequest {
-                        name: draft.name.get(),
-                        kind: draft.kind.get(),
-                        url: draft.url.get(),
-                        frequency_minutes: draft.frequency_minutes(),
-                        activated: draft.activated.get(),
-                    },
-                });
-            }
-        }
-    };
-    let save_error = Signal::derive(move || {
-        if draft.editing.get().is_some() {
-            action_error(update.value()).get()
-        } else {
-            action_error(create.value()).get()
-        }
-    });
     view! {
         <div class="page-head">
             <h1>"Checks"</h1>
@@ -137,55 +102,7 @@ fn Checks(me: Me) -> impl IntoView {
                     <p class="notice">"Your role is Read only: you can see checks but not change them."</p>
                 }
             })}
-        {can_write
-            .then(|| {
-                view! {
-                    <form method="post" class="card editor" on:submit=save aria-labelledby="editor-title">
-                        <h2 id="editor-title">
-                            {move || if draft.editing.get().is_some() { "Edit check" } else { "New check" }}
-                        </h2>
-                        <div class="grid">
-                            <div>
-                                <label for="check-name">"Name"</label>
-                                <input id="check-name" required maxlength="100" prop:value=draft.name
-                                    on:input=move |ev| draft.name.set(event_target_value(&ev)) />
-                            </div>
-                            <div>
-                                <label for="check-kind">"Kind"</label>
-                                <select id="check-kind" on:change=move |ev| draft.kind.set(event_target_value(&ev))>
-                                    <option value="api" selected=move || draft.kind.get() == "api">"API"</option>
-                                    <option value="browser" selected=move || draft.kind.get() == "browser">"Browser"</option>
-                                </select>
-                            </div>
-                            <div class="wide">
-                                <label for="check-url">"URL"</label>
-                                <input id="check-url" type="url" required placeholder="https://example.com/health"
-                                    prop:value=draft.url on:input=move |ev| draft.url.set(event_target_value(&ev)) />
-                            </div>
-                            <div>
-                                <label for="check-frequency">"Every (minutes)"</label>
-                                <input id="check-frequency" type="number" min="1" max="1440" required
-                                    prop:value=draft.frequency
-                                    on:input=move |ev| draft.frequency.set(event_target_value(&ev)) />
-                            </div>
-                            <div class="checkbox">
-                                <input id="check-activated" type="checkbox" prop:checked=draft.activated
-                                    on:change=move |ev| draft.activated.set(event_target_checked(&ev)) />
-                                <label for="check-activated">"Activated"</label>
-                            </div>
-                        </div>
-                        <ErrorNote error=save_error />
-                        <div class="actions">
-                            <button type="submit">
-                                {move || if draft.editing.get().is_some() { "Save changes" } else { "Create check" }}
-                            </button>
-                            <Show when=move || draft.editing.get().is_some()>
-                                <button type="button" class="secondary" on:click=move |_| draft.clear()>"Cancel"</button>
-                            </Show>
-                        </div>
-                    </form>
-                }
-            })}
+        {can_write.then(|| view! { <CheckEditor draft create update /> })}
         <ErrorNote error=action_error(delete.value()) />
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
@@ -228,6 +145,96 @@ fn Checks(me: Me) -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// The form that creates a check, or edits the one loaded into `draft`.
+#[component]
+fn CheckEditor(
+    draft: Draft,
+    create: ServerAction<CreateCheck>,
+    update: ServerAction<UpdateCheck>,
+) -> impl IntoView {
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match draft.editing.get() {
+            Some(check_id) => {
+                update.dispatch(UpdateCheck {
+                    request: UpdateCheckRequest {
+                        check_id,
+                        name: Some(draft.name.get()),
+                        kind: Some(draft.kind.get()),
+                        url: Some(draft.url.get()),
+                        frequency_minutes: Some(draft.frequency_minutes()),
+                        activated: Some(draft.activated.get()),
+                    },
+                });
+            }
+            None => {
+                create.dispatch(CreateCheck {
+                    request: CreateCheckRequest {
+                        name: draft.name.get(),
+                        kind: draft.kind.get(),
+                        url: draft.url.get(),
+                        frequency_minutes: draft.frequency_minutes(),
+                        activated: draft.activated.get(),
+                    },
+                });
+            }
+        }
+    };
+    let save_error = Signal::derive(move || {
+        if draft.editing.get().is_some() {
+            action_error(update.value()).get()
+        } else {
+            action_error(create.value()).get()
+        }
+    });
+    view! {
+        <form method="post" class="card editor" on:submit=save aria-labelledby="editor-title">
+            <h2 id="editor-title">
+                {move || if draft.editing.get().is_some() { "Edit check" } else { "New check" }}
+            </h2>
+            <div class="grid">
+                <div>
+                    <label for="check-name">"Name"</label>
+                    <input id="check-name" required maxlength="100" prop:value=draft.name
+                        on:input=move |ev| draft.name.set(event_target_value(&ev)) />
+                </div>
+                <div>
+                    <label for="check-kind">"Kind"</label>
+                    <select id="check-kind" on:change=move |ev| draft.kind.set(event_target_value(&ev))>
+                        <option value="api" selected=move || draft.kind.get() == "api">"API"</option>
+                        <option value="browser" selected=move || draft.kind.get() == "browser">"Browser"</option>
+                    </select>
+                </div>
+                <div class="wide">
+                    <label for="check-url">"URL"</label>
+                    <input id="check-url" type="url" required placeholder="https://example.com/health"
+                        prop:value=draft.url on:input=move |ev| draft.url.set(event_target_value(&ev)) />
+                </div>
+                <div>
+                    <label for="check-frequency">"Every (minutes)"</label>
+                    <input id="check-frequency" type="number" min="1" max="1440" required
+                        prop:value=draft.frequency
+                        on:input=move |ev| draft.frequency.set(event_target_value(&ev)) />
+                </div>
+                <div class="checkbox">
+                    <input id="check-activated" type="checkbox" prop:checked=draft.activated
+                        on:change=move |ev| draft.activated.set(event_target_checked(&ev)) />
+                    <label for="check-activated">"Activated"</label>
+                </div>
+            </div>
+            <ErrorNote error=save_error />
+            <div class="actions">
+                <button type="submit">
+                    {move || if draft.editing.get().is_some() { "Save changes" } else { "Create check" }}
+                </button>
+                <Show when=move || draft.editing.get().is_some()>
+                    <button type="button" class="secondary" on:click=move |_| draft.clear()>"Cancel"</button>
+                </Show>
+            </div>
+        </form>
     }
 }
 
