@@ -48,7 +48,7 @@ pub async fn invite_member(
     }
     let token = random_base62(32);
     let now = now_millis();
-    let expires_at = now + 7 * 24 * 60 * 60 * 1000;
+    let expires_at = now.after(std::time::Duration::from_secs(7 * 24 * 60 * 60));
     stores::invites::insert(
         &state.pool,
         stores::invites::NewInvite {

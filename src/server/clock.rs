@@ -1,15 +1,75 @@
-//! The clock and how times are written: every time is stored as milliseconds since the Unix
-//! epoch (one integer type on both engines) and sent as an RFC 3339 UTC string.
+//! The clock and how times are kept: every time is a [`Millis`] — milliseconds since the Unix
+//! epoch, UTC, stored as one integer type on both engines — and is sent as an RFC 3339 string.
 
-/// Milliseconds since the Unix epoch: how every time is stored (one integer type on both engines).
-pub fn now_millis() -> i64 {
+use crate::domain::ApiError;
+use std::time::Duration;
+
+/// A point in time, in milliseconds since the Unix epoch (UTC). Its own type, so a time cannot
+/// be mixed up with a count or a duration, and it is stored and read as a plain BIGINT.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    sqlx::Type,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[sqlx(transparent)]
+#[serde(transparent)]
+pub struct Millis(i64);
+
+impl Millis {
+    /// The beginning of time, for "nothing ended before this".
+    pub const EPOCH: Millis = Millis(0);
+
+    pub fn from_i64(millis: i64) -> Millis {
+        Millis(millis)
+    }
+
+    pub fn as_i64(self) -> i64 {
+        self.0
+    }
+
+    /// `duration` later.
+    pub fn after(self, duration: Duration) -> Millis {
+        Millis(self.0.saturating_add(duration_millis(duration)))
+    }
+
+    /// `duration` earlier.
+    pub fn before(self, duration: Duration) -> Millis {
+        Millis(self.0.saturating_sub(duration_millis(duration)))
+    }
+
+    /// How long after `earlier` this is (zero when it is not after it).
+    pub fn since(self, earlier: Millis) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
+    }
+
+    /// As sent to callers: an RFC 3339 UTC string.
+    pub fn rfc3339(self) -> String {
+        rfc3339(self)
+    }
+}
+
+fn duration_millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Now, by the server's clock.
+pub fn now_millis() -> Millis {
     let now = time::OffsetDateTime::now_utc();
-    (now.unix_timestamp_nanos() / 1_000_000) as i64
+    Millis((now.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 /// An RFC 3339 UTC string for a stored time.
-pub fn rfc3339(millis: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+pub fn rfc3339(millis: Millis) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis.0) * 1_000_000)
         .ok()
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
@@ -19,16 +79,16 @@ pub fn rfc3339(millis: i64) -> String {
 }
 
 /// Parses an RFC 3339 time from a caller, naming the field when it is not one.
-pub fn parse_rfc3339(field: &str, text: &str) -> Result<i64, crate::domain::ApiError> {
+pub fn parse_rfc3339(field: &str, text: &str) -> Result<Millis, ApiError> {
     let parsed =
         time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
             .map_err(|_| {
-                crate::domain::ApiError::invalid_input(
+                ApiError::invalid_input(
                     field,
                     "must be an RFC 3339 time such as 2030-01-31T12:00:00Z",
                 )
             })?;
-    Ok((parsed.unix_timestamp_nanos() / 1_000_000) as i64)
+    Ok(Millis((parsed.unix_timestamp_nanos() / 1_000_000) as i64))
 }
 
 #[cfg(test)]
@@ -37,7 +97,7 @@ mod tests {
 
     #[test]
     fn times_round_trip_through_rfc3339() {
-        let millis = 1_900_000_000_123;
+        let millis = Millis(1_900_000_000_123);
         assert_eq!(
             parse_rfc3339("expires_at", &rfc3339(millis)).unwrap(),
             millis
@@ -46,5 +106,15 @@ mod tests {
             .unwrap_err()
             .message
             .starts_with("expires_at"));
+    }
+
+    #[test]
+    fn durations_move_a_time_and_measure_between_times() {
+        let start = Millis(10_000);
+        let later = start.after(Duration::from_secs(3));
+        assert_eq!(later, Millis(13_000));
+        assert_eq!(later.since(start), Duration::from_secs(3));
+        assert_eq!(start.since(later), Duration::ZERO);
+        assert_eq!(later.before(Duration::from_secs(3)), start);
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::{
     views::{Account, User, Via},
     Action, ApiError, ErrorCode, Role,
 };
+use crate::server::clock::Millis;
 use axum::{
     extract::ConnectInfo,
     http::{header::AUTHORIZATION, HeaderMap},
@@ -43,7 +44,7 @@ pub struct Principal {
 #[derive(Clone, Debug)]
 pub struct CallingKey {
     pub id: KeyId,
-    pub expires_at: Option<i64>,
+    pub expires_at: Option<Millis>,
 }
 
 impl Principal {

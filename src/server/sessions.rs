@@ -7,7 +7,9 @@ use crate::domain::{
     ids::{AccountId, UserId},
     ApiError,
 };
+use crate::server::clock::Millis;
 use async_trait::async_trait;
+use std::time::Duration;
 use tower_sessions::{
     cookie::SameSite,
     session::{Id, Record},
@@ -21,31 +23,31 @@ pub const SESSION_USER: &str = "keyward.user";
 /// A session ends after this long without use…
 const IDLE_LIFETIME_DAYS: i64 = 14;
 /// …and after this long in any case, however busy: a stolen cookie cannot be kept alive forever.
-pub const ABSOLUTE_LIFETIME_MILLIS: i64 = 30 * 24 * 60 * 60 * 1000;
+pub const ABSOLUTE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SessionUser {
     pub user_id: UserId,
     pub account_id: AccountId,
-    /// When the person signed in (milliseconds). Sessions from before this field existed read
-    /// as 0, i.e. over: their people sign in once more.
+    /// When the person signed in. Sessions from before this field existed read as the epoch,
+    /// i.e. over: their people sign in once more.
     #[serde(default)]
-    pub signed_in_at: i64,
+    pub signed_in_at: Millis,
 }
 
 impl SessionUser {
     /// Whether the session still stands: younger than the absolute lifetime and started after
     /// the person's sessions were last ended (a password change).
-    pub fn is_current(&self, now: i64, sessions_valid_after: i64) -> bool {
+    pub fn is_current(&self, now: Millis, sessions_valid_after: Millis) -> bool {
         self.signed_in_at >= sessions_valid_after
-            && now.saturating_sub(self.signed_in_at) < ABSOLUTE_LIFETIME_MILLIS
+            && now.since(self.signed_in_at) < ABSOLUTE_LIFETIME
     }
 }
 
 /// Signs the browser in. The session id is renewed so that an id planted before sign-in
 /// (session fixation) is worthless afterwards. A request that carries a bearer key never gets
 /// a session, whatever it proved: a key must not become a browser login.
-pub async fn start(user_id: &UserId, account_id: &AccountId, now: i64) -> Result<(), ApiError> {
+pub async fn start(user_id: &UserId, account_id: &AccountId, now: Millis) -> Result<(), ApiError> {
     if super::principal::is_bearer_request().await {
         return Ok(());
     }
@@ -232,15 +234,20 @@ mod tests {
         let session = SessionUser {
             user_id: UserId::parse("user_id", "usr_a").unwrap(),
             account_id: AccountId::parse("account_id", "acc_a").unwrap(),
-            signed_in_at: 1_000,
+            signed_in_at: Millis::from_i64(1_000),
         };
-        assert!(session.is_current(1_000, 0));
-        assert!(session.is_current(1_000 + ABSOLUTE_LIFETIME_MILLIS - 1, 0));
-        assert!(!session.is_current(1_000 + ABSOLUTE_LIFETIME_MILLIS, 0));
+        let at = Millis::from_i64;
+        let end = at(1_000).after(ABSOLUTE_LIFETIME);
+        assert!(session.is_current(at(1_000), Millis::EPOCH));
+        assert!(session.is_current(end.before(Duration::from_millis(1)), Millis::EPOCH));
+        assert!(!session.is_current(end, Millis::EPOCH));
         assert!(
-            session.is_current(2_000, 1_000),
+            session.is_current(at(2_000), at(1_000)),
             "the session that changed it"
         );
-        assert!(!session.is_current(2_000, 1_001), "older sessions end");
+        assert!(
+            !session.is_current(at(2_000), at(1_001)),
+            "older sessions end"
+        );
     }
 }

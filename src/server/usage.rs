@@ -3,6 +3,7 @@
 
 use super::db::Pool;
 use crate::domain::ids::KeyId;
+use crate::server::clock::Millis;
 use std::{collections::HashMap, sync::Arc, sync::Mutex};
 
 #[derive(Clone, Default)]
@@ -11,12 +12,12 @@ pub struct KeyUsage {
 }
 
 struct Use {
-    at_millis: i64,
+    at_millis: Millis,
     ip: Option<String>,
 }
 
 impl KeyUsage {
-    pub fn record(&self, key_id: &KeyId, at_millis: i64, ip: Option<String>) {
+    pub fn record(&self, key_id: &KeyId, at_millis: Millis, ip: Option<String>) {
         let mut pending = self.pending.lock().expect("usage lock poisoned");
         pending.insert(key_id.clone(), Use { at_millis, ip });
     }

@@ -7,8 +7,10 @@ use keyward::server::{clock::now_millis, stores};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-fn in_days(days: i64) -> String {
-    keyward::server::clock::rfc3339(now_millis() + days * 86_400_000)
+fn in_days(days: u64) -> String {
+    now_millis()
+        .after(std::time::Duration::from_secs(days * 86_400))
+        .rfc3339()
 }
 
 #[tokio::test]

@@ -280,7 +280,7 @@ async fn revoked_expired_foreign_and_malformed_keys_are_refused() {
             .await;
         assert_eq!(expiring["expires_at"], "2099-01-01T00:00:00Z");
         sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
-            .bind(now_millis() - 1000)
+            .bind(now_millis().before(std::time::Duration::from_secs(1)))
             .bind(expiring["id"].as_str().unwrap())
             .execute(&app.state.pool)
             .await

@@ -96,7 +96,7 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
         .await;
     let (expired, expired_key) = admin.create_key(json!({"name": "expired"})).await;
     sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
-        .bind(now_millis() - 1)
+        .bind(now_millis().before(std::time::Duration::from_millis(1)))
         .bind(expired["id"].as_str().unwrap())
         .execute(&app.state.pool)
         .await

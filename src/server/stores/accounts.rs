@@ -3,6 +3,7 @@ use crate::domain::{
     views::{Account, AccountMembership, Member, User},
     Role,
 };
+use crate::server::clock::Millis;
 use crate::server::{
     clock::{now_millis, rfc3339},
     db::Pool,
@@ -39,7 +40,7 @@ struct MemberRecord {
     user_id: UserId,
     email: String,
     role: Role,
-    joined_at: i64,
+    joined_at: Millis,
 }
 
 impl MemberRecord {
@@ -59,7 +60,7 @@ pub async fn insert_account<'e>(
     executor: impl Executor<'e, Database = Any>,
     id: &AccountId,
     name: &str,
-    now: i64,
+    now: Millis,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)")
         .bind(id)
@@ -77,7 +78,7 @@ pub async fn insert_membership<'e>(
     account_id: &AccountId,
     user_id: &UserId,
     role: Role,
-    now: i64,
+    now: Millis,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO memberships (id, account_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4, $5)",
@@ -264,7 +265,7 @@ pub async fn remove(
     pool: &Pool,
     account_id: &AccountId,
     user_id: &UserId,
-    now: i64,
+    now: Millis,
 ) -> Result<(), MembershipChangeError> {
     let mut transaction = lock_account(pool, account_id).await?;
     let current = member(&mut *transaction, account_id, user_id)

@@ -5,6 +5,7 @@ use crate::domain::{
     views::{Check, CheckKind},
     ApiError,
 };
+use crate::server::clock::Millis;
 use crate::server::{clock::rfc3339, db::Pool};
 
 #[derive(sqlx::FromRow)]
@@ -15,8 +16,8 @@ struct CheckRecord {
     url: String,
     frequency_minutes: i64,
     activated: i64,
-    created_at: i64,
-    updated_at: i64,
+    created_at: Millis,
+    updated_at: Millis,
 }
 
 impl CheckRecord {
@@ -116,7 +117,7 @@ pub async fn insert(
     account_id: &AccountId,
     id: &CheckId,
     fields: &CheckFields,
-    now: i64,
+    now: Millis,
 ) -> Result<Check, sqlx::Error> {
     let row: CheckRecord = sqlx::query_as(&format!(
         "INSERT INTO checks (id, account_id, name, kind, url, frequency_minutes, activated, created_at, updated_at) \
@@ -142,7 +143,7 @@ pub async fn update(
     account_id: &AccountId,
     id: &CheckId,
     changes: &CheckChanges,
-    now: i64,
+    now: Millis,
 ) -> Result<Option<Check>, sqlx::Error> {
     let row: Option<CheckRecord> = sqlx::query_as(&format!(
         "UPDATE checks SET name = COALESCE($1, name), kind = COALESCE($2, kind), \

@@ -3,6 +3,7 @@ use crate::domain::{
     views::{Invite, User},
     Role,
 };
+use crate::server::clock::Millis;
 use crate::server::{clock::rfc3339, db::Pool};
 use sqlx::{Any, Executor};
 
@@ -16,8 +17,8 @@ pub struct NewInvite<'a> {
     pub invited_by: Option<&'a UserId>,
     /// The key that made the invite, if one did.
     pub invited_by_key_id: Option<&'a KeyId>,
-    pub now: i64,
-    pub expires_at: i64,
+    pub now: Millis,
+    pub expires_at: Millis,
 }
 
 /// An invite found by its token, with what accepting it must re-check.
@@ -27,9 +28,9 @@ pub struct InviteByToken {
     pub account_id: AccountId,
     pub email: String,
     pub role: Role,
-    pub expires_at: i64,
-    pub accepted_at: Option<i64>,
-    pub withdrawn_at: Option<i64>,
+    pub expires_at: Millis,
+    pub accepted_at: Option<Millis>,
+    pub withdrawn_at: Option<Millis>,
     /// 1 when whoever invited could still invite now: the person is still an Admin of the
     /// account and the key (if a key made it) is neither revoked nor expired.
     inviter_still_allowed: i64,
@@ -75,7 +76,7 @@ pub async fn insert(pool: &Pool, invite: NewInvite<'_>) -> Result<(), sqlx::Erro
 pub async fn find_by_token_hash(
     pool: &Pool,
     token_hash: &str,
-    now: i64,
+    now: Millis,
 ) -> Result<Option<InviteByToken>, sqlx::Error> {
     sqlx::query_as(
         "SELECT i.id, i.account_id, i.email, i.role, i.expires_at, i.accepted_at, i.withdrawn_at, \
@@ -101,8 +102,8 @@ struct PendingInviteRecord {
     id: InviteId,
     email: String,
     role: Role,
-    created_at: i64,
-    expires_at: i64,
+    created_at: Millis,
+    expires_at: Millis,
     inviter_id: Option<UserId>,
     inviter_email: Option<String>,
 }
@@ -111,7 +112,7 @@ struct PendingInviteRecord {
 pub async fn pending(
     pool: &Pool,
     account_id: &AccountId,
-    now: i64,
+    now: Millis,
 ) -> Result<Vec<Invite>, sqlx::Error> {
     let rows: Vec<PendingInviteRecord> = sqlx::query_as(
         "SELECT i.id, i.email, i.role, i.created_at, i.expires_at, \
@@ -146,7 +147,7 @@ pub async fn withdraw(
     pool: &Pool,
     account_id: &AccountId,
     invite_id: &InviteId,
-    now: i64,
+    now: Millis,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         "UPDATE invites SET withdrawn_at = $1 \
@@ -165,7 +166,7 @@ pub async fn withdraw_pending_for<'e>(
     executor: impl Executor<'e, Database = Any>,
     account_id: &AccountId,
     email: &str,
-    now: i64,
+    now: Millis,
 ) -> Result<u64, sqlx::Error> {
     let result = sqlx::query(
         "UPDATE invites SET withdrawn_at = $1 \
@@ -210,7 +211,7 @@ pub async fn accept(
     invite: &InviteByToken,
     role: Role,
     joiner: Joiner<'_>,
-    now: i64,
+    now: Millis,
 ) -> Result<Accepted, sqlx::Error> {
     use crate::server::{error::is_unique_violation, stores};
     let mut transaction = pool.begin().await?;
@@ -252,7 +253,7 @@ pub async fn accept(
 async fn mark_accepted<'e>(
     executor: impl Executor<'e, Database = Any>,
     invite_id: &InviteId,
-    now: i64,
+    now: Millis,
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         "UPDATE invites SET accepted_at = $1 \

@@ -3,6 +3,7 @@ use crate::domain::{
     views::{Key, KeyKind, KeyStatus, User},
     Role,
 };
+use crate::server::clock::Millis;
 use crate::server::{clock::rfc3339, db::Pool};
 
 /// What verification needs, read in one indexed query together with the owner's *current*
@@ -19,8 +20,8 @@ pub struct KeyForVerification {
     pub role_cap: Option<Role>,
     pub owner_role: Option<Role>,
     pub membership_id: Option<MembershipId>,
-    pub expires_at: Option<i64>,
-    pub revoked_at: Option<i64>,
+    pub expires_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
 }
 
 pub async fn find_for_verification(
@@ -58,7 +59,7 @@ pub fn effective_role(
     })
 }
 
-pub fn status(now: i64, expires_at: Option<i64>, revoked_at: Option<i64>) -> KeyStatus {
+pub fn status(now: Millis, expires_at: Option<Millis>, revoked_at: Option<Millis>) -> KeyStatus {
     if revoked_at.is_some() {
         KeyStatus::Revoked
     } else if expires_at.is_some_and(|expiry| expiry <= now) {
@@ -81,8 +82,8 @@ pub struct NewKey<'a> {
     pub secret_hash: &'a str,
     pub hint: &'a str,
     pub role_cap: Option<Role>,
-    pub now: i64,
-    pub expires_at: Option<i64>,
+    pub now: Millis,
+    pub expires_at: Option<Millis>,
 }
 
 impl NewKey<'_> {
@@ -109,7 +110,7 @@ impl NewKey<'_> {
 
 /// The view of a key after `revoke` at `now` (one already revoked keeps its first time), so
 /// revoking needs no read-back.
-pub fn revoked_view(key: Key, now: i64) -> Key {
+pub fn revoked_view(key: Key, now: Millis) -> Key {
     if key.revoked_at.is_some() {
         return key;
     }
@@ -184,16 +185,16 @@ struct KeyRecord {
     hint: String,
     role_cap: Option<Role>,
     owner_role: Option<Role>,
-    created_at: i64,
-    last_used_at: Option<i64>,
+    created_at: Millis,
+    last_used_at: Option<Millis>,
     last_used_ip: Option<String>,
-    expires_at: Option<i64>,
-    revoked_at: Option<i64>,
+    expires_at: Option<Millis>,
+    revoked_at: Option<Millis>,
     created_by_key_id: Option<KeyId>,
 }
 
 impl KeyRecord {
-    fn view(self, now: i64) -> Key {
+    fn view(self, now: Millis) -> Key {
         let effective_role = effective_role(self.kind, self.role_cap, self.owner_role);
         let owner = match (self.user_id, self.email) {
             (Some(id), Some(email)) => Some(User { id, email }),
@@ -231,7 +232,7 @@ pub async fn list_for_owner(
     pool: &Pool,
     account_id: &AccountId,
     user_id: &UserId,
-    now: i64,
+    now: Millis,
 ) -> Result<Vec<Key>, sqlx::Error> {
     let rows: Vec<KeyRecord> = sqlx::query_as(&format!(
         "{KEY_COLUMNS} WHERE k.account_id = $1 AND k.user_id = $2 ORDER BY k.created_at DESC, k.id"
@@ -246,7 +247,7 @@ pub async fn list_for_owner(
 pub async fn list_for_account(
     pool: &Pool,
     account_id: &AccountId,
-    now: i64,
+    now: Millis,
 ) -> Result<Vec<Key>, sqlx::Error> {
     let rows: Vec<KeyRecord> = sqlx::query_as(&format!(
         "{KEY_COLUMNS} WHERE k.account_id = $1 ORDER BY k.created_at DESC, k.id"
@@ -261,7 +262,7 @@ pub async fn get(
     pool: &Pool,
     account_id: &AccountId,
     key_id: &KeyId,
-    now: i64,
+    now: Millis,
 ) -> Result<Option<Key>, sqlx::Error> {
     let row: Option<KeyRecord> = sqlx::query_as(&format!(
         "{KEY_COLUMNS} WHERE k.account_id = $1 AND k.id = $2"
@@ -279,7 +280,7 @@ pub async fn revoke(
     pool: &Pool,
     account_id: &AccountId,
     key_id: &KeyId,
-    now: i64,
+    now: Millis,
 ) -> Result<u64, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     // First the key itself: this waits for (and then excludes) a child being inserted under
@@ -339,9 +340,10 @@ mod tests {
 
     #[test]
     fn status_prefers_revoked_then_expired() {
-        assert_eq!(status(10, None, None), KeyStatus::Active);
-        assert_eq!(status(10, Some(10), None), KeyStatus::Expired);
-        assert_eq!(status(10, Some(11), None), KeyStatus::Active);
-        assert_eq!(status(10, Some(5), Some(3)), KeyStatus::Revoked);
+        let at = Millis::from_i64;
+        assert_eq!(status(at(10), None, None), KeyStatus::Active);
+        assert_eq!(status(at(10), Some(at(10)), None), KeyStatus::Expired);
+        assert_eq!(status(at(10), Some(at(11)), None), KeyStatus::Active);
+        assert_eq!(status(at(10), Some(at(5)), Some(at(3))), KeyStatus::Revoked);
     }
 }

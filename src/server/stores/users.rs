@@ -1,4 +1,5 @@
 use crate::domain::{ids::UserId, views::User};
+use crate::server::clock::Millis;
 use crate::server::db::Pool;
 use sqlx::{Any, Executor};
 
@@ -9,7 +10,7 @@ pub struct UserWithPassword {
     pub email: String,
     pub password_hash: String,
     /// Sessions that started before this time are over (see `SessionUser::is_current`).
-    pub sessions_valid_after: i64,
+    pub sessions_valid_after: Millis,
 }
 
 impl UserWithPassword {
@@ -26,7 +27,7 @@ pub async fn insert<'e>(
     id: &UserId,
     email: &str,
     password_hash: &str,
-    now: i64,
+    now: Millis,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
         .bind(id)
@@ -62,7 +63,7 @@ pub async fn change_password(
     pool: &Pool,
     user_id: &UserId,
     password_hash: &str,
-    now: i64,
+    now: Millis,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET password_hash = $1, sessions_valid_after = $2 WHERE id = $3")
         .bind(password_hash)
