@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod guards;
 pub mod ids;
+pub mod joining;
 pub mod keys;
 pub mod openapi;
 pub mod passwords;
