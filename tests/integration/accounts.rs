@@ -152,13 +152,7 @@ async fn repeated_failed_logins_are_throttled() {
 async fn invitations_add_members_once_and_roles_can_change() {
     on_each_engine(|app| async move {
         let (admin, signed_up) = app.signup("admin@example.com").await;
-        let invite = admin
-            .call_ok(
-                "members/invite",
-                json!({"email": "new@example.com", "role": "read_write"}),
-                StatusCode::CREATED,
-            )
-            .await;
+        let invite = admin.invite("new@example.com", "read_write").await;
         let url = invite["invite_url"].as_str().unwrap();
         assert!(
             url.starts_with(&format!("{}/invite/", app.address)),
@@ -302,13 +296,7 @@ async fn members_can_leave_and_existing_users_join_with_their_password() {
         let member_id = accepted["user"]["id"].as_str().unwrap().to_string();
 
         // second@ already has a login: joining first@'s account needs that password.
-        let invite = first_admin
-            .call_ok(
-                "members/invite",
-                json!({"email": "second@example.com", "role": "read_write"}),
-                StatusCode::CREATED,
-            )
-            .await;
+        let invite = first_admin.invite("second@example.com", "read_write").await;
         let token = invite_token(&invite);
         let stranger = app.anonymous();
         let (status, _) = stranger
@@ -386,13 +374,7 @@ async fn an_invite_link_cannot_be_used_to_guess_a_password() {
     on_each_engine(|app| async move {
         let (admin, _) = app.signup("inviter@example.com").await;
         app.signup("victim@example.com").await;
-        let invite = admin
-            .call_ok(
-                "members/invite",
-                json!({"email": "victim@example.com", "role": "admin"}),
-                StatusCode::CREATED,
-            )
-            .await;
+        let invite = admin.invite("victim@example.com", "admin").await;
         let token = invite_token(&invite);
         let attacker = app.anonymous();
         let mut statuses = Vec::new();

@@ -27,13 +27,7 @@ async fn a_stolen_key_never_becomes_its_owners_browser_session() {
             .await;
         assert_eq!(me["user"]["email"], "victim@example.com");
         let (attacker, _) = app.signup("attacker@example.com").await;
-        let invite = attacker
-            .call_ok(
-                "members/invite",
-                json!({"email": "victim@example.com", "role": "admin"}),
-                StatusCode::CREATED,
-            )
-            .await;
+        let invite = attacker.invite("victim@example.com", "admin").await;
 
         // Accepting with the victim's key and no password: the key proves nothing.
         let thief = app.anonymous().using_key(&stolen);
@@ -510,20 +504,8 @@ async fn sessions_are_stored_only_under_a_keyed_hash_of_their_id() {
 async fn invites_can_be_listed_withdrawn_and_never_linger() {
     on_each_engine(|app| async move {
         let (admin, _) = app.signup("inviter@example.com").await;
-        let first = admin
-            .call_ok(
-                "members/invite",
-                json!({"email": "bob@example.com", "role": "read_write"}),
-                StatusCode::CREATED,
-            )
-            .await;
-        let second = admin
-            .call_ok(
-                "members/invite",
-                json!({"email": "bob@example.com", "role": "read_only"}),
-                StatusCode::CREATED,
-            )
-            .await;
+        let first = admin.invite("bob@example.com", "read_write").await;
+        let second = admin.invite("bob@example.com", "read_only").await;
         let listed = admin
             .call_ok("invites/list", json!({}), StatusCode::OK)
             .await;
@@ -577,13 +559,7 @@ async fn an_invite_dies_when_its_inviter_may_no_longer_invite() {
     on_each_engine(|app| async move {
         let (owner, _) = app.signup("owner2@example.com").await;
         let (deputy, joined) = app.add_member(&owner, "deputy@example.com", "admin").await;
-        let invite = deputy
-            .call_ok(
-                "members/invite",
-                json!({"email": "friend@example.com", "role": "admin"}),
-                StatusCode::CREATED,
-            )
-            .await;
+        let invite = deputy.invite("friend@example.com", "admin").await;
         owner
             .call_ok(
                 "members/set-role",
@@ -604,11 +580,7 @@ async fn an_invite_dies_when_its_inviter_may_no_longer_invite() {
         let (key, secret) = owner.create_key(json!({"name": "provisioning"})).await;
         let by_key = app
             .with_key(&secret)
-            .call_ok(
-                "members/invite",
-                json!({"email": "robot@example.com", "role": "read_only"}),
-                StatusCode::CREATED,
-            )
+            .invite("robot@example.com", "read_only")
             .await;
         owner
             .call_ok("keys/revoke", json!({"key_id": key["id"]}), StatusCode::OK)
@@ -694,13 +666,7 @@ async fn concurrent_demotions_never_leave_an_account_without_an_admin() {
 async fn the_same_invite_accepted_twice_at_once_joins_once() {
     on_each_engine(|app| async move {
         let (admin, _) = app.signup("race@example.com").await;
-        let invite = admin
-            .call_ok(
-                "members/invite",
-                json!({"email": "twice@example.com", "role": "read_only"}),
-                StatusCode::CREATED,
-            )
-            .await;
+        let invite = admin.invite("twice@example.com", "read_only").await;
         let token = invite_token(&invite);
         let (one, two) = (app.anonymous(), app.anonymous());
         let (a, b) = tokio::join!(

@@ -231,14 +231,7 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
         "auth/switch-account" => json!({"account_id": world.account_id}),
         "members/invite" => json!({"email": fresh_email, "role": "read_only"}),
         "invites/accept" => {
-            let invite = world
-                .fixture_admin
-                .call_ok(
-                    "members/invite",
-                    json!({"email": fresh_email, "role": "read_only"}),
-                    StatusCode::CREATED,
-                )
-                .await;
+            let invite = world.fixture_admin.invite(&fresh_email, "read_only").await;
             json!({"token": invite_token(&invite), "password": PASSWORD})
         }
         "members/set-role" => json!({"user_id": world.read_only_id, "role": "read_only"}),
@@ -253,14 +246,7 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
             json!({"current_password": PASSWORD, "new_password": "a brand new password"})
         }
         "invites/withdraw" => {
-            world
-                .fixture_admin
-                .call_ok(
-                    "members/invite",
-                    json!({"email": fresh_email, "role": "read_only"}),
-                    StatusCode::CREATED,
-                )
-                .await;
+            world.fixture_admin.invite(&fresh_email, "read_only").await;
             let invites = world
                 .fixture_admin
                 .call_ok("invites/list", json!({}), StatusCode::OK)

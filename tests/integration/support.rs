@@ -238,13 +238,7 @@ impl TestApp {
 
     /// Invites `email` into the admin's account with `role` and accepts as a new person.
     pub async fn add_member(&self, admin: &Caller, email: &str, role: &str) -> (Caller, Value) {
-        let invite = admin
-            .call_ok(
-                "members/invite",
-                json!({"email": email, "role": role}),
-                StatusCode::CREATED,
-            )
-            .await;
+        let invite = admin.invite(email, role).await;
         let token = invite_token(&invite);
         let member = self.anonymous();
         let body = member
@@ -296,6 +290,16 @@ impl Caller {
         let (status, json) = self.call_json(operation, body).await;
         assert_eq!(status, expected, "{operation}: {json}");
         json
+    }
+
+    /// Invites `email` with `role` into this caller's account; returns the invitation.
+    pub async fn invite(&self, email: &str, role: &str) -> Value {
+        self.call_ok(
+            "members/invite",
+            json!({"email": email, "role": role}),
+            StatusCode::CREATED,
+        )
+        .await
     }
 
     /// Creates a key for this caller and returns (key view, secret).
