@@ -102,7 +102,7 @@ fn Members(me: Me) -> impl IntoView {
                     </form>
                 }
             })}
-        {is_admin.then(|| view! { <PendingInvites invite /> })}
+        <h2 id="people-title">"People"</h2>
         <ErrorNote error=change_error />
         <Transition fallback=|| view! { <Loading /> }>
             {move || {
@@ -111,7 +111,7 @@ fn Members(me: Me) -> impl IntoView {
                     match members.await {
                         Ok(list) => {
                             view! {
-                                <table class="table">
+                                <table class="table" aria-labelledby="people-title">
                                     <thead>
                                         <tr>
                                             <th scope="col">"Email"</th>
@@ -139,6 +139,7 @@ fn Members(me: Me) -> impl IntoView {
                 })
             }}
         </Transition>
+        {is_admin.then(|| view! { <PendingInvites invite /> })}
     }
 }
 

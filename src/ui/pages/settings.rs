@@ -48,7 +48,7 @@ fn ChangePasswordForm() -> impl IntoView {
             if new_password != input_value(repeated) {
                 mismatch.set(Some(ApiError::new(
                     ErrorCode::InvalidInput,
-                    "new_password: the two new passwords differ",
+                    "The two new passwords differ. Type the same one twice.",
                 )));
                 return;
             }
