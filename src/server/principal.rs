@@ -267,7 +267,7 @@ pub async fn from_key(
 
 /// The signed-in person of this request's session, whatever their memberships; `None` for a
 /// bearer request, an anonymous session, or a session that is over (too old, or started before
-/// the person's last password change), which is ended on the way.
+/// the person's last password change), which is signed out on the way.
 pub async fn signed_in_session(
     state: &AppState,
 ) -> Result<Option<(Session, SessionUser, stores::users::UserWithPassword)>, ApiError> {
@@ -284,7 +284,11 @@ pub async fn signed_in_session(
             Ok(Some((session, signed_in, user)))
         }
         _ => {
-            session.flush().await?;
+            // Forget who was signed in. Not `flush()`: a server-rendered page resolves the
+            // caller from several resources at once, and concurrent flushes of one session can
+            // leave it non-empty without an id, which tower-sessions answers with a 500.
+            // Removing the entry is idempotent, and the session is refused either way.
+            session.remove_value(sessions::SESSION_USER).await?;
             Ok(None)
         }
     }
