@@ -22,7 +22,7 @@ pub async fn prove_password<'a>(
     password: &str,
     user: Option<&'a UserWithPassword>,
 ) -> Result<&'a UserWithPassword, ApiError> {
-    let address = client_address(state).await;
+    let address = client_address(state);
     let throttle = &state.throttles.sign_in;
     throttle.check(email, address).map_err(|wait| {
         rate_limited(
@@ -46,7 +46,7 @@ pub async fn prove_password<'a>(
 /// Counts one new login (sign-up, or a new person accepting an invite) from the caller's
 /// address; each costs an argon2 hash and a person needs one.
 pub async fn new_login_allowed(state: &AppState) -> Result<(), ApiError> {
-    let address = client_address(state).await;
+    let address = client_address(state);
     state.throttles.sign_up(address).map_err(|wait| {
         rate_limited(
             wait,

@@ -16,7 +16,7 @@ use crate::domain::{
 use crate::server::clock::Millis;
 use axum::{
     extract::ConnectInfo,
-    http::{header::AUTHORIZATION, HeaderMap},
+    http::{header::AUTHORIZATION, request::Parts},
 };
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -98,38 +98,44 @@ pub async fn session() -> Result<Session, ApiError> {
     })
 }
 
-async fn request_headers() -> Result<HeaderMap, ApiError> {
-    leptos_axum::extract()
-        .await
-        .map_err(|_| ApiError::internal())
+/// Reads this request's head in place. `leptos_axum::extract` would clone the whole head
+/// (every header) on each call, and the key path asks it several questions.
+fn with_request<R>(read: impl FnOnce(&Parts) -> R) -> Result<R, ApiError> {
+    leptos::prelude::with_context::<Parts, _>(read).ok_or_else(|| {
+        tracing::error!("the request was not provided to a server function");
+        ApiError::internal()
+    })
 }
 
 /// Whether this request authenticates with a bearer key. Such a request never signs anyone
 /// in: a key must not turn into a browser session.
-pub async fn is_bearer_request() -> bool {
-    request_headers()
-        .await
-        .is_ok_and(|headers| headers.contains_key(AUTHORIZATION))
+pub fn is_bearer_request() -> bool {
+    with_request(|parts| parts.headers.contains_key(AUTHORIZATION)).unwrap_or(false)
 }
 
 /// The client's address: the socket's peer, or — when that peer is one of the configured
 /// trusted proxies — the address those proxies recorded in `X-Forwarded-For`.
-pub async fn client_address(state: &AppState) -> Option<IpAddr> {
-    let ConnectInfo(peer) = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
-        .await
-        .ok()?;
-    let headers = request_headers().await.unwrap_or_default();
-    let forwarded_for = headers
+pub fn client_address(state: &AppState) -> Option<IpAddr> {
+    with_request(|parts| client_of(parts, &state.config.trusted_proxies))
+        .ok()
+        .flatten()
+}
+
+fn client_of(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
+    let ConnectInfo(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>()?;
+    let peer = peer.ip();
+    // Without a trusted proxy in front (the usual case), the header is not even read.
+    if !trusted.iter().any(|net| net.contains(&peer)) {
+        return Some(peer);
+    }
+    let forwarded_for = parts
+        .headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|value| value.to_str().ok())
         .collect::<Vec<_>>()
         .join(",");
-    Some(client_ip(
-        peer.ip(),
-        &forwarded_for,
-        &state.config.trusted_proxies,
-    ))
+    Some(client_ip(peer, &forwarded_for, trusted))
 }
 
 /// Walks `X-Forwarded-For` from the right (the entry the nearest proxy appended) past trusted
@@ -165,20 +171,26 @@ pub async fn authorize(action: Action) -> Result<(AppState, Principal), ApiError
 /// Resolves the caller from a bearer key if the request has an `Authorization` header, else
 /// from the session cookie.
 pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
-    let headers = request_headers().await?;
-    let principal = match headers.get(AUTHORIZATION) {
-        Some(value) => {
-            let token = value
+    // One look at the head: the bearer token, the account it names, and the client.
+    let (token, named_account, address) = with_request(|parts| {
+        let token = parts.headers.get(AUTHORIZATION).map(|value| {
+            value
                 .to_str()
                 .ok()
                 .and_then(|value| value.strip_prefix("Bearer "))
                 .map(str::trim)
-                .unwrap_or_default();
-            from_bearer(state, token).await?
-        }
+                .unwrap_or_default()
+                .to_string()
+        });
+        let named_account = parts.headers.get(ACCOUNT_HEADER).cloned();
+        let address = client_of(parts, &state.config.trusted_proxies);
+        (token, named_account, address)
+    })?;
+    let principal = match token {
+        Some(token) => from_bearer(state, &token, address).await?,
         None => from_session(state).await?,
     };
-    if let Some(named) = headers.get(ACCOUNT_HEADER) {
+    if let Some(named) = named_account {
         if named.as_bytes() != principal.account.id.as_str().as_bytes() {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
@@ -191,8 +203,11 @@ pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
 
 /// A bearer attempt, with failures counted per client address: guessing keys online (short
 /// legacy secrets above all) is refused with 429 long before it could succeed.
-async fn from_bearer(state: &AppState, token: &str) -> Result<Principal, ApiError> {
-    let address = client_address(state).await;
+async fn from_bearer(
+    state: &AppState,
+    token: &str,
+    address: Option<IpAddr>,
+) -> Result<Principal, ApiError> {
     if let Some(address) = address {
         if let Err(wait) = state.throttles.bearer_failures.check(&address) {
             super::boundary::respond_retry_after(wait);
@@ -271,9 +286,16 @@ pub async fn from_key(
 pub async fn signed_in_session(
     state: &AppState,
 ) -> Result<Option<(Session, SessionUser, stores::users::UserWithPassword)>, ApiError> {
-    if is_bearer_request().await {
+    if is_bearer_request() {
         return Ok(None);
     }
+    current_session(state).await
+}
+
+/// [`signed_in_session`] for a request already known to carry no bearer key.
+async fn current_session(
+    state: &AppState,
+) -> Result<Option<(Session, SessionUser, stores::users::UserWithPassword)>, ApiError> {
     let session = session().await?;
     let Some(signed_in) = session.get::<SessionUser>(sessions::SESSION_USER).await? else {
         return Ok(None);
@@ -295,7 +317,7 @@ pub async fn signed_in_session(
 }
 
 async fn from_session(state: &AppState) -> Result<Principal, ApiError> {
-    let (session, signed_in, user) = signed_in_session(state)
+    let (session, signed_in, user) = current_session(state)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     let membership =

@@ -48,7 +48,7 @@ impl SessionUser {
 /// (session fixation) is worthless afterwards. A request that carries a bearer key never gets
 /// a session, whatever it proved: a key must not become a browser login.
 pub async fn start(user_id: &UserId, account_id: &AccountId, now: Millis) -> Result<(), ApiError> {
-    if super::principal::is_bearer_request().await {
+    if super::principal::is_bearer_request() {
         return Ok(());
     }
     let session = super::principal::session().await?;
