@@ -27,22 +27,36 @@ fn benchmarks(c: &mut Criterion) {
 
     // A real account, member and key, created through the same code the API uses.
     let secret = runtime.block_on(async {
-        use keyward::domain::ids::{AccountId, KeyId, UserId};
-        use keyward::server::{clock::now_millis, stores};
+        use keyward::domain::{
+            audit::AuditAction,
+            ids::{AccountId, KeyId, UserId},
+        };
+        use keyward::server::{
+            audit::{Actor, Event},
+            clock::now_millis,
+            stores,
+        };
         let pool = &state.pool;
         let (user, account, now) = (UserId::generate(), AccountId::generate(), now_millis());
-        stores::users::insert(pool, &user, "bench@example.com", "not-a-hash", now)
-            .await
-            .unwrap();
-        stores::accounts::insert_account(pool, &account, "Bench", now)
-            .await
-            .unwrap();
-        stores::accounts::insert_membership(
+        let event = |action| {
+            Event::new(
+                &state.key_hasher,
+                &account,
+                action,
+                Actor::cli(),
+                Default::default(),
+            )
+        };
+        stores::accounts::create_with_admin(
             pool,
-            &account,
-            &user,
-            keyward::domain::Role::Admin,
-            now,
+            &stores::accounts::NewAccount {
+                user_id: &user,
+                account_id: &account,
+                email: "bench@example.com",
+                password_hash: "not-a-hash",
+                account_name: "Bench",
+            },
+            event(AuditAction::AccountCreated),
         )
         .await
         .unwrap();
@@ -66,6 +80,7 @@ fn benchmarks(c: &mut Criterion) {
                 now,
                 expires_at: None,
             },
+            event(AuditAction::KeyCreated),
         )
         .await
         .unwrap();

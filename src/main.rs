@@ -1,7 +1,7 @@
 //! The `keyward` binary: serves by default; see `keyward --help` for the admin commands.
 
 use clap::Parser;
-use keyward::server::cli::{AdminCommand, Cli, Command, LegacyKeysCommand};
+use keyward::server::cli::{AdminCommand, AuditCommand, Cli, Command, LegacyKeysCommand};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -14,6 +14,12 @@ async fn main() -> anyhow::Result<()> {
         })) => keyward::server::cli::create_admin(&email, &account_name).await,
         Some(Command::LegacyKeys(LegacyKeysCommand::Import { account })) => {
             keyward::server::cli::import_legacy_keys(&account).await
+        }
+        Some(Command::Audit(AuditCommand::Verify)) => {
+            if !keyward::server::cli::verify_audit_trail().await? {
+                std::process::exit(1);
+            }
+            Ok(())
         }
     }
 }

@@ -10,13 +10,20 @@ use server_fn::codec::Json;
 #[server(prefix = "/api", endpoint = "v1/auth/signup", input = Json, output = Json)]
 pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedIn, ApiError> {
     use crate::domain::{
+        audit::AuditAction,
+        ids::{AccountId, UserId},
         inputs::{AccountName, Email, NewPassword},
-        views::Account,
+        views::{Account, User},
         ErrorCode, Role,
     };
     use crate::server::{
-        boundary::respond_created, clock::now_millis, error::is_unique_violation, guards,
-        principal::app_state, sessions, stores,
+        audit::{Actor, Event, Origin},
+        boundary::respond_created,
+        clock::now_millis,
+        error::is_unique_violation,
+        guards,
+        principal::app_state,
+        sessions, stores,
     };
 
     let SignupRequest {
@@ -36,14 +43,29 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
     let account_name = AccountName::parse(&account_name)?;
     guards::new_login_allowed(&state).await?;
     let password_hash = state.passwords.hash(password.expose()).await?;
-    let (user_id, account_id) = match stores::accounts::create_with_admin(
-        &state.pool,
-        email.as_str(),
-        &password_hash,
-        account_name.as_str(),
-    )
-    .await
-    {
+    let user = User {
+        id: UserId::generate(),
+        email: email.as_str().to_string(),
+    };
+    let account = Account {
+        id: AccountId::generate(),
+        name: account_name.as_str().to_string(),
+    };
+    let event = Event::new(
+        &state.key_hasher,
+        &account.id,
+        AuditAction::AccountCreated,
+        Actor::person(&user),
+        Origin::of_request(&state),
+    );
+    let new_account = stores::accounts::NewAccount {
+        user_id: &user.id,
+        account_id: &account.id,
+        email: &user.email,
+        password_hash: &password_hash,
+        account_name: &account.name,
+    };
+    match stores::accounts::create_with_admin(&state.pool, &new_account, event).await {
         Err(error) if is_unique_violation(&error) => {
             return Err(ApiError::conflict(
                 "email: an account with this email already exists. Sign in instead.",
@@ -52,17 +74,11 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
         other => other?,
     };
 
-    sessions::start(&user_id, &account_id, now_millis()).await?;
+    sessions::start(&user.id, &account.id, now_millis()).await?;
     respond_created();
     Ok(SignedIn {
-        user: crate::domain::views::User {
-            id: user_id,
-            email: email.as_str().to_string(),
-        },
-        account: Account {
-            id: account_id,
-            name: account_name.as_str().to_string(),
-        },
+        user,
+        account,
         role: Role::Admin,
     })
 }
@@ -71,8 +87,14 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
 /// the same time; failures are throttled (see `server::throttle`).
 #[server(prefix = "/api", endpoint = "v1/auth/login", input = Json, output = Json)]
 pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn, ApiError> {
-    use crate::domain::{inputs::Email, ErrorCode};
-    use crate::server::{clock::now_millis, guards, principal::app_state, sessions, stores};
+    use crate::domain::{audit::AuditAction, inputs::Email, ErrorCode};
+    use crate::server::{
+        audit::{Actor, Event, Origin},
+        clock::now_millis,
+        guards,
+        principal::app_state,
+        sessions, stores,
+    };
 
     let LoginRequest { email, password } = request;
     let state = app_state()?;
@@ -99,9 +121,18 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
         .ok_or_else(|| {
             ApiError::new(ErrorCode::Forbidden, "You are not a member of any account.")
         })?;
+    let person = user.view();
+    let event = Event::new(
+        &state.key_hasher,
+        &membership.account.id,
+        AuditAction::SessionSignedIn,
+        Actor::person(&person),
+        Origin::of_request(&state),
+    );
+    stores::audit::append_alone(&state.pool, &event).await?;
     sessions::start(&user.id, &membership.account.id, now_millis()).await?;
     Ok(SignedIn {
-        user: user.view(),
+        user: person,
         account: membership.account,
         role: membership.role,
     })
@@ -111,17 +142,29 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
 /// to no account any more.
 #[server(prefix = "/api", endpoint = "v1/auth/logout", input = Json, output = Json)]
 pub async fn logout() -> Result<Empty, ApiError> {
-    use crate::domain::Action;
-    use crate::server::principal::{app_state, is_bearer_request, resolve, signed_in_session};
+    use crate::domain::{audit::AuditAction, Action};
+    use crate::server::{
+        audit::{Actor, Event, Origin},
+        principal::{app_state, is_bearer_request, resolve, signed_in_session},
+        stores,
+    };
 
     let state = app_state()?;
     if is_bearer_request() {
         // A key has no session to end: answer as the policy does for any key.
         resolve(&state).await?.authorize(Action::ManageOwnLogin)?;
     }
-    let (session, _, _) = signed_in_session(&state)
+    let (session, signed_in, user) = signed_in_session(&state)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
+    let event = Event::new(
+        &state.key_hasher,
+        &signed_in.account_id,
+        AuditAction::SessionSignedOut,
+        Actor::person(&user.view()),
+        Origin::of_request(&state),
+    );
+    stores::audit::append_alone(&state.pool, &event).await?;
     session.flush().await?;
     Ok(Empty {})
 }
@@ -182,8 +225,10 @@ pub async fn switch_account(
 pub async fn change_password(
     #[server(flatten)] request: ChangePasswordRequest,
 ) -> Result<Empty, ApiError> {
-    use crate::domain::{inputs::NewPassword, Action, ErrorCode};
-    use crate::server::{clock::now_millis, guards, principal::authorize, sessions, stores};
+    use crate::domain::{audit::AuditAction, inputs::NewPassword, Action, ErrorCode};
+    use crate::server::{
+        audit::Target, clock::now_millis, guards, principal::authorize, sessions, stores,
+    };
 
     let ChangePasswordRequest {
         current_password,
@@ -203,7 +248,10 @@ pub async fn change_password(
         })?;
     let hash = state.passwords.hash(new_password.expose()).await?;
     let now = now_millis();
-    stores::users::change_password(&state.pool, &person.id, &hash, now).await?;
+    let event = caller
+        .audit(&state, AuditAction::PasswordChanged)
+        .target(Target::user(&person.id, &person.email));
+    stores::users::change_password(&state.pool, &person.id, &hash, now, event).await?;
     sessions::start(&person.id, caller.account_id(), now).await?;
     tracing::info!(user_id = %person.id, "changed a password; other sessions ended");
     Ok(Empty {})

@@ -34,7 +34,7 @@ pub async fn get_check(#[server(flatten)] request: CheckIdRequest) -> Result<One
 pub async fn create_check(
     #[server(flatten)] request: CreateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
-    use crate::domain::{ids::CheckId, Action};
+    use crate::domain::{audit::AuditAction, ids::CheckId, Action};
     use crate::server::{
         boundary::respond_created, clock::now_millis, principal::authorize, stores,
     };
@@ -47,6 +47,7 @@ pub async fn create_check(
         &CheckId::generate(),
         &fields,
         now_millis(),
+        caller.audit(&state, AuditAction::CheckCreated),
     )
     .await?;
     respond_created();
@@ -58,7 +59,7 @@ pub async fn create_check(
 pub async fn update_check(
     #[server(flatten)] request: UpdateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
-    use crate::domain::{ids::CheckId, Action};
+    use crate::domain::{audit::AuditAction, ids::CheckId, Action};
     use crate::server::{clock::now_millis, principal::authorize, stores};
 
     let (state, caller) = authorize(Action::WriteChecks).await?;
@@ -70,6 +71,7 @@ pub async fn update_check(
         &check_id,
         &changes,
         now_millis(),
+        caller.audit(&state, AuditAction::CheckUpdated),
     )
     .await?
     .ok_or_else(|| ApiError::not_found("check"))?;
@@ -78,13 +80,14 @@ pub async fn update_check(
 
 #[server(prefix = "/api", endpoint = "v1/checks/delete", input = Json, output = Json)]
 pub async fn delete_check(#[server(flatten)] request: CheckIdRequest) -> Result<Empty, ApiError> {
-    use crate::domain::{ids::*, Action};
+    use crate::domain::{audit::AuditAction, ids::*, Action};
     use crate::server::{principal::authorize, stores};
 
     let CheckIdRequest { check_id } = request;
     let (state, caller) = authorize(Action::WriteChecks).await?;
     let check_id = CheckId::parse("check_id", &check_id)?;
-    if !stores::checks::delete(&state.pool, caller.account_id(), &check_id).await? {
+    let event = caller.audit(&state, AuditAction::CheckDeleted);
+    if !stores::checks::delete(&state.pool, caller.account_id(), &check_id, event).await? {
         return Err(ApiError::not_found("check"));
     }
     Ok(Empty {})

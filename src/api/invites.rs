@@ -22,14 +22,21 @@ pub async fn list_invites() -> Result<InviteList, ApiError> {
 pub async fn withdraw_invite(
     #[server(flatten)] request: WithdrawInviteRequest,
 ) -> Result<Empty, ApiError> {
-    use crate::domain::{ids::*, Action};
+    use crate::domain::{audit::AuditAction, ids::*, Action};
     use crate::server::{clock::now_millis, principal::authorize, stores};
 
     let WithdrawInviteRequest { invite_id } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
     let invite_id = InviteId::parse("invite_id", &invite_id)?;
-    if !stores::invites::withdraw(&state.pool, caller.account_id(), &invite_id, now_millis())
-        .await?
+    let event = caller.audit(&state, AuditAction::InviteWithdrawn);
+    if !stores::invites::withdraw(
+        &state.pool,
+        caller.account_id(),
+        &invite_id,
+        now_millis(),
+        event,
+    )
+    .await?
     {
         return Err(ApiError::not_found("pending invite"));
     }
@@ -43,15 +50,37 @@ pub async fn withdraw_invite(
 pub async fn accept_invite(
     #[server(flatten)] request: AcceptInviteRequest,
 ) -> Result<SignedIn, ApiError> {
-    use crate::server::{clock::now_millis, joining, principal::app_state, sessions, stores};
+    use crate::domain::audit::AuditAction;
+    use crate::server::{
+        audit::{Actor, Event, Origin, Target},
+        clock::now_millis,
+        joining,
+        principal::app_state,
+        sessions, stores,
+    };
 
     let AcceptInviteRequest { token, password } = request;
     let state = app_state()?;
     let now = now_millis();
     let invite = joining::usable_invite(&state, &token, now).await?;
     let joining = joining::who_joins(&state, &invite.email, password).await?;
-    let outcome =
-        stores::invites::accept(&state.pool, &invite, invite.role, joining.joiner(), now).await?;
+    let event = Event::new(
+        &state.key_hasher,
+        &invite.account_id,
+        AuditAction::MemberJoined,
+        Actor::person(&joining.user),
+        Origin::of_request(&state),
+    )
+    .target(Target::user(&joining.user.id, &joining.user.email));
+    let outcome = stores::invites::accept(
+        &state.pool,
+        &invite,
+        invite.role,
+        joining.joiner(),
+        now,
+        event,
+    )
+    .await?;
     joining::refuse_unless_joined(outcome)?;
     let account = stores::accounts::account(&state.pool, &invite.account_id)
         .await?

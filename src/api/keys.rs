@@ -13,7 +13,7 @@ use server_fn::codec::Json;
 pub async fn create_key(
     #[server(flatten)] request: CreateKeyRequest,
 ) -> Result<CreatedKey, ApiError> {
-    use crate::domain::{ids::KeyId, inputs::KeyName, Action, ErrorCode};
+    use crate::domain::{audit::AuditAction, ids::KeyId, inputs::KeyName, Action, ErrorCode};
     use crate::server::{
         boundary::respond_created,
         clock::{now_millis, parse_rfc3339, rfc3339},
@@ -92,7 +92,8 @@ pub async fn create_key(
     };
     // The new key acts with its cap, lowered to the role its owner has right now.
     let effective_role = role_cap.map_or(caller.role, |cap| cap.min(caller.role));
-    let key = match stores::keys::insert(&state.pool, &new_key).await? {
+    let event = caller.audit(&state, AuditAction::KeyCreated);
+    let key = match stores::keys::insert(&state.pool, &new_key, event).await? {
         stores::keys::Inserted::Yes => new_key.view(owner.clone(), effective_role),
         stores::keys::Inserted::ParentRevoked => return Err(ApiError::unauthenticated()),
     };
@@ -123,7 +124,7 @@ pub async fn list_keys() -> Result<KeyList, ApiError> {
 /// key of the account.
 #[server(prefix = "/api", endpoint = "v1/keys/revoke", input = Json, output = Json)]
 pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<OneKey, ApiError> {
-    use crate::domain::{ids::*, Action};
+    use crate::domain::{audit::AuditAction, ids::*, Action};
     use crate::server::{clock::now_millis, principal::authorize, stores};
 
     let RevokeKeyRequest { key_id } = request;
@@ -142,7 +143,8 @@ pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<
     } else {
         Action::ManageAccountKeys
     })?;
-    let stopped = stores::keys::revoke(&state.pool, caller.account_id(), &key_id, now).await?;
+    let event = caller.audit(&state, AuditAction::KeyRevoked);
+    let stopped = stores::keys::revoke(&state.pool, &key, caller.account_id(), now, event).await?;
     let key = stores::keys::revoked_view(key, now);
     tracing::info!(key_id = %key.id, account_id = %caller.account_id(), stopped, "revoked a key");
     Ok(OneKey { key })

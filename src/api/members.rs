@@ -24,7 +24,7 @@ pub async fn list_members() -> Result<MemberList, ApiError> {
 pub async fn invite_member(
     #[server(flatten)] request: InviteMemberRequest,
 ) -> Result<Invitation, ApiError> {
-    use crate::domain::{ids::InviteId, inputs::Email, Action};
+    use crate::domain::{audit::AuditAction, ids::InviteId, inputs::Email, Action};
     use crate::server::{
         boundary::respond_created,
         clock::{now_millis, rfc3339},
@@ -62,6 +62,7 @@ pub async fn invite_member(
             now,
             expires_at,
         },
+        caller.audit(&state, AuditAction::MemberInvited),
     )
     .await?;
     respond_created();
@@ -96,14 +97,15 @@ pub(crate) async fn public_base_url(state: &crate::server::AppState) -> String {
 pub async fn set_member_role(
     #[server(flatten)] request: SetMemberRoleRequest,
 ) -> Result<OneMember, ApiError> {
-    use crate::domain::{ids::*, Action};
+    use crate::domain::{audit::AuditAction, ids::*, Action};
     use crate::server::{principal::authorize, stores};
 
     let SetMemberRoleRequest { user_id, role } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
     let user_id = UserId::parse("user_id", &user_id)?;
+    let event = caller.audit(&state, AuditAction::MemberRoleChanged);
     let member =
-        stores::accounts::set_role(&state.pool, caller.account_id(), &user_id, role).await?;
+        stores::accounts::set_role(&state.pool, caller.account_id(), &user_id, role, event).await?;
     Ok(OneMember { member })
 }
 
@@ -114,7 +116,7 @@ pub async fn set_member_role(
 pub async fn remove_member(
     #[server(flatten)] request: RemoveMemberRequest,
 ) -> Result<Empty, ApiError> {
-    use crate::domain::{ids::*, Action};
+    use crate::domain::{audit::AuditAction, ids::*, Action};
     use crate::server::{clock::now_millis, principal::authorize, stores};
 
     let RemoveMemberRequest { user_id } = request;
@@ -126,6 +128,21 @@ pub async fn remove_member(
     } else {
         Action::ManageMembers
     })?;
-    stores::accounts::remove(&state.pool, caller.account_id(), &user_id, now_millis()).await?;
+    let event = caller.audit(
+        &state,
+        if leaving {
+            AuditAction::MemberLeft
+        } else {
+            AuditAction::MemberRemoved
+        },
+    );
+    stores::accounts::remove(
+        &state.pool,
+        caller.account_id(),
+        &user_id,
+        now_millis(),
+        event,
+    )
+    .await?;
     Ok(Empty {})
 }

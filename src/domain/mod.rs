@@ -1,6 +1,7 @@
 //! Types shared by the server and the browser: roles and the access policy, validated inputs,
 //! the error type of every server function, and the views sent over the wire.
 
+pub mod audit;
 pub mod error;
 pub mod ids;
 pub mod inputs;

@@ -56,11 +56,13 @@ pub enum Action {
     /// Sign out, switch account, change one's password, leave an account: things a person
     /// does in a browser, never a program holding a key.
     ManageOwnLogin,
+    /// Read the audit trail, export it, and ask whose key a secret is.
+    ReadAudit,
 }
 
 impl Action {
     /// Every action, for exhaustive tests of the policy.
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Read,
         Action::WriteChecks,
         Action::ListOwnKeys,
@@ -69,6 +71,7 @@ impl Action {
         Action::ManageMembers,
         Action::ManageAccountKeys,
         Action::ManageOwnLogin,
+        Action::ReadAudit,
     ];
 
     /// The least role that may perform this action through `via`; `None` when no role may do
@@ -89,7 +92,8 @@ impl Action {
             (ChangeOwnKeys, AccountKey) => None,
             (RevokeCallingKey, UserKey | AccountKey) => Some(Role::ReadOnly),
             (RevokeCallingKey, Session) => None,
-            (ManageMembers | ManageAccountKeys, _) => Some(Role::Admin),
+            // Admins' keys may read the trail too: exporting it to a SIEM is a program's job.
+            (ManageMembers | ManageAccountKeys | ReadAudit, _) => Some(Role::Admin),
             (ManageOwnLogin, Session) => Some(Role::ReadOnly),
             (ManageOwnLogin, UserKey | AccountKey) => None,
         }
@@ -169,6 +173,9 @@ mod tests {
             (ManageOwnLogin,    Session,    [true,  true,  true]),
             (ManageOwnLogin,    UserKey,    [false, false, false]),
             (ManageOwnLogin,    AccountKey, [false, false, false]),
+            (ReadAudit,         Session,    [false, false, true]),
+            (ReadAudit,         UserKey,    [false, false, true]),
+            (ReadAudit,         AccountKey, [false, false, true]),
         ];
         assert_eq!(
             expected.len(),

@@ -88,3 +88,39 @@ request!(
         activated: Option<bool>,
     }
 );
+request!(
+    /// Every field is optional; filters combine (AND).
+    AuditListRequest {
+        /// `next_cursor` of the previous page.
+        cursor: Option<String>,
+        /// 1 to 200; 50 when absent.
+        limit: Option<i64>,
+        /// An action such as `key.revoked`.
+        action: Option<String>,
+        /// Events done by this person (by session or with any of their keys).
+        actor_user_id: Option<String>,
+        /// Events done with this key, or about it.
+        key_id: Option<String>,
+        /// RFC 3339: events at or after this time.
+        since: Option<String>,
+        /// RFC 3339: events before this time.
+        until: Option<String>,
+    }
+);
+request!(
+    /// The query string of `GET /api/v1/audit/export`: the filters of `audit/list`, and a format.
+    AuditExportQuery {
+        /// `jsonl` (one JSON event per line, the default) or `csv`.
+        format: Option<String>,
+        action: Option<String>,
+        actor_user_id: Option<String>,
+        key_id: Option<String>,
+        since: Option<String>,
+        until: Option<String>,
+    }
+);
+request!(FindKeyRequest {
+    /// A key's secret, e.g. one found in a public repository. It is hashed in memory to find
+    /// the key and never stored or logged.
+    secret: String,
+});

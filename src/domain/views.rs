@@ -204,6 +204,13 @@ pub struct OneKey {
     pub key: Key,
 }
 
+/// The answer to "whose key is this secret?": the key of this account it is, if any.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct FoundKey {
+    pub key: Option<Key>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CheckList {

@@ -2,13 +2,16 @@
 //! integration tests both start keyward through here.
 
 use super::{
+    audit::Repeats,
     boundary,
+    clock::now_millis,
     config::Config,
     db,
     keys::KeyHasher,
     openapi,
     passwords::Passwords,
     sessions::{HashedSessionStore, SessionBackend},
+    stores,
     throttle::Throttles,
     usage::KeyUsage,
     AppState,
@@ -49,6 +52,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         key_usage: KeyUsage::default(),
         throttles: Throttles::new(config.signups_per_hour),
         sessions: sessions.clone(),
+        audit_repeats: Repeats::default(),
         config: Arc::new(config.clone()),
     };
 
@@ -63,6 +67,10 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
             move || shell(leptos_options.clone()),
         )
         .route("/api/openapi.json", get(openapi::serve_document))
+        .route(
+            "/api/v1/audit/export",
+            get(super::export::export_audit_trail),
+        )
         .route("/api/{*operation}", any(boundary::unknown_operation))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(boundary::api_boundary))
@@ -87,6 +95,7 @@ pub async fn serve(listener: TcpListener, server: Server) -> Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     state.key_usage.flush(&state.pool).await?;
+    state.audit_repeats.flush(&state, true).await;
     Ok(())
 }
 
@@ -109,8 +118,9 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Periodic chores: key usage to the database (so it is at most 10 s behind), and forgetting
-/// stale throttling state and expired sessions.
+/// Periodic chores: key usage and counted audit repeats to the database (so they are at most
+/// 10 s behind), forgetting stale throttling state, and — hourly — deleting expired sessions
+/// and audit events past their retention.
 pub fn spawn_background_work(state: AppState) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(10));
@@ -121,14 +131,27 @@ pub fn spawn_background_work(state: AppState) {
             if let Err(error) = state.key_usage.flush(&state.pool).await {
                 tracing::warn!(%error, waiting = state.key_usage.pending_count(), "could not record key usage; will retry");
             }
+            state.audit_repeats.flush(&state, false).await;
             state.throttles.forget_idle();
-            if count.is_multiple_of(360) {
+            if count % 360 == 1 {
                 if let Err(error) = state.sessions.backend().delete_expired().await {
                     tracing::warn!(%error, "could not delete expired sessions");
                 }
+                prune_audit_trail(&state).await;
             }
         }
     });
+}
+
+/// Deletes audit events older than `KEYWARD_AUDIT_RETENTION_DAYS`.
+pub async fn prune_audit_trail(state: &AppState) {
+    let retention = Duration::from_secs(u64::from(state.config.audit_retention_days) * 86_400);
+    let before = now_millis().before(retention);
+    match stores::audit::prune(&state.pool, before).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "deleted audit events past their retention"),
+        Err(error) => tracing::warn!(%error, "could not delete old audit events"),
+    }
 }
 
 async fn shutdown_signal() {

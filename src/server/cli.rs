@@ -2,6 +2,7 @@
 //! the other commands administer a headless deployment with the same configuration variables.
 
 use super::{
+    audit::{self, Actor, Event, Origin},
     clock::now_millis,
     config::Config,
     db,
@@ -10,11 +11,13 @@ use super::{
     stores,
 };
 use crate::domain::{
-    ids::{AccountId, KeyId},
+    audit::AuditAction,
+    ids::{AccountId, KeyId, UserId},
     inputs::{AccountName, Email, NewPassword},
 };
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 #[derive(Parser)]
@@ -42,6 +45,16 @@ pub enum Command {
     /// Legacy account-scoped keys from the old model.
     #[command(subcommand, name = "legacy-keys")]
     LegacyKeys(LegacyKeysCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check every account's chain of audit events and report the first event that was
+    /// edited, removed or inserted behind keyward's back. Exits with 1 when one is found.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -74,12 +87,27 @@ pub async fn create_admin(email: &str, account_name: &str) -> Result<()> {
         .map_err(|e| anyhow::anyhow!(e.message))?;
     let config = Config::from_env()?;
     let database = db::connect(&config).await?;
+    let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
     let hash = Passwords::new()?.hash(password.expose()).await?;
-    let (_, account_id) = stores::accounts::create_with_admin(
+    let (user_id, account_id) = (UserId::generate(), AccountId::generate());
+    let event = Event::new(
+        &hasher,
+        &account_id,
+        AuditAction::AccountCreated,
+        Actor::cli(),
+        Origin::default(),
+    )
+    .details(json!({"admin": email.as_str()}));
+    stores::accounts::create_with_admin(
         &database.pool,
-        email.as_str(),
-        &hash,
-        account_name.as_str(),
+        &stores::accounts::NewAccount {
+            user_id: &user_id,
+            account_id: &account_id,
+            email: email.as_str(),
+            password_hash: &hash,
+            account_name: account_name.as_str(),
+        },
+        event,
     )
     .await
     .context("creating the user (is the email already taken?)")?;
@@ -103,8 +131,37 @@ pub async fn import_legacy_keys(account_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Stores each non-empty line of `secrets` as a legacy account key of `account_id`: the
-/// migration path for deployments that already hand such keys out. Returns how many were stored.
+/// Verifies the audit trail's hash chains; `Ok(false)` when one is broken.
+pub async fn verify_audit_trail() -> Result<bool> {
+    let config = Config::from_env()?;
+    let database = db::connect(&config).await?;
+    let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
+    let verification = audit::verify(&database.pool, &hasher).await?;
+    for broken in &verification.broken {
+        println!(
+            "BROKEN account {}: event {} (number {}) {}",
+            broken.account_id,
+            broken.event_id.as_deref().unwrap_or("-"),
+            broken.seq,
+            broken.problem
+        );
+    }
+    println!(
+        "Checked {} event(s) in {} account(s): {}.",
+        verification.events,
+        verification.accounts,
+        if verification.broken.is_empty() {
+            "every chain is intact".to_string()
+        } else {
+            format!("{} chain(s) broken", verification.broken.len())
+        }
+    );
+    Ok(verification.broken.is_empty())
+}
+
+/// Stores each non-empty line of `secrets` as a legacy account key of `account_id`, all in one
+/// transaction with one `legacy_keys.imported` event: the migration path for deployments that
+/// already hand such keys out. Returns how many were stored.
 pub async fn import_legacy_secrets(
     pool: &db::Pool,
     hasher: &KeyHasher,
@@ -115,7 +172,9 @@ pub async fn import_legacy_secrets(
         .await?
         .with_context(|| format!("no account with id {account_id}"))?;
     let mut lines = BufReader::new(secrets).lines();
-    let (mut imported, mut line_number) = (0usize, 0usize);
+    let mut line_number = 0usize;
+    // (id, name, hash, hint) of each key; the rows borrow from here.
+    let mut parsed: Vec<(KeyId, String, String, String)> = Vec::new();
     while let Some(line) = lines.next_line().await? {
         line_number += 1;
         if line.trim().is_empty() {
@@ -126,27 +185,42 @@ pub async fn import_legacy_secrets(
             format!("line {line_number}: not a key (16-256 printable characters)")
         })?;
         let hint = secret.hint();
-        stores::keys::insert(
-            pool,
-            &stores::keys::NewKey {
-                id: &KeyId::generate(),
-                account_id,
-                user_id: None,
-                membership_id: None,
-                created_by_key_id: None,
-                name: &format!("Legacy account key {hint}"),
-                secret_hash: &hasher.hash(&secret),
-                hint: &hint,
-                role_cap: None,
-                now: now_millis(),
-                expires_at: None,
-            },
-        )
-        .await
-        .with_context(|| {
-            format!("line {line_number}: could not store the key (already imported?)")
-        })?;
-        imported += 1;
+        parsed.push((
+            KeyId::generate(),
+            format!("Legacy account key {hint}"),
+            hasher.hash(&secret),
+            hint,
+        ));
     }
-    Ok(imported)
+    let now = now_millis();
+    let keys: Vec<stores::keys::NewKey> = parsed
+        .iter()
+        .map(|(id, name, secret_hash, hint)| stores::keys::NewKey {
+            id,
+            account_id,
+            user_id: None,
+            membership_id: None,
+            created_by_key_id: None,
+            name,
+            secret_hash,
+            hint,
+            role_cap: None,
+            now,
+            expires_at: None,
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let event = Event::new(
+        hasher,
+        account_id,
+        AuditAction::LegacyKeysImported,
+        Actor::cli(),
+        Origin::default(),
+    );
+    stores::keys::import_legacy(pool, &keys, event)
+        .await
+        .context("could not store the keys (one of them already imported?); none was stored")?;
+    Ok(keys.len())
 }

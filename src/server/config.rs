@@ -12,6 +12,10 @@ pub const PUBLIC_URL_VAR: &str = "KEYWARD_PUBLIC_URL";
 pub const TRUSTED_PROXIES_VAR: &str = "KEYWARD_TRUSTED_PROXIES";
 pub const SIGNUP_VAR: &str = "KEYWARD_SIGNUP";
 pub const SIGNUPS_PER_HOUR_VAR: &str = "KEYWARD_SIGNUPS_PER_HOUR";
+pub const AUDIT_RETENTION_DAYS_VAR: &str = "KEYWARD_AUDIT_RETENTION_DAYS";
+
+/// How long audit events are kept: a year covers the usual compliance questions.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 
 /// Sign-ups (and new logins made by accepting an invite) allowed per client address per hour:
 /// a person signs up once, and each attempt costs an argon2 hash.
@@ -31,6 +35,8 @@ pub struct Config {
     /// invites, add people).
     pub signup_open: bool,
     pub signups_per_hour: u32,
+    /// Audit events older than this many days are deleted by the background task.
+    pub audit_retention_days: u32,
     /// The key-hashing secret from the environment; `None` means "use or create the file".
     pepper_from_env: Option<String>,
 }
@@ -76,6 +82,17 @@ impl Config {
                     format!("{SIGNUPS_PER_HOUR_VAR} must be a whole number above 0")
                 })?,
         };
+        let audit_retention_days = match std::env::var(AUDIT_RETENTION_DAYS_VAR) {
+            Err(_) => DEFAULT_AUDIT_RETENTION_DAYS,
+            Ok(value) => value
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|days| (1..=36_500).contains(days))
+                .with_context(|| {
+                    format!("{AUDIT_RETENTION_DAYS_VAR} must be a whole number of days, 1 to 36500")
+                })?,
+        };
         Ok(Config {
             data_dir,
             database_url,
@@ -84,6 +101,7 @@ impl Config {
             trusted_proxies,
             signup_open,
             signups_per_hour,
+            audit_retention_days,
             pepper_from_env: std::env::var(PEPPER_VAR).ok().filter(|p| !p.is_empty()),
         })
     }
@@ -99,6 +117,7 @@ impl Config {
             signup_open: true,
             // Tests sign up hundreds of people from 127.0.0.1; the throttle has its own test.
             signups_per_hour: 100_000,
+            audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
             pepper_from_env: None,
         }
     }

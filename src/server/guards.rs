@@ -2,10 +2,14 @@
 //! (throttled, the same cost whether or not the person exists) and the quota on new logins.
 
 use super::{
-    boundary::respond_retry_after, principal::client_address, stores::users::UserWithPassword,
+    audit::{Actor, Event, Origin, Target},
+    boundary::respond_retry_after,
+    principal::client_address,
+    stores::{self, users::UserWithPassword},
     AppState,
 };
-use crate::domain::{ApiError, ErrorCode};
+use crate::domain::{audit::AuditAction, views::User, ApiError, ErrorCode};
+use serde_json::json;
 use std::time::Duration;
 
 fn rate_limited(wait: Duration, message: &str) -> ApiError {
@@ -37,6 +41,18 @@ pub async fn prove_password<'a>(
         }
     }
     throttle.record_failure(email, address);
+    if let Some(user) = user {
+        // Off the request: the answer must take as long for a known email as for an unknown.
+        let (state, origin) = (state.clone(), Origin::of_request(state));
+        let user = User {
+            id: user.id.clone(),
+            email: user.email.clone(),
+        };
+        tokio::spawn(async move { record_failed_sign_in(&state, &user, origin).await });
+    } else {
+        // No account to tell: the operator's log keeps it (never the password).
+        tracing::info!(address = ?address, "sign-in failed for an unknown email");
+    }
     Err(ApiError::new(
         ErrorCode::Unauthenticated,
         "Wrong password for this email.",
@@ -45,6 +61,31 @@ pub async fn prove_password<'a>(
 
 /// Counts one new login (sign-up, or a new person accepting an invite) from the caller's
 /// address; each costs an argon2 hash and a person needs one.
+/// A wrong password for a known person is told to every account they belong to: Admins should
+/// see their members being guessed at. Repeats are counted, not repeated (`audit::Repeats`).
+async fn record_failed_sign_in(state: &AppState, user: &User, origin: Origin) {
+    let accounts = match stores::accounts::memberships_of(&state.pool, &user.id).await {
+        Ok(memberships) => memberships,
+        Err(error) => {
+            tracing::warn!(%error, "could not record a failed sign-in");
+            return;
+        }
+    };
+    for membership in accounts {
+        let event = Event::new(
+            &state.key_hasher,
+            &membership.account.id,
+            AuditAction::SessionSignInFailed,
+            Actor::anonymous(),
+            origin.clone(),
+        )
+        .target(Target::user(&user.id, &user.email))
+        .details(json!({"reason": "wrong_password"}))
+        .failed();
+        state.audit_repeats.record(state, event).await;
+    }
+}
+
 pub async fn new_login_allowed(state: &AppState) -> Result<(), ApiError> {
     let address = client_address(state);
     state.throttles.sign_up(address).map_err(|wait| {

@@ -107,12 +107,13 @@ impl KeyHasher {
     pub fn hash_text(&self, text: &str) -> String {
         let mut mac = self.mac.clone();
         mac.update(text.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        to_hex(&mac.finalize().into_bytes())
     }
+}
+
+/// Lower-case hexadecimal, how digests are stored.
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]

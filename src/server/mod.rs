@@ -2,12 +2,14 @@
 //! key hashing, the stores and the HTTP boundary.
 
 pub mod app;
+pub mod audit;
 pub mod boundary;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod guards;
 pub mod ids;
 pub mod joining;

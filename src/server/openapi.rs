@@ -4,7 +4,7 @@
 //! server function runs. One table, [`OPERATIONS`], lists every operation; a test fails when a
 //! server function has no row.
 
-use crate::api::{auth, checks, invites, keys, members};
+use crate::api::{audit, auth, checks, invites, keys, members};
 use crate::domain::{requests::*, ApiError, ErrorCode};
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
@@ -90,7 +90,7 @@ macro_rules! operation {
 }
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 22] = [
+pub static OPERATIONS: [Operation; 24] = [
     operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
     operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
     operation!(auth::Logout: NoArguments, "End the browser session", AUTH, 200, &[401]),
@@ -113,7 +113,12 @@ pub static OPERATIONS: [Operation; 22] = [
     operation!(checks::CreateCheck: CreateCheckRequest, "Create a check (Read & write, Admin)", AUTH, 201, &[401]),
     operation!(checks::UpdateCheck: UpdateCheckRequest, "Change fields of a check (Read & write, Admin)", AUTH, 200, &[401, 404]),
     operation!(checks::DeleteCheck: CheckIdRequest, "Delete a check (Read & write, Admin)", AUTH, 200, &[401, 404]),
+    operation!(audit::ListAuditEvents: AuditListRequest, "The account's audit trail, newest first, filtered and a page at a time (Admin)", AUTH, 200, &[401]),
+    operation!(audit::FindKey: FindKeyRequest, "Which key of this account a (leaked) secret is; the secret is never stored or logged (Admin)", AUTH, 200, &[401]),
 ];
+
+/// The one operation that is a `GET` (it streams; see `server::export`).
+pub const EXPORT_PATH: &str = "/api/v1/audit/export";
 
 const COMMON_ERRORS: [u16; 4] = [400, 403, 413, 500];
 
@@ -203,6 +208,10 @@ pub fn document() -> OpenApi {
             .build();
         paths = paths.path(operation.path, PathItem::new(HttpMethod::Post, built));
     }
+    paths = paths.path(
+        EXPORT_PATH,
+        PathItem::new(HttpMethod::Get, export_operation()),
+    );
     schemas.sort_by(|a, b| a.0.cmp(&b.0));
     schemas.dedup_by(|a, b| a.0 == b.0);
     let components = ComponentsBuilder::new()
@@ -238,6 +247,66 @@ pub fn document() -> OpenApi {
         )
         .paths(paths.build())
         .components(Some(components))
+        .build()
+}
+
+/// `GET /api/v1/audit/export`: its query parameters are the filters of `audit/list`.
+fn export_operation() -> utoipa::openapi::path::Operation {
+    use utoipa::openapi::{
+        path::{ParameterBuilder, ParameterIn},
+        schema::{ObjectBuilder, Type},
+    };
+    let text = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+            .build()
+    };
+    let parameters = [
+        ("format", "jsonl (default) or csv"),
+        ("action", "an audit action, e.g. key.revoked"),
+        ("actor_user_id", "events done by this person"),
+        ("key_id", "events done with this key, or about it"),
+        ("since", "RFC 3339: at or after"),
+        ("until", "RFC 3339: before"),
+    ]
+    .map(|(name, description)| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .schema(Some(text(description)))
+            .build()
+    });
+    let mut responses = ResponsesBuilder::new().response(
+        "200",
+        ResponseBuilder::new()
+            .description(
+                "The events, newest first: one JSON object per line, or CSV rows under a header",
+            )
+            .content("application/x-ndjson", ContentBuilder::new().build())
+            .content("text/csv; charset=utf-8", ContentBuilder::new().build()),
+    );
+    for status in [400, 401, 403, 429, 500] {
+        responses = responses.response(
+            status.to_string(),
+            ResponseBuilder::new()
+                .description(error_description(status))
+                .content("application/json", json_content("ErrorBody")),
+        );
+    }
+    OperationBuilder::new()
+        .operation_id(Some("audit_export"))
+        .summary(Some(
+            "The audit trail as a download, streamed (Admin, by session or key)",
+        ))
+        .tag("audit")
+        .parameters(Some(parameters))
+        .responses(responses.build())
+        .securities(Some(vec![
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("session", Vec::<String>::new()),
+        ]))
         .build()
 }
 

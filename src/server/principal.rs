@@ -2,6 +2,7 @@
 //! and asking the policy whether it may act. There is no other way in.
 
 use super::{
+    audit::{Actor, Event, Origin, Target},
     clock::now_millis,
     keys::KeySecret,
     sessions::{self, SessionUser},
@@ -9,7 +10,9 @@ use super::{
 };
 use crate::domain::{
     allows,
+    audit::AuditAction,
     ids::{AccountId, KeyId, MembershipId},
+    views::KeyStatus,
     views::{Account, User, Via},
     Action, ApiError, ErrorCode, Role,
 };
@@ -19,6 +22,7 @@ use axum::{
     http::{header::AUTHORIZATION, request::Parts},
 };
 use ipnet::IpNet;
+use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 use tower_sessions::Session;
 
@@ -44,6 +48,8 @@ pub struct Principal {
 #[derive(Clone, Debug)]
 pub struct CallingKey {
     pub id: KeyId,
+    /// Its name, as the audit trail records it.
+    pub name: String,
     pub expires_at: Option<Millis>,
 }
 
@@ -100,7 +106,7 @@ pub async fn session() -> Result<Session, ApiError> {
 
 /// Reads this request's head in place. `leptos_axum::extract` would clone the whole head
 /// (every header) on each call, and the key path asks it several questions.
-fn with_request<R>(read: impl FnOnce(&Parts) -> R) -> Result<R, ApiError> {
+pub(crate) fn with_request<R>(read: impl FnOnce(&Parts) -> R) -> Result<R, ApiError> {
     leptos::prelude::with_context::<Parts, _>(read).ok_or_else(|| {
         tracing::error!("the request was not provided to a server function");
         ApiError::internal()
@@ -245,13 +251,20 @@ pub async fn from_key(
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     let now = now_millis();
-    if stores::keys::status(now, key.expires_at, key.revoked_at)
-        != crate::domain::views::KeyStatus::Active
-    {
+    let status = stores::keys::status(now, key.expires_at, key.revoked_at);
+    let role = stores::keys::effective_role(key.kind, key.role_cap, key.owner_role);
+    let refusal = match (status, role) {
+        (KeyStatus::Revoked, _) => Some("revoked"),
+        (KeyStatus::Expired, _) => Some("expired"),
+        (KeyStatus::Active, None) => Some("owner_removed"),
+        (KeyStatus::Active, Some(_)) => None,
+    };
+    if let Some(reason) = refusal {
+        // A known key that is refused is how a leak shows itself: it goes in the trail.
+        record_rejection(state, &key, reason).await;
         return Err(ApiError::unauthenticated());
     }
-    let role = stores::keys::effective_role(key.kind, key.role_cap, key.owner_role)
-        .ok_or_else(ApiError::unauthenticated)?;
+    let role = role.ok_or_else(ApiError::unauthenticated)?;
     let account = Account {
         id: key.account_id,
         name: key.account_name,
@@ -274,10 +287,27 @@ pub async fn from_key(
         role,
         key: Some(CallingKey {
             id: key.id,
+            name: key.name,
             expires_at: key.expires_at,
         }),
         membership_id: key.membership_id,
     })
+}
+
+/// A `key.rejected` event on the refused key, counted rather than repeated (see
+/// `audit::Repeats`). The presenter is anonymous: holding a key proves nothing once it is dead.
+async fn record_rejection(state: &AppState, key: &stores::keys::KeyForVerification, reason: &str) {
+    let event = Event::new(
+        &state.key_hasher,
+        &key.account_id,
+        AuditAction::KeyRejected,
+        Actor::anonymous(),
+        Origin::of_request(state),
+    )
+    .target(Target::key(&key.id, &key.name))
+    .details(json!({"reason": reason, "owner": key.email}))
+    .failed();
+    state.audit_repeats.record(state, event).await;
 }
 
 /// The signed-in person of this request's session, whatever their memberships; `None` for a

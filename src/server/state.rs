@@ -1,8 +1,8 @@
 //! The state every request handler and server function can reach.
 
 use super::{
-    config::Config, db::Pool, keys::KeyHasher, passwords::Passwords, sessions::HashedSessionStore,
-    throttle::Throttles, usage::KeyUsage,
+    audit::Repeats, config::Config, db::Pool, keys::KeyHasher, passwords::Passwords,
+    sessions::HashedSessionStore, throttle::Throttles, usage::KeyUsage,
 };
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -18,4 +18,6 @@ pub struct AppState {
     pub key_usage: KeyUsage,
     pub throttles: Throttles,
     pub sessions: HashedSessionStore,
+    /// Repeated failures (refused keys, wrong passwords) waiting to be counted into the trail.
+    pub audit_repeats: Repeats,
 }

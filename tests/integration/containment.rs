@@ -195,6 +195,13 @@ async fn keys_die_with_the_membership_they_were_made_in() {
                 now: now_millis(),
                 expires_at: None,
             },
+            keyward::server::audit::Event::new(
+                &app.state.key_hasher,
+                &account_id,
+                keyward::domain::audit::AuditAction::KeyCreated,
+                keyward::server::audit::Actor::cli(),
+                Default::default(),
+            ),
         )
         .await
         .unwrap();

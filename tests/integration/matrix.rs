@@ -32,7 +32,7 @@ const CALLERS: [&str; 15] = [
 /// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
 /// Objects named in the bodies belong to the main account.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 15]); 22] = [
+const MATRIX: [(&str, [u16; 15]); 24] = [
     //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk
     ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
     ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -56,6 +56,8 @@ const MATRIX: [(&str, [u16; 15]); 22] = [
     ("checks/create",          [401, 403, 201, 201, 403, 201, 201, 403, 201, 201, 401, 401, 201, 401, 401]),
     ("checks/update",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
     ("checks/delete",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
+    ("audit/list",             [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
+    ("audit/find-key",         [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
 ];
 
 /// One account with a member of each role, keys of every kind, a check, and another account.
@@ -275,6 +277,7 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
             );
         }
         "checks/get" => json!({"check_id": world.check_id}),
+        "audit/find-key" => json!({"secret": well_formed_unknown_key()}),
         "checks/create" => {
             json!({"name": "n", "kind": "browser", "url": "https://n.example", "frequency_minutes": 10, "activated": false})
         }

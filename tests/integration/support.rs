@@ -96,7 +96,8 @@ fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = SharedWriter(buffer.clone());
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("debug,hyper=info,h2=info")
+            // cookie_store is the tests' own HTTP client, which logs the cookies it receives.
+            .with_env_filter("debug,hyper=info,h2=info,cookie_store=info")
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .try_init();

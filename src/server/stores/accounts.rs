@@ -5,9 +5,11 @@ use crate::domain::{
 };
 use crate::server::clock::Millis;
 use crate::server::{
+    audit::{Event, Target},
     clock::{now_millis, rfc3339},
     db::Pool,
 };
+use serde_json::json;
 use sqlx::{Any, Executor, Transaction};
 
 #[derive(sqlx::FromRow)]
@@ -56,8 +58,9 @@ impl MemberRecord {
     }
 }
 
-pub async fn insert_account<'e>(
-    executor: impl Executor<'e, Database = Any>,
+/// Stores an account with the start of its audit chain: no account exists without one.
+async fn insert_account(
+    transaction: &mut Transaction<'static, Any>,
     id: &AccountId,
     name: &str,
     now: Millis,
@@ -66,7 +69,11 @@ pub async fn insert_account<'e>(
         .bind(id)
         .bind(name)
         .bind(now)
-        .execute(executor)
+        .execute(&mut **transaction)
+        .await?;
+    sqlx::query("INSERT INTO audit_heads (account_id, seq, hash) VALUES ($1, 0, '')")
+        .bind(id)
+        .execute(&mut **transaction)
         .await?;
     Ok(())
 }
@@ -93,22 +100,46 @@ pub async fn insert_membership<'e>(
     Ok(())
 }
 
-/// Creates a user and a new account in which they are Admin, in one transaction: how both
-/// sign-up and `keyward admin create` start an account. Returns the new (user id, account id);
-/// a taken email is a unique violation.
+/// A new account with its first Admin, a new login.
+pub struct NewAccount<'a> {
+    pub user_id: &'a UserId,
+    pub account_id: &'a AccountId,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub account_name: &'a str,
+}
+
+/// Creates a user and a new account in which they are Admin, in one transaction with the
+/// account's first audit event: how both sign-up and `keyward admin create` start an account.
+/// A taken email is a unique violation.
 pub async fn create_with_admin(
     pool: &Pool,
-    email: &str,
-    password_hash: &str,
-    account_name: &str,
-) -> Result<(UserId, AccountId), sqlx::Error> {
-    let (user_id, account_id, now) = (UserId::generate(), AccountId::generate(), now_millis());
+    new: &NewAccount<'_>,
+    event: Event,
+) -> Result<(), sqlx::Error> {
+    let now = now_millis();
     let mut transaction = pool.begin().await?;
-    super::users::insert(&mut *transaction, &user_id, email, password_hash, now).await?;
-    insert_account(&mut *transaction, &account_id, account_name, now).await?;
-    insert_membership(&mut *transaction, &account_id, &user_id, Role::Admin, now).await?;
+    super::users::insert(
+        &mut *transaction,
+        new.user_id,
+        new.email,
+        new.password_hash,
+        now,
+    )
+    .await?;
+    insert_account(&mut transaction, new.account_id, new.account_name, now).await?;
+    insert_membership(
+        &mut *transaction,
+        new.account_id,
+        new.user_id,
+        Role::Admin,
+        now,
+    )
+    .await?;
+    let event = event.target(Target::new("account", new.account_id, new.account_name));
+    super::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
-    Ok((user_id, account_id))
+    Ok(())
 }
 
 /// The caller's membership in one account, read fresh on every request.
@@ -237,6 +268,7 @@ pub async fn set_role(
     account_id: &AccountId,
     user_id: &UserId,
     role: Role,
+    event: Event,
 ) -> Result<Member, MembershipChangeError> {
     let mut transaction = lock_account(pool, account_id).await?;
     let current = member(&mut *transaction, account_id, user_id)
@@ -254,6 +286,10 @@ pub async fn set_role(
         .bind(user_id)
         .execute(&mut *transaction)
         .await?;
+    let event = event
+        .target(Target::user(user_id, &current.user.email))
+        .details(json!({"from": current.role.as_str(), "to": role.as_str()}));
+    super::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(Member { role, ..current })
 }
@@ -266,6 +302,7 @@ pub async fn remove(
     account_id: &AccountId,
     user_id: &UserId,
     now: Millis,
+    event: Event,
 ) -> Result<(), MembershipChangeError> {
     let mut transaction = lock_account(pool, account_id).await?;
     let current = member(&mut *transaction, account_id, user_id)
@@ -279,14 +316,19 @@ pub async fn remove(
         .bind(user_id)
         .execute(&mut *transaction)
         .await?;
-    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE account_id = $2 AND user_id = $3 AND revoked_at IS NULL")
+    let keys_revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE account_id = $2 AND user_id = $3 AND revoked_at IS NULL")
         .bind(now)
         .bind(account_id)
         .bind(user_id)
         .execute(&mut *transaction)
-        .await?;
+        .await?
+        .rows_affected();
     super::invites::withdraw_pending_for(&mut *transaction, account_id, &current.user.email, now)
         .await?;
+    let event = event
+        .target(Target::user(user_id, &current.user.email))
+        .details(json!({"role": current.role.as_str(), "keys_revoked": keys_revoked}));
+    super::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(())
 }

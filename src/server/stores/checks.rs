@@ -6,7 +6,12 @@ use crate::domain::{
     ApiError,
 };
 use crate::server::clock::Millis;
-use crate::server::{clock::rfc3339, db::Pool};
+use crate::server::{
+    audit::{Event, Target},
+    clock::rfc3339,
+    db::Pool,
+};
+use serde_json::json;
 
 #[derive(sqlx::FromRow)]
 struct CheckRecord {
@@ -51,6 +56,22 @@ pub struct CheckChanges {
     pub url: Option<CheckUrl>,
     pub frequency: Option<Frequency>,
     pub activated: Option<bool>,
+}
+
+impl CheckChanges {
+    /// The fields this change sets, as the audit trail lists them.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("kind", self.kind.is_some()),
+            ("url", self.url.is_some()),
+            ("frequency_minutes", self.frequency.is_some()),
+            ("activated", self.activated.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
 }
 
 impl CheckFields {
@@ -118,7 +139,9 @@ pub async fn insert(
     id: &CheckId,
     fields: &CheckFields,
     now: Millis,
+    event: Event,
 ) -> Result<Check, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
     let row: CheckRecord = sqlx::query_as(&format!(
         "INSERT INTO checks (id, account_id, name, kind, url, frequency_minutes, activated, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) {RETURNING}"
@@ -131,8 +154,11 @@ pub async fn insert(
     .bind(i64::from(fields.frequency.minutes()))
     .bind(i64::from(fields.activated))
     .bind(now)
-    .fetch_one(pool)
+    .fetch_one(&mut *transaction)
     .await?;
+    let event = event.target(Target::new("check", id, fields.name.as_str()));
+    super::audit::append(&mut transaction, &event).await?;
+    transaction.commit().await?;
     Ok(row.view())
 }
 
@@ -144,7 +170,9 @@ pub async fn update(
     id: &CheckId,
     changes: &CheckChanges,
     now: Millis,
+    event: Event,
 ) -> Result<Option<Check>, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
     let row: Option<CheckRecord> = sqlx::query_as(&format!(
         "UPDATE checks SET name = COALESCE($1, name), kind = COALESCE($2, kind), \
                 url = COALESCE($3, url), frequency_minutes = COALESCE($4, frequency_minutes), \
@@ -163,20 +191,39 @@ pub async fn update(
     .bind(now)
     .bind(account_id)
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *transaction)
     .await?;
-    Ok(row.map(CheckRecord::view))
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let check = row.view();
+    let event = event
+        .target(Target::new("check", id, &check.name))
+        .details(json!({"changed": changes.names()}));
+    super::audit::append(&mut transaction, &event).await?;
+    transaction.commit().await?;
+    Ok(Some(check))
 }
 
+/// Deletes a check of this account; `false` when there is no such check.
 pub async fn delete(
     pool: &Pool,
     account_id: &AccountId,
     id: &CheckId,
+    event: Event,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("DELETE FROM checks WHERE account_id = $1 AND id = $2")
-        .bind(account_id)
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(result.rows_affected() == 1)
+    let mut transaction = pool.begin().await?;
+    let deleted: Option<(String,)> =
+        sqlx::query_as("DELETE FROM checks WHERE account_id = $1 AND id = $2 RETURNING name")
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&mut *transaction)
+            .await?;
+    let Some((name,)) = deleted else {
+        return Ok(false);
+    };
+    let event = event.target(Target::new("check", id, &name));
+    super::audit::append(&mut transaction, &event).await?;
+    transaction.commit().await?;
+    Ok(true)
 }

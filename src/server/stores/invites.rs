@@ -4,7 +4,12 @@ use crate::domain::{
     Role,
 };
 use crate::server::clock::Millis;
-use crate::server::{clock::rfc3339, db::Pool};
+use crate::server::{
+    audit::{Event, Target},
+    clock::rfc3339,
+    db::Pool,
+};
+use serde_json::json;
 use sqlx::{Any, Executor};
 
 pub struct NewInvite<'a> {
@@ -45,7 +50,7 @@ impl InviteByToken {
 /// Stores an invite and withdraws any other pending one for the same email in the account, in
 /// one transaction: a person has at most one live link per account, so no spare link is left
 /// lying around.
-pub async fn insert(pool: &Pool, invite: NewInvite<'_>) -> Result<(), sqlx::Error> {
+pub async fn insert(pool: &Pool, invite: NewInvite<'_>, event: Event) -> Result<(), sqlx::Error> {
     let mut transaction = pool.begin().await?;
     withdraw_pending_for(
         &mut *transaction,
@@ -70,6 +75,10 @@ pub async fn insert(pool: &Pool, invite: NewInvite<'_>) -> Result<(), sqlx::Erro
     .bind(invite.expires_at)
     .execute(&mut *transaction)
     .await?;
+    let event = event
+        .target(Target::new("invite", invite.id, invite.email))
+        .details(json!({"email": invite.email, "role": invite.role.as_str()}));
+    super::audit::append(&mut transaction, &event).await?;
     transaction.commit().await
 }
 
@@ -148,17 +157,26 @@ pub async fn withdraw(
     account_id: &AccountId,
     invite_id: &InviteId,
     now: Millis,
+    event: Event,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
+    let mut transaction = pool.begin().await?;
+    let withdrawn: Option<(String,)> = sqlx::query_as(
         "UPDATE invites SET withdrawn_at = $1 \
-         WHERE account_id = $2 AND id = $3 AND accepted_at IS NULL AND withdrawn_at IS NULL",
+         WHERE account_id = $2 AND id = $3 AND accepted_at IS NULL AND withdrawn_at IS NULL \
+         RETURNING email",
     )
     .bind(now)
     .bind(account_id)
     .bind(invite_id)
-    .execute(pool)
+    .fetch_optional(&mut *transaction)
     .await?;
-    Ok(result.rows_affected() == 1)
+    let Some((email,)) = withdrawn else {
+        return Ok(false);
+    };
+    let event = event.target(Target::new("invite", invite_id, &email));
+    super::audit::append(&mut transaction, &event).await?;
+    transaction.commit().await?;
+    Ok(true)
 }
 
 /// Withdraws every pending invite for `email` in the account.
@@ -212,8 +230,10 @@ pub async fn accept(
     role: Role,
     joiner: Joiner<'_>,
     now: Millis,
+    event: Event,
 ) -> Result<Accepted, sqlx::Error> {
     use crate::server::{error::is_unique_violation, stores};
+    let new_login = matches!(joiner, Joiner::New { .. });
     let mut transaction = pool.begin().await?;
     if !mark_accepted(&mut *transaction, &invite.id, now).await? {
         return Ok(Accepted::AlreadyUsed);
@@ -245,6 +265,12 @@ pub async fn accept(
         Err(error) if is_unique_violation(&error) => return Ok(Accepted::AlreadyMember),
         other => other?,
     }
+    let event = event.details(json!({
+        "role": role.as_str(),
+        "invite_id": invite.id,
+        "new_login": new_login,
+    }));
+    super::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(Accepted::Joined)
 }

@@ -4,7 +4,13 @@ use crate::domain::{
     Role,
 };
 use crate::server::clock::Millis;
-use crate::server::{clock::rfc3339, db::Pool};
+use crate::server::{
+    audit::{Event, Target},
+    clock::rfc3339,
+    db::Pool,
+};
+use serde_json::json;
+use sqlx::{Any, Transaction};
 
 /// What verification needs, read in one indexed query together with the owner's *current*
 /// role in the membership the key was created in (NULL once that membership is gone — even if
@@ -14,6 +20,7 @@ pub struct KeyForVerification {
     pub id: KeyId,
     pub account_id: AccountId,
     pub account_name: String,
+    pub name: String,
     pub user_id: Option<UserId>,
     pub email: Option<String>,
     pub kind: KeyKind,
@@ -29,7 +36,7 @@ pub async fn find_for_verification(
     secret_hash: &str,
 ) -> Result<Option<KeyForVerification>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT k.id, k.account_id, a.name AS account_name, k.user_id, u.email, k.kind, k.role_cap, \
+        "SELECT k.id, k.account_id, a.name AS account_name, k.name, k.user_id, u.email, k.kind, k.role_cap, \
                 m.role AS owner_role, k.membership_id, k.expires_at, k.revoked_at \
          FROM api_keys k \
          JOIN accounts a ON a.id = k.account_id \
@@ -129,15 +136,11 @@ pub enum Inserted {
     ParentRevoked,
 }
 
-/// Stores a key. A child is stored in the same transaction that first locks its parent's row
-/// and checks it is still unrevoked, so a revocation running at the same time either sees the
-/// child (and revokes it too) or makes this insert fail — never a child that outlives it.
-pub async fn insert(pool: &Pool, key: &NewKey<'_>) -> Result<Inserted, sqlx::Error> {
-    let kind = if key.user_id.is_some() {
-        KeyKind::User
-    } else {
-        KeyKind::LegacyAccount
-    };
+/// Stores a key with its `key.created` event. A child is stored in the same transaction that
+/// first locks its parent's row and checks it is still unrevoked, so a revocation running at
+/// the same time either sees the child (and revokes it too) or makes this insert fail — never
+/// a child that outlives it.
+pub async fn insert(pool: &Pool, key: &NewKey<'_>, event: Event) -> Result<Inserted, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     if let Some(parent) = key.created_by_key_id {
         // Touching the row takes its lock on PostgreSQL (and the write lock on SQLite), which a
@@ -152,6 +155,44 @@ pub async fn insert(pool: &Pool, key: &NewKey<'_>) -> Result<Inserted, sqlx::Err
             return Ok(Inserted::ParentRevoked);
         }
     }
+    insert_row(&mut transaction, key).await?;
+    let owner = event.actor.user.as_ref().map(|owner| owner.email.clone());
+    let event = event.target(Target::key(key.id, key.name)).details(json!({
+        "role_cap": key.role_cap.map(Role::as_str),
+        "expires_at": key.expires_at.map(rfc3339),
+        "parent_key_id": key.created_by_key_id,
+        "owner": owner,
+    }));
+    super::audit::append(&mut transaction, &event).await?;
+    transaction.commit().await?;
+    Ok(Inserted::Yes)
+}
+
+/// Stores legacy account keys imported by the command line, with one `legacy_keys.imported`
+/// event, in one transaction: all of them or none.
+pub async fn import_legacy(
+    pool: &Pool,
+    keys: &[NewKey<'_>],
+    event: Event,
+) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    for key in keys {
+        insert_row(&mut transaction, key).await?;
+    }
+    let event = event.details(json!({"count": keys.len()}));
+    super::audit::append(&mut transaction, &event).await?;
+    transaction.commit().await
+}
+
+async fn insert_row(
+    transaction: &mut Transaction<'static, Any>,
+    key: &NewKey<'_>,
+) -> Result<(), sqlx::Error> {
+    let kind = if key.user_id.is_some() {
+        KeyKind::User
+    } else {
+        KeyKind::LegacyAccount
+    };
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, user_id, membership_id, created_by_key_id, kind, name, \
                                secret_hash, hint, role_cap, created_at, expires_at) \
@@ -169,10 +210,9 @@ pub async fn insert(pool: &Pool, key: &NewKey<'_>) -> Result<Inserted, sqlx::Err
     .bind(key.role_cap)
     .bind(key.now)
     .bind(key.expires_at)
-    .execute(&mut *transaction)
+    .execute(&mut **transaction)
     .await?;
-    transaction.commit().await?;
-    Ok(Inserted::Yes)
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
@@ -275,13 +315,16 @@ pub async fn get(
 }
 
 /// Revokes a key of this account and every key it created, recursively (a no-op on keys
-/// already revoked, which keep their first time). Returns how many keys stopped.
+/// already revoked, which keep their first time), with its `key.revoked` event. Returns how
+/// many keys stopped.
 pub async fn revoke(
     pool: &Pool,
+    key: &Key,
     account_id: &AccountId,
-    key_id: &KeyId,
     now: Millis,
+    event: Event,
 ) -> Result<u64, sqlx::Error> {
+    let key_id = &key.id;
     let mut transaction = pool.begin().await?;
     // First the key itself: this waits for (and then excludes) a child being inserted under
     // the lock `insert` takes on its parent.
@@ -309,8 +352,17 @@ pub async fn revoke(
     .bind(account_id)
     .execute(&mut *transaction)
     .await?;
+    let stopped = own.rows_affected() + descendants.rows_affected();
+    // Revoking a key that was already revoked changes nothing, and records nothing.
+    if stopped > 0 {
+        let event = event.target(Target::key(key_id, &key.name)).details(json!({
+            "owner": key.owner.as_ref().map(|owner| owner.email.as_str()),
+            "children_revoked": descendants.rows_affected(),
+        }));
+        super::audit::append(&mut transaction, &event).await?;
+    }
     transaction.commit().await?;
-    Ok(own.rows_affected() + descendants.rows_affected())
+    Ok(stopped)
 }
 
 #[cfg(test)]

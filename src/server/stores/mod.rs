@@ -2,6 +2,7 @@
 //! the account id, so a caller can never reach another account's rows by guessing an id.
 
 pub mod accounts;
+pub mod audit;
 pub mod checks;
 pub mod invites;
 pub mod keys;

@@ -1,6 +1,6 @@
 use crate::domain::{ids::UserId, views::User};
 use crate::server::clock::Millis;
-use crate::server::db::Pool;
+use crate::server::{audit::Event, db::Pool};
 use sqlx::{Any, Executor};
 
 /// A user with the password hash: server-only, never `Serialize`.
@@ -64,12 +64,15 @@ pub async fn change_password(
     user_id: &UserId,
     password_hash: &str,
     now: Millis,
+    event: Event,
 ) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
     sqlx::query("UPDATE users SET password_hash = $1, sessions_valid_after = $2 WHERE id = $3")
         .bind(password_hash)
         .bind(now)
         .bind(user_id)
-        .execute(pool)
+        .execute(&mut *transaction)
         .await?;
-    Ok(())
+    super::audit::append(&mut transaction, &event).await?;
+    transaction.commit().await
 }

@@ -1,0 +1,349 @@
+//! The audit trail as the API and the UI see it: what happened, who did it (the person *and*
+//! the key), to what, from where — and each event as one readable sentence.
+
+use super::{ids::AccountId, views::User};
+use serde::{Deserialize, Serialize};
+
+macro_rules! audit_actions {
+    ($($variant:ident => $text:literal, $label:literal;)*) => {
+        /// Every kind of event the trail records (`shared/API.md`, "Audit trail").
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+        pub enum AuditAction {
+            $(#[serde(rename = $text)] $variant,)*
+        }
+
+        impl AuditAction {
+            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant),*];
+
+            /// The stable wire and database spelling, e.g. `key.revoked`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $text,)*
+                }
+            }
+
+            /// What the filter on the Audit log page calls it.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $label,)*
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<AuditAction> {
+                AuditAction::ALL.iter().copied().find(|action| action.as_str() == text)
+            }
+        }
+    };
+}
+
+audit_actions! {
+    AccountCreated => "account.created", "Account created";
+    MemberInvited => "member.invited", "Member invited";
+    InviteWithdrawn => "invite.withdrawn", "Invite withdrawn";
+    MemberJoined => "member.joined", "Member joined";
+    MemberRoleChanged => "member.role_changed", "Role changed";
+    MemberRemoved => "member.removed", "Member removed";
+    MemberLeft => "member.left", "Member left";
+    KeyCreated => "key.created", "Key created";
+    KeyRevoked => "key.revoked", "Key revoked";
+    KeyRejected => "key.rejected", "Key rejected";
+    LegacyKeysImported => "legacy_keys.imported", "Legacy keys imported";
+    SessionSignedIn => "session.signed_in", "Signed in";
+    SessionSignInFailed => "session.sign_in_failed", "Sign-in failed";
+    SessionSignedOut => "session.signed_out", "Signed out";
+    PasswordChanged => "password.changed", "Password changed";
+    CheckCreated => "check.created", "Check created";
+    CheckUpdated => "check.updated", "Check updated";
+    CheckDeleted => "check.deleted", "Check deleted";
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Outcome> {
+        [Outcome::Success, Outcome::Failure]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == text)
+    }
+}
+
+/// How the actor authenticated: a person in a browser, a person's key, a legacy account key,
+/// the admin command line, or nobody yet (a failed sign-in, a rejected key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ActorType {
+    User,
+    UserKey,
+    AccountKey,
+    Cli,
+    Anonymous,
+}
+
+impl ActorType {
+    pub const ALL: [ActorType; 5] = [
+        ActorType::User,
+        ActorType::UserKey,
+        ActorType::AccountKey,
+        ActorType::Cli,
+        ActorType::Anonymous,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorType::User => "user",
+            ActorType::UserKey => "user_key",
+            ActorType::AccountKey => "account_key",
+            ActorType::Cli => "cli",
+            ActorType::Anonymous => "anonymous",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ActorType> {
+        ActorType::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AuditActor {
+    #[serde(rename = "type")]
+    pub kind: ActorType,
+    pub user: Option<User>,
+    pub key_id: Option<String>,
+    /// The key's name when it acted.
+    pub key_name: Option<String>,
+}
+
+/// What an event is about: `{type: "key"|"user"|"invite"|"check"|"account", id, label}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AuditTarget {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    /// Its name or email when the event happened.
+    pub label: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AuditEvent {
+    pub id: String,
+    /// RFC 3339.
+    pub time: String,
+    pub account_id: Option<AccountId>,
+    pub action: AuditAction,
+    pub outcome: Outcome,
+    pub actor: AuditActor,
+    pub target: Option<AuditTarget>,
+    /// Facts of this action, e.g. `{from, to}` for a role change, `{reason, count}` for a
+    /// rejected key. Never a secret or a hash of one.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub details: serde_json::Value,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AuditList {
+    pub events: Vec<AuditEvent>,
+    /// Pass it back as `cursor` for the next (older) page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl AuditEvent {
+    fn detail(&self, name: &str) -> Option<&str> {
+        self.details.get(name).and_then(serde_json::Value::as_str)
+    }
+
+    /// Who acted, as a reader wants it: "alice@example.com (key “CI deploy”, from 10.1.2.3)".
+    pub fn actor_phrase(&self) -> String {
+        let actor = &self.actor;
+        let who = match (actor.kind, &actor.user) {
+            (ActorType::Cli, _) => "The admin command line".to_string(),
+            (ActorType::AccountKey, _) => "A legacy account key".to_string(),
+            (_, Some(user)) => user.email.clone(),
+            (_, None) => "Someone".to_string(),
+        };
+        let mut how = Vec::new();
+        if let (ActorType::UserKey, Some(name)) = (actor.kind, &actor.key_name) {
+            how.push(format!("key “{name}”"));
+        }
+        if let (ActorType::AccountKey, Some(name)) = (actor.kind, &actor.key_name) {
+            how.push(format!("“{name}”"));
+        }
+        if let Some(address) = &self.client_address {
+            how.push(format!("from {address}"));
+        }
+        if how.is_empty() {
+            who
+        } else {
+            format!("{who} ({})", how.join(", "))
+        }
+    }
+
+    /// The event as one sentence: "alice@example.com (key “CI deploy”, from 10.1.2.3) revoked
+    /// key “Grafana” of bob@example.com".
+    pub fn sentence(&self) -> String {
+        let actor = self.actor_phrase();
+        let label = self
+            .target
+            .as_ref()
+            .map(|target| target.label.as_str())
+            .unwrap_or("");
+        let of_owner = self
+            .detail("owner")
+            .map(|owner| format!(" of {owner}"))
+            .unwrap_or_default();
+        let count = self
+            .details
+            .get("count")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|count| *count > 1)
+            .map(|count| format!(" ({count} times)"))
+            .unwrap_or_default();
+        match self.action {
+            AuditAction::AccountCreated => format!("{actor} created the account “{label}”"),
+            AuditAction::MemberInvited => format!(
+                "{actor} invited {label} as {}",
+                role_label(self.detail("role"))
+            ),
+            AuditAction::InviteWithdrawn => format!("{actor} withdrew the invite for {label}"),
+            AuditAction::MemberJoined => {
+                format!("{label} joined as {}", role_label(self.detail("role")))
+            }
+            AuditAction::MemberRoleChanged => format!(
+                "{actor} changed the role of {label} from {} to {}",
+                role_label(self.detail("from")),
+                role_label(self.detail("to"))
+            ),
+            AuditAction::MemberRemoved => format!("{actor} removed {label} from the account"),
+            AuditAction::MemberLeft => format!("{actor} left the account"),
+            AuditAction::KeyCreated => format!("{actor} created key “{label}”{of_owner}"),
+            AuditAction::KeyRevoked => format!("{actor} revoked key “{label}”{of_owner}"),
+            AuditAction::KeyRejected => format!(
+                "{actor} presented key “{label}”{of_owner}, which was refused: {}{count}",
+                self.detail("reason").unwrap_or("refused")
+            ),
+            AuditAction::LegacyKeysImported => format!(
+                "{actor} imported {} legacy account key(s)",
+                self.details
+                    .get("count")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0)
+            ),
+            AuditAction::SessionSignedIn => format!("{actor} signed in"),
+            AuditAction::SessionSignInFailed => {
+                format!("{actor} failed to sign in as {label}{count}")
+            }
+            AuditAction::SessionSignedOut => format!("{actor} signed out"),
+            AuditAction::PasswordChanged => format!("{actor} changed their password"),
+            AuditAction::CheckCreated => format!("{actor} created check “{label}”"),
+            AuditAction::CheckUpdated => format!("{actor} changed check “{label}”"),
+            AuditAction::CheckDeleted => format!("{actor} deleted check “{label}”"),
+        }
+    }
+}
+
+fn role_label(role: Option<&str>) -> &'static str {
+    role.and_then(super::Role::parse)
+        .map(super::Role::label)
+        .unwrap_or("an unknown role")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::UserId;
+    use serde_json::json;
+
+    fn event(action: AuditAction, details: serde_json::Value) -> AuditEvent {
+        AuditEvent {
+            id: "evt_1".into(),
+            time: "2026-11-27T10:00:00Z".into(),
+            account_id: None,
+            action,
+            outcome: Outcome::Success,
+            actor: AuditActor {
+                kind: ActorType::UserKey,
+                user: Some(User {
+                    id: UserId::parse("user_id", "usr_a").unwrap(),
+                    email: "alice@example.com".into(),
+                }),
+                key_id: Some("key_ci".into()),
+                key_name: Some("CI deploy".into()),
+            },
+            target: Some(AuditTarget {
+                kind: "key".into(),
+                id: "key_g".into(),
+                label: "Grafana".into(),
+            }),
+            details,
+            client_address: Some("10.1.2.3".into()),
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn an_event_reads_as_a_sentence_naming_person_key_address_and_target() {
+        assert_eq!(
+            event(AuditAction::KeyRevoked, json!({"owner": "bob@example.com"})).sentence(),
+            "alice@example.com (key “CI deploy”, from 10.1.2.3) revoked key “Grafana” of bob@example.com"
+        );
+        let mut change = event(
+            AuditAction::MemberRoleChanged,
+            json!({"from": "admin", "to": "read_only"}),
+        );
+        change.actor.kind = ActorType::User;
+        change.client_address = None;
+        change.target.as_mut().unwrap().label = "bob@example.com".into();
+        assert_eq!(
+            change.sentence(),
+            "alice@example.com changed the role of bob@example.com from Admin to Read only"
+        );
+        let mut rejected = event(
+            AuditAction::KeyRejected,
+            json!({"reason": "revoked", "count": 12}),
+        );
+        rejected.actor = AuditActor {
+            kind: ActorType::Anonymous,
+            user: None,
+            key_id: None,
+            key_name: None,
+        };
+        assert_eq!(
+            rejected.sentence(),
+            "Someone (from 10.1.2.3) presented key “Grafana”, which was refused: revoked (12 times)"
+        );
+    }
+
+    #[test]
+    fn every_action_round_trips_its_spelling() {
+        for action in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(action.as_str()), Some(*action));
+            assert_eq!(
+                serde_json::to_value(action).unwrap(),
+                json!(action.as_str())
+            );
+        }
+        assert_eq!(AuditAction::parse("key.exploded"), None);
+    }
+}
