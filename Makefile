@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what is missing first (scripts/bootstrap.sh).
-.PHONY: run test release serve-release
+.PHONY: run test release serve-release bench-audit
 
 # Build and serve keyward at http://127.0.0.1:3000 with SQLite in ./data.
 run:
@@ -19,3 +19,7 @@ release:
 
 serve-release: release
 	LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward target/release/keyward
+
+# The audit trail at 1,000,000 events: audit/list p99 and the export's peak memory, both engines.
+bench-audit: release
+	scripts/bench-audit.sh

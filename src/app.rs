@@ -3,7 +3,7 @@
 use crate::ui::{
     layout::{provide_session, Nav},
     pages::{
-        account_keys::AccountKeysPage, checks::ChecksPage, home::HomePage,
+        account_keys::AccountKeysPage, audit::AuditPage, checks::ChecksPage, home::HomePage,
         invite::AcceptInvitePage, keys::KeysPage, login::LoginPage, members::MembersPage,
         settings::SettingsPage, signup::SignupPage,
     },
@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/keys") view=KeysPage />
                     <Route path=path!("/account-keys") view=AccountKeysPage />
                     <Route path=path!("/settings") view=SettingsPage />
+                    <Route path=path!("/audit") view=AuditPage />
                 </Routes>
             </main>
         </Router>

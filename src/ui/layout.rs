@@ -90,7 +90,7 @@ fn SignedInNav(me: Me) -> impl IntoView {
             <a href="/checks">"Checks"</a>
             <a href="/members">"Members"</a>
             <a href="/keys">"API keys"</a>
-            {is_admin.then(|| view! { <a href="/account-keys">"All keys"</a> })}
+            {is_admin.then(|| view! { <a href="/account-keys">"All keys"</a> <a href="/audit">"Audit log"</a> })}
         </nav>
         <div class="session">
             <label class="switcher">

@@ -289,6 +289,7 @@ fn KeyRow(
             <td data-label="Expires">{expires}</td>
             <td data-label="Status"><span class=status_class>{status_label}</span></td>
             <td class="row-actions">
+                {show_owner.then(|| view! { <a class="small" href=format!("/audit?key_id={}", key.id)>"Events"</a> })}
                 {active
                     .then(|| {
                         view! {

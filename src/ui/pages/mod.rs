@@ -1,4 +1,5 @@
 pub mod account_keys;
+pub mod audit;
 pub mod checks;
 pub mod home;
 pub mod invite;
