@@ -97,4 +97,36 @@ async fn bootstrap_an_admin_and_import_legacy_keys_from_the_command_line() {
         .await;
     assert_eq!(me["via"], "account_key");
     assert_eq!(me["account"]["id"], account_id.as_str());
+
+    // The commands wrote their events; the chain verifies, and an edited row is named.
+    let trail = admin.call_ok("audit/list", json!({}), StatusCode::OK).await;
+    let actions: Vec<&str> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "session.signed_in",
+            "legacy_keys.imported",
+            "account.created"
+        ]
+    );
+    assert_eq!(trail["events"][1]["actor"]["type"], "cli");
+    let verified = keyward(&data_dir, &["audit", "verify"], "");
+    let report = String::from_utf8_lossy(&verified.stdout).to_string();
+    assert!(verified.status.success(), "{report}");
+    assert!(report.contains("every chain is intact"), "{report}");
+    let imported_event = trail["events"][1]["id"].as_str().unwrap();
+    sqlx::query("UPDATE audit_events SET details = '{\"count\": 0}' WHERE id = $1")
+        .bind(imported_event)
+        .execute(&app.state.pool)
+        .await
+        .unwrap();
+    let tampered = keyward(&data_dir, &["audit", "verify"], "");
+    let report = String::from_utf8_lossy(&tampered.stdout).to_string();
+    assert_eq!(tampered.status.code(), Some(1), "{report}");
+    assert!(report.contains(imported_event), "{report}");
 }
