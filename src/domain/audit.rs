@@ -209,8 +209,11 @@ impl AuditEvent {
             .as_ref()
             .map(|target| target.label.as_str())
             .unwrap_or("");
+        // "of bob@…" only when the key is someone else's than the actor's.
+        let actor_email = self.actor.user.as_ref().map(|user| user.email.as_str());
         let of_owner = self
             .detail("owner")
+            .filter(|owner| Some(*owner) != actor_email)
             .map(|owner| format!(" of {owner}"))
             .unwrap_or_default();
         let count = self
@@ -307,6 +310,15 @@ mod tests {
         assert_eq!(
             event(AuditAction::KeyRevoked, json!({"owner": "bob@example.com"})).sentence(),
             "alice@example.com (key “CI deploy”, from 10.1.2.3) revoked key “Grafana” of bob@example.com"
+        );
+        let mut own = event(
+            AuditAction::KeyCreated,
+            json!({"owner": "alice@example.com"}),
+        );
+        own.client_address = None;
+        assert_eq!(
+            own.sentence(),
+            "alice@example.com (key “CI deploy”) created key “Grafana”"
         );
         let mut change = event(
             AuditAction::MemberRoleChanged,

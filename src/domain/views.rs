@@ -109,6 +109,9 @@ pub struct Key {
     /// The key that created this one, when a program made it with a key: this key can never
     /// outlive it, nor act above it.
     pub created_by_key_id: Option<KeyId>,
+    /// Requests made with the key on each of the last 7 UTC days, oldest first (today last;
+    /// up to a few seconds behind).
+    pub usage_7d: Vec<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

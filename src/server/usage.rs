@@ -1,14 +1,29 @@
-//! Last-used time and address of keys, collected in memory and written in batches, so that
-//! verifying a key never writes to the database (DESIGN.md: at most a minute behind).
+//! Key usage — last-used time and address, and requests per UTC day — collected in memory and
+//! written in batches, so that verifying a key never writes to the database (DESIGN.md: at most
+//! a few seconds behind).
 
 use super::db::Pool;
 use crate::domain::ids::KeyId;
 use crate::server::clock::Millis;
 use std::{collections::HashMap, sync::Arc, sync::Mutex};
 
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// The UTC day number (days since the Unix epoch) of `at`.
+pub fn day_of(at: Millis) -> i64 {
+    at.as_i64().div_euclid(DAY_MILLIS)
+}
+
 #[derive(Clone, Default)]
 pub struct KeyUsage {
-    pending: Arc<Mutex<HashMap<KeyId, Use>>>,
+    pending: Arc<Mutex<Pending>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    last_use: HashMap<KeyId, Use>,
+    /// Requests per (key, UTC day) since the last flush.
+    requests: HashMap<(KeyId, i64), u64>,
 }
 
 struct Use {
@@ -19,30 +34,40 @@ struct Use {
 impl KeyUsage {
     pub fn record(&self, key_id: &KeyId, at_millis: Millis, ip: Option<String>) {
         let mut pending = self.pending.lock().expect("usage lock poisoned");
-        pending.insert(key_id.clone(), Use { at_millis, ip });
+        *pending
+            .requests
+            .entry((key_id.clone(), day_of(at_millis)))
+            .or_default() += 1;
+        pending
+            .last_use
+            .insert(key_id.clone(), Use { at_millis, ip });
     }
 
     /// Writes what was collected since the last flush. A key used many times in between costs
-    /// one update. When the write fails, the batch goes back to be written next time (a newer
-    /// use collected meanwhile wins).
+    /// one update and one upsert per day. When the write fails, the batch goes back to be
+    /// written next time (a newer use collected meanwhile wins; counts add up).
     pub async fn flush(&self, pool: &Pool) -> Result<usize, sqlx::Error> {
-        let batch: Vec<(KeyId, Use)> = {
+        let batch = {
             let mut pending = self.pending.lock().expect("usage lock poisoned");
-            pending.drain().collect()
+            std::mem::take(&mut *pending)
         };
-        let count = batch.len();
-        if count == 0 {
+        let count = batch.last_use.len();
+        if count == 0 && batch.requests.is_empty() {
             return Ok(0);
         }
         if let Err(error) = write(pool, &batch).await {
             let mut pending = self.pending.lock().expect("usage lock poisoned");
-            for (key_id, usage) in batch {
+            for (key_id, usage) in batch.last_use {
                 let newer = pending
+                    .last_use
                     .get(&key_id)
                     .is_some_and(|collected| collected.at_millis >= usage.at_millis);
                 if !newer {
-                    pending.insert(key_id, usage);
+                    pending.last_use.insert(key_id, usage);
                 }
+            }
+            for (day, requests) in batch.requests {
+                *pending.requests.entry(day).or_default() += requests;
             }
             return Err(error);
         }
@@ -51,13 +76,17 @@ impl KeyUsage {
 
     /// How many keys have uses waiting to be written.
     pub fn pending_count(&self) -> usize {
-        self.pending.lock().expect("usage lock poisoned").len()
+        self.pending
+            .lock()
+            .expect("usage lock poisoned")
+            .last_use
+            .len()
     }
 }
 
-async fn write(pool: &Pool, batch: &[(KeyId, Use)]) -> Result<(), sqlx::Error> {
+async fn write(pool: &Pool, batch: &Pending) -> Result<(), sqlx::Error> {
     let mut transaction = pool.begin().await?;
-    for (key_id, usage) in batch {
+    for (key_id, usage) in &batch.last_use {
         sqlx::query(
             "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
              WHERE id = $3 AND (last_used_at IS NULL OR last_used_at < $1)",
@@ -65,6 +94,17 @@ async fn write(pool: &Pool, batch: &[(KeyId, Use)]) -> Result<(), sqlx::Error> {
         .bind(usage.at_millis)
         .bind(usage.ip.as_deref())
         .bind(key_id)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    for ((key_id, day), requests) in &batch.requests {
+        sqlx::query(
+            "INSERT INTO key_daily_usage (key_id, day, requests) VALUES ($1, $2, $3) \
+             ON CONFLICT (key_id, day) DO UPDATE SET requests = key_daily_usage.requests + excluded.requests",
+        )
+        .bind(key_id)
+        .bind(day)
+        .bind(i64::try_from(*requests).unwrap_or(i64::MAX))
         .execute(&mut *transaction)
         .await?;
     }

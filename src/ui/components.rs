@@ -167,6 +167,44 @@ pub fn ConfirmButton(
     }
 }
 
+/// Requests per day as seven small bars (oldest first), with the numbers for screen readers
+/// and as a tooltip.
+#[component]
+pub fn UsageBars(counts: Vec<u64>) -> impl IntoView {
+    let highest = counts.iter().copied().max().unwrap_or(0).max(1);
+    let total: u64 = counts.iter().sum();
+    let label = format!(
+        "Requests on each of the last {} days, oldest first: {}",
+        counts.len(),
+        counts
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let bars = counts
+        .iter()
+        .enumerate()
+        .map(|(day, count)| {
+            // At least a hairline, so an idle day still shows as a day.
+            let height = (*count as f64 / highest as f64 * 14.0).max(1.0);
+            view! {
+                <rect x=(day * 8).to_string() y=format!("{:.1}", 16.0 - height) width="6"
+                    height=format!("{height:.1}") class:idle=*count == 0 />
+            }
+        })
+        .collect_view();
+    let tooltip = label.clone();
+    view! {
+        <span class="usage" title=tooltip>
+            <svg class="usage-bars" viewBox="0 0 56 16" width="56" height="16" role="img" aria-label=label>
+                {bars}
+            </svg>
+            <span class="muted small">{format!("{total} in 7 days")}</span>
+        </span>
+    }
+}
+
 /// Copies `text` to the clipboard and says so.
 #[component]
 pub fn CopyButton(#[prop(into)] text: String, label: &'static str) -> impl IntoView {

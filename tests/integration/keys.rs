@@ -447,6 +447,19 @@ async fn last_use_is_recorded_without_writing_on_the_request_path() {
         assert_eq!(after["keys"][0]["id"], key["id"]);
         assert!(after["keys"][0]["last_used_at"].as_str().is_some());
         assert_eq!(after["keys"][0]["last_used_ip"], "127.0.0.1");
+        assert_eq!(after["keys"][0]["usage_7d"], json!([0, 0, 0, 0, 0, 0, 1]));
+
+        // Counts add up across flushes, per UTC day, today last.
+        for _ in 0..4 {
+            app.with_key(&secret)
+                .call_ok("auth/me", json!({}), StatusCode::OK)
+                .await;
+        }
+        app.state.key_usage.flush(&app.state.pool).await.unwrap();
+        let counted = admin
+            .call_ok("account-keys/list", json!({}), StatusCode::OK)
+            .await;
+        assert_eq!(counted["keys"][0]["usage_7d"], json!([0, 0, 0, 0, 0, 0, 5]));
     })
     .await;
 }

@@ -149,7 +149,11 @@ async fn the_openapi_document_describes_every_operation() {
         let document: serde_json::Value = response.json().await.unwrap();
         assert!(document["openapi"].as_str().unwrap().starts_with("3."));
         let paths = document["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 22);
+        // Every server function, and the streamed export (a GET with query parameters).
+        assert_eq!(paths.len(), keyward::server::openapi::OPERATIONS.len() + 1);
+        let export = &paths["/api/v1/audit/export"]["get"];
+        assert_eq!(export["parameters"][0]["name"], "format");
+        assert!(export["responses"]["200"]["content"]["text/csv; charset=utf-8"].is_object());
         let create = &paths["/api/v1/keys/create"]["post"];
         assert!(create["responses"]["201"].is_object());
         assert!(create["responses"]["401"].is_object());

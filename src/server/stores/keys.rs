@@ -111,6 +111,7 @@ impl NewKey<'_> {
             revoked_at: None,
             status: KeyStatus::Active,
             created_by_key_id: self.created_by_key_id.cloned(),
+            usage_7d: vec![0; USAGE_DAYS],
         }
     }
 }
@@ -256,6 +257,7 @@ impl KeyRecord {
             revoked_at: self.revoked_at.map(rfc3339),
             status: status(now, self.expires_at, self.revoked_at),
             created_by_key_id: self.created_by_key_id,
+            usage_7d: vec![0; USAGE_DAYS],
         }
     }
 }
@@ -281,7 +283,18 @@ pub async fn list_for_owner(
     .bind(user_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|row| row.view(now)).collect())
+    let mut keys: Vec<Key> = rows.into_iter().map(|row| row.view(now)).collect();
+    let usage: Vec<UsageRecord> = sqlx::query_as(
+        "SELECT u.key_id, u.day, u.requests FROM key_daily_usage u JOIN api_keys k ON k.id = u.key_id \
+         WHERE k.account_id = $1 AND k.user_id = $2 AND u.day > $3",
+    )
+    .bind(account_id)
+    .bind(user_id)
+    .bind(first_usage_day(now) - 1)
+    .fetch_all(pool)
+    .await?;
+    fill_usage(&mut keys, usage, now);
+    Ok(keys)
 }
 
 pub async fn list_for_account(
@@ -295,7 +308,52 @@ pub async fn list_for_account(
     .bind(account_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|row| row.view(now)).collect())
+    let mut keys: Vec<Key> = rows.into_iter().map(|row| row.view(now)).collect();
+    let usage: Vec<UsageRecord> = sqlx::query_as(
+        "SELECT u.key_id, u.day, u.requests FROM key_daily_usage u JOIN api_keys k ON k.id = u.key_id \
+         WHERE k.account_id = $1 AND u.day > $2",
+    )
+    .bind(account_id)
+    .bind(first_usage_day(now) - 1)
+    .fetch_all(pool)
+    .await?;
+    fill_usage(&mut keys, usage, now);
+    Ok(keys)
+}
+
+/// Days in `usage_7d`.
+pub const USAGE_DAYS: usize = 7;
+
+#[derive(sqlx::FromRow)]
+struct UsageRecord {
+    key_id: KeyId,
+    day: i64,
+    requests: i64,
+}
+
+/// The UTC day number of the oldest day `usage_7d` shows.
+fn first_usage_day(now: Millis) -> i64 {
+    crate::server::usage::day_of(now) - (USAGE_DAYS as i64 - 1)
+}
+
+fn fill_usage(keys: &mut [Key], usage: Vec<UsageRecord>, now: Millis) {
+    let first = first_usage_day(now);
+    let positions: std::collections::HashMap<KeyId, usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(position, key)| (key.id.clone(), position))
+        .collect();
+    for record in usage {
+        let (Some(&position), Ok(offset)) = (
+            positions.get(&record.key_id),
+            usize::try_from(record.day - first),
+        ) else {
+            continue;
+        };
+        if let Some(slot) = keys[position].usage_7d.get_mut(offset) {
+            *slot = u64::try_from(record.requests).unwrap_or(0);
+        }
+    }
 }
 
 pub async fn get(
@@ -311,7 +369,20 @@ pub async fn get(
     .bind(key_id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|row| row.view(now)))
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut keys = [row.view(now)];
+    let usage: Vec<UsageRecord> = sqlx::query_as(
+        "SELECT key_id, day, requests FROM key_daily_usage WHERE key_id = $1 AND day > $2",
+    )
+    .bind(key_id)
+    .bind(first_usage_day(now) - 1)
+    .fetch_all(pool)
+    .await?;
+    fill_usage(&mut keys, usage, now);
+    let [key] = keys;
+    Ok(Some(key))
 }
 
 /// Revokes a key of this account and every key it created, recursively (a no-op on keys

@@ -8,6 +8,7 @@ use crate::domain::{
 use crate::ui::{
     components::{
         action_error, ConfirmButton, CopyButton, ErrorNote, Loading, RelativeTime, RoleBadge,
+        UsageBars,
     },
     layout::{use_session, RequireSignIn},
 };
@@ -285,7 +286,7 @@ fn KeyRow(
             <td data-label="Key"><code>{key.hint.clone()}</code></td>
             <td data-label="Role"><RoleBadge role=key.effective_role /> {role_note.map(|note| view! { <span class="muted small">{note}</span> })}</td>
             <td data-label="Created"><RelativeTime at=key.created_at.clone() /></td>
-            <td data-label="Last used">{last_used}</td>
+            <td data-label="Last used">{last_used} <UsageBars counts=key.usage_7d.clone() /></td>
             <td data-label="Expires">{expires}</td>
             <td data-label="Status"><span class=status_class>{status_label}</span></td>
             <td class="row-actions">
