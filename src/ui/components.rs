@@ -22,10 +22,24 @@ pub fn ErrorNote(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView
     }
 }
 
-/// The current text of an input. Forms read their fields from the DOM when submitted, so that
-/// whatever was typed before the page finished hydrating is kept rather than reset.
+/// The current text of an input.
+///
+/// keyward's forms come in two kinds, on purpose. A form that is part of the server-rendered
+/// page (sign-in, sign-up, accepting an invite, settings, inviting a member) reads its fields
+/// from the DOM when submitted, with these helpers: a person may type before the page has
+/// hydrated, and a signal bound to the field would reset it or send what it held instead. A
+/// form that loads values into its fields (the check editor) or only appears after a click
+/// (dialogs) binds its fields to signals.
 pub fn input_value(input: NodeRef<leptos::html::Input>) -> String {
     input
+        .get()
+        .map(|element| element.value())
+        .unwrap_or_default()
+}
+
+/// The chosen option of a `<select>`, read from the DOM like [`input_value`].
+pub fn select_value(select: NodeRef<leptos::html::Select>) -> String {
+    select
         .get()
         .map(|element| element.value())
         .unwrap_or_default()

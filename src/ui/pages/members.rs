@@ -9,8 +9,8 @@ use crate::domain::{
 };
 use crate::ui::{
     components::{
-        action_error, short_time, ConfirmButton, CopyButton, ErrorNote, Loading, RelativeTime,
-        RoleBadge, RoleSelect,
+        action_error, input_value, select_value, short_time, ConfirmButton, CopyButton, ErrorNote,
+        Loading, RelativeTime, RoleBadge, RoleSelect,
     },
     layout::{use_session, RequireSignIn},
 };
@@ -50,11 +50,14 @@ fn Members(me: Me) -> impl IntoView {
             session.refresh();
         }
     });
-    let email = RwSignal::new(String::new());
-    let role = RwSignal::new(Role::ReadOnly);
+    // Read from the DOM on submit (see `input_value`): this form is in the server-rendered page.
+    let email = NodeRef::<leptos::html::Input>::new();
+    let role = NodeRef::<leptos::html::Select>::new();
     Effect::new(move |_| {
         if matches!(invite.value().get(), Some(Ok(_))) {
-            email.set(String::new());
+            if let Some(input) = email.get() {
+                input.set_value("");
+            }
         }
     });
     let change_error = Signal::derive(move || {
@@ -72,18 +75,25 @@ fn Members(me: Me) -> impl IntoView {
                 view! {
                     <form method="post" class="card editor" aria-labelledby="invite-title" on:submit=move |ev| {
                         ev.prevent_default();
-                        invite.dispatch(InviteMember { request: InviteMemberRequest { email: email.get(), role: role.get() } });
+                        let role = Role::parse(&select_value(role)).unwrap_or(Role::ReadOnly);
+                        invite.dispatch(InviteMember { request: InviteMemberRequest { email: input_value(email), role } });
                     }>
                         <h2 id="invite-title">"Invite someone"</h2>
                         <div class="grid">
                             <div class="wide">
                                 <label for="invite-email">"Email"</label>
-                                <input id="invite-email" type="email" required maxlength="254" prop:value=email
-                                    on:input=move |ev| email.set(event_target_value(&ev)) />
+                                <input id="invite-email" type="email" required maxlength="254" node_ref=email />
                             </div>
                             <div>
                                 <label for="invite-role">"Role"</label>
-                                <RoleSelect id="invite-role" roles=Role::ALL.to_vec() value=role />
+                                <select id="invite-role" node_ref=role>
+                                    {Role::ALL
+                                        .into_iter()
+                                        .map(|choice| view! {
+                                            <option value=choice.as_str() selected=choice == Role::ReadOnly>{choice.label()}</option>
+                                        })
+                                        .collect_view()}
+                                </select>
                             </div>
                         </div>
                         <ErrorNote error=action_error(invite.value()) />
