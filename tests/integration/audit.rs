@@ -294,6 +294,49 @@ async fn every_change_writes_exactly_its_event() {
             "keyward legacy-keys import",
         );
 
+        // By or about the CI key, a page of one at a time: what it did, and its own creation.
+        let mut by_key = Vec::new();
+        let mut cursor = Value::Null;
+        loop {
+            let page = admin
+                .call_ok(
+                    "audit/list",
+                    json!({"key_id": ci_key["id"], "limit": 1, "cursor": cursor}),
+                    StatusCode::OK,
+                )
+                .await;
+            by_key.extend(page["events"].as_array().unwrap().iter().cloned());
+            cursor = page["next_cursor"].clone();
+            if cursor.is_null() {
+                break;
+            }
+        }
+        let described: Vec<(&str, &str)> = by_key
+            .iter()
+            .map(|event| {
+                (
+                    event["action"].as_str().unwrap(),
+                    event["target"]["label"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            described,
+            [
+                ("check.created", "Home"),
+                ("key.created", "Grafana"),
+                ("key.created", "CI deploy")
+            ]
+        );
+        let created_by_or_about = admin
+            .call_ok(
+                "audit/list",
+                json!({"key_id": ci_key["id"], "action": "key.created", "actor_user_id": dev_id}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(created_by_or_about["events"].as_array().unwrap().len(), 2);
+
         // Reads are not events.
         let before = mark(&admin).await;
         admin.call_ok("members/list", json!({}), StatusCode::OK).await;

@@ -135,13 +135,10 @@ pub async fn page(
         texts.push(user_id.to_string());
         conditions.push(format!("actor_user_id = ${}", texts.len() + 1));
     }
-    if let Some(key_id) = &filter.key_id {
+    let key = filter.key_id.as_ref().map(|key_id| {
         texts.push(key_id.to_string());
-        let n = texts.len() + 1;
-        conditions.push(format!(
-            "(actor_key_id = ${n} OR (target_id = ${n} AND target_type = 'key'))"
-        ));
-    }
+        texts.len() + 1
+    });
     let first_number = texts.len() + 2;
     for (value, condition) in [
         (filter.since.map(Millis::as_i64), "time >="),
@@ -153,11 +150,24 @@ pub async fn page(
             conditions.push(format!("{condition} ${}", first_number + numbers.len() - 1));
         }
     }
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE {} ORDER BY seq DESC LIMIT {}",
-        conditions.join(" AND "),
-        limit + 1
-    );
+    let conditions = conditions.join(" AND ");
+    let fetch = limit + 1;
+    let sql = match key {
+        None => format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE {conditions} ORDER BY seq DESC LIMIT {fetch}"
+        ),
+        // "By or about this key" as two index walks, one per column, merged: a single OR makes
+        // SQLite scan the whole account (measured: 140 ms at 300,000 events, against 15 ms).
+        Some(n) => format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE account_id = $1 AND seq IN ( \
+                 SELECT seq FROM (SELECT seq FROM audit_events WHERE {conditions} \
+                     AND actor_key_id = ${n} ORDER BY seq DESC LIMIT {fetch}) AS by_key \
+                 UNION ALL \
+                 SELECT seq FROM (SELECT seq FROM audit_events WHERE {conditions} \
+                     AND target_id = ${n} AND target_type = 'key' ORDER BY seq DESC LIMIT {fetch}) AS about_key \
+             ) ORDER BY seq DESC LIMIT {fetch}"
+        ),
+    };
     let mut query = sqlx::query(&sql).bind(account_id);
     for text in &texts {
         query = query.bind(text);
