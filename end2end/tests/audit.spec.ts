@@ -28,8 +28,10 @@ test("an Admin reads a member's key events, filters by the key, and finds it by 
   await open(page, "/audit");
   await expect(page.getByRole("heading", { name: "Audit log" })).toBeVisible();
   const events = page.getByRole("list", { name: "Events, newest first" });
-  await expect(events.getByText(`${memberEmail} revoked key “Old laptop”`)).toBeVisible();
-  await expect(events.getByText(`${memberEmail} created key “Deploy bot”`)).toBeVisible();
+  // Each event is a sentence: who, from where, did what to which key.
+  const revokedEvent = events.getByRole("listitem").filter({ hasText: "revoked key “Old laptop”" });
+  await expect(revokedEvent).toContainText(`${memberEmail} (from 127.0.0.1) revoked key “Old laptop”`);
+  await expect(events.getByRole("listitem").filter({ hasText: "created key “Deploy bot”" })).toContainText(memberEmail);
 
   // Only key events.
   await page.getByLabel("Action").selectOption({ label: "Key revoked" });
