@@ -34,12 +34,7 @@ pub async fn find_key(#[server(flatten)] request: FindKeyRequest) -> Result<Foun
 
     let (state, caller) = authorize(Action::ReadAudit).await?;
     let text = request.secret.trim();
-    let secret = if text.starts_with("kw_") {
-        KeySecret::parse_user_key(text)
-    } else {
-        KeySecret::parse_legacy(text)
-    }
-    .ok_or_else(|| {
+    let secret = KeySecret::parse(text).ok_or_else(|| {
         ApiError::invalid_input(
             "secret",
             "is not a keyward key (kw_… with a valid checksum, or a legacy key of 16 to 256 characters)",

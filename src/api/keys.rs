@@ -1,6 +1,6 @@
 use crate::domain::{
-    requests::{CreateKeyRequest, RevokeKeyRequest},
-    views::{CreatedKey, KeyList, OneKey},
+    requests::{CreateKeyRequest, ReportLeakRequest, RevokeKeyRequest},
+    views::{CreatedKey, Empty, KeyList, OneKey},
     ApiError,
 };
 use leptos::prelude::*;
@@ -148,6 +148,69 @@ pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<
     let key = stores::keys::revoked_view(key, now);
     tracing::info!(key_id = %key.id, account_id = %caller.account_id(), stopped, "revoked a key");
     Ok(OneKey { key })
+}
+
+/// For anyone who finds keys where they should not be — a secret scanner, a person: every
+/// valid key among `secrets` is revoked at once (with the keys it created), its owner is told
+/// in the app, and the account's audit trail names the reporter's address. The answer is the
+/// same `202` whatever the secrets were, so it tells nothing about them.
+#[server(prefix = "/api", endpoint = "v1/keys/report-leak", input = Json, output = Json)]
+pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Result<Empty, ApiError> {
+    use crate::domain::{audit::AuditAction, views::KeyStatus, ErrorCode};
+    use crate::server::{
+        audit::{Actor, Event, Origin},
+        boundary::{respond_accepted, respond_retry_after},
+        clock::now_millis,
+        keys::KeySecret,
+        principal::{app_state, client_address},
+        stores,
+    };
+
+    let state = app_state()?;
+    if request.secrets.is_empty() || request.secrets.len() > 100 {
+        return Err(ApiError::invalid_input(
+            "secrets",
+            "must hold 1 to 100 keys",
+        ));
+    }
+    if let Err(wait) = state.throttles.leak_report(client_address(&state)) {
+        respond_retry_after(wait);
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "Too many leak reports from this address. Wait a moment and send the rest.",
+        ));
+    }
+    let origin = Origin::of_request(&state);
+    for text in &request.secrets {
+        let Some(secret) = KeySecret::parse(text.trim()) else {
+            continue;
+        };
+        let hash = state.key_hasher.hash(&secret);
+        let Some(found) = stores::keys::find_for_verification(&state.pool, &hash).await? else {
+            continue;
+        };
+        let now = now_millis();
+        let Some(key) = stores::keys::get(&state.pool, &found.account_id, &found.id, now).await?
+        else {
+            continue;
+        };
+        // A key already dead changes nothing and records nothing.
+        if key.status != KeyStatus::Active {
+            continue;
+        }
+        let event = Event::new(
+            &state.key_hasher,
+            &found.account_id,
+            AuditAction::KeyLeakReported,
+            Actor::anonymous(),
+            origin.clone(),
+        );
+        let stopped =
+            stores::keys::revoke(&state.pool, &key, &found.account_id, now, event).await?;
+        tracing::warn!(key_id = %key.id, account_id = %found.account_id, stopped, "revoked a key reported as leaked");
+    }
+    respond_accepted();
+    Ok(Empty {})
 }
 
 /// Every key of the account, legacy account keys included (Admins only).

@@ -48,6 +48,7 @@ audit_actions! {
     KeyCreated => "key.created", "Key created";
     KeyRevoked => "key.revoked", "Key revoked";
     KeyRejected => "key.rejected", "Key rejected";
+    KeyLeakReported => "key.leak_reported", "Key reported leaked";
     LegacyKeysImported => "legacy_keys.imported", "Legacy keys imported";
     SessionSignedIn => "session.signed_in", "Signed in";
     SessionSignInFailed => "session.sign_in_failed", "Sign-in failed";
@@ -246,6 +247,9 @@ impl AuditEvent {
                 "{actor} presented key “{label}”{of_owner}, which was refused: {}{count}",
                 self.detail("reason").unwrap_or("refused")
             ),
+            AuditAction::KeyLeakReported => {
+                format!("{actor} reported key “{label}”{of_owner} as leaked; it was revoked")
+            }
             AuditAction::LegacyKeysImported => format!(
                 "{actor} imported {} legacy account key(s)",
                 self.details

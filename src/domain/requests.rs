@@ -119,6 +119,10 @@ request!(
         until: Option<String>,
     }
 );
+request!(ReportLeakRequest {
+    /// 1 to 100 strings that look like keyward keys, found somewhere public.
+    secrets: Vec<String>,
+});
 request!(FindKeyRequest {
     /// A key's secret, e.g. one found in a public repository. It is hashed in memory to find
     /// the key and never stored or logged.

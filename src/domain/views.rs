@@ -112,6 +112,8 @@ pub struct Key {
     /// Requests made with the key on each of the last 7 UTC days, oldest first (today last;
     /// up to a few seconds behind).
     pub usage_7d: Vec<u64>,
+    /// When someone reported the key as leaked (`keys/report-leak`), which revoked it.
+    pub leak_reported_at: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

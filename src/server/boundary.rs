@@ -176,6 +176,13 @@ pub fn respond_created() {
     }
 }
 
+/// Marks the current server-function response `202 Accepted`.
+pub fn respond_accepted() {
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(StatusCode::ACCEPTED);
+    }
+}
+
 /// Sets `Retry-After` (whole seconds, rounded up) on the current server-function response.
 pub fn respond_retry_after(wait: std::time::Duration) {
     if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {

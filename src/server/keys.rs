@@ -24,6 +24,16 @@ impl KeySecret {
         KeySecret(body + &checksum)
     }
 
+    /// A presented key of either kind: `kw_…` must be a well-formed user key (a bad checksum is
+    /// refused without a database lookup); anything else is tried as a legacy key.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.starts_with("kw_") {
+            KeySecret::parse_user_key(text)
+        } else {
+            KeySecret::parse_legacy(text)
+        }
+    }
+
     /// Accepts a string only when it has the `kw_` shape and a matching checksum.
     pub fn parse_user_key(text: &str) -> Option<Self> {
         let well_formed = text.len() == KEY_LEN

@@ -240,12 +240,7 @@ pub async fn from_key(
     token: &str,
     address: Option<IpAddr>,
 ) -> Result<Principal, ApiError> {
-    let secret = if token.starts_with("kw_") {
-        KeySecret::parse_user_key(token)
-    } else {
-        KeySecret::parse_legacy(token)
-    }
-    .ok_or_else(ApiError::unauthenticated)?;
+    let secret = KeySecret::parse(token).ok_or_else(ApiError::unauthenticated)?;
     let hash = state.key_hasher.hash(&secret);
     let key = stores::keys::find_for_verification(&state.pool, &hash)
         .await?

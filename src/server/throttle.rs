@@ -19,6 +19,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Leak reports allowed per client address per minute (each of up to 100 secrets): a scanner
+/// reports in batches, and a flood of lookups from one address is refused.
+pub const LEAK_REPORTS_PER_MINUTE: u32 = 30;
+
 /// Allows `burst` failures at once and one more every `period`; past that the key is blocked
 /// until the budget has a place again. Successes cost nothing.
 pub struct FailureGate<K: Hash + Eq + Clone> {
@@ -126,6 +130,8 @@ pub struct Throttles {
     sign_up: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Bearer attempts that failed (unknown, revoked, expired or malformed keys) per address.
     pub bearer_failures: Arc<FailureGate<IpAddr>>,
+    /// Leak reports per address: a scanner reports in batches, not in a stream.
+    leak_reports: Arc<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 impl Throttles {
@@ -135,7 +141,20 @@ impl Throttles {
             sign_in: Arc::new(SignInThrottle::new()),
             sign_up: Arc::new(RateLimiter::keyed(Quota::per_hour(signups))),
             bearer_failures: Arc::new(FailureGate::new(60, Duration::from_secs(1))),
+            leak_reports: Arc::new(RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(LEAK_REPORTS_PER_MINUTE).expect("non-zero"),
+            ))),
         }
+    }
+
+    /// A leak report from `address`: 30 a minute, of up to 100 secrets each.
+    pub fn leak_report(&self, address: Option<IpAddr>) -> Result<(), Duration> {
+        let Some(address) = address else {
+            return Ok(());
+        };
+        self.leak_reports
+            .check_key(&address)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Counts one new login from `address`; `Err(wait)` when it must wait.
@@ -151,6 +170,7 @@ impl Throttles {
     pub fn forget_idle(&self) {
         self.sign_in.forget_idle();
         self.sign_up.retain_recent();
+        self.leak_reports.retain_recent();
         self.bearer_failures.forget_idle();
     }
 }

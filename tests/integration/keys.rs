@@ -463,3 +463,95 @@ async fn last_use_is_recorded_without_writing_on_the_request_path() {
     })
     .await;
 }
+
+/// A secret scanner posts what it found, without credentials: valid keys die at once (with
+/// their children), their owner sees why, the trail names the reporter's address, and the
+/// answer is the same 202 whatever was sent.
+#[tokio::test]
+async fn anyone_can_report_a_leaked_key_and_it_dies_at_once() {
+    on_each_engine(|app| async move {
+        let (admin, _) = app.signup("leaky@example.com").await;
+        let (member, _) = app
+            .add_member(&admin, "dev@example.com", "read_write")
+            .await;
+        let (leaked, leaked_secret) = member.create_key(json!({"name": "in a gist"})).await;
+        let (_, child_secret) = app
+            .with_key(&leaked_secret)
+            .create_key(json!({"name": "child"}))
+            .await;
+        let (_, safe_secret) = member.create_key(json!({"name": "safe"})).await;
+        let (stranger, _) = app.signup("stranger@example.com").await;
+        let (_, revoked_secret) = stranger.create_key(json!({"name": "old"})).await;
+
+        let scanner = app.anonymous_from("127.0.3.1");
+        let reported = scanner
+            .call(
+                "keys/report-leak",
+                json!({"secrets": [format!(" {leaked_secret}\n"), "kw_nonsense", "ghp_notours0123456789"]}),
+            )
+            .await;
+        assert_eq!(reported.status(), StatusCode::ACCEPTED);
+        assert_eq!(reported.json::<Value>().await.unwrap(), json!({}));
+        for (secret, expected) in [
+            (&leaked_secret, StatusCode::UNAUTHORIZED),
+            (&child_secret, StatusCode::UNAUTHORIZED),
+            (&safe_secret, StatusCode::OK),
+            (&revoked_secret, StatusCode::OK),
+        ] {
+            let (status, _) = app.with_key(secret).call_json("auth/me", json!({})).await;
+            assert_eq!(status, expected);
+        }
+        let keys = member.call_ok("keys/list", json!({}), StatusCode::OK).await;
+        let view = keys["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|key| key["id"] == leaked["id"])
+            .unwrap();
+        assert_eq!(view["status"], "revoked");
+        assert!(view["leak_reported_at"].is_string(), "the owner sees why");
+        let trail = admin
+            .call_ok("audit/list", json!({"action": "key.leak_reported"}), StatusCode::OK)
+            .await;
+        assert_eq!(trail["events"].as_array().unwrap().len(), 1);
+        let event = &trail["events"][0];
+        assert_eq!(event["client_address"], "127.0.3.1");
+        assert_eq!(event["actor"]["type"], "anonymous");
+        assert_eq!(event["target"]["id"], leaked["id"]);
+        assert_eq!(event["details"]["children_revoked"], 1);
+
+        // Reporting it again changes nothing and records nothing; the answer is the same.
+        let again = scanner
+            .call("keys/report-leak", json!({"secrets": [leaked_secret]}))
+            .await;
+        assert_eq!(again.status(), StatusCode::ACCEPTED);
+        let trail = admin
+            .call_ok("audit/list", json!({"action": "key.leak_reported"}), StatusCode::OK)
+            .await;
+        assert_eq!(trail["events"].as_array().unwrap().len(), 1);
+
+        for body in [json!({"secrets": []}), json!({"secrets": vec!["x"; 101]})] {
+            let (status, error) = scanner.call_json("keys/report-leak", body).await;
+            assert_invalid_field(status, &error, "secrets");
+        }
+        // Throttled per address.
+        let per_minute = keyward::server::throttle::LEAK_REPORTS_PER_MINUTE as usize;
+        let flooder = app.anonymous_from("127.0.3.2");
+        let mut statuses = Vec::new();
+        for _ in 0..=per_minute {
+            let response = flooder
+                .call("keys/report-leak", json!({"secrets": ["kw_nothing"]}))
+                .await;
+            statuses.push(response.status().as_u16());
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                assert!(response.headers().contains_key("retry-after"));
+            }
+        }
+        assert_eq!(
+            statuses.iter().filter(|status| **status == 202).count(),
+            per_minute
+        );
+        assert_eq!(statuses.last(), Some(&429));
+    })
+    .await;
+}

@@ -1,4 +1,5 @@
 use crate::domain::{
+    audit::AuditAction,
     ids::{AccountId, KeyId, MembershipId, UserId},
     views::{Key, KeyKind, KeyStatus, User},
     Role,
@@ -112,6 +113,7 @@ impl NewKey<'_> {
             status: KeyStatus::Active,
             created_by_key_id: self.created_by_key_id.cloned(),
             usage_7d: vec![0; USAGE_DAYS],
+            leak_reported_at: None,
         }
     }
 }
@@ -232,6 +234,7 @@ struct KeyRecord {
     expires_at: Option<Millis>,
     revoked_at: Option<Millis>,
     created_by_key_id: Option<KeyId>,
+    leak_reported_at: Option<Millis>,
 }
 
 impl KeyRecord {
@@ -258,6 +261,7 @@ impl KeyRecord {
             status: status(now, self.expires_at, self.revoked_at),
             created_by_key_id: self.created_by_key_id,
             usage_7d: vec![0; USAGE_DAYS],
+            leak_reported_at: self.leak_reported_at.map(rfc3339),
         }
     }
 }
@@ -265,7 +269,7 @@ impl KeyRecord {
 const KEY_COLUMNS: &str =
     "SELECT k.id, k.name, k.kind, k.user_id, u.email, k.hint, k.role_cap, m.role AS owner_role, \
             k.created_at, k.last_used_at, k.last_used_ip, k.expires_at, k.revoked_at, \
-            k.created_by_key_id \
+            k.created_by_key_id, k.leak_reported_at \
      FROM api_keys k \
      LEFT JOIN memberships m ON m.id = k.membership_id \
      LEFT JOIN users u ON u.id = k.user_id";
@@ -386,8 +390,9 @@ pub async fn get(
 }
 
 /// Revokes a key of this account and every key it created, recursively (a no-op on keys
-/// already revoked, which keep their first time), with its `key.revoked` event. Returns how
-/// many keys stopped.
+/// already revoked, which keep their first time), with its event: `key.revoked`, or
+/// `key.leak_reported`, which also marks the key so its owner is told why. Returns how many
+/// keys stopped.
 pub async fn revoke(
     pool: &Pool,
     key: &Key,
@@ -399,9 +404,15 @@ pub async fn revoke(
     let mut transaction = pool.begin().await?;
     // First the key itself: this waits for (and then excludes) a child being inserted under
     // the lock `insert` takes on its parent.
-    let own = sqlx::query(
-        "UPDATE api_keys SET revoked_at = $1 WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL",
-    )
+    let reported = if event.action == AuditAction::KeyLeakReported {
+        ", leak_reported_at = $1"
+    } else {
+        ""
+    };
+    let own = sqlx::query(&format!(
+        "UPDATE api_keys SET revoked_at = $1{reported} \
+         WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL"
+    ))
     .bind(now)
     .bind(account_id)
     .bind(key_id)

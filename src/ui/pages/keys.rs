@@ -7,8 +7,8 @@ use crate::domain::{
 };
 use crate::ui::{
     components::{
-        action_error, ConfirmButton, CopyButton, ErrorNote, Loading, RelativeTime, RoleBadge,
-        UsageBars,
+        action_error, short_time, ConfirmButton, CopyButton, ErrorNote, Loading, RelativeTime,
+        RoleBadge, UsageBars,
     },
     layout::{use_session, RequireSignIn},
 };
@@ -89,12 +89,33 @@ fn Keys(me: Me) -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Ok(list) => view! { <KeyTable keys=list.keys revoke show_owner=false /> }.into_any(),
+                    Ok(list) => view! {
+                        <LeakNotices keys=list.keys.clone() />
+                        <KeyTable keys=list.keys revoke show_owner=false />
+                    }
+                        .into_any(),
                     Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
                 }
             })}
         </Transition>
     }
+}
+
+/// Tells the owner which of their keys someone reported as leaked (and keyward revoked).
+#[component]
+fn LeakNotices(keys: Vec<Key>) -> impl IntoView {
+    keys.into_iter()
+        .filter_map(|key| key.leak_reported_at.clone().map(|at| (key, at)))
+        .map(|(key, at)| {
+            view! {
+                <p class="notice" role="alert">
+                    <strong>{format!("Your key “{}” ({}) was reported as leaked", key.name, key.hint)}</strong>
+                    " on " {short_time(&at)} " — someone found it where it should not be — and keyward revoked it at once. "
+                    "Create a new key for whatever used it, and look for where the old one was exposed."
+                </p>
+            }
+        })
+        .collect_view()
 }
 
 #[component]
@@ -246,6 +267,9 @@ fn KeyRow(
 ) -> impl IntoView {
     let (status_label, status_class) = match key.status {
         KeyStatus::Active => ("Active", "badge ok"),
+        KeyStatus::Revoked if key.leak_reported_at.is_some() => {
+            ("Revoked: reported leaked", "badge bad")
+        }
         KeyStatus::Revoked => ("Revoked", "badge bad"),
         KeyStatus::Expired => ("Expired", "badge"),
     };
