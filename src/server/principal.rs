@@ -267,6 +267,9 @@ pub async fn from_key(
     state
         .key_usage
         .record(&key.id, now, address.map(|ip| ip.to_string()));
+    if let Some(expires_at) = key.expires_at {
+        super::boundary::respond_key_expiry(now, expires_at);
+    }
     let user = match (key.user_id, key.email) {
         (Some(id), Some(email)) => Some(User { id, email }),
         _ => None,

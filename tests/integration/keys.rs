@@ -555,3 +555,39 @@ async fn anyone_can_report_a_leaked_key_and_it_dies_at_once() {
     })
     .await;
 }
+
+/// Every answer to a key with an expiry says when; in its last week it also warns.
+#[tokio::test]
+async fn answers_to_an_expiring_key_announce_its_expiry() {
+    on_each_engine(|app| async move {
+        let (admin, _) = app.signup("expiring@example.com").await;
+        let in_days = |days: u64| {
+            now_millis()
+                .after(std::time::Duration::from_secs(days * 86_400 - 60))
+                .rfc3339()
+        };
+        for (expires_at, warning) in [
+            (Some(in_days(3)), Some("expires in 3 days")),
+            (Some(in_days(30)), None),
+            (None, None),
+        ] {
+            let (key, secret) = admin
+                .create_key(json!({"name": "k", "expires_at": expires_at}))
+                .await;
+            let response = app.with_key(&secret).call("checks/list", json!({})).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .map(|value| value.to_str().unwrap().to_string())
+            };
+            assert_eq!(
+                header("keyward-key-expires"),
+                key["expires_at"].as_str().map(String::from)
+            );
+            assert_eq!(header("keyward-key-warning").as_deref(), warning);
+        }
+    })
+    .await;
+}
