@@ -187,6 +187,9 @@ pub fn ConfirmButton(
 pub fn UsageBars(counts: Vec<u64>) -> impl IntoView {
     let highest = counts.iter().copied().max().unwrap_or(0).max(1);
     let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return view! { <span class="muted">"None"</span> }.into_any();
+    }
     let label = format!(
         "Requests on each of the last {} days, oldest first: {}",
         counts.len(),
@@ -214,9 +217,10 @@ pub fn UsageBars(counts: Vec<u64>) -> impl IntoView {
             <svg class="usage-bars" viewBox="0 0 56 16" width="56" height="16" role="img" aria-label=label>
                 {bars}
             </svg>
-            <span class="muted small">{format!("{total} in 7 days")}</span>
+            <span class="small">{total}</span>
         </span>
     }
+    .into_any()
 }
 
 /// Copies `text` to the clipboard and says so.

@@ -231,6 +231,7 @@ pub fn KeyTable(
                     <th scope="col">"Role"</th>
                     <th scope="col">"Created"</th>
                     <th scope="col">"Last used"</th>
+                    <th scope="col">"Requests, 7 days"</th>
                     <th scope="col">"Expires"</th>
                     <th scope="col">"Status"</th>
                     <th scope="col"><span class="visually-hidden">"Actions"</span></th>
@@ -300,21 +301,24 @@ fn KeyRow(
             <td data-label="Name">
                 {key.name.clone()}
                 {(key.kind == KeyKind::LegacyAccount).then(|| view! { " " <span class="badge legacy">"legacy"</span> })}
+                {show_owner.then(|| view! {
+                    <a class="small block" href=format!("/audit?key_id={}", key.id)>"Its audit events"</a>
+                })}
                 {parent.map(|parent| view! {
                     <span class="muted small block" title="A key made by a program with another key: it never outlives or outranks that key.">
                         {format!("created by key {parent}")}
                     </span>
                 })}
             </td>
-            {show_owner.then(|| view! { <td data-label="Owner">{owner}</td> })}
+            {show_owner.then(|| view! { <td data-label="Owner" class="owner">{owner}</td> })}
             <td data-label="Key"><code>{key.hint.clone()}</code></td>
             <td data-label="Role"><RoleBadge role=key.effective_role /> {role_note.map(|note| view! { <span class="muted small">{note}</span> })}</td>
             <td data-label="Created"><RelativeTime at=key.created_at.clone() /></td>
-            <td data-label="Last used">{last_used} <UsageBars counts=key.usage_7d.clone() /></td>
+            <td data-label="Last used">{last_used}</td>
+            <td data-label="Requests, 7 days"><UsageBars counts=key.usage_7d.clone() /></td>
             <td data-label="Expires">{expires}</td>
             <td data-label="Status"><span class=status_class>{status_label}</span></td>
             <td class="row-actions">
-                {show_owner.then(|| view! { <a class="small" href=format!("/audit?key_id={}", key.id)>"Events"</a> })}
                 {active
                     .then(|| {
                         view! {
