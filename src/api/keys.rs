@@ -76,6 +76,8 @@ pub async fn create_key(
             (cap, expiry)
         }
     };
+    let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
+    check_key_policy(&policy, now, expires_at)?;
     let secret = KeySecret::generate();
     let new_key = stores::keys::NewKey {
         id: &KeyId::generate(),
@@ -103,6 +105,32 @@ pub async fn create_key(
         key,
         secret: secret.reveal_once(),
     })
+}
+
+/// The account's key policy at creation: an expiry when one is required, and never later than
+/// the maximum lifetime allows (which implies an expiry).
+#[cfg(feature = "ssr")]
+fn check_key_policy(
+    policy: &crate::domain::views::KeyPolicy,
+    now: crate::server::clock::Millis,
+    expires_at: Option<crate::server::clock::Millis>,
+) -> Result<(), ApiError> {
+    if let Some(days) = policy.max_key_lifetime_days {
+        let latest = now.after(std::time::Duration::from_secs(u64::from(days) * 86_400));
+        if expires_at.is_none_or(|at| at > latest) {
+            return Err(ApiError::invalid_input(
+                "expires_at",
+                &format!("must be at most {days} days from now: this account's key policy limits how long a key may live"),
+            ));
+        }
+    }
+    if policy.require_expiry && expires_at.is_none() {
+        return Err(ApiError::invalid_input(
+            "expires_at",
+            "is required: this account's key policy says every key must expire",
+        ));
+    }
+    Ok(())
 }
 
 /// The caller's own keys in the current account, revoked and expired ones included.

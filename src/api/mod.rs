@@ -2,6 +2,7 @@
 //! `/api/v1/...` (see `shared/API.md`). Each one does the same four steps — resolve the caller,
 //! authorize, call the store, return a view — and nothing else.
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod checks;

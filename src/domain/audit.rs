@@ -54,6 +54,7 @@ audit_actions! {
     SessionSignInFailed => "session.sign_in_failed", "Sign-in failed";
     SessionSignedOut => "session.signed_out", "Signed out";
     PasswordChanged => "password.changed", "Password changed";
+    PolicyChanged => "policy.changed", "Key policy changed";
     CheckCreated => "check.created", "Check created";
     CheckUpdated => "check.updated", "Check updated";
     CheckDeleted => "check.deleted", "Check deleted";
@@ -263,6 +264,7 @@ impl AuditEvent {
             }
             AuditAction::SessionSignedOut => format!("{actor} signed out"),
             AuditAction::PasswordChanged => format!("{actor} changed their password"),
+            AuditAction::PolicyChanged => format!("{actor} changed the account's key policy"),
             AuditAction::CheckCreated => format!("{actor} created check “{label}”"),
             AuditAction::CheckUpdated => format!("{actor} changed check “{label}”"),
             AuditAction::CheckDeleted => format!("{actor} deleted check “{label}”"),

@@ -51,7 +51,8 @@ pub enum Action {
     RevokeCallingKey,
     /// Invite members, list and withdraw invites, change roles, remove other members.
     ManageMembers,
-    /// List every key of the account (legacy ones included) and revoke any of them.
+    /// List every key of the account (legacy ones included), revoke any of them, and set the
+    /// account's key policy.
     ManageAccountKeys,
     /// Sign out, switch account, change one's password, leave an account: things a person
     /// does in a browser, never a program holding a key.

@@ -3,7 +3,16 @@
 //! same types, so the published contract cannot drift from what the server accepts.
 
 use super::Role;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Tells a field sent as `null` (`Some(None)`: clear it) from one left out (`None`: keep it).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
 
 macro_rules! request {
     ($(#[$doc:meta])* $name:ident { $($(#[$field_doc:meta])* $field:ident : $type:ty),* $(,)? }) => {
@@ -123,6 +132,15 @@ request!(ReportLeakRequest {
     /// 1 to 100 strings that look like keyward keys, found somewhere public.
     secrets: Vec<String>,
 });
+request!(
+    /// Fields left out keep their value.
+    SetKeyPolicyRequest {
+        /// 1 to 3650; `null` removes the maximum.
+        #[serde(default, deserialize_with = "present")]
+        max_key_lifetime_days: Option<Option<i64>>,
+        require_expiry: Option<bool>,
+    }
+);
 request!(FindKeyRequest {
     /// A key's secret, e.g. one found in a public repository. It is hashed in memory to find
     /// the key and never stored or logged.

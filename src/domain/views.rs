@@ -209,6 +209,23 @@ pub struct OneKey {
     pub key: Key,
 }
 
+/// The account's rules for keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct KeyPolicy {
+    /// No user key may live longer: longer expiries are refused at creation, and older keys
+    /// are refused when used (not revoked: raising the maximum brings them back).
+    pub max_key_lifetime_days: Option<u32>,
+    /// Every new key must have an expiry.
+    pub require_expiry: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct OnePolicy {
+    pub policy: KeyPolicy,
+}
+
 /// The answer to "whose key is this secret?": the key of this account it is, if any.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

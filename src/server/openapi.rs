@@ -4,7 +4,7 @@
 //! server function runs. One table, [`OPERATIONS`], lists every operation; a test fails when a
 //! server function has no row.
 
-use crate::api::{audit, auth, checks, invites, keys, members};
+use crate::api::{account, audit, auth, checks, invites, keys, members};
 use crate::domain::{requests::*, ApiError, ErrorCode};
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
@@ -90,7 +90,7 @@ macro_rules! operation {
 }
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 25] = [
+pub static OPERATIONS: [Operation; 27] = [
     operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
     operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
     operation!(auth::Logout: NoArguments, "End the browser session", AUTH, 200, &[401]),
@@ -114,6 +114,8 @@ pub static OPERATIONS: [Operation; 25] = [
     operation!(checks::CreateCheck: CreateCheckRequest, "Create a check (Read & write, Admin)", AUTH, 201, &[401]),
     operation!(checks::UpdateCheck: UpdateCheckRequest, "Change fields of a check (Read & write, Admin)", AUTH, 200, &[401, 404]),
     operation!(checks::DeleteCheck: CheckIdRequest, "Delete a check (Read & write, Admin)", AUTH, 200, &[401, 404]),
+    operation!(account::KeyPolicy: NoArguments, "The account's key policy: maximum key lifetime and whether keys must expire (any role)", AUTH, 200, &[401]),
+    operation!(account::SetKeyPolicy: SetKeyPolicyRequest, "Change the key policy; applies at creation and, for the maximum lifetime, at every use (Admin)", AUTH, 200, &[401]),
     operation!(audit::ListAuditEvents: AuditListRequest, "The account's audit trail, newest first, filtered and a page at a time (Admin)", AUTH, 200, &[401]),
     operation!(audit::FindKey: FindKeyRequest, "Which key of this account a (leaked) secret is; the secret is never stored or logged (Admin)", AUTH, 200, &[401]),
 ];

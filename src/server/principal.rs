@@ -252,6 +252,7 @@ pub async fn from_key(
         (KeyStatus::Revoked, _) => Some("revoked"),
         (KeyStatus::Expired, _) => Some("expired"),
         (KeyStatus::Active, None) => Some("owner_removed"),
+        _ if outlived_policy(&key, now) => Some("older_than_policy"),
         (KeyStatus::Active, Some(_)) => None,
     };
     if let Some(reason) = refusal {
@@ -290,6 +291,17 @@ pub async fn from_key(
         }),
         membership_id: key.membership_id,
     })
+}
+
+/// Whether a user key is older than its account's maximum key lifetime. Such a key is refused
+/// but not revoked, so raising the maximum brings it back (as GitHub's policy works). Legacy
+/// account keys predate lifetimes and are not affected.
+fn outlived_policy(key: &stores::keys::KeyForVerification, now: Millis) -> bool {
+    let Some(days) = key.max_key_lifetime_days else {
+        return false;
+    };
+    let lifetime = std::time::Duration::from_secs(u64::try_from(days).unwrap_or(0) * 86_400);
+    key.kind == crate::domain::views::KeyKind::User && key.created_at.after(lifetime) <= now
 }
 
 /// A `key.rejected` event on the refused key, counted rather than repeated (see

@@ -591,3 +591,116 @@ async fn answers_to_an_expiring_key_announce_its_expiry() {
     })
     .await;
 }
+
+/// The account's key policy applies when a key is made and, for the maximum lifetime, every
+/// time it is used: a key older than the maximum is refused (and audited) but not revoked.
+#[tokio::test]
+async fn the_key_policy_binds_at_creation_and_at_use() {
+    on_each_engine(|app| async move {
+        let (admin, _) = app.signup("policy@example.com").await;
+        let (member, _) = app
+            .add_member(&admin, "member@example.com", "read_write")
+            .await;
+        let (old_key, old_secret) = member.create_key(json!({"name": "forever"})).await;
+        let policy = member
+            .call_ok("account/policy", json!({}), StatusCode::OK)
+            .await;
+        assert_eq!(
+            policy["policy"],
+            json!({"max_key_lifetime_days": null, "require_expiry": false})
+        );
+        let (status, _) = member
+            .call_json("account/set-policy", json!({"require_expiry": true}))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        for (body, field) in [
+            (json!({"max_key_lifetime_days": 0}), "max_key_lifetime_days"),
+            (
+                json!({"max_key_lifetime_days": 3651}),
+                "max_key_lifetime_days",
+            ),
+            (json!({"require_expiry": "yes"}), "require_expiry"),
+        ] {
+            let (status, error) = admin.call_json("account/set-policy", body).await;
+            assert_invalid_field(status, &error, field);
+        }
+
+        let set = admin
+            .call_ok(
+                "account/set-policy",
+                json!({"max_key_lifetime_days": 30}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(set["policy"]["max_key_lifetime_days"], 30);
+        let in_days = |days: u64| {
+            now_millis()
+                .after(std::time::Duration::from_secs(days * 86_400))
+                .rfc3339()
+        };
+        for body in [
+            json!({"name": "no expiry"}),
+            json!({"name": "too long", "expires_at": in_days(31)}),
+        ] {
+            let (status, error) = member.call_json("keys/create", body).await;
+            assert_invalid_field(status, &error, "expires_at");
+        }
+        let (_, fresh) = member
+            .create_key(json!({"name": "monthly", "expires_at": in_days(29)}))
+            .await;
+
+        // An old key (made before the policy, 40 days ago) is refused, not revoked.
+        sqlx::query("UPDATE api_keys SET created_at = $1 WHERE id = $2")
+            .bind(now_millis().before(std::time::Duration::from_secs(40 * 86_400)))
+            .bind(old_key["id"].as_str().unwrap())
+            .execute(&app.state.pool)
+            .await
+            .unwrap();
+        let old = app.anonymous_from("127.0.4.1").using_key(&old_secret);
+        let (status, _) = old.call_json("auth/me", json!({})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = app.with_key(&fresh).call_json("auth/me", json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        let rejected = admin
+            .call_ok(
+                "audit/list",
+                json!({"action": "key.rejected"}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(
+            rejected["events"][0]["details"]["reason"],
+            "older_than_policy"
+        );
+        let changed = admin
+            .call_ok(
+                "audit/list",
+                json!({"action": "policy.changed"}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(
+            changed["events"][0]["details"]["to"]["max_key_lifetime_days"],
+            30
+        );
+
+        // Lifting the maximum brings the old key back; requiring an expiry still binds new keys.
+        admin
+            .call_ok(
+                "account/set-policy",
+                json!({"max_key_lifetime_days": null, "require_expiry": true}),
+                StatusCode::OK,
+            )
+            .await;
+        let (status, _) = old.call_json("auth/me", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "refused, never revoked");
+        let (status, error) = member
+            .call_json("keys/create", json!({"name": "no expiry"}))
+            .await;
+        assert_invalid_field(status, &error, "expires_at");
+        member
+            .create_key(json!({"name": "far", "expires_at": in_days(400)}))
+            .await;
+    })
+    .await;
+}

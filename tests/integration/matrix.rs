@@ -32,7 +32,7 @@ const CALLERS: [&str; 15] = [
 /// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
 /// Objects named in the bodies belong to the main account.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 15]); 25] = [
+const MATRIX: [(&str, [u16; 15]); 27] = [
     //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk
     ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
     ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -57,6 +57,8 @@ const MATRIX: [(&str, [u16; 15]); 25] = [
     ("checks/create",          [401, 403, 201, 201, 403, 201, 201, 403, 201, 201, 401, 401, 201, 401, 401]),
     ("checks/update",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
     ("checks/delete",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
+    ("account/policy",         [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401]),
+    ("account/set-policy",     [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
     ("audit/list",             [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
     ("audit/find-key",         [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
 ];
@@ -279,6 +281,7 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
         }
         "checks/get" => json!({"check_id": world.check_id}),
         "audit/find-key" => json!({"secret": well_formed_unknown_key()}),
+        "account/set-policy" => json!({"require_expiry": false, "max_key_lifetime_days": null}),
         "keys/report-leak" => json!({"secrets": [well_formed_unknown_key(), "not a key"]}),
         "checks/create" => {
             json!({"name": "n", "kind": "browser", "url": "https://n.example", "frequency_minutes": 10, "activated": false})

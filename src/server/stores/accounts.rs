@@ -1,6 +1,6 @@
 use crate::domain::{
     ids::{AccountId, MembershipId, UserId},
-    views::{Account, AccountMembership, Member, User},
+    views::{Account, AccountMembership, KeyPolicy, Member, User},
     Role,
 };
 use crate::server::clock::Millis;
@@ -237,6 +237,69 @@ async fn lock_account(
         .execute(&mut *transaction)
         .await?;
     Ok(transaction)
+}
+
+/// The account's key policy.
+pub async fn key_policy(pool: &Pool, account_id: &AccountId) -> Result<KeyPolicy, sqlx::Error> {
+    let row: Option<(Option<i64>, i64)> = sqlx::query_as(
+        "SELECT max_key_lifetime_days, require_key_expiry FROM accounts WHERE id = $1",
+    )
+    .bind(account_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(policy_of).unwrap_or_default())
+}
+
+fn policy_of((max_days, require_expiry): (Option<i64>, i64)) -> KeyPolicy {
+    KeyPolicy {
+        max_key_lifetime_days: max_days.and_then(|days| u32::try_from(days).ok()),
+        require_expiry: require_expiry != 0,
+    }
+}
+
+/// A change of the key policy: `None` keeps a field, `Some` sets it (`Some(None)` removes the
+/// maximum).
+pub struct KeyPolicyChange {
+    pub max_key_lifetime_days: Option<Option<u32>>,
+    pub require_expiry: Option<bool>,
+}
+
+/// Changes the key policy under the account's lock, with a `policy.changed` event saying what
+/// it was and what it is now.
+pub async fn set_key_policy(
+    pool: &Pool,
+    account_id: &AccountId,
+    change: &KeyPolicyChange,
+    event: Event,
+) -> Result<KeyPolicy, sqlx::Error> {
+    let mut transaction = lock_account(pool, account_id).await?;
+    let row: (Option<i64>, i64) = sqlx::query_as(
+        "SELECT max_key_lifetime_days, require_key_expiry FROM accounts WHERE id = $1",
+    )
+    .bind(account_id)
+    .fetch_one(&mut *transaction)
+    .await?;
+    let before = policy_of(row);
+    let after = KeyPolicy {
+        max_key_lifetime_days: change
+            .max_key_lifetime_days
+            .unwrap_or(before.max_key_lifetime_days),
+        require_expiry: change.require_expiry.unwrap_or(before.require_expiry),
+    };
+    sqlx::query(
+        "UPDATE accounts SET max_key_lifetime_days = $1, require_key_expiry = $2 WHERE id = $3",
+    )
+    .bind(after.max_key_lifetime_days.map(i64::from))
+    .bind(i64::from(after.require_expiry))
+    .bind(account_id)
+    .execute(&mut *transaction)
+    .await?;
+    let event = event
+        .target(Target::new("account", account_id, ""))
+        .details(json!({"from": before, "to": after}));
+    super::audit::append(&mut transaction, &event).await?;
+    transaction.commit().await?;
+    Ok(after)
 }
 
 async fn admin_count(

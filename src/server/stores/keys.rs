@@ -30,6 +30,9 @@ pub struct KeyForVerification {
     pub membership_id: Option<MembershipId>,
     pub expires_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
+    pub created_at: Millis,
+    /// The account's maximum key lifetime, which applies at use too.
+    pub max_key_lifetime_days: Option<i64>,
 }
 
 pub async fn find_for_verification(
@@ -38,7 +41,8 @@ pub async fn find_for_verification(
 ) -> Result<Option<KeyForVerification>, sqlx::Error> {
     sqlx::query_as(
         "SELECT k.id, k.account_id, a.name AS account_name, k.name, k.user_id, u.email, k.kind, k.role_cap, \
-                m.role AS owner_role, k.membership_id, k.expires_at, k.revoked_at \
+                m.role AS owner_role, k.membership_id, k.expires_at, k.revoked_at, k.created_at, \
+                a.max_key_lifetime_days \
          FROM api_keys k \
          JOIN accounts a ON a.id = k.account_id \
          LEFT JOIN memberships m ON m.id = k.membership_id \

@@ -1,8 +1,11 @@
-use crate::api::keys::{list_keys, CreateKey, RevokeKey};
+use crate::api::{
+    account::key_policy,
+    keys::{list_keys, CreateKey, RevokeKey},
+};
 use crate::domain::requests::{CreateKeyRequest, RevokeKeyRequest};
 use crate::domain::{
     ids::KeyId,
-    views::{Key, KeyKind, KeyStatus, Me},
+    views::{Key, KeyKind, KeyPolicy, KeyStatus, Me},
     Role,
 };
 use crate::ui::{
@@ -31,6 +34,26 @@ const EXPIRY_CHOICES: [(&str, Option<u32>); 4] = [
     ("In one year", Some(365)),
 ];
 
+/// The expiry choices the account's key policy allows: no "Never" when keys must expire (or
+/// may live only so long), nothing beyond the maximum, and the maximum itself.
+fn expiry_choices(policy: &KeyPolicy) -> Vec<(String, Option<u32>)> {
+    let mut choices: Vec<(String, Option<u32>)> = EXPIRY_CHOICES
+        .iter()
+        .filter(|(_, days)| match (days, policy.max_key_lifetime_days) {
+            (None, max) => max.is_none() && !policy.require_expiry,
+            (Some(days), Some(max)) => *days <= max,
+            (Some(_), None) => true,
+        })
+        .map(|(label, days)| (label.to_string(), *days))
+        .collect();
+    if let Some(max) = policy.max_key_lifetime_days {
+        if !choices.iter().any(|(_, days)| *days == Some(max)) {
+            choices.push((format!("In {max} days (the longest allowed)"), Some(max)));
+        }
+    }
+    choices
+}
+
 #[component]
 fn Keys(me: Me) -> impl IntoView {
     let session = use_session();
@@ -46,6 +69,8 @@ fn Keys(me: Me) -> impl IntoView {
         },
         |_| list_keys(),
     );
+    // The account's rules for new keys, so the dialog offers only expiries they allow.
+    let policy = Resource::new(move || session.version.get(), |_| key_policy());
     let creating = RwSignal::new(false);
     // The secret of the key just created, shown once until the dialog is closed.
     let revealed = RwSignal::new(None::<(String, String)>);
@@ -68,7 +93,12 @@ fn Keys(me: Me) -> impl IntoView {
             <button type="button" on:click=move |_| creating.set(true)>"Create a key"</button>
         </div>
         <Show when=move || creating.get()>
-            <CreateKeyDialog my_role create creating />
+            <CreateKeyDialog
+                my_role
+                create
+                creating
+                policy=policy.get().and_then(Result::ok).map(|found| found.policy).unwrap_or_default()
+            />
         </Show>
         {move || revealed.get().map(|(name, secret)| view! { <SecretDialog name secret revealed /> })}
         <ErrorNote error=action_error(revoke.value()) />
@@ -123,11 +153,13 @@ fn CreateKeyDialog(
     my_role: Role,
     create: ServerAction<CreateKey>,
     creating: RwSignal<bool>,
+    policy: KeyPolicy,
 ) -> impl IntoView {
     let name = RwSignal::new(String::new());
     // `None` follows the owner's role as it changes; a lower role caps the key for good.
     let cap = RwSignal::new(None::<Role>);
-    let expiry_days = RwSignal::new(None::<u32>);
+    let choices = expiry_choices(&policy);
+    let expiry_days = RwSignal::new(choices.first().and_then(|(_, days)| *days));
     let lower_roles: Vec<Role> = Role::ALL
         .into_iter()
         .filter(|role| *role < my_role)
@@ -158,7 +190,7 @@ fn CreateKeyDialog(
                 </select>
                 <label for="key-expiry">"Expires"</label>
                 <select id="key-expiry" on:change=move |ev| expiry_days.set(event_target_value(&ev).parse().ok())>
-                    {EXPIRY_CHOICES
+                    {choices
                         .into_iter()
                         .map(|(label, days)| {
                             let value = days.map(|days| days.to_string()).unwrap_or_default();
@@ -176,11 +208,12 @@ fn CreateKeyDialog(
     }
 }
 
-/// An RFC 3339 time `days` from now, by the browser's clock (the server checks it is future).
+/// An RFC 3339 time `days` from now, by the browser's clock (the server checks it is future),
+/// less a minute: a browser clock a little ahead must not make "the longest allowed" too long.
 fn days_from_now(days: u32) -> String {
     #[cfg(feature = "hydrate")]
     {
-        let millis = js_sys::Date::now() + f64::from(days) * 86_400_000.0;
+        let millis = js_sys::Date::now() + f64::from(days) * 86_400_000.0 - 60_000.0;
         String::from(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(millis)).to_iso_string())
     }
     #[cfg(not(feature = "hydrate"))]
@@ -332,5 +365,39 @@ fn KeyRow(
                     })}
             </td>
         </tr>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expiry_choices;
+    use crate::domain::views::KeyPolicy;
+
+    #[test]
+    fn the_expiry_choices_follow_the_key_policy() {
+        let days = |policy: KeyPolicy| -> Vec<Option<u32>> {
+            expiry_choices(&policy)
+                .into_iter()
+                .map(|(_, days)| days)
+                .collect()
+        };
+        assert_eq!(
+            days(KeyPolicy::default()),
+            [None, Some(30), Some(90), Some(365)]
+        );
+        let must_expire = KeyPolicy {
+            require_expiry: true,
+            ..KeyPolicy::default()
+        };
+        assert_eq!(days(must_expire), [Some(30), Some(90), Some(365)]);
+        let at_most_60 = KeyPolicy {
+            max_key_lifetime_days: Some(60),
+            require_expiry: false,
+        };
+        assert_eq!(days(at_most_60.clone()), [Some(30), Some(60)]);
+        assert_eq!(
+            expiry_choices(&at_most_60)[1].0,
+            "In 60 days (the longest allowed)"
+        );
     }
 }

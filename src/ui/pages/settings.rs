@@ -1,8 +1,15 @@
-use crate::api::auth::ChangePassword;
-use crate::domain::{requests::ChangePasswordRequest, views::Me, ApiError, ErrorCode};
+use crate::api::{
+    account::{key_policy, SetKeyPolicy},
+    auth::ChangePassword,
+};
+use crate::domain::{
+    requests::{ChangePasswordRequest, SetKeyPolicyRequest},
+    views::{KeyPolicy, Me},
+    Action, ApiError, ErrorCode,
+};
 use crate::ui::{
-    components::{action_error, input_value, ErrorNote},
-    layout::RequireSignIn,
+    components::{action_error, input_value, ErrorNote, Loading},
+    layout::{use_session, RequireSignIn},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -17,13 +24,89 @@ pub fn SettingsPage() -> impl IntoView {
 
 #[component]
 fn Settings(me: Me) -> impl IntoView {
+    let can_set_policy = crate::domain::allows(me.role, me.via, Action::ManageAccountKeys);
+    let account_name = me.account.name.clone();
     let email = me.user.map(|user| user.email).unwrap_or_default();
     view! {
         <div class="page-head">
             <h1>"Settings"</h1>
-            <p class="muted">{format!("Your login, {email}.")}</p>
+            <p class="muted">{format!("Your login, {email}, and the rules of {account_name}.")}</p>
         </div>
         <ChangePasswordForm />
+        <KeyPolicySection can_set_policy />
+    }
+}
+
+/// The account's key policy: shown to everyone (it decides which keys they may create),
+/// changed by Admins.
+#[component]
+fn KeyPolicySection(can_set_policy: bool) -> impl IntoView {
+    let session = use_session();
+    let save = ServerAction::<SetKeyPolicy>::new();
+    let policy = Resource::new(
+        move || (session.version.get(), save.version().get()),
+        |_| key_policy(),
+    );
+    view! {
+        <section class="card narrow-left policy" aria-labelledby="policy-title">
+            <h2 id="policy-title">"Key policy"</h2>
+            <p class="hint">
+                "Rules for every user key of this account. A maximum lifetime applies when a key is created "
+                "and every time it is used: an older key is refused (and the refusal is in the audit log) but "
+                "not revoked, so raising the maximum brings it back. Legacy account keys are not affected."
+            </p>
+            <Transition fallback=|| view! { <Loading /> }>
+                {move || Suspend::new(async move {
+                    match policy.await {
+                        Ok(current) if can_set_policy => view! { <PolicyForm current=current.policy save /> }.into_any(),
+                        Ok(current) => view! { <p>{describe_policy(&current.policy)}</p> }.into_any(),
+                        Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// The policy in words, for members who cannot change it.
+fn describe_policy(policy: &KeyPolicy) -> String {
+    match (policy.max_key_lifetime_days, policy.require_expiry) {
+        (Some(days), _) => format!("Keys live at most {days} days."),
+        (None, true) => "Every key must have an expiry date.".to_string(),
+        (None, false) => "No rules: keys may live as long as their owners choose.".to_string(),
+    }
+}
+
+#[component]
+fn PolicyForm(current: KeyPolicy, save: ServerAction<SetKeyPolicy>) -> impl IntoView {
+    let max_days = NodeRef::<leptos::html::Input>::new();
+    let require = NodeRef::<leptos::html::Input>::new();
+    let done = move || matches!(save.value().get(), Some(Ok(_)));
+    view! {
+        <form method="post" on:submit=move |ev| {
+            ev.prevent_default();
+            let typed = input_value(max_days);
+            // An empty field removes the maximum; anything else is sent as typed, and the
+            // server names the field if it is not a number of days.
+            let max = if typed.trim().is_empty() { None } else { Some(typed.trim().parse::<i64>().unwrap_or(0)) };
+            let require_expiry = require.get().map(|input| input.checked()).unwrap_or(false);
+            save.dispatch(SetKeyPolicy { request: SetKeyPolicyRequest {
+                max_key_lifetime_days: Some(max),
+                require_expiry: Some(require_expiry),
+            } });
+        }>
+            <label for="policy-max-days">"Maximum key lifetime, in days"</label>
+            <input id="policy-max-days" type="number" min="1" max="3650" placeholder="No maximum" node_ref=max_days
+                value=current.max_key_lifetime_days.map(|days| days.to_string()).unwrap_or_default() />
+            <p class="hint">"Empty: no maximum. With a maximum, every new key needs an expiry within it."</p>
+            <div class="checkbox">
+                <input id="policy-require-expiry" type="checkbox" node_ref=require checked=current.require_expiry />
+                <label for="policy-require-expiry">"Every new key must have an expiry date"</label>
+            </div>
+            <ErrorNote error=action_error(save.value()) />
+            {move || done().then(|| view! { <p class="success" role="status">"Key policy saved."</p> })}
+            <button type="submit" disabled=move || save.pending().get()>"Save key policy"</button>
+        </form>
     }
 }
 

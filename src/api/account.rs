@@ -1,0 +1,49 @@
+use crate::domain::{requests::SetKeyPolicyRequest, views::OnePolicy, ApiError};
+use leptos::prelude::*;
+use server_fn::codec::Json;
+
+/// The account's key policy (any role: everyone creating keys needs to know it).
+#[server(prefix = "/api", endpoint = "v1/account/policy", input = Json, output = Json)]
+pub async fn key_policy() -> Result<OnePolicy, ApiError> {
+    use crate::domain::Action;
+    use crate::server::{principal::authorize, stores};
+
+    let (state, caller) = authorize(Action::Read).await?;
+    let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
+    Ok(OnePolicy { policy })
+}
+
+/// Changes the account's key policy (Admins). Lowering the maximum lifetime refuses older keys
+/// at once without revoking them; raising it again brings them back.
+#[server(prefix = "/api", endpoint = "v1/account/set-policy", input = Json, output = Json)]
+pub async fn set_key_policy(
+    #[server(flatten)] request: SetKeyPolicyRequest,
+) -> Result<OnePolicy, ApiError> {
+    use crate::domain::{audit::AuditAction, Action};
+    use crate::server::{principal::authorize, stores};
+
+    let (state, caller) = authorize(Action::ManageAccountKeys).await?;
+    let max_key_lifetime_days = match request.max_key_lifetime_days {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(days)) => Some(Some(
+            u32::try_from(days)
+                .ok()
+                .filter(|days| (1..=3650).contains(days))
+                .ok_or_else(|| {
+                    ApiError::invalid_input(
+                        "max_key_lifetime_days",
+                        "must be 1 to 3650 days, or null for no maximum",
+                    )
+                })?,
+        )),
+    };
+    let change = stores::accounts::KeyPolicyChange {
+        max_key_lifetime_days,
+        require_expiry: request.require_expiry,
+    };
+    let event = caller.audit(&state, AuditAction::PolicyChanged);
+    let policy =
+        stores::accounts::set_key_policy(&state.pool, caller.account_id(), &change, event).await?;
+    Ok(OnePolicy { policy })
+}
