@@ -350,6 +350,12 @@ impl Repeats {
         write_counted(state, event, count).await;
     }
 
+    /// How many repeats are counted but not written yet.
+    pub fn uncounted(&self) -> u64 {
+        let seen = self.seen.lock().expect("audit repeats lock poisoned");
+        seen.values().map(|repeat| repeat.uncounted).sum()
+    }
+
     /// Writes the counts of repeats whose minute is over, and forgets quiet entries. With
     /// `everything`, writes every count now (at shutdown, and in tests).
     pub async fn flush(&self, state: &AppState, everything: bool) {

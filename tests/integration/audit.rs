@@ -438,13 +438,13 @@ async fn refused_keys_and_failed_sign_ins_are_counted_not_flooded() {
                 .filter(|event| event["action"] == "session.sign_in_failed")
                 .collect::<Vec<_>>()
         };
-        for _ in 0..100 {
-            if !failed_events().await.is_empty() {
+        // Wait until all three are in: the first written, the other two counted.
+        for _ in 0..500 {
+            if !failed_events().await.is_empty() && app.state.audit_repeats.uncounted() == 2 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         app.state.audit_repeats.flush(&app.state, true).await;
         let failed = failed_events().await;
         assert_eq!(failed.len(), 2, "{failed:#?}");

@@ -537,21 +537,26 @@ async fn anyone_can_report_a_leaked_key_and_it_dies_at_once() {
         // Throttled per address.
         let per_minute = keyward::server::throttle::LEAK_REPORTS_PER_MINUTE as usize;
         let flooder = app.anonymous_from("127.0.3.2");
-        let mut statuses = Vec::new();
-        for _ in 0..=per_minute {
+        let mut accepted = 0;
+        let mut limited = false;
+        // The budget refills one every two seconds: a slow machine may fit a few more in.
+        for _ in 0..2 * per_minute {
             let response = flooder
                 .call("keys/report-leak", json!({"secrets": ["kw_nothing"]}))
                 .await;
-            statuses.push(response.status().as_u16());
             if response.status() == StatusCode::TOO_MANY_REQUESTS {
                 assert!(response.headers().contains_key("retry-after"));
+                limited = true;
+                break;
             }
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            accepted += 1;
         }
-        assert_eq!(
-            statuses.iter().filter(|status| **status == 202).count(),
-            per_minute
+        assert!(limited, "flooding was throttled");
+        assert!(
+            (per_minute..per_minute + 5).contains(&accepted),
+            "{accepted} accepted"
         );
-        assert_eq!(statuses.last(), Some(&429));
     })
     .await;
 }
