@@ -60,3 +60,28 @@ test("a Read only member's key cannot create a check", async ({ page, browser, r
   expect((await create.json()).error.code).toBe("forbidden");
   await viewer.context.close();
 });
+
+test("rotate a key: a new secret at once, the old one kept for the grace period", async ({ page, request }) => {
+  await signUp(page, uniqueEmail("rotator"), "Rotation lab");
+  await page.getByRole("button", { name: "Create a key" }).first().click();
+  await page.getByLabel("Name").fill("Deploy");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const first = (await page.getByTestId("new-key-secret").textContent())!.trim();
+  await page.getByRole("button", { name: "I have copied it" }).click();
+
+  const row = page.getByRole("row", { name: /Deploy/ });
+  await row.getByRole("button", { name: "Rotate" }).click();
+  await row.getByLabel("Grace period").selectOption({ label: "Keep the old key 24 hours" });
+  await row.getByRole("button", { name: "Rotate key" }).click();
+  const dialog = page.getByRole("dialog", { name: /Your new key “Deploy”/ });
+  await expect(dialog.getByText(/The old key keeps working until/)).toBeVisible();
+  const second = (await dialog.getByTestId("new-key-secret").textContent())!.trim();
+  expect(second).not.toBe(first);
+  await dialog.getByRole("button", { name: "I have copied it" }).click();
+
+  await expect(page.getByText("Rotated: stops at expiry")).toBeVisible();
+  for (const secret of [first, second]) {
+    const me = await request.post("/api/v1/auth/me", { headers: { Authorization: `Bearer ${secret}` }, data: {} });
+    expect(me.status()).toBe(200);
+  }
+});

@@ -1,6 +1,6 @@
 use crate::domain::{
-    requests::{CreateKeyRequest, ReportLeakRequest, RevokeKeyRequest},
-    views::{CreatedKey, Empty, KeyList, OneKey},
+    requests::{CreateKeyRequest, ReportLeakRequest, RevokeKeyRequest, RotateKeyRequest},
+    views::{CreatedKey, Empty, KeyList, OneKey, RotatedKey},
     ApiError,
 };
 use leptos::prelude::*;
@@ -176,6 +176,146 @@ pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<
     let key = stores::keys::revoked_view(key, now);
     tracing::info!(key_id = %key.id, account_id = %caller.account_id(), stopped, "revoked a key");
     Ok(OneKey { key })
+}
+
+/// Replaces a key without downtime: the successor copies the old key's owner, name, cap and
+/// lifetime and is shown once; the old key keeps working for `grace_seconds`, then stops (with
+/// every key it created). A key is rotated once. Through a key, only the calling key itself
+/// can be rotated (and only with Read & write or Admin): a key must not mint a secret for a
+/// sibling that may do more than it.
+#[server(prefix = "/api", endpoint = "v1/keys/rotate", input = Json, output = Json)]
+pub async fn rotate_key(
+    #[server(flatten)] request: RotateKeyRequest,
+) -> Result<RotatedKey, ApiError> {
+    use crate::domain::{
+        audit::AuditAction,
+        ids::KeyId,
+        views::{KeyKind, KeyStatus},
+        Action, ErrorCode,
+    };
+    use crate::server::{
+        boundary::respond_created,
+        clock::{now_millis, parse_rfc3339},
+        keys::KeySecret,
+        principal::authorize,
+        stores,
+    };
+    use std::time::Duration;
+
+    let RotateKeyRequest {
+        key_id,
+        grace_seconds,
+    } = request;
+    let (state, caller) = authorize(Action::Read).await?;
+    let key_id = KeyId::parse("key_id", &key_id)?;
+    let grace = u64::try_from(grace_seconds)
+        .ok()
+        .filter(|seconds| *seconds <= 7 * 86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(|| ApiError::invalid_input("grace_seconds", "must be 0 to 604800 (7 days)"))?;
+    let now = now_millis();
+    let old = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    let own_key =
+        matches!((&old.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
+    if caller.key.is_some() && caller.key_id() != Some(&old.id) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Through a key, only the key itself can be rotated. Rotate other keys in the app.",
+        ));
+    }
+    caller.authorize(if own_key {
+        Action::ChangeOwnKeys
+    } else {
+        Action::ManageAccountKeys
+    })?;
+    if old.kind == KeyKind::LegacyAccount {
+        return Err(ApiError::conflict(
+            "Legacy account keys cannot be rotated: create a user key for the integration and revoke this one.",
+        ));
+    }
+    if old.rotated_to.is_some() {
+        return Err(ApiError::conflict("This key was already rotated."));
+    }
+    if old.status != KeyStatus::Active {
+        return Err(ApiError::conflict(
+            "Only an active key can be rotated; this one is revoked or expired.",
+        ));
+    }
+    // The successor lives as long as the old key was meant to, counted from now — but never
+    // past the key that created the old one, nor past the account's maximum lifetime.
+    let parse = |text: &Option<String>| {
+        text.as_deref()
+            .map(|at| parse_rfc3339("expires_at", at))
+            .transpose()
+    };
+    let created_at = parse_rfc3339("created_at", &old.created_at)?;
+    let mut expires_at = parse(&old.expires_at)?.map(|at| now.after(at.since(created_at)));
+    if let Some(parent_id) = &old.created_by_key_id {
+        let parent = stores::keys::get(&state.pool, caller.account_id(), parent_id, now).await?;
+        if let Some(limit) = parent
+            .as_ref()
+            .map(|parent| parse(&parent.expires_at))
+            .transpose()?
+            .flatten()
+        {
+            expires_at = Some(expires_at.map_or(limit, |at| at.min(limit)));
+        }
+    }
+    let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
+    if let Some(days) = policy.max_key_lifetime_days {
+        let latest = now.after(Duration::from_secs(u64::from(days) * 86_400));
+        expires_at = Some(expires_at.map_or(latest, |at| at.min(latest)));
+    }
+    check_key_policy(&policy, now, expires_at)?;
+
+    let secret = KeySecret::generate();
+    let successor = stores::keys::NewKey {
+        id: &KeyId::generate(),
+        account_id: caller.account_id(),
+        user_id: None,
+        membership_id: None,
+        created_by_key_id: old.created_by_key_id.as_ref(),
+        name: &old.name,
+        secret_hash: &state.key_hasher.hash(&secret),
+        hint: &secret.hint(),
+        role_cap: old.role_cap,
+        now,
+        expires_at,
+    };
+    let old_stops_at = now.after(grace);
+    let event = caller.audit(&state, AuditAction::KeyRotated);
+    match stores::keys::rotate(
+        &state.pool,
+        &old,
+        caller.account_id(),
+        &successor,
+        old_stops_at,
+        event,
+    )
+    .await?
+    {
+        stores::keys::Rotated::Yes => {}
+        stores::keys::Rotated::NoLonger => {
+            return Err(ApiError::conflict(
+                "This key was rotated or revoked while this request ran.",
+            ))
+        }
+    }
+    let key = stores::keys::get(&state.pool, caller.account_id(), successor.id, now)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let previous = stores::keys::get(&state.pool, caller.account_id(), &old.id, now)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    tracing::info!(key_id = %old.id, successor = %key.id, account_id = %caller.account_id(), "rotated a key");
+    respond_created();
+    Ok(RotatedKey {
+        key,
+        secret: secret.reveal_once(),
+        previous,
+    })
 }
 
 /// For anyone who finds keys where they should not be — a secret scanner, a person: every

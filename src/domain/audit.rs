@@ -47,6 +47,7 @@ audit_actions! {
     MemberLeft => "member.left", "Member left";
     KeyCreated => "key.created", "Key created";
     KeyRevoked => "key.revoked", "Key revoked";
+    KeyRotated => "key.rotated", "Key rotated";
     KeyRejected => "key.rejected", "Key rejected";
     KeyLeakReported => "key.leak_reported", "Key reported leaked";
     LegacyKeysImported => "legacy_keys.imported", "Legacy keys imported";
@@ -244,6 +245,10 @@ impl AuditEvent {
             AuditAction::MemberLeft => format!("{actor} left the account"),
             AuditAction::KeyCreated => format!("{actor} created key “{label}”{of_owner}"),
             AuditAction::KeyRevoked => format!("{actor} revoked key “{label}”{of_owner}"),
+            AuditAction::KeyRotated => format!(
+                "{actor} rotated key “{label}”{of_owner}; the old secret works until {}",
+                self.detail("old_key_stops_at").unwrap_or("now")
+            ),
             AuditAction::KeyRejected => format!(
                 "{actor} presented key “{label}”{of_owner}, which was refused: {}{count}",
                 self.detail("reason").unwrap_or("refused")

@@ -67,6 +67,11 @@ request!(CreateKeyRequest {
     expires_at: Option<String>,
 });
 request!(RevokeKeyRequest { key_id: String });
+request!(RotateKeyRequest {
+    key_id: String,
+    /// How long the old secret keeps working: 0 (it stops now) to 604800 (7 days).
+    grace_seconds: i64,
+});
 request!(WithdrawInviteRequest { invite_id: String });
 request!(ChangePasswordRequest {
     /// The password in use now.

@@ -114,6 +114,8 @@ pub struct Key {
     pub usage_7d: Vec<u64>,
     /// When someone reported the key as leaked (`keys/report-leak`), which revoked it.
     pub leak_reported_at: Option<String>,
+    /// The key that replaced this one (`keys/rotate`); this one stops at its `expires_at`.
+    pub rotated_to: Option<KeyId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +197,15 @@ pub struct CreatedKey {
     pub key: Key,
     /// The only time the secret leaves the server.
     pub secret: String,
+}
+
+/// A rotation: the successor with its secret (shown this once), and the key it replaces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RotatedKey {
+    pub key: Key,
+    pub secret: String,
+    pub previous: Key,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -709,3 +709,133 @@ async fn the_key_policy_binds_at_creation_and_at_use() {
     })
     .await;
 }
+
+/// Rotation without downtime: the successor is shown once and copies the key's settings; the
+/// old secret works through the grace period and then stops, with the keys it created; a key
+/// is rotated once.
+#[tokio::test]
+async fn a_rotated_key_keeps_working_through_its_grace_then_stops() {
+    on_each_engine(|app| async move {
+        let (owner, _) = app.signup("rotator@example.com").await;
+        let in_days = |days: u64| {
+            now_millis()
+                .after(std::time::Duration::from_secs(days * 86_400))
+                .rfc3339()
+        };
+        let (old, old_secret) = owner
+            .create_key(
+                json!({"name": "deploy", "role_cap": "read_write", "expires_at": in_days(30)}),
+            )
+            .await;
+        let (_, child_secret) = app
+            .with_key(&old_secret)
+            .create_key(json!({"name": "child"}))
+            .await;
+        let rotated = owner
+            .call_ok(
+                "keys/rotate",
+                json!({"key_id": old["id"], "grace_seconds": 3600}),
+                StatusCode::CREATED,
+            )
+            .await;
+        let successor = &rotated["key"];
+        let new_secret = rotated["secret"].as_str().unwrap();
+        assert_ne!(new_secret, old_secret);
+        assert_eq!(successor["name"], "deploy");
+        assert_eq!(successor["role_cap"], "read_write");
+        assert_eq!(successor["status"], "active");
+        assert!(successor["expires_at"].as_str().unwrap() > in_days(29).as_str());
+        assert_eq!(rotated["previous"]["rotated_to"], successor["id"]);
+        let stops = rotated["previous"]["expires_at"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            stops < in_days(1),
+            "the old key stops after the grace: {stops}"
+        );
+
+        // Both work during the grace; the old key's child stops with it.
+        for secret in [&old_secret, new_secret] {
+            let response = app.with_key(secret).call("auth/me", json!({})).await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        let response = app.with_key(&old_secret).call("auth/me", json!({})).await;
+        assert_eq!(response.headers()["keyward-key-expires"], stops.as_str());
+        let child = owner.call_ok("keys/list", json!({}), StatusCode::OK).await;
+        let child = child["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|key| key["name"] == "child")
+            .unwrap()
+            .clone();
+        assert_eq!(child["expires_at"], stops.as_str());
+
+        let (status, _) = owner
+            .call_json(
+                "keys/rotate",
+                json!({"key_id": old["id"], "grace_seconds": 0}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "a key is rotated once");
+        let trail = owner
+            .call_ok(
+                "audit/list",
+                json!({"action": "key.rotated"}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(
+            trail["events"][0]["details"]["successor_key_id"],
+            successor["id"]
+        );
+
+        // Grace 0: the old secret stops at once; the new one goes on.
+        let again = owner
+            .call_ok(
+                "keys/rotate",
+                json!({"key_id": successor["id"], "grace_seconds": 0}),
+                StatusCode::CREATED,
+            )
+            .await;
+        let thief = app.anonymous_from("127.0.5.1");
+        for (secret, expected) in [
+            (new_secret, StatusCode::UNAUTHORIZED),
+            (again["secret"].as_str().unwrap(), StatusCode::OK),
+            (&child_secret, StatusCode::OK),
+        ] {
+            let (status, _) = thief
+                .using_key(secret)
+                .call_json("auth/me", json!({}))
+                .await;
+            assert_eq!(status, expected);
+        }
+
+        // Through a key, only the key itself; and grace is bounded.
+        let (other, other_secret) = owner.create_key(json!({"name": "other"})).await;
+        let (status, _) = app
+            .with_key(&other_secret)
+            .call_json(
+                "keys/rotate",
+                json!({"key_id": again["key"]["id"], "grace_seconds": 0}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        app.with_key(&other_secret)
+            .call_ok(
+                "keys/rotate",
+                json!({"key_id": other["id"], "grace_seconds": 60}),
+                StatusCode::CREATED,
+            )
+            .await;
+        let (status, error) = owner
+            .call_json(
+                "keys/rotate",
+                json!({"key_id": again["key"]["id"], "grace_seconds": 604801}),
+            )
+            .await;
+        assert_invalid_field(status, &error, "grace_seconds");
+    })
+    .await;
+}

@@ -118,6 +118,7 @@ impl NewKey<'_> {
             created_by_key_id: self.created_by_key_id.cloned(),
             usage_7d: vec![0; USAGE_DAYS],
             leak_reported_at: None,
+            rotated_to: None,
         }
     }
 }
@@ -173,6 +174,97 @@ pub async fn insert(pool: &Pool, key: &NewKey<'_>, event: Event) -> Result<Inser
     super::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(Inserted::Yes)
+}
+
+/// How a rotation ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotated {
+    Yes,
+    /// The key was rotated (or revoked, or its parent was) while this request ran.
+    NoLonger,
+}
+
+/// Replaces `old` with `successor` (same owner, membership, parent, name and cap, copied in
+/// SQL), in one transaction with the `key.rotated` event: the old key and every key it created
+/// stop at `old_stops_at` at the latest, and `rotated_to` names the successor. A successor of
+/// a child is made under a lock on the parent, as `insert` does.
+pub async fn rotate(
+    pool: &Pool,
+    old: &Key,
+    account_id: &AccountId,
+    successor: &NewKey<'_>,
+    old_stops_at: Millis,
+    event: Event,
+) -> Result<Rotated, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    if let Some(parent) = &old.created_by_key_id {
+        let locked = sqlx::query(
+            "UPDATE api_keys SET revoked_at = revoked_at WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(parent)
+        .execute(&mut *transaction)
+        .await?;
+        if locked.rows_affected() != 1 {
+            return Ok(Rotated::NoLonger);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO api_keys (id, account_id, user_id, membership_id, created_by_key_id, kind, name, \
+                               secret_hash, hint, role_cap, created_at, expires_at) \
+         SELECT $1, account_id, user_id, membership_id, created_by_key_id, kind, name, $2, $3, \
+                role_cap, $4, $5 \
+         FROM api_keys WHERE id = $6 AND account_id = $7",
+    )
+    .bind(successor.id)
+    .bind(successor.secret_hash)
+    .bind(successor.hint)
+    .bind(successor.now)
+    .bind(successor.expires_at)
+    .bind(&old.id)
+    .bind(account_id)
+    .execute(&mut *transaction)
+    .await?;
+    let marked = sqlx::query(
+        "UPDATE api_keys SET rotated_to = $1, \
+                expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 THEN $2 ELSE expires_at END \
+         WHERE id = $3 AND account_id = $4 AND rotated_to IS NULL AND revoked_at IS NULL",
+    )
+    .bind(successor.id)
+    .bind(old_stops_at)
+    .bind(&old.id)
+    .bind(account_id)
+    .execute(&mut *transaction)
+    .await?;
+    if marked.rows_affected() != 1 {
+        // Dropping the transaction rolls the successor back.
+        return Ok(Rotated::NoLonger);
+    }
+    // Keys the old one created never outlive it.
+    sqlx::query(
+        "WITH RECURSIVE descendants (id) AS ( \
+             SELECT id FROM api_keys WHERE created_by_key_id = $1 \
+             UNION \
+             SELECT child.id FROM api_keys child JOIN descendants d ON child.created_by_key_id = d.id \
+         ) \
+         UPDATE api_keys SET expires_at = $2 \
+         WHERE id IN (SELECT id FROM descendants) AND account_id = $3 \
+           AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(&old.id)
+    .bind(old_stops_at)
+    .bind(account_id)
+    .execute(&mut *transaction)
+    .await?;
+    let event = event
+        .target(Target::key(&old.id, &old.name))
+        .details(json!({
+            "owner": old.owner.as_ref().map(|owner| owner.email.as_str()),
+            "successor_key_id": successor.id,
+            "old_key_stops_at": rfc3339(old_stops_at),
+        }));
+    super::audit::append(&mut transaction, &event).await?;
+    transaction.commit().await?;
+    Ok(Rotated::Yes)
 }
 
 /// Stores legacy account keys imported by the command line, with one `legacy_keys.imported`
@@ -239,6 +331,7 @@ struct KeyRecord {
     revoked_at: Option<Millis>,
     created_by_key_id: Option<KeyId>,
     leak_reported_at: Option<Millis>,
+    rotated_to: Option<KeyId>,
 }
 
 impl KeyRecord {
@@ -266,6 +359,7 @@ impl KeyRecord {
             created_by_key_id: self.created_by_key_id,
             usage_7d: vec![0; USAGE_DAYS],
             leak_reported_at: self.leak_reported_at.map(rfc3339),
+            rotated_to: self.rotated_to,
         }
     }
 }
@@ -273,7 +367,7 @@ impl KeyRecord {
 const KEY_COLUMNS: &str =
     "SELECT k.id, k.name, k.kind, k.user_id, u.email, k.hint, k.role_cap, m.role AS owner_role, \
             k.created_at, k.last_used_at, k.last_used_ip, k.expires_at, k.revoked_at, \
-            k.created_by_key_id, k.leak_reported_at \
+            k.created_by_key_id, k.leak_reported_at, k.rotated_to \
      FROM api_keys k \
      LEFT JOIN memberships m ON m.id = k.membership_id \
      LEFT JOIN users u ON u.id = k.user_id";

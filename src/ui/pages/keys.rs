@@ -1,8 +1,8 @@
 use crate::api::{
     account::key_policy,
-    keys::{list_keys, CreateKey, RevokeKey},
+    keys::{list_keys, CreateKey, RevokeKey, RotateKey},
 };
-use crate::domain::requests::{CreateKeyRequest, RevokeKeyRequest};
+use crate::domain::requests::{CreateKeyRequest, RevokeKeyRequest, RotateKeyRequest};
 use crate::domain::{
     ids::KeyId,
     views::{Key, KeyKind, KeyPolicy, KeyStatus, Me},
@@ -59,12 +59,14 @@ fn Keys(me: Me) -> impl IntoView {
     let session = use_session();
     let create = ServerAction::<CreateKey>::new();
     let revoke = ServerAction::<RevokeKey>::new();
+    let rotate = ServerAction::<RotateKey>::new();
     let keys = Resource::new(
         move || {
             (
                 session.version.get(),
                 create.version().get(),
                 revoke.version().get(),
+                rotate.version().get(),
             )
         },
         |_| list_keys(),
@@ -72,13 +74,33 @@ fn Keys(me: Me) -> impl IntoView {
     // The account's rules for new keys, so the dialog offers only expiries they allow.
     let policy = Resource::new(move || session.version.get(), |_| key_policy());
     let creating = RwSignal::new(false);
-    // The secret of the key just created, shown once until the dialog is closed.
-    let revealed = RwSignal::new(None::<(String, String)>);
+    // The secret of the key just created (or rotated in), shown once until the dialog is closed.
+    let revealed = RwSignal::new(None::<Revealed>);
     Effect::new(move |_| {
         if let Some(Ok(created)) = create.value().get() {
             creating.set(false);
-            revealed.set(Some((created.key.name.clone(), created.secret.clone())));
+            revealed.set(Some(Revealed {
+                name: created.key.name.clone(),
+                secret: created.secret.clone(),
+                note: None,
+            }));
             create.value().set(None);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(rotated)) = rotate.value().get() {
+            let note = rotated.previous.expires_at.as_deref().map(|stops| {
+                format!(
+                    "The old key keeps working until {}; then it stops.",
+                    short_time(stops)
+                )
+            });
+            revealed.set(Some(Revealed {
+                name: rotated.key.name.clone(),
+                secret: rotated.secret.clone(),
+                note,
+            }));
+            rotate.value().set(None);
         }
     });
     let my_role = me.role;
@@ -100,8 +122,9 @@ fn Keys(me: Me) -> impl IntoView {
                 policy=policy.get().and_then(Result::ok).map(|found| found.policy).unwrap_or_default()
             />
         </Show>
-        {move || revealed.get().map(|(name, secret)| view! { <SecretDialog name secret revealed /> })}
+        {move || revealed.get().map(|shown| view! { <SecretDialog shown revealed /> })}
         <ErrorNote error=action_error(revoke.value()) />
+        <ErrorNote error=action_error(rotate.value()) />
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match keys.await {
@@ -121,7 +144,7 @@ fn Keys(me: Me) -> impl IntoView {
                     }
                     Ok(list) => view! {
                         <LeakNotices keys=list.keys.clone() />
-                        <KeyTable keys=list.keys revoke show_owner=false />
+                        <KeyTable keys=list.keys revoke rotate show_owner=false />
                     }
                         .into_any(),
                     Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
@@ -223,12 +246,17 @@ fn days_from_now(days: u32) -> String {
     }
 }
 
-#[component]
-fn SecretDialog(
+/// A secret to show once, with what the person should know about it.
+#[derive(Clone)]
+struct Revealed {
     name: String,
     secret: String,
-    revealed: RwSignal<Option<(String, String)>>,
-) -> impl IntoView {
+    note: Option<String>,
+}
+
+#[component]
+fn SecretDialog(shown: Revealed, revealed: RwSignal<Option<Revealed>>) -> impl IntoView {
+    let Revealed { name, secret, note } = shown;
     view! {
         <div class="dialog-backdrop">
             <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="secret-title">
@@ -238,6 +266,7 @@ fn SecretDialog(
                     " We store only a hash, so we cannot show it again. If you lose it, revoke it and create another."
                 </p>
                 <code class="secret" data-testid="new-key-secret">{secret.clone()}</code>
+                {note.map(|note| view! { <p class="hint">{note}</p> })}
                 <div class="actions">
                     <CopyButton text=secret label="Copy key" />
                     <button type="button" on:click=move |_| revealed.set(None)>"I have copied it"</button>
@@ -252,6 +281,9 @@ fn SecretDialog(
 pub fn KeyTable(
     keys: Vec<Key>,
     revoke: ServerAction<RevokeKey>,
+    /// Offered on a person's own keys.
+    #[prop(optional)]
+    rotate: Option<ServerAction<RotateKey>>,
     show_owner: bool,
 ) -> impl IntoView {
     view! {
@@ -275,7 +307,7 @@ pub fn KeyTable(
                     .iter()
                     .map(|key| {
                         let parent = key.created_by_key_id.as_ref().map(|parent_id| parent_label(&keys, parent_id));
-                        view! { <KeyRow key=key.clone() parent revoke show_owner /> }
+                        view! { <KeyRow key=key.clone() parent revoke rotate show_owner /> }
                     })
                     .collect_view()}
             </tbody>
@@ -297,9 +329,11 @@ fn KeyRow(
     /// The key that created this one, named for people.
     parent: Option<String>,
     revoke: ServerAction<RevokeKey>,
+    rotate: Option<ServerAction<RotateKey>>,
     show_owner: bool,
 ) -> impl IntoView {
     let (status_label, status_class) = match key.status {
+        KeyStatus::Active if key.rotated_to.is_some() => ("Rotated: stops at expiry", "badge"),
         KeyStatus::Active => ("Active", "badge ok"),
         KeyStatus::Revoked if key.leak_reported_at.is_some() => {
             ("Revoked: reported leaked", "badge bad")
@@ -352,6 +386,9 @@ fn KeyRow(
             <td data-label="Expires">{expires}</td>
             <td data-label="Status"><span class=status_class>{status_label}</span></td>
             <td class="row-actions">
+                {rotate
+                    .filter(|_| active && key.rotated_to.is_none())
+                    .map(|rotate| view! { <RotateButton key_id=key.id.to_string() name=name.clone() rotate /> })}
                 {active
                     .then(|| {
                         view! {
@@ -365,6 +402,46 @@ fn KeyRow(
                     })}
             </td>
         </tr>
+    }
+}
+
+/// How long a rotated key keeps working, as offered in the UI.
+const GRACE_CHOICES: [(&str, i64); 4] = [
+    ("Stop the old key now", 0),
+    ("Keep the old key 1 hour", 3_600),
+    ("Keep the old key 24 hours", 86_400),
+    ("Keep the old key 7 days", 604_800),
+];
+
+/// Rotate: a new secret for the same key settings, the old one kept for a chosen grace.
+#[component]
+fn RotateButton(key_id: String, name: String, rotate: ServerAction<RotateKey>) -> impl IntoView {
+    let choosing = RwSignal::new(false);
+    let grace = RwSignal::new(3_600i64);
+    let key_id = StoredValue::new(key_id);
+    view! {
+        <Show
+            when=move || choosing.get()
+            fallback=move || view! {
+                <button type="button" class="secondary" on:click=move |_| choosing.set(true)>"Rotate"</button>
+            }
+        >
+            <span class="confirm">{format!("Rotate “{name}”? You get a new secret with the same settings.")}</span>
+            <label class="visually-hidden" for=format!("grace-{}", key_id.get_value())>"Grace period"</label>
+            <select id=format!("grace-{}", key_id.get_value()) on:change=move |ev| {
+                if let Ok(seconds) = event_target_value(&ev).parse() { grace.set(seconds) }
+            }>
+                {GRACE_CHOICES
+                    .into_iter()
+                    .map(|(label, seconds)| view! { <option value=seconds.to_string() selected=seconds == 3_600>{label}</option> })
+                    .collect_view()}
+            </select>
+            <button type="button" on:click=move |_| {
+                choosing.set(false);
+                rotate.dispatch(RotateKey { request: RotateKeyRequest { key_id: key_id.get_value(), grace_seconds: grace.get_untracked() } });
+            }>"Rotate key"</button>
+            <button type="button" class="secondary" on:click=move |_| choosing.set(false)>"Cancel"</button>
+        </Show>
     }
 }
 
