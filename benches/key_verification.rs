@@ -79,6 +79,8 @@ fn benchmarks(c: &mut Criterion) {
                 role_cap: None,
                 now,
                 expires_at: None,
+                allowed_cidrs: &[],
+                rate_limit_per_minute: None,
             },
             event(AuditAction::KeyCreated),
         )

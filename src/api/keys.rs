@@ -1,5 +1,7 @@
 use crate::domain::{
-    requests::{CreateKeyRequest, ReportLeakRequest, RevokeKeyRequest, RotateKeyRequest},
+    requests::{
+        CreateKeyRequest, ReportLeakRequest, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
+    },
     views::{CreatedKey, Empty, KeyList, OneKey, RotatedKey},
     ApiError,
 };
@@ -26,6 +28,8 @@ pub async fn create_key(
         name,
         role_cap,
         expires_at,
+        allowed_cidrs,
+        rate_limit_per_minute,
     } = request;
     let (state, caller) = authorize(Action::ChangeOwnKeys).await?;
     let owner = caller.person()?;
@@ -76,6 +80,8 @@ pub async fn create_key(
             (cap, expiry)
         }
     };
+    let (allowed_cidrs, rate_limit_per_minute) =
+        key_guards(&caller, allowed_cidrs, rate_limit_per_minute)?;
     let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
     check_key_policy(&policy, now, expires_at)?;
     let secret = KeySecret::generate();
@@ -91,6 +97,8 @@ pub async fn create_key(
         role_cap,
         now,
         expires_at,
+        allowed_cidrs: &allowed_cidrs,
+        rate_limit_per_minute,
     };
     // The new key acts with its cap, lowered to the role its owner has right now.
     let effective_role = role_cap.map_or(caller.role, |cap| cap.min(caller.role));
@@ -105,6 +113,48 @@ pub async fn create_key(
         key,
         secret: secret.reveal_once(),
     })
+}
+
+/// The guards a new key gets: as asked, checked; a child's must lie within its parent's (its
+/// networks inside the parent's, its limit no higher), and without its own it takes the
+/// parent's.
+#[cfg(feature = "ssr")]
+fn key_guards(
+    caller: &crate::server::Principal,
+    allowed_cidrs: Option<Vec<String>>,
+    rate_limit_per_minute: Option<i64>,
+) -> Result<(Vec<ipnet::IpNet>, Option<u32>), ApiError> {
+    use crate::server::networks;
+    let asked_networks = allowed_cidrs
+        .map(|entries| networks::parse("allowed_cidrs", &entries))
+        .transpose()?;
+    let asked_limit = rate_limit_per_minute
+        .map(|limit| networks::parse_rate_limit("rate_limit_per_minute", limit))
+        .transpose()?;
+    let Some(parent) = &caller.key else {
+        return Ok((asked_networks.unwrap_or_default(), asked_limit));
+    };
+    let networks = match asked_networks {
+        None => parent.allowed_cidrs.clone(),
+        Some(asked) if networks::within(&asked, &parent.allowed_cidrs) => asked,
+        Some(_) => {
+            return Err(ApiError::invalid_input(
+                "allowed_cidrs",
+                "must lie inside the networks of the key creating it",
+            ))
+        }
+    };
+    let limit = match (asked_limit, parent.rate_limit_per_minute) {
+        (Some(asked), Some(limit)) if asked > limit => {
+            return Err(ApiError::invalid_input(
+                "rate_limit_per_minute",
+                &format!("must not be higher than the limit of the key creating it ({limit})"),
+            ))
+        }
+        (Some(asked), _) => Some(asked),
+        (None, limit) => limit,
+    };
+    Ok((networks, limit))
 }
 
 /// The account's key policy at creation: an expiry when one is required, and never later than
@@ -175,6 +225,65 @@ pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<
     let stopped = stores::keys::revoke(&state.pool, &key, caller.account_id(), now, event).await?;
     let key = stores::keys::revoked_view(key, now);
     tracing::info!(key_id = %key.id, account_id = %caller.account_id(), stopped, "revoked a key");
+    Ok(OneKey { key })
+}
+
+/// Renames a key or changes its guards (allowed networks, requests a minute); the next request
+/// with the key sees the change. The owner's own keys, or — for an Admin — any key. Through a
+/// key only the name can change: a stolen key must not loosen its own guards.
+#[server(prefix = "/api", endpoint = "v1/keys/update", input = Json, output = Json)]
+pub async fn update_key(#[server(flatten)] request: UpdateKeyRequest) -> Result<OneKey, ApiError> {
+    use crate::domain::{audit::AuditAction, ids::KeyId, inputs::KeyName, Action, ErrorCode};
+    use crate::server::{clock::now_millis, networks, principal::authorize, stores};
+
+    let UpdateKeyRequest {
+        key_id,
+        name,
+        allowed_cidrs,
+        rate_limit_per_minute,
+    } = request;
+    let (state, caller) = authorize(Action::Read).await?;
+    let key_id = KeyId::parse("key_id", &key_id)?;
+    let name = name.as_deref().map(KeyName::parse).transpose()?;
+    let allowed_cidrs = allowed_cidrs
+        .map(|entries| networks::parse("allowed_cidrs", &entries))
+        .transpose()?;
+    let rate_limit_per_minute = rate_limit_per_minute
+        .map(|limit| {
+            limit
+                .map(|limit| networks::parse_rate_limit("rate_limit_per_minute", limit))
+                .transpose()
+        })
+        .transpose()?;
+    let now = now_millis();
+    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    let own_key =
+        matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
+    caller.authorize(if own_key {
+        Action::ChangeOwnKeys
+    } else {
+        Action::ManageAccountKeys
+    })?;
+    if caller.key.is_some() && (allowed_cidrs.is_some() || rate_limit_per_minute.is_some()) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Networks and rate limits are changed in the app: a key cannot change the guards of keys.",
+        ));
+    }
+    let changes = stores::keys::KeyChanges {
+        name: name.as_ref().map(KeyName::as_str),
+        allowed_cidrs: allowed_cidrs.as_deref(),
+        rate_limit_per_minute,
+    };
+    let event = caller.audit(&state, AuditAction::KeyUpdated);
+    if !stores::keys::update(&state.pool, &key, caller.account_id(), &changes, event).await? {
+        return Err(ApiError::not_found("key"));
+    }
+    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
     Ok(OneKey { key })
 }
 
@@ -283,6 +392,9 @@ pub async fn rotate_key(
         role_cap: old.role_cap,
         now,
         expires_at,
+        // Copied from the old key by the store.
+        allowed_cidrs: &[],
+        rate_limit_per_minute: None,
     };
     let old_stops_at = now.after(grace);
     let event = caller.audit(&state, AuditAction::KeyRotated);

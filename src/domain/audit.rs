@@ -48,6 +48,7 @@ audit_actions! {
     KeyCreated => "key.created", "Key created";
     KeyRevoked => "key.revoked", "Key revoked";
     KeyRotated => "key.rotated", "Key rotated";
+    KeyUpdated => "key.updated", "Key updated";
     KeyRejected => "key.rejected", "Key rejected";
     KeyLeakReported => "key.leak_reported", "Key reported leaked";
     LegacyKeysImported => "legacy_keys.imported", "Legacy keys imported";
@@ -245,6 +246,7 @@ impl AuditEvent {
             AuditAction::MemberLeft => format!("{actor} left the account"),
             AuditAction::KeyCreated => format!("{actor} created key “{label}”{of_owner}"),
             AuditAction::KeyRevoked => format!("{actor} revoked key “{label}”{of_owner}"),
+            AuditAction::KeyUpdated => format!("{actor} changed key “{label}”{of_owner}"),
             AuditAction::KeyRotated => format!(
                 "{actor} rotated key “{label}”{of_owner}; the old secret works until {}",
                 self.detail("old_key_stops_at").unwrap_or("now")

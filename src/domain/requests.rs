@@ -65,7 +65,24 @@ request!(CreateKeyRequest {
     role_cap: Option<Role>,
     /// RFC 3339, in the future; absent, the key does not expire.
     expires_at: Option<String>,
+    /// Networks the key may be used from (CIDRs or addresses, IPv4 or IPv6; at most 50);
+    /// absent or empty, anywhere.
+    allowed_cidrs: Option<Vec<String>>,
+    /// 1 to 100000 requests a minute; absent, no limit.
+    rate_limit_per_minute: Option<i64>,
 });
+request!(
+    /// Fields left out keep their value. Through a key only the name can change: a key must
+    /// not loosen its own guards.
+    UpdateKeyRequest {
+        key_id: String,
+        name: Option<String>,
+        allowed_cidrs: Option<Vec<String>>,
+        /// `null` removes the limit.
+        #[serde(default, deserialize_with = "present")]
+        rate_limit_per_minute: Option<Option<i64>>,
+    }
+);
 request!(RevokeKeyRequest { key_id: String });
 request!(RotateKeyRequest {
     key_id: String,

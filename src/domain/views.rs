@@ -116,6 +116,10 @@ pub struct Key {
     pub leak_reported_at: Option<String>,
     /// The key that replaced this one (`keys/rotate`); this one stops at its `expires_at`.
     pub rotated_to: Option<KeyId>,
+    /// Networks it may be used from; empty: anywhere.
+    pub allowed_cidrs: Vec<String>,
+    /// Requests a minute it may make; `null`: no limit.
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

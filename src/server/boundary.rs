@@ -200,6 +200,24 @@ pub fn respond_key_expiry(now: super::clock::Millis, expires_at: super::clock::M
     }
 }
 
+/// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on every answer to a key with
+/// a limit, and `Retry-After` when it is used up.
+pub fn respond_rate_standing(standing: &super::throttle::RateStanding) {
+    let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    for (name, value) in [
+        ("ratelimit-limit", u64::from(standing.limit)),
+        ("ratelimit-remaining", u64::from(standing.remaining)),
+        ("ratelimit-reset", standing.reset_seconds),
+    ] {
+        response.insert_header(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+    if let Some(wait) = standing.retry_after {
+        respond_retry_after(wait);
+    }
+}
+
 pub const KEY_EXPIRES_HEADER: &str = "keyward-key-expires";
 pub const KEY_WARNING_HEADER: &str = "keyward-key-warning";
 

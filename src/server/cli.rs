@@ -207,6 +207,8 @@ pub async fn import_legacy_secrets(
             role_cap: None,
             now,
             expires_at: None,
+            allowed_cidrs: &[],
+            rate_limit_per_minute: None,
         })
         .collect();
     if keys.is_empty() {

@@ -14,6 +14,7 @@ pub mod guards;
 pub mod ids;
 pub mod joining;
 pub mod keys;
+pub mod networks;
 pub mod openapi;
 pub mod passwords;
 pub mod principal;

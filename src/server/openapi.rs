@@ -90,7 +90,7 @@ macro_rules! operation {
 }
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 28] = [
+pub static OPERATIONS: [Operation; 29] = [
     operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
     operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
     operation!(auth::Logout: NoArguments, "End the browser session", AUTH, 200, &[401]),
@@ -107,6 +107,7 @@ pub static OPERATIONS: [Operation; 28] = [
     operation!(keys::CreateKey: CreateKeyRequest, "Create a key for the caller's own membership; the only response that carries its secret", AUTH, 201, &[401]),
     operation!(keys::ListKeys: NoArguments, "The caller's own keys in this account", AUTH, 200, &[401]),
     operation!(keys::RevokeKey: RevokeKeyRequest, "Revoke a key: one's own, or any key of the account (Admin)", AUTH, 200, &[401, 404]),
+    operation!(keys::UpdateKey: UpdateKeyRequest, "Rename a key or change its guards (allowed networks, requests a minute); through a key only the name (owner; Admin: any key)", AUTH, 200, &[401, 404]),
     operation!(keys::RotateKey: RotateKeyRequest, "Replace a key: the successor (shown once) copies its settings; the old key works for the grace period, then stops. 409 when already rotated", AUTH, 201, &[401, 404, 409]),
     operation!(keys::ReportLeak: ReportLeakRequest, "Report keys found where they should not be (for secret scanners; no credentials): valid ones are revoked at once. Always 202, whatever the secrets were", ANYONE, 202, &[429]),
     operation!(keys::ListAccountKeys: NoArguments, "Every key of the account, legacy account keys included (Admin)", AUTH, 200, &[401]),

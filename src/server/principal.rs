@@ -51,6 +51,9 @@ pub struct CallingKey {
     /// Its name, as the audit trail records it.
     pub name: String,
     pub expires_at: Option<Millis>,
+    /// Its guards, which a key it creates stays within.
+    pub allowed_cidrs: Vec<IpNet>,
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl Principal {
@@ -261,6 +264,31 @@ pub async fn from_key(
         return Err(ApiError::unauthenticated());
     }
     let role = role.ok_or_else(ApiError::unauthenticated)?;
+    let allowed_cidrs = super::networks::from_stored(&key.allowed_cidrs);
+    if !super::networks::allows(&allowed_cidrs, address) {
+        record_rejection(state, &key, "outside_networks").await;
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This key may only be used from its allowed networks.",
+        ));
+    }
+    let rate_limit_per_minute = key
+        .rate_limit_per_minute
+        .and_then(|limit| u32::try_from(limit).ok());
+    if let Some(limit) = rate_limit_per_minute {
+        let standing = state.throttles.key_limits.check(&key.id, limit);
+        super::boundary::respond_rate_standing(match &standing {
+            Ok(standing) | Err(standing) => standing,
+        });
+        if standing.is_err() {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "This key may make {limit} requests a minute; wait for Retry-After seconds."
+                ),
+            ));
+        }
+    }
     let account = Account {
         id: key.account_id,
         name: key.account_name,
@@ -288,6 +316,8 @@ pub async fn from_key(
             id: key.id,
             name: key.name,
             expires_at: key.expires_at,
+            allowed_cidrs,
+            rate_limit_per_minute,
         }),
         membership_id: key.membership_id,
     })

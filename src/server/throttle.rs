@@ -132,6 +132,105 @@ pub struct Throttles {
     pub bearer_failures: Arc<FailureGate<IpAddr>>,
     /// Leak reports per address: a scanner reports in batches, not in a stream.
     leak_reports: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Each key's own per-minute limit (`rate_limit_per_minute`).
+    pub key_limits: Arc<KeyRateLimits>,
+}
+
+type InformingLimiter = RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    DefaultClock,
+    governor::middleware::StateInformationMiddleware,
+>;
+
+/// One GCRA limiter per key with a limit, made with that key's own quota (and made again
+/// when the key's limit changes). Each instance keeps its own (see README, "Several
+/// instances").
+#[derive(Default)]
+pub struct KeyRateLimits {
+    limiters: Mutex<HashMap<crate::domain::ids::KeyId, KeyLimiter>>,
+}
+
+struct KeyLimiter {
+    per_minute: u32,
+    limiter: Arc<InformingLimiter>,
+    last_used: Instant,
+}
+
+/// Where a key stands against its limit, for the `RateLimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateStanding {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the full allowance is back.
+    pub reset_seconds: u64,
+    /// When refused: how long until the next request is allowed.
+    pub retry_after: Option<Duration>,
+}
+
+impl KeyRateLimits {
+    /// Counts one request of `key_id` against `per_minute`; `Err` carries the standing of a
+    /// refused request.
+    pub fn check(
+        &self,
+        key_id: &crate::domain::ids::KeyId,
+        per_minute: u32,
+    ) -> Result<RateStanding, RateStanding> {
+        let per_minute = per_minute.max(1);
+        let limiter = {
+            let mut limiters = self.limiters.lock().expect("key limits lock poisoned");
+            let entry = limiters
+                .entry(key_id.clone())
+                .or_insert_with(|| KeyLimiter::new(per_minute));
+            if entry.per_minute != per_minute {
+                *entry = KeyLimiter::new(per_minute);
+            }
+            entry.last_used = Instant::now();
+            entry.limiter.clone()
+        };
+        // Seconds for one request to come back.
+        let refill = 60.0 / f64::from(per_minute);
+        match limiter.check() {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity().min(per_minute);
+                Ok(RateStanding {
+                    limit: per_minute,
+                    remaining,
+                    reset_seconds: (f64::from(per_minute - remaining) * refill).ceil() as u64,
+                    retry_after: None,
+                })
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(RateStanding {
+                    limit: per_minute,
+                    remaining: 0,
+                    reset_seconds: (f64::from(per_minute) * refill).ceil() as u64,
+                    retry_after: Some(wait),
+                })
+            }
+        }
+    }
+
+    /// Forgets limiters not used for two minutes: their allowance is whole again anyway.
+    pub fn forget_idle(&self) {
+        let mut limiters = self.limiters.lock().expect("key limits lock poisoned");
+        limiters.retain(|_, entry| entry.last_used.elapsed() < Duration::from_secs(120));
+    }
+}
+
+impl KeyLimiter {
+    fn new(per_minute: u32) -> KeyLimiter {
+        let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
+        KeyLimiter {
+            per_minute,
+            limiter: Arc::new(
+                RateLimiter::direct(quota)
+                    .with_middleware::<governor::middleware::StateInformationMiddleware>(),
+            ),
+            last_used: Instant::now(),
+        }
+    }
 }
 
 impl Throttles {
@@ -144,6 +243,7 @@ impl Throttles {
             leak_reports: Arc::new(RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(LEAK_REPORTS_PER_MINUTE).expect("non-zero"),
             ))),
+            key_limits: Arc::new(KeyRateLimits::default()),
         }
     }
 
@@ -171,6 +271,7 @@ impl Throttles {
         self.sign_in.forget_idle();
         self.sign_up.retain_recent();
         self.leak_reports.retain_recent();
+        self.key_limits.forget_idle();
         self.bearer_failures.forget_idle();
     }
 }

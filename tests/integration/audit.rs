@@ -709,7 +709,8 @@ async fn retention_prunes_old_events_and_the_rest_still_verifies() {
                 StatusCode::CREATED,
             )
             .await;
-        assert_eq!(trail(&admin).await.len(), 3);
+        // (The background task prunes at start too, so the old event may already be gone: what
+        // is asserted is what is left after pruning, whoever pruned.)
         // Make the account's first event old too, then prune as the hourly task does.
         sqlx::query("UPDATE audit_events SET time = $1 WHERE action = 'account.created'")
             .bind(long_ago)

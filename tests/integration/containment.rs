@@ -194,6 +194,8 @@ async fn keys_die_with_the_membership_they_were_made_in() {
                 role_cap: None,
                 now: now_millis(),
                 expires_at: None,
+                allowed_cidrs: &[],
+                rate_limit_per_minute: None,
             },
             keyward::server::audit::Event::new(
                 &app.state.key_hasher,

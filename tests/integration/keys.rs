@@ -839,3 +839,131 @@ async fn a_rotated_key_keeps_working_through_its_grace_then_stops() {
     })
     .await;
 }
+
+/// Guards per key: a key works only from its networks (403 elsewhere, audited) and within its
+/// requests a minute (429 past it, with the RateLimit-* headers on every answer); a child stays
+/// inside its parent's guards; only a session changes guards, and the next request sees it.
+#[tokio::test]
+async fn a_key_is_bound_to_its_networks_and_its_rate() {
+    on_each_engine(|app| async move {
+        let (owner, _) = app.signup("guarded@example.com").await;
+        let (key, secret) = owner
+            .create_key(
+                json!({"name": "office", "allowed_cidrs": ["127.0.7.0/24", "2001:db8::/32"]}),
+            )
+            .await;
+        assert_eq!(
+            key["allowed_cidrs"],
+            json!(["127.0.7.0/24", "2001:db8::/32"])
+        );
+        let inside = app.anonymous_from("127.0.7.9").using_key(&secret);
+        let outside = app.anonymous_from("127.0.8.9").using_key(&secret);
+        inside.call_ok("auth/me", json!({}), StatusCode::OK).await;
+        let (status, error) = outside.call_json("auth/me", json!({})).await;
+        assert_error(status, &error, 403, "forbidden");
+        let rejected = owner
+            .call_ok(
+                "audit/list",
+                json!({"action": "key.rejected"}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(
+            rejected["events"][0]["details"]["reason"],
+            "outside_networks"
+        );
+        assert_eq!(rejected["events"][0]["client_address"], "127.0.8.9");
+
+        // A child may only narrow its parent's networks.
+        let (child, _) = inside.create_key(json!({"name": "child"})).await;
+        assert_eq!(child["allowed_cidrs"], key["allowed_cidrs"]);
+        let (status, error) = inside
+            .call_json(
+                "keys/create",
+                json!({"name": "wider", "allowed_cidrs": ["127.0.0.0/8"]}),
+            )
+            .await;
+        assert_invalid_field(status, &error, "allowed_cidrs");
+        // A key cannot change guards, not even its own; a session can, at once.
+        let (status, _) = inside
+            .call_json(
+                "keys/update",
+                json!({"key_id": key["id"], "allowed_cidrs": []}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let updated = owner
+            .call_ok(
+                "keys/update",
+                json!({"key_id": key["id"], "allowed_cidrs": ["127.0.8.0/24"], "name": "moved"}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(updated["key"]["name"], "moved");
+        outside.call_ok("auth/me", json!({}), StatusCode::OK).await;
+        let (status, _) = inside.call_json("auth/me", json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        for (body, field) in [
+            (
+                json!({"key_id": key["id"], "allowed_cidrs": ["10.0.0.0/33"]}),
+                "allowed_cidrs",
+            ),
+            (
+                json!({"key_id": key["id"], "rate_limit_per_minute": 0}),
+                "rate_limit_per_minute",
+            ),
+            (json!({"key_id": key["id"], "name": " "}), "name"),
+        ] {
+            let (status, error) = owner.call_json("keys/update", body).await;
+            assert_invalid_field(status, &error, field);
+        }
+
+        // Three requests a minute: each answer says what is left; the fourth is refused.
+        let (limited, limited_secret) = owner
+            .create_key(json!({"name": "metered", "rate_limit_per_minute": 3}))
+            .await;
+        assert_eq!(limited["rate_limit_per_minute"], 3);
+        let metered = app.with_key(&limited_secret);
+        for remaining in ["2", "1", "0"] {
+            let response = metered.call("auth/me", json!({})).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.headers()["ratelimit-limit"], "3");
+            assert_eq!(response.headers()["ratelimit-remaining"], remaining);
+            assert!(response.headers().contains_key("ratelimit-reset"));
+        }
+        let refused = metered.call("auth/me", json!({})).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.headers().contains_key("retry-after"));
+        assert_eq!(refused.headers()["ratelimit-remaining"], "0");
+        // Lifting the limit applies to the next request.
+        owner
+            .call_ok(
+                "keys/update",
+                json!({"key_id": limited["id"], "rate_limit_per_minute": null}),
+                StatusCode::OK,
+            )
+            .await;
+        let free = metered.call("auth/me", json!({})).await;
+        assert_eq!(free.status(), StatusCode::OK);
+        assert!(!free.headers().contains_key("ratelimit-limit"));
+
+        // Rotation copies the guards.
+        let rotated = owner
+            .call_ok(
+                "keys/rotate",
+                json!({"key_id": key["id"], "grace_seconds": 0}),
+                StatusCode::CREATED,
+            )
+            .await;
+        assert_eq!(rotated["key"]["allowed_cidrs"], json!(["127.0.8.0/24"]));
+        let updates = owner
+            .call_ok(
+                "audit/list",
+                json!({"action": "key.updated"}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(updates["events"].as_array().unwrap().len(), 2);
+    })
+    .await;
+}

@@ -5,11 +5,13 @@ use crate::domain::{
     Role,
 };
 use crate::server::clock::Millis;
+use crate::server::networks;
 use crate::server::{
     audit::{Event, Target},
     clock::rfc3339,
     db::Pool,
 };
+use ipnet::IpNet;
 use serde_json::json;
 use sqlx::{Any, Transaction};
 
@@ -33,6 +35,9 @@ pub struct KeyForVerification {
     pub created_at: Millis,
     /// The account's maximum key lifetime, which applies at use too.
     pub max_key_lifetime_days: Option<i64>,
+    /// Stored networks (see `networks::to_stored`), empty for anywhere.
+    pub allowed_cidrs: String,
+    pub rate_limit_per_minute: Option<i64>,
 }
 
 pub async fn find_for_verification(
@@ -42,7 +47,7 @@ pub async fn find_for_verification(
     sqlx::query_as(
         "SELECT k.id, k.account_id, a.name AS account_name, k.name, k.user_id, u.email, k.kind, k.role_cap, \
                 m.role AS owner_role, k.membership_id, k.expires_at, k.revoked_at, k.created_at, \
-                a.max_key_lifetime_days \
+                a.max_key_lifetime_days, k.allowed_cidrs, k.rate_limit_per_minute \
          FROM api_keys k \
          JOIN accounts a ON a.id = k.account_id \
          LEFT JOIN memberships m ON m.id = k.membership_id \
@@ -96,6 +101,8 @@ pub struct NewKey<'a> {
     pub role_cap: Option<Role>,
     pub now: Millis,
     pub expires_at: Option<Millis>,
+    pub allowed_cidrs: &'a [IpNet],
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl NewKey<'_> {
@@ -119,6 +126,8 @@ impl NewKey<'_> {
             usage_7d: vec![0; USAGE_DAYS],
             leak_reported_at: None,
             rotated_to: None,
+            allowed_cidrs: self.allowed_cidrs.iter().map(IpNet::to_string).collect(),
+            rate_limit_per_minute: self.rate_limit_per_minute,
         }
     }
 }
@@ -176,6 +185,69 @@ pub async fn insert(pool: &Pool, key: &NewKey<'_>, event: Event) -> Result<Inser
     Ok(Inserted::Yes)
 }
 
+/// A change of a key's name or guards; `None` keeps a field.
+pub struct KeyChanges<'a> {
+    pub name: Option<&'a str>,
+    pub allowed_cidrs: Option<&'a [IpNet]>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit_per_minute: Option<Option<u32>>,
+}
+
+impl KeyChanges<'_> {
+    fn names(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("allowed_cidrs", self.allowed_cidrs.is_some()),
+            (
+                "rate_limit_per_minute",
+                self.rate_limit_per_minute.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// Changes a key of this account in one statement, with its `key.updated` event (what
+/// changed, and the guards before and after); the next request with the key sees the change.
+/// `false` when there is no such key.
+pub async fn update(
+    pool: &Pool,
+    key: &Key,
+    account_id: &AccountId,
+    changes: &KeyChanges<'_>,
+    event: Event,
+) -> Result<bool, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE api_keys SET name = COALESCE($1, name), allowed_cidrs = COALESCE($2, allowed_cidrs), \
+                rate_limit_per_minute = CASE WHEN $3 = 1 THEN $4 ELSE rate_limit_per_minute END \
+         WHERE account_id = $5 AND id = $6",
+    )
+    .bind(changes.name)
+    .bind(changes.allowed_cidrs.map(networks::to_stored))
+    .bind(i64::from(changes.rate_limit_per_minute.is_some()))
+    .bind(changes.rate_limit_per_minute.flatten().map(i64::from))
+    .bind(account_id)
+    .bind(&key.id)
+    .execute(&mut *transaction)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let event = event
+        .target(Target::key(&key.id, changes.name.unwrap_or(&key.name)))
+        .details(json!({
+            "owner": key.owner.as_ref().map(|owner| owner.email.as_str()),
+            "changed": changes.names(),
+            "from": {"name": key.name, "allowed_cidrs": key.allowed_cidrs, "rate_limit_per_minute": key.rate_limit_per_minute},
+        }));
+    super::audit::append(&mut transaction, &event).await?;
+    transaction.commit().await?;
+    Ok(true)
+}
+
 /// How a rotation ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotated {
@@ -210,9 +282,10 @@ pub async fn rotate(
     }
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, user_id, membership_id, created_by_key_id, kind, name, \
-                               secret_hash, hint, role_cap, created_at, expires_at) \
+                               secret_hash, hint, role_cap, created_at, expires_at, allowed_cidrs, \
+                               rate_limit_per_minute) \
          SELECT $1, account_id, user_id, membership_id, created_by_key_id, kind, name, $2, $3, \
-                role_cap, $4, $5 \
+                role_cap, $4, $5, allowed_cidrs, rate_limit_per_minute \
          FROM api_keys WHERE id = $6 AND account_id = $7",
     )
     .bind(successor.id)
@@ -294,8 +367,9 @@ async fn insert_row(
     };
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, user_id, membership_id, created_by_key_id, kind, name, \
-                               secret_hash, hint, role_cap, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                               secret_hash, hint, role_cap, created_at, expires_at, allowed_cidrs, \
+                               rate_limit_per_minute) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(key.id)
     .bind(key.account_id)
@@ -309,6 +383,8 @@ async fn insert_row(
     .bind(key.role_cap)
     .bind(key.now)
     .bind(key.expires_at)
+    .bind(networks::to_stored(key.allowed_cidrs))
+    .bind(key.rate_limit_per_minute.map(i64::from))
     .execute(&mut **transaction)
     .await?;
     Ok(())
@@ -332,6 +408,8 @@ struct KeyRecord {
     created_by_key_id: Option<KeyId>,
     leak_reported_at: Option<Millis>,
     rotated_to: Option<KeyId>,
+    allowed_cidrs: String,
+    rate_limit_per_minute: Option<i64>,
 }
 
 impl KeyRecord {
@@ -360,6 +438,13 @@ impl KeyRecord {
             usage_7d: vec![0; USAGE_DAYS],
             leak_reported_at: self.leak_reported_at.map(rfc3339),
             rotated_to: self.rotated_to,
+            allowed_cidrs: networks::from_stored(&self.allowed_cidrs)
+                .iter()
+                .map(IpNet::to_string)
+                .collect(),
+            rate_limit_per_minute: self
+                .rate_limit_per_minute
+                .and_then(|limit| u32::try_from(limit).ok()),
         }
     }
 }
@@ -367,7 +452,8 @@ impl KeyRecord {
 const KEY_COLUMNS: &str =
     "SELECT k.id, k.name, k.kind, k.user_id, u.email, k.hint, k.role_cap, m.role AS owner_role, \
             k.created_at, k.last_used_at, k.last_used_ip, k.expires_at, k.revoked_at, \
-            k.created_by_key_id, k.leak_reported_at, k.rotated_to \
+            k.created_by_key_id, k.leak_reported_at, k.rotated_to, k.allowed_cidrs, \
+            k.rate_limit_per_minute \
      FROM api_keys k \
      LEFT JOIN memberships m ON m.id = k.membership_id \
      LEFT JOIN users u ON u.id = k.user_id";

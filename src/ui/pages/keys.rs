@@ -183,6 +183,8 @@ fn CreateKeyDialog(
     let cap = RwSignal::new(None::<Role>);
     let choices = expiry_choices(&policy);
     let expiry_days = RwSignal::new(choices.first().and_then(|(_, days)| *days));
+    let networks = RwSignal::new(String::new());
+    let rate_limit = RwSignal::new(String::new());
     let lower_roles: Vec<Role> = Role::ALL
         .into_iter()
         .filter(|role| *role < my_role)
@@ -193,6 +195,8 @@ fn CreateKeyDialog(
             <form method="post" class="dialog" role="dialog" aria-modal="true" aria-labelledby="create-key-title" on:submit=move |ev| {
                 ev.prevent_default();
                 create.dispatch(CreateKey { request: CreateKeyRequest {
+                    allowed_cidrs: Some(networks_typed(&networks.get())),
+                    rate_limit_per_minute: rate_typed(&rate_limit.get()),
                     name: name.get(),
                     role_cap: cap.get(),
                     expires_at: expiry_days.get().map(days_from_now),
@@ -221,6 +225,17 @@ fn CreateKeyDialog(
                         })
                         .collect_view()}
                 </select>
+                <details class="guards">
+                    <summary>"Limit where and how often it can be used (optional)"</summary>
+                    <label for="key-networks">"Allowed networks"</label>
+                    <textarea id="key-networks" rows="2" placeholder="10.0.0.0/8, 2001:db8::/32"
+                        prop:value=networks on:input=move |ev| networks.set(event_target_value(&ev))></textarea>
+                    <p class="hint">"Addresses or CIDR networks, separated by commas or lines. Empty: anywhere. From elsewhere the key gets 403."</p>
+                    <label for="key-rate">"Requests per minute"</label>
+                    <input id="key-rate" type="number" min="1" max="100000" placeholder="No limit"
+                        prop:value=rate_limit on:input=move |ev| rate_limit.set(event_target_value(&ev)) />
+                    <p class="hint">"Above it the key gets 429 with Retry-After; every answer says what is left (RateLimit-* headers)."</p>
+                </details>
                 <ErrorNote error=action_error(create.value()) />
                 <div class="actions">
                     <button type="submit" disabled=move || create.pending().get()>"Create key"</button>
@@ -229,6 +244,33 @@ fn CreateKeyDialog(
             </form>
         </div>
     }
+}
+
+/// A key's guards in a few words, if it has any: "only from 10.0.0.0/8 · 60 a minute".
+fn guards_note(key: &Key) -> Option<String> {
+    let mut parts = Vec::new();
+    if !key.allowed_cidrs.is_empty() {
+        parts.push(format!("only from {}", key.allowed_cidrs.join(", ")));
+    }
+    if let Some(limit) = key.rate_limit_per_minute {
+        parts.push(format!("{limit} a minute"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+/// The networks as typed: separated by commas, spaces or lines.
+fn networks_typed(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The limit as typed: empty for none; anything else is sent, and the server names the field
+/// when it is not a number it accepts.
+fn rate_typed(text: &str) -> Option<i64> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.parse().unwrap_or(0))
 }
 
 /// An RFC 3339 time `days` from now, by the browser's clock (the server checks it is future),
@@ -368,6 +410,7 @@ fn KeyRow(
             <td data-label="Name">
                 {key.name.clone()}
                 {(key.kind == KeyKind::LegacyAccount).then(|| view! { " " <span class="badge legacy">"legacy"</span> })}
+                {guards_note(&key).map(|note| view! { <span class="muted small block">{note}</span> })}
                 {show_owner.then(|| view! {
                     <a class="small block" href=format!("/audit?key_id={}", key.id)>"Its audit events"</a>
                 })}
