@@ -120,6 +120,9 @@ pub struct Key {
     pub allowed_cidrs: Vec<String>,
     /// Requests a minute it may make; `null`: no limit.
     pub rate_limit_per_minute: Option<u32>,
+    /// Days left (rounded up) when an active key expires within 30 days: the lists flag it at
+    /// 30, 7 and 1 days.
+    pub expires_in_days: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -571,14 +571,15 @@ async fn answers_to_an_expiring_key_announce_its_expiry() {
                 .after(std::time::Duration::from_secs(days * 86_400 - 60))
                 .rfc3339()
         };
-        for (expires_at, warning) in [
-            (Some(in_days(3)), Some("expires in 3 days")),
-            (Some(in_days(30)), None),
-            (None, None),
+        for (expires_at, warning, flagged) in [
+            (Some(in_days(3)), Some("expires in 3 days"), json!(3)),
+            (Some(in_days(30)), None, json!(30)),
+            (None, None, Value::Null),
         ] {
             let (key, secret) = admin
                 .create_key(json!({"name": "k", "expires_at": expires_at}))
                 .await;
+            assert_eq!(key["expires_in_days"], flagged, "flagged in the lists");
             let response = app.with_key(&secret).call("checks/list", json!({})).await;
             assert_eq!(response.status(), StatusCode::OK);
             let header = |name: &str| {

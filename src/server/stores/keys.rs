@@ -76,6 +76,13 @@ pub fn effective_role(
     })
 }
 
+/// Days until `expires_at` (rounded up), when that is within 30 days.
+pub fn expires_in_days(now: Millis, expires_at: Option<Millis>) -> Option<u32> {
+    let left = expires_at?.since(now);
+    let days = left.as_millis().div_ceil(86_400_000);
+    (days <= 30).then(|| u32::try_from(days.max(1)).unwrap_or(1))
+}
+
 pub fn status(now: Millis, expires_at: Option<Millis>, revoked_at: Option<Millis>) -> KeyStatus {
     if revoked_at.is_some() {
         KeyStatus::Revoked
@@ -128,6 +135,7 @@ impl NewKey<'_> {
             rotated_to: None,
             allowed_cidrs: self.allowed_cidrs.iter().map(IpNet::to_string).collect(),
             rate_limit_per_minute: self.rate_limit_per_minute,
+            expires_in_days: expires_in_days(self.now, self.expires_at),
         }
     }
 }
@@ -445,6 +453,9 @@ impl KeyRecord {
             rate_limit_per_minute: self
                 .rate_limit_per_minute
                 .and_then(|limit| u32::try_from(limit).ok()),
+            expires_in_days: (status(now, self.expires_at, self.revoked_at) == KeyStatus::Active)
+                .then(|| expires_in_days(now, self.expires_at))
+                .flatten(),
         }
     }
 }
@@ -654,6 +665,18 @@ mod tests {
             "owner removed"
         );
         assert_eq!(effective_role(LegacyAccount, None, None), Some(Admin));
+    }
+
+    #[test]
+    fn keys_are_flagged_in_their_last_thirty_days() {
+        let day = 86_400_000;
+        let now = Millis::from_i64(1_000 * day);
+        let at = |millis: i64| Some(Millis::from_i64(1_000 * day + millis));
+        assert_eq!(expires_in_days(now, None), None);
+        assert_eq!(expires_in_days(now, at(31 * day)), None);
+        assert_eq!(expires_in_days(now, at(30 * day)), Some(30));
+        assert_eq!(expires_in_days(now, at(6 * day + 1)), Some(7));
+        assert_eq!(expires_in_days(now, at(3_600_000)), Some(1));
     }
 
     #[test]

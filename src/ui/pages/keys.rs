@@ -144,6 +144,7 @@ fn Keys(me: Me) -> impl IntoView {
                     }
                     Ok(list) => view! {
                         <LeakNotices keys=list.keys.clone() />
+                        <ExpiryNotices keys=list.keys.clone() />
                         <KeyTable keys=list.keys revoke rotate show_owner=false />
                     }
                         .into_any(),
@@ -152,6 +153,23 @@ fn Keys(me: Me) -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// Warns the owner about their keys in their last week, so they rotate them in time.
+#[component]
+fn ExpiryNotices(keys: Vec<Key>) -> impl IntoView {
+    keys.into_iter()
+        .filter(|key| key.rotated_to.is_none() && key.expires_in_days.is_some_and(|days| days <= 7))
+        .map(|key| {
+            let days = key.expires_in_days.unwrap_or(1);
+            view! {
+                <p class="notice" role="status">
+                    <strong>{format!("“{}” expires in {days} day{}.", key.name, if days == 1 { "" } else { "s" })}</strong>
+                    " Rotate it to get a new secret with the same settings; the old one can keep working for a while."
+                </p>
+            }
+        })
+        .collect_view()
 }
 
 /// Tells the owner which of their keys someone reported as leaked (and keyward revoked).
@@ -395,8 +413,12 @@ fn KeyRow(
         }
         None => "Never".into_any(),
     };
+    let soon = key.expires_in_days.map(|days| {
+        let class = if days <= 7 { "badge bad" } else { "badge warn" };
+        view! { <span class=class>{format!("in {days} day{}", if days == 1 { "" } else { "s" })}</span> }
+    });
     let expires = match key.expires_at.clone() {
-        Some(at) => view! { <RelativeTime at /> }.into_any(),
+        Some(at) => view! { <RelativeTime at /> " " {soon} }.into_any(),
         None => "Never".into_any(),
     };
     let role_note = key.role_cap.map(|cap| format!("capped at {}", cap.label()));
