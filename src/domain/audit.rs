@@ -8,7 +8,6 @@ macro_rules! audit_actions {
     ($($variant:ident => $text:literal, $label:literal;)*) => {
         /// Every kind of event the trail records (`shared/API.md`, "Audit trail").
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
         pub enum AuditAction {
             $(#[serde(rename = $text)] $variant,)*
         }
@@ -36,6 +35,21 @@ macro_rules! audit_actions {
         }
     };
 }
+
+// By hand: a derived schema would list the variants' Rust names, not their wire spellings
+// (schemathesis caught it).
+#[cfg(feature = "ssr")]
+impl utoipa::PartialSchema for AuditAction {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(AuditAction::ALL.iter().map(|action| action.as_str())))
+            .into()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl utoipa::ToSchema for AuditAction {}
 
 audit_actions! {
     AccountCreated => "account.created", "Account created";

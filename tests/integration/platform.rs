@@ -168,3 +168,21 @@ async fn the_openapi_document_describes_every_operation() {
     })
     .await;
 }
+
+/// Enums are documented with the spellings the API sends.
+#[tokio::test]
+async fn documented_enums_use_their_wire_spellings() {
+    let document = keyward::server::openapi::document_json();
+    let actions = &document["components"]["schemas"]["AuditAction"]["enum"];
+    assert!(
+        actions
+            .as_array()
+            .unwrap()
+            .contains(&json!("policy.changed")),
+        "{actions}"
+    );
+    assert_eq!(
+        document["components"]["schemas"]["ActorType"]["enum"][1],
+        "user_key"
+    );
+}
