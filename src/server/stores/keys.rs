@@ -256,6 +256,14 @@ pub async fn update(
     Ok(true)
 }
 
+/// Every key created, directly or not, by the key `$1`: the start of a statement that stops
+/// them with their ancestor (revocation, rotation).
+const DESCENDANTS: &str = "WITH RECURSIVE descendants (id) AS ( \
+         SELECT id FROM api_keys WHERE created_by_key_id = $1 \
+         UNION \
+         SELECT child.id FROM api_keys child JOIN descendants d ON child.created_by_key_id = d.id \
+     )";
+
 /// How a rotation ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotated {
@@ -321,16 +329,11 @@ pub async fn rotate(
         return Ok(Rotated::NoLonger);
     }
     // Keys the old one created never outlive it.
-    sqlx::query(
-        "WITH RECURSIVE descendants (id) AS ( \
-             SELECT id FROM api_keys WHERE created_by_key_id = $1 \
-             UNION \
-             SELECT child.id FROM api_keys child JOIN descendants d ON child.created_by_key_id = d.id \
-         ) \
-         UPDATE api_keys SET expires_at = $2 \
+    sqlx::query(&format!(
+        "{DESCENDANTS} UPDATE api_keys SET expires_at = $2 \
          WHERE id IN (SELECT id FROM descendants) AND account_id = $3 \
-           AND (expires_at IS NULL OR expires_at > $2)",
-    )
+           AND (expires_at IS NULL OR expires_at > $2)"
+    ))
     .bind(&old.id)
     .bind(old_stops_at)
     .bind(account_id)
@@ -615,15 +618,10 @@ pub async fn revoke(
     .await?;
     // Then its descendants, in a statement that starts after the lock was had, so it sees
     // every child committed before.
-    let descendants = sqlx::query(
-        "WITH RECURSIVE descendants (id) AS ( \
-             SELECT id FROM api_keys WHERE created_by_key_id = $1 \
-             UNION \
-             SELECT child.id FROM api_keys child JOIN descendants d ON child.created_by_key_id = d.id \
-         ) \
-         UPDATE api_keys SET revoked_at = $2 \
-         WHERE id IN (SELECT id FROM descendants) AND account_id = $3 AND revoked_at IS NULL",
-    )
+    let descendants = sqlx::query(&format!(
+        "{DESCENDANTS} UPDATE api_keys SET revoked_at = $2 \
+         WHERE id IN (SELECT id FROM descendants) AND account_id = $3 AND revoked_at IS NULL"
+    ))
     .bind(key_id)
     .bind(now)
     .bind(account_id)
