@@ -19,6 +19,7 @@ pub async fn create_key(
     use crate::server::{
         boundary::respond_created,
         clock::{now_millis, parse_rfc3339, rfc3339},
+        key_rules,
         keys::KeySecret,
         principal::authorize,
         stores,
@@ -81,9 +82,9 @@ pub async fn create_key(
         }
     };
     let (allowed_cidrs, rate_limit_per_minute) =
-        key_guards(&caller, allowed_cidrs, rate_limit_per_minute)?;
+        key_rules::key_guards(&caller, allowed_cidrs, rate_limit_per_minute)?;
     let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
-    check_key_policy(&policy, now, expires_at)?;
+    key_rules::check_key_policy(&policy, now, expires_at)?;
     let secret = KeySecret::generate();
     let new_key = stores::keys::NewKey {
         id: &KeyId::generate(),
@@ -113,74 +114,6 @@ pub async fn create_key(
         key,
         secret: secret.reveal_once(),
     })
-}
-
-/// The guards a new key gets: as asked, checked; a child's must lie within its parent's (its
-/// networks inside the parent's, its limit no higher), and without its own it takes the
-/// parent's.
-#[cfg(feature = "ssr")]
-fn key_guards(
-    caller: &crate::server::Principal,
-    allowed_cidrs: Option<Vec<String>>,
-    rate_limit_per_minute: Option<i64>,
-) -> Result<(Vec<ipnet::IpNet>, Option<u32>), ApiError> {
-    use crate::server::networks;
-    let asked_networks = allowed_cidrs
-        .map(|entries| networks::parse("allowed_cidrs", &entries))
-        .transpose()?;
-    let asked_limit = rate_limit_per_minute
-        .map(|limit| networks::parse_rate_limit("rate_limit_per_minute", limit))
-        .transpose()?;
-    let Some(parent) = &caller.key else {
-        return Ok((asked_networks.unwrap_or_default(), asked_limit));
-    };
-    let networks = match asked_networks {
-        None => parent.allowed_cidrs.clone(),
-        Some(asked) if networks::within(&asked, &parent.allowed_cidrs) => asked,
-        Some(_) => {
-            return Err(ApiError::invalid_input(
-                "allowed_cidrs",
-                "must lie inside the networks of the key creating it",
-            ))
-        }
-    };
-    let limit = match (asked_limit, parent.rate_limit_per_minute) {
-        (Some(asked), Some(limit)) if asked > limit => {
-            return Err(ApiError::invalid_input(
-                "rate_limit_per_minute",
-                &format!("must not be higher than the limit of the key creating it ({limit})"),
-            ))
-        }
-        (Some(asked), _) => Some(asked),
-        (None, limit) => limit,
-    };
-    Ok((networks, limit))
-}
-
-/// The account's key policy at creation: an expiry when one is required, and never later than
-/// the maximum lifetime allows (which implies an expiry).
-#[cfg(feature = "ssr")]
-fn check_key_policy(
-    policy: &crate::domain::views::KeyPolicy,
-    now: crate::server::clock::Millis,
-    expires_at: Option<crate::server::clock::Millis>,
-) -> Result<(), ApiError> {
-    if let Some(days) = policy.max_key_lifetime_days {
-        let latest = now.after(std::time::Duration::from_secs(u64::from(days) * 86_400));
-        if expires_at.is_none_or(|at| at > latest) {
-            return Err(ApiError::invalid_input(
-                "expires_at",
-                &format!("must be at most {days} days from now: this account's key policy limits how long a key may live"),
-            ));
-        }
-    }
-    if policy.require_expiry && expires_at.is_none() {
-        return Err(ApiError::invalid_input(
-            "expires_at",
-            "is required: this account's key policy says every key must expire",
-        ));
-    }
-    Ok(())
 }
 
 /// The caller's own keys in the current account, revoked and expired ones included.
@@ -305,6 +238,7 @@ pub async fn rotate_key(
     use crate::server::{
         boundary::respond_created,
         clock::{now_millis, parse_rfc3339},
+        key_rules,
         keys::KeySecret,
         principal::authorize,
         stores,
@@ -377,7 +311,7 @@ pub async fn rotate_key(
         let latest = now.after(Duration::from_secs(u64::from(days) * 86_400));
         expires_at = Some(expires_at.map_or(latest, |at| at.min(latest)));
     }
-    check_key_policy(&policy, now, expires_at)?;
+    key_rules::check_key_policy(&policy, now, expires_at)?;
 
     let secret = KeySecret::generate();
     let successor = stores::keys::NewKey {
