@@ -393,7 +393,7 @@ fn KeyRow(
     show_owner: bool,
 ) -> impl IntoView {
     let (status_label, status_class) = match key.status {
-        KeyStatus::Active if key.rotated_to.is_some() => ("Rotated: stops at expiry", "badge"),
+        KeyStatus::Active if key.rotated_to.is_some() => ("Rotated", "badge"),
         KeyStatus::Active => ("Active", "badge ok"),
         KeyStatus::Revoked if key.leak_reported_at.is_some() => {
             ("Revoked: reported leaked", "badge bad")
@@ -413,9 +413,13 @@ fn KeyRow(
         }
         None => "Never".into_any(),
     };
-    let soon = key.expires_in_days.map(|days| {
-        let class = if days <= 7 { "badge bad" } else { "badge warn" };
-        view! { <span class=class>{format!("in {days} day{}", if days == 1 { "" } else { "s" })}</span> }
+    // The time itself is beside it: the badge says what to do about it.
+    let soon = key.expires_in_days.filter(|_| key.rotated_to.is_none()).map(|days| {
+        if days <= 7 {
+            view! { <span class="badge bad">"rotate soon"</span> }
+        } else {
+            view! { <span class="badge warn">"expires soon"</span> }
+        }
     });
     let expires = match key.expires_at.clone() {
         Some(at) => view! { <RelativeTime at /> " " {soon} }.into_any(),
@@ -449,7 +453,11 @@ fn KeyRow(
             <td data-label="Last used">{last_used}</td>
             <td data-label="Requests, 7 days"><UsageBars counts=key.usage_7d.clone() /></td>
             <td data-label="Expires">{expires}</td>
-            <td data-label="Status"><span class=status_class>{status_label}</span></td>
+            <td data-label="Status">
+                <span class=status_class title=key.rotated_to.as_ref().map(|_| "Replaced by a new key: this one stops at its expiry time.")>
+                    {status_label}
+                </span>
+            </td>
             <td class="row-actions">
                 {rotate
                     .filter(|_| active && key.rotated_to.is_none())
