@@ -414,13 +414,16 @@ fn KeyRow(
         None => "Never".into_any(),
     };
     // The time itself is beside it: the badge says what to do about it.
-    let soon = key.expires_in_days.filter(|_| key.rotated_to.is_none()).map(|days| {
-        if days <= 7 {
-            view! { <span class="badge bad">"rotate soon"</span> }
-        } else {
-            view! { <span class="badge warn">"expires soon"</span> }
-        }
-    });
+    let soon = key
+        .expires_in_days
+        .filter(|_| key.rotated_to.is_none())
+        .map(|days| {
+            if days <= 7 {
+                view! { <span class="badge bad">"rotate soon"</span> }
+            } else {
+                view! { <span class="badge warn">"expires soon"</span> }
+            }
+        });
     let expires = match key.expires_at.clone() {
         Some(at) => view! { <RelativeTime at /> " " {soon} }.into_any(),
         None => "Never".into_any(),
