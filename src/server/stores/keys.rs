@@ -168,15 +168,7 @@ pub enum Inserted {
 pub async fn insert(pool: &Pool, key: &NewKey<'_>, event: Event) -> Result<Inserted, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     if let Some(parent) = key.created_by_key_id {
-        // Touching the row takes its lock on PostgreSQL (and the write lock on SQLite), which a
-        // concurrent `revoke` needs too.
-        let locked = sqlx::query(
-            "UPDATE api_keys SET revoked_at = revoked_at WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(parent)
-        .execute(&mut *transaction)
-        .await?;
-        if locked.rows_affected() != 1 {
+        if !lock_live_parent(&mut transaction, parent).await? {
             return Ok(Inserted::ParentRevoked);
         }
     }
@@ -286,13 +278,7 @@ pub async fn rotate(
 ) -> Result<Rotated, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     if let Some(parent) = &old.created_by_key_id {
-        let locked = sqlx::query(
-            "UPDATE api_keys SET revoked_at = revoked_at WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(parent)
-        .execute(&mut *transaction)
-        .await?;
-        if locked.rows_affected() != 1 {
+        if !lock_live_parent(&mut transaction, parent).await? {
             return Ok(Rotated::NoLonger);
         }
     }
@@ -365,6 +351,22 @@ pub async fn import_legacy(
     let event = event.details(json!({"count": keys.len()}));
     super::audit::append(&mut transaction, &event).await?;
     transaction.commit().await
+}
+
+/// Locks the row of the key a new key is made under, and says whether it is still unrevoked.
+/// Touching the row takes its lock on PostgreSQL (and the write lock on SQLite), which a
+/// concurrent `revoke` needs too: it either sees the new key (and stops it) or waits for it.
+async fn lock_live_parent(
+    transaction: &mut Transaction<'static, Any>,
+    parent: &KeyId,
+) -> Result<bool, sqlx::Error> {
+    let locked = sqlx::query(
+        "UPDATE api_keys SET revoked_at = revoked_at WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(parent)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(locked.rows_affected() == 1)
 }
 
 async fn insert_row(
