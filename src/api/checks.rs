@@ -1,19 +1,35 @@
 use crate::domain::{
-    requests::{CheckIdRequest, CreateCheckRequest, UpdateCheckRequest},
+    requests::{CheckIdRequest, CreateCheckRequest, ListChecksRequest, UpdateCheckRequest},
     views::{CheckList, Empty, OneCheck},
     ApiError,
 };
 use leptos::prelude::*;
 use server_fn::codec::Json;
 
+/// The account's checks by name, a page at a time.
 #[server(prefix = "/api", endpoint = "v1/checks/list", input = Json, output = Json)]
-pub async fn list_checks() -> Result<CheckList, ApiError> {
-    use crate::domain::Action;
-    use crate::server::{principal::authorize, stores};
+pub async fn list_checks(
+    #[server(flatten)] request: ListChecksRequest,
+) -> Result<CheckList, ApiError> {
+    use crate::domain::{ids::CheckId, Action};
+    use crate::server::{paging, principal::authorize, stores};
 
     let (state, caller) = authorize(Action::Read).await?;
-    let checks = stores::checks::list(&state.pool, caller.account_id()).await?;
-    Ok(CheckList { checks })
+    let search = paging::search_pattern(&request.search)?;
+    let after: Option<(String, CheckId)> = paging::decode_cursor(&request.cursor, "checks/list")?;
+    let limit = paging::page_size(request.limit)?;
+    let (checks, next_cursor) = stores::checks::page(
+        &state.pool,
+        caller.account_id(),
+        search.as_deref(),
+        after.as_ref(),
+        limit,
+    )
+    .await?;
+    Ok(CheckList {
+        checks,
+        next_cursor,
+    })
 }
 
 #[server(prefix = "/api", endpoint = "v1/checks/get", input = Json, output = Json)]

@@ -1,6 +1,7 @@
 use crate::domain::{
     requests::{
-        CreateKeyRequest, ReportLeakRequest, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
+        CreateKeyRequest, GetKeyRequest, ListAccountKeysRequest, ListKeysRequest,
+        ReportLeakRequest, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
     },
     views::{CreatedKey, Empty, KeyList, OneKey, RotatedKey},
     ApiError,
@@ -116,18 +117,54 @@ pub async fn create_key(
     })
 }
 
-/// The caller's own keys in the current account, revoked and expired ones included.
+/// The caller's own keys in the current account, newest first, a page at a time; revoked and
+/// expired ones included unless `status` says otherwise.
 #[server(prefix = "/api", endpoint = "v1/keys/list", input = Json, output = Json)]
-pub async fn list_keys() -> Result<KeyList, ApiError> {
+pub async fn list_keys(#[server(flatten)] request: ListKeysRequest) -> Result<KeyList, ApiError> {
     use crate::domain::Action;
-    use crate::server::{clock::now_millis, principal::authorize, stores};
+    use crate::server::{clock::now_millis, key_rules::key_query, principal::authorize, stores};
 
     let (state, caller) = authorize(Action::ListOwnKeys).await?;
     let owner = caller.person()?;
-    let keys =
-        stores::keys::list_for_owner(&state.pool, caller.account_id(), &owner.id, now_millis())
-            .await?;
-    Ok(KeyList { keys })
+    let ListKeysRequest {
+        cursor,
+        limit,
+        search,
+        status,
+    } = request;
+    let mut query = key_query(
+        caller.account_id(),
+        cursor,
+        limit,
+        search,
+        status,
+        "keys/list",
+    )?;
+    query.owner = Some(&owner.id);
+    let (keys, next_cursor) = stores::keys::page(&state.pool, &query, now_millis()).await?;
+    Ok(KeyList { keys, next_cursor })
+}
+
+/// One key with everything about it: the caller's own, or — for an Admin — any key of the
+/// account.
+#[server(prefix = "/api", endpoint = "v1/keys/get", input = Json, output = Json)]
+pub async fn get_key(#[server(flatten)] request: GetKeyRequest) -> Result<OneKey, ApiError> {
+    use crate::domain::{ids::KeyId, Action};
+    use crate::server::{clock::now_millis, principal::authorize, stores};
+
+    let (state, caller) = authorize(Action::Read).await?;
+    let key_id = KeyId::parse("key_id", &request.key_id)?;
+    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now_millis())
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    let own_key =
+        matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
+    caller.authorize(if own_key {
+        Action::ListOwnKeys
+    } else {
+        Action::ManageAccountKeys
+    })?;
+    Ok(OneKey { key })
 }
 
 /// Revokes a key — and every key it created. Any key may revoke itself; otherwise the
@@ -427,14 +464,37 @@ pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Resul
     Ok(Empty {})
 }
 
-/// Every key of the account, legacy account keys included (Admins only).
+/// Every key of the account, legacy account keys included (Admins only), newest first, a page
+/// at a time.
 #[server(prefix = "/api", endpoint = "v1/account-keys/list", input = Json, output = Json)]
-pub async fn list_account_keys() -> Result<KeyList, ApiError> {
-    use crate::domain::Action;
-    use crate::server::{clock::now_millis, principal::authorize, stores};
+pub async fn list_account_keys(
+    #[server(flatten)] request: ListAccountKeysRequest,
+) -> Result<KeyList, ApiError> {
+    use crate::domain::{ids::UserId, Action};
+    use crate::server::{
+        clock::now_millis, key_rules::key_query, paging::present, principal::authorize, stores,
+    };
 
     let (state, caller) = authorize(Action::ManageAccountKeys).await?;
-    let keys =
-        stores::keys::list_for_account(&state.pool, caller.account_id(), now_millis()).await?;
-    Ok(KeyList { keys })
+    let ListAccountKeysRequest {
+        cursor,
+        limit,
+        search,
+        status,
+        owner_user_id,
+    } = request;
+    let owner = present(&owner_user_id)
+        .map(|id| UserId::parse("owner_user_id", id))
+        .transpose()?;
+    let mut query = key_query(
+        caller.account_id(),
+        cursor,
+        limit,
+        search,
+        status,
+        "account-keys/list",
+    )?;
+    query.owner = owner.as_ref();
+    let (keys, next_cursor) = stores::keys::page(&state.pool, &query, now_millis()).await?;
+    Ok(KeyList { keys, next_cursor })
 }

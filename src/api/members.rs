@@ -1,20 +1,30 @@
 use crate::domain::{
-    requests::{InviteMemberRequest, RemoveMemberRequest, SetMemberRoleRequest},
+    requests::{
+        InviteMemberRequest, ListMembersRequest, RemoveMemberRequest, SetMemberRoleRequest,
+    },
     views::{Empty, Invitation, MemberList, OneMember},
     ApiError,
 };
 use leptos::prelude::*;
 use server_fn::codec::Json;
 
-/// Lists the members of the current account.
+/// Lists the members of the current account in the order they joined, a page at a time.
 #[server(prefix = "/api", endpoint = "v1/members/list", input = Json, output = Json)]
-pub async fn list_members() -> Result<MemberList, ApiError> {
+pub async fn list_members(
+    #[server(flatten)] request: ListMembersRequest,
+) -> Result<MemberList, ApiError> {
     use crate::domain::Action;
-    use crate::server::{principal::authorize, stores};
+    use crate::server::{paging, principal::authorize, stores};
 
     let (state, caller) = authorize(Action::Read).await?;
-    let members = stores::accounts::members(&state.pool, caller.account_id()).await?;
-    Ok(MemberList { members })
+    let after: Option<(i64, String)> = paging::decode_cursor(&request.cursor, "members/list")?;
+    let limit = paging::page_size(request.limit)?;
+    let (members, next_cursor) =
+        stores::accounts::members(&state.pool, caller.account_id(), after.as_ref(), limit).await?;
+    Ok(MemberList {
+        members,
+        next_cursor,
+    })
 }
 
 /// Invites someone by email with a role. There is no mail server: the Admin passes the

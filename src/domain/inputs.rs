@@ -180,6 +180,62 @@ pub fn parse_check_kind(raw: &str) -> Result<CheckKind, ApiError> {
         .ok_or_else(|| ApiError::invalid_input("kind", "must be \"api\" or \"browser\""))
 }
 
+/// Which keys a list shows, by status: a key's `status`, or `expiring`, the active keys that
+/// stop within 7 days (the ones whose owners are warned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStatusFilter {
+    Active,
+    Revoked,
+    Expired,
+    Expiring,
+}
+
+impl KeyStatusFilter {
+    pub const ALL: [KeyStatusFilter; 4] = [
+        KeyStatusFilter::Active,
+        KeyStatusFilter::Expiring,
+        KeyStatusFilter::Expired,
+        KeyStatusFilter::Revoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatusFilter::Active => "active",
+            KeyStatusFilter::Revoked => "revoked",
+            KeyStatusFilter::Expired => "expired",
+            KeyStatusFilter::Expiring => "expiring",
+        }
+    }
+
+    /// For people choosing a filter.
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyStatusFilter::Active => "Active",
+            KeyStatusFilter::Revoked => "Revoked",
+            KeyStatusFilter::Expired => "Expired",
+            KeyStatusFilter::Expiring => "Expiring within 7 days",
+        }
+    }
+
+    /// `status` as sent; empty is no filter.
+    pub fn parse(raw: &str) -> Result<Option<KeyStatusFilter>, ApiError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|filter| filter.as_str() == raw)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::invalid_input(
+                    "status",
+                    "must be \"active\", \"expiring\", \"expired\" or \"revoked\"",
+                )
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,4 +307,19 @@ mod tests {
 
     #[test]
     fn ids_are_bounded_tokens() {}
+
+    #[test]
+    fn key_status_filters_are_the_four_named_ones() {
+        for filter in KeyStatusFilter::ALL {
+            assert_eq!(
+                KeyStatusFilter::parse(filter.as_str()).unwrap(),
+                Some(filter)
+            );
+        }
+        assert_eq!(KeyStatusFilter::parse(" ").unwrap(), None);
+        assert_eq!(
+            field_of(KeyStatusFilter::parse("Active").unwrap_err()),
+            "status"
+        );
+    }
 }

@@ -150,6 +150,55 @@ request!(
         until: Option<String>,
     }
 );
+request!(
+    /// Every field is optional; filters combine (AND). Newest keys first.
+    ListKeysRequest {
+        /// `next_cursor` of the previous page.
+        cursor: Option<String>,
+        /// 1 to 200; 50 when absent.
+        limit: Option<i64>,
+        /// Part of a key's name or hint (`kw_AbCd…wXyZ`), in any case.
+        search: Option<String>,
+        /// `active`, `revoked`, `expired`, or `expiring` (active, and expiring within 7 days).
+        status: Option<String>,
+    }
+);
+request!(
+    /// Every field is optional; filters combine (AND). Newest keys first.
+    ListAccountKeysRequest {
+        /// `next_cursor` of the previous page.
+        cursor: Option<String>,
+        /// 1 to 200; 50 when absent.
+        limit: Option<i64>,
+        /// Part of a key's name or hint (`kw_AbCd…wXyZ`), in any case.
+        search: Option<String>,
+        /// `active`, `revoked`, `expired`, or `expiring` (active, and expiring within 7 days).
+        status: Option<String>,
+        /// Only this person's keys.
+        owner_user_id: Option<String>,
+    }
+);
+request!(
+    /// Every field is optional. Checks come by name.
+    ListChecksRequest {
+        /// `next_cursor` of the previous page.
+        cursor: Option<String>,
+        /// 1 to 200; 50 when absent.
+        limit: Option<i64>,
+        /// Part of a check's name or URL, in any case.
+        search: Option<String>,
+    }
+);
+request!(
+    /// Every field is optional. Members come in the order they joined.
+    ListMembersRequest {
+        /// `next_cursor` of the previous page.
+        cursor: Option<String>,
+        /// 1 to 200; 50 when absent.
+        limit: Option<i64>,
+    }
+);
+request!(GetKeyRequest { key_id: String });
 request!(ReportLeakRequest {
     /// 1 to 100 strings that look like keyward keys, found somewhere public.
     secrets: Vec<String>,

@@ -183,6 +183,8 @@ pub struct Empty {}
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MemberList {
     pub members: Vec<Member>,
+    /// Send it back as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,6 +221,8 @@ pub struct RotatedKey {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct KeyList {
     pub keys: Vec<Key>,
+    /// Send it back as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,6 +259,8 @@ pub struct FoundKey {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CheckList {
     pub checks: Vec<Check>,
+    /// Send it back as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -480,9 +480,6 @@ pub struct AuditQuery {
     pub limit: usize,
 }
 
-pub const DEFAULT_PAGE: usize = 50;
-pub const MAX_PAGE: usize = 200;
-
 impl AuditQuery {
     pub fn parse(
         request: &crate::domain::requests::AuditListRequest,
@@ -495,13 +492,7 @@ impl AuditQuery {
                 .filter(|text| !text.is_empty())
                 .map(str::to_string)
         };
-        let limit = match request.limit {
-            None => DEFAULT_PAGE,
-            Some(limit) => usize::try_from(limit)
-                .ok()
-                .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                .ok_or_else(|| ApiError::invalid_input("limit", "must be 1 to 200"))?,
-        };
+        let limit = super::paging::page_size(request.limit)?;
         let before_seq = match present(&request.cursor) {
             None => None,
             Some(text) => Some(text.parse::<i64>().ok().filter(|seq| *seq > 0).ok_or_else(

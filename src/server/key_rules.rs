@@ -1,6 +1,6 @@
 //! What a new key may be, beyond its owner's role: the account's key policy on its expiry, and
 //! — for a key made by a key — guards that stay within its parent's. `keys/create` and
-//! `keys/rotate` both ask here.
+//! `keys/rotate` both ask here. The key lists' filters are read here too.
 
 use super::{clock::Millis, networks, Principal};
 use crate::domain::{views::KeyPolicy, ApiError};
@@ -68,4 +68,26 @@ pub fn check_key_policy(
         ));
     }
     Ok(())
+}
+
+/// The filters and page of `keys/list` and `account-keys/list` (`list` names the operation in
+/// the errors), checked field by field. The owner filter is the caller's to set.
+pub fn key_query<'a>(
+    account_id: &'a crate::domain::ids::AccountId,
+    cursor: Option<String>,
+    limit: Option<i64>,
+    search: Option<String>,
+    status: Option<String>,
+    list: &str,
+) -> Result<super::stores::keys::KeyQuery<'a>, ApiError> {
+    use super::paging;
+    use crate::domain::inputs::KeyStatusFilter;
+    Ok(super::stores::keys::KeyQuery {
+        account_id,
+        owner: None,
+        search: paging::search_pattern(&search)?,
+        status: KeyStatusFilter::parse(status.as_deref().unwrap_or_default())?,
+        after: paging::decode_cursor(&cursor, list)?,
+        limit: paging::page_size(limit)?,
+    })
 }

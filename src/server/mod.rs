@@ -17,6 +17,7 @@ pub mod key_rules;
 pub mod keys;
 pub mod networks;
 pub mod openapi;
+pub mod paging;
 pub mod passwords;
 pub mod principal;
 pub mod sessions;

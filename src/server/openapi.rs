@@ -90,14 +90,14 @@ macro_rules! operation {
 }
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 29] = [
+pub static OPERATIONS: [Operation; 30] = [
     operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
     operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
     operation!(auth::Logout: NoArguments, "End the browser session", AUTH, 200, &[401]),
     operation!(auth::Whoami: NoArguments, "Who is calling, in which account, with which role and how", AUTH, 200, &[401]),
     operation!(auth::ChangePassword: ChangePasswordRequest, "Change the signed-in person's password; every other session of theirs ends (sessions only)", AUTH, 200, &[401, 429]),
     operation!(auth::SwitchAccount: SwitchAccountRequest, "Make another of the signed-in person's accounts the current one (sessions only)", AUTH, 200, &[401, 404]),
-    operation!(members::ListMembers: NoArguments, "Members of the account (any role)", AUTH, 200, &[401]),
+    operation!(members::ListMembers: ListMembersRequest, "Members of the account in the order they joined, a page at a time (any role)", AUTH, 200, &[401]),
     operation!(members::InviteMember: InviteMemberRequest, "Invite someone by email with a role; returns a one-time link (Admin)", AUTH, 201, &[401, 409]),
     operation!(invites::AcceptInvite: AcceptInviteRequest, "Accept an invitation: create the user or attach an existing one; starts a session", ANYONE, 200, &[401, 404, 409, 429]),
     operation!(invites::ListInvites: NoArguments, "Pending invites of the account (Admin)", AUTH, 200, &[401]),
@@ -105,13 +105,14 @@ pub static OPERATIONS: [Operation; 29] = [
     operation!(members::SetMemberRole: SetMemberRoleRequest, "Change a member's role; the last Admin cannot be demoted (Admin)", AUTH, 200, &[401, 404, 409]),
     operation!(members::RemoveMember: RemoveMemberRequest, "Remove a member (Admin) or leave (the member); their keys stop working", AUTH, 200, &[401, 404, 409]),
     operation!(keys::CreateKey: CreateKeyRequest, "Create a key for the caller's own membership; the only response that carries its secret", AUTH, 201, &[401]),
-    operation!(keys::ListKeys: NoArguments, "The caller's own keys in this account", AUTH, 200, &[401]),
+    operation!(keys::ListKeys: ListKeysRequest, "The caller's own keys in this account, newest first, searched and filtered, a page at a time", AUTH, 200, &[401]),
     operation!(keys::RevokeKey: RevokeKeyRequest, "Revoke a key: one's own, or any key of the account (Admin)", AUTH, 200, &[401, 404]),
     operation!(keys::UpdateKey: UpdateKeyRequest, "Rename a key or change its guards (allowed networks, requests a minute); through a key only the name (owner; Admin: any key)", AUTH, 200, &[401, 404]),
     operation!(keys::RotateKey: RotateKeyRequest, "Replace a key: the successor (shown once) copies its settings; the old key works for the grace period, then stops. 409 when already rotated", AUTH, 201, &[401, 404, 409]),
     operation!(keys::ReportLeak: ReportLeakRequest, "Report keys found where they should not be (for secret scanners; no credentials): valid ones are revoked at once. Always 202, whatever the secrets were", ANYONE, 202, &[429]),
-    operation!(keys::ListAccountKeys: NoArguments, "Every key of the account, legacy account keys included (Admin)", AUTH, 200, &[401]),
-    operation!(checks::ListChecks: NoArguments, "Checks of the account (any role)", AUTH, 200, &[401]),
+    operation!(keys::ListAccountKeys: ListAccountKeysRequest, "Every key of the account, legacy account keys included, newest first, searched and filtered, a page at a time (Admin)", AUTH, 200, &[401]),
+    operation!(keys::GetKey: GetKeyRequest, "One key with everything about it: one's own, or any key of the account (Admin)", AUTH, 200, &[401, 404]),
+    operation!(checks::ListChecks: ListChecksRequest, "Checks of the account by name, searched, a page at a time (any role)", AUTH, 200, &[401]),
     operation!(checks::GetCheck: CheckIdRequest, "One check (any role)", AUTH, 200, &[401, 404]),
     operation!(checks::CreateCheck: CreateCheckRequest, "Create a check (Read & write, Admin)", AUTH, 201, &[401]),
     operation!(checks::UpdateCheck: UpdateCheckRequest, "Change fields of a check (Read & write, Admin)", AUTH, 200, &[401, 404]),

@@ -4,3 +4,4 @@
 pub mod components;
 pub mod layout;
 pub mod pages;
+pub mod paging;

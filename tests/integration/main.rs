@@ -6,6 +6,7 @@ mod checks;
 mod cli;
 mod containment;
 mod keys;
+mod lists;
 mod matrix;
 mod platform;
 mod support;

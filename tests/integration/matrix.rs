@@ -32,7 +32,7 @@ const CALLERS: [&str; 15] = [
 /// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
 /// Objects named in the bodies belong to the main account.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 15]); 29] = [
+const MATRIX: [(&str, [u16; 15]); 30] = [
     //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk
     ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
     ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -49,6 +49,7 @@ const MATRIX: [(&str, [u16; 15]); 29] = [
     ("members/remove",         [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
     ("keys/create",            [401, 201, 201, 201, 403, 201, 201, 403, 201, 201, 401, 401, 403, 401, 401]),
     ("keys/list",              [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403, 401, 401]),
+    ("keys/get",               [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
     ("keys/revoke",            [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
     ("keys/update",            [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
     ("keys/rotate",            [401, 403, 201, 201, 403, 403, 403, 403, 404, 404, 401, 401, 403, 401, 401]),
@@ -284,6 +285,13 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
         "checks/get" => json!({"check_id": world.check_id}),
         "audit/find-key" => json!({"secret": well_formed_unknown_key()}),
         "account/set-policy" => json!({"require_expiry": false, "max_key_lifetime_days": null}),
+        "keys/get" => {
+            let (key, _) = world
+                .fixture_read_write
+                .create_key(json!({"name": "to read"}))
+                .await;
+            json!({"key_id": key["id"]})
+        }
         "keys/update" => {
             let (key, _) = world
                 .fixture_read_write

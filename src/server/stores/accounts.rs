@@ -1,9 +1,11 @@
+use super::conditions::Conditions;
 use crate::domain::{
     ids::{AccountId, MembershipId, UserId},
     views::{Account, AccountMembership, KeyPolicy, Member, User},
     Role,
 };
 use crate::server::clock::Millis;
+use crate::server::paging;
 use crate::server::{
     audit::{Event, Target},
     clock::{now_millis, rfc3339},
@@ -199,14 +201,34 @@ const MEMBER_COLUMNS: &str =
     "SELECT u.id AS user_id, u.email AS email, m.role AS role, m.joined_at AS joined_at \
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
-pub async fn members(pool: &Pool, account_id: &AccountId) -> Result<Vec<Member>, sqlx::Error> {
-    let rows: Vec<MemberRecord> = sqlx::query_as(&format!(
-        "{MEMBER_COLUMNS} WHERE m.account_id = $1 ORDER BY m.joined_at, u.email"
-    ))
-    .bind(account_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(MemberRecord::view).collect())
+/// One page of an account's members in the order they joined, and the cursor to the next one.
+pub async fn members(
+    pool: &Pool,
+    account_id: &AccountId,
+    after: Option<&(i64, String)>,
+    limit: usize,
+) -> Result<(Vec<Member>, Option<String>), sqlx::Error> {
+    let mut conditions = Conditions::default();
+    let account = conditions.text(account_id.as_str());
+    conditions.and(format!("m.account_id = {account}"));
+    if let Some((joined_at, email)) = after {
+        let joined_at = conditions.number(*joined_at);
+        let email = conditions.text(email.as_str());
+        conditions.and(format!("(m.joined_at, u.email) > ({joined_at}, {email})"));
+    }
+    let sql = format!(
+        "{MEMBER_COLUMNS} WHERE {} ORDER BY m.joined_at, u.email LIMIT {}",
+        conditions.sql(),
+        limit + 1
+    );
+    let rows: Vec<MemberRecord> = conditions
+        .bind(sqlx::query_as(&sql))
+        .fetch_all(pool)
+        .await?;
+    let (rows, next) = paging::split(rows, limit, |row| {
+        (row.joined_at.as_i64(), row.email.clone())
+    });
+    Ok((rows.into_iter().map(MemberRecord::view).collect(), next))
 }
 
 pub async fn member<'e>(

@@ -1,3 +1,4 @@
+use super::conditions::Conditions;
 use crate::domain::{
     ids::{AccountId, CheckId},
     inputs::{parse_check_kind, CheckName, CheckUrl, Frequency},
@@ -6,6 +7,7 @@ use crate::domain::{
     ApiError,
 };
 use crate::server::clock::Millis;
+use crate::server::paging;
 use crate::server::{
     audit::{Event, Target},
     clock::rfc3339,
@@ -108,14 +110,41 @@ const COLUMNS: &str =
 const RETURNING: &str =
     "RETURNING id, name, kind, url, frequency_minutes, activated, created_at, updated_at";
 
-pub async fn list(pool: &Pool, account_id: &AccountId) -> Result<Vec<Check>, sqlx::Error> {
-    let rows: Vec<CheckRecord> = sqlx::query_as(&format!(
-        "{COLUMNS} WHERE account_id = $1 ORDER BY name, id"
-    ))
-    .bind(account_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(CheckRecord::view).collect())
+/// One page of an account's checks by name, and the cursor to the next one: a walk down
+/// `checks_by_account_name` from the last (name, id) seen, filtered by `search` (a `LIKE`
+/// pattern for the lower-cased name or URL).
+pub async fn page(
+    pool: &Pool,
+    account_id: &AccountId,
+    search: Option<&str>,
+    after: Option<&(String, CheckId)>,
+    limit: usize,
+) -> Result<(Vec<Check>, Option<String>), sqlx::Error> {
+    let mut conditions = Conditions::default();
+    let account = conditions.text(account_id.as_str());
+    conditions.and(format!("account_id = {account}"));
+    if let Some(pattern) = search {
+        let pattern = conditions.text(pattern);
+        conditions.and(format!(
+            "LOWER(name) LIKE {pattern} ESCAPE '\\' OR LOWER(url) LIKE {pattern} ESCAPE '\\'"
+        ));
+    }
+    if let Some((name, id)) = after {
+        let name = conditions.text(name.as_str());
+        let id = conditions.text(id.as_str());
+        conditions.and(format!("(name, id) > ({name}, {id})"));
+    }
+    let sql = format!(
+        "{COLUMNS} WHERE {} ORDER BY name, id LIMIT {}",
+        conditions.sql(),
+        limit + 1
+    );
+    let rows: Vec<CheckRecord> = conditions
+        .bind(sqlx::query_as(&sql))
+        .fetch_all(pool)
+        .await?;
+    let (rows, next) = paging::split(rows, limit, |row| (row.name.clone(), row.id.clone()));
+    Ok((rows.into_iter().map(CheckRecord::view).collect(), next))
 }
 
 pub async fn get(

@@ -1,3 +1,5 @@
+use super::conditions::Conditions;
+use crate::domain::inputs::KeyStatusFilter;
 use crate::domain::{
     audit::AuditAction,
     ids::{AccountId, KeyId, MembershipId, UserId},
@@ -6,6 +8,7 @@ use crate::domain::{
 };
 use crate::server::clock::Millis;
 use crate::server::networks;
+use crate::server::paging;
 use crate::server::{
     audit::{Event, Target},
     clock::rfc3339,
@@ -474,55 +477,101 @@ const KEY_COLUMNS: &str =
      LEFT JOIN memberships m ON m.id = k.membership_id \
      LEFT JOIN users u ON u.id = k.user_id";
 
-pub async fn list_for_owner(
-    pool: &Pool,
-    account_id: &AccountId,
-    user_id: &UserId,
-    now: Millis,
-) -> Result<Vec<Key>, sqlx::Error> {
-    let rows: Vec<KeyRecord> = sqlx::query_as(&format!(
-        "{KEY_COLUMNS} WHERE k.account_id = $1 AND k.user_id = $2 ORDER BY k.created_at DESC, k.id"
-    ))
-    .bind(account_id)
-    .bind(user_id)
-    .fetch_all(pool)
-    .await?;
-    let mut keys: Vec<Key> = rows.into_iter().map(|row| row.view(now)).collect();
-    let usage: Vec<UsageRecord> = sqlx::query_as(
-        "SELECT u.key_id, u.day, u.requests FROM key_daily_usage u JOIN api_keys k ON k.id = u.key_id \
-         WHERE k.account_id = $1 AND k.user_id = $2 AND u.day > $3",
-    )
-    .bind(account_id)
-    .bind(user_id)
-    .bind(first_usage_day(now) - 1)
-    .fetch_all(pool)
-    .await?;
-    fill_usage(&mut keys, usage, now);
-    Ok(keys)
+/// Which keys of an account a list shows, and from where.
+pub struct KeyQuery<'a> {
+    pub account_id: &'a AccountId,
+    /// Only this person's keys.
+    pub owner: Option<&'a UserId>,
+    /// A `LIKE` pattern for the lower-cased name or hint (`paging::search_pattern`).
+    pub search: Option<String>,
+    pub status: Option<KeyStatusFilter>,
+    /// The sort key (created_at, id) of the last key of the previous page.
+    pub after: Option<(i64, KeyId)>,
+    pub limit: usize,
 }
 
-pub async fn list_for_account(
+/// One page of keys, newest first, and the cursor to the next one. The walk goes down
+/// `api_keys_by_owner_created` or `api_keys_by_account_created` from the cursor, so a page deep
+/// in a million keys costs what the first one does; filters are checked on the way.
+pub async fn page(
     pool: &Pool,
-    account_id: &AccountId,
+    query: &KeyQuery<'_>,
     now: Millis,
-) -> Result<Vec<Key>, sqlx::Error> {
-    let rows: Vec<KeyRecord> = sqlx::query_as(&format!(
-        "{KEY_COLUMNS} WHERE k.account_id = $1 ORDER BY k.created_at DESC, k.id"
-    ))
-    .bind(account_id)
-    .fetch_all(pool)
-    .await?;
+) -> Result<(Vec<Key>, Option<String>), sqlx::Error> {
+    let mut conditions = Conditions::default();
+    let account = conditions.text(query.account_id.as_str());
+    conditions.and(format!("k.account_id = {account}"));
+    if let Some(owner) = query.owner {
+        let owner = conditions.text(owner.as_str());
+        conditions.and(format!("k.user_id = {owner}"));
+    }
+    if let Some(pattern) = &query.search {
+        let pattern = conditions.text(pattern.as_str());
+        conditions.and(format!(
+            "LOWER(k.name) LIKE {pattern} ESCAPE '\\' OR LOWER(k.hint) LIKE {pattern} ESCAPE '\\'"
+        ));
+    }
+    if let Some(status) = query.status {
+        let now_param = conditions.number(now.as_i64());
+        let week = conditions.number(now.after(EXPIRY_WARNING).as_i64());
+        conditions.and(match status {
+            KeyStatusFilter::Revoked => "k.revoked_at IS NOT NULL".to_string(),
+            KeyStatusFilter::Expired => {
+                format!("k.revoked_at IS NULL AND k.expires_at <= {now_param}")
+            }
+            KeyStatusFilter::Active => format!(
+                "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > {now_param})"
+            ),
+            KeyStatusFilter::Expiring => {
+                format!(
+                    "k.revoked_at IS NULL AND k.rotated_to IS NULL \
+                     AND k.expires_at > {now_param} AND k.expires_at <= {week}"
+                )
+            }
+        });
+    }
+    if let Some((created_at, id)) = &query.after {
+        let created_at = conditions.number(*created_at);
+        let id = conditions.text(id.as_str());
+        conditions.and(format!("(k.created_at, k.id) < ({created_at}, {id})"));
+    }
+    let sql = format!(
+        "{KEY_COLUMNS} WHERE {} ORDER BY k.created_at DESC, k.id DESC LIMIT {}",
+        conditions.sql(),
+        query.limit + 1
+    );
+    let rows: Vec<KeyRecord> = conditions
+        .bind(sqlx::query_as(&sql))
+        .fetch_all(pool)
+        .await?;
+    let (rows, next) = paging::split(rows, query.limit, |row| {
+        (row.created_at.as_i64(), row.id.clone())
+    });
     let mut keys: Vec<Key> = rows.into_iter().map(|row| row.view(now)).collect();
-    let usage: Vec<UsageRecord> = sqlx::query_as(
-        "SELECT u.key_id, u.day, u.requests FROM key_daily_usage u JOIN api_keys k ON k.id = u.key_id \
-         WHERE k.account_id = $1 AND u.day > $2",
-    )
-    .bind(account_id)
-    .bind(first_usage_day(now) - 1)
-    .fetch_all(pool)
-    .await?;
-    fill_usage(&mut keys, usage, now);
-    Ok(keys)
+    fill_usage_of_page(pool, &mut keys, now).await?;
+    Ok((keys, next))
+}
+
+/// How long before its expiry a key is flagged as expiring, and its owner told.
+pub const EXPIRY_WARNING: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+/// Reads `usage_7d` for the keys of one page, by their ids.
+async fn fill_usage_of_page(pool: &Pool, keys: &mut [Key], now: Millis) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (2..keys.len() + 2).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT key_id, day, requests FROM key_daily_usage WHERE day > $1 AND key_id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut usage_query = sqlx::query_as(&sql).bind(first_usage_day(now) - 1);
+    for key in keys.iter() {
+        usage_query = usage_query.bind(key.id.as_str());
+    }
+    let usage: Vec<UsageRecord> = usage_query.fetch_all(pool).await?;
+    fill_usage(keys, usage, now);
+    Ok(())
 }
 
 /// Days in `usage_7d`.
@@ -577,14 +626,7 @@ pub async fn get(
         return Ok(None);
     };
     let mut keys = [row.view(now)];
-    let usage: Vec<UsageRecord> = sqlx::query_as(
-        "SELECT key_id, day, requests FROM key_daily_usage WHERE key_id = $1 AND day > $2",
-    )
-    .bind(key_id)
-    .bind(first_usage_day(now) - 1)
-    .fetch_all(pool)
-    .await?;
-    fill_usage(&mut keys, usage, now);
+    fill_usage_of_page(pool, &mut keys, now).await?;
     let [key] = keys;
     Ok(Some(key))
 }

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod checks;
+mod conditions;
 pub mod invites;
 pub mod keys;
 pub mod users;

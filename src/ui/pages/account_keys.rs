@@ -1,12 +1,13 @@
 use crate::api::keys::{list_account_keys, RevokeKey};
 use crate::domain::{
-    views::{KeyKind, Me},
+    views::{Key, KeyKind, Me},
     Action,
 };
 use crate::ui::{
     components::{action_error, ErrorNote, Loading},
     layout::{use_session, RequireSignIn},
-    pages::keys::KeyTable,
+    pages::keys::{KeyFilterBar, KeyFilters, KeyTable},
+    paging::{LoadMore, MorePages},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -27,21 +28,40 @@ fn AccountKeys(me: Me) -> impl IntoView {
     }
     let session = use_session();
     let revoke = ServerAction::<RevokeKey>::new();
-    let keys = Resource::new(
-        move || (session.version.get(), revoke.version().get()),
-        |_| list_account_keys(),
-    );
+    let filters = KeyFilters::new();
+    let reloads = move || {
+        (
+            session.version.get(),
+            revoke.version().get(),
+            filters.tracked(),
+        )
+    };
+    let keys = Resource::new(reloads, move |_| {
+        list_account_keys(filters.account_keys_request(None))
+    });
+    let more = MorePages::<Key>::new();
+    Effect::watch(reloads, move |_, _, _| more.reset(), false);
+    let next_page = move |cursor: String| {
+        let request = filters.account_keys_request(Some(cursor));
+        async move {
+            list_account_keys(request)
+                .await
+                .map(|list| (list.keys, list.next_cursor))
+        }
+    };
     view! {
         <div class="page-head">
             <h1>"All keys"</h1>
             <p class="muted">{format!("Every key of {}: revoke any of them.", me.account.name)}</p>
         </div>
         <ErrorNote error=action_error(revoke.value()) />
+        <KeyFilterBar filters />
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match keys.await {
                     Ok(list) => {
                         let has_legacy = list.keys.iter().any(|key| key.kind == KeyKind::LegacyAccount && key.revoked_at.is_none());
+                        let first = list.keys;
                         view! {
                             {has_legacy.then(|| view! {
                                 <p class="notice">
@@ -50,11 +70,14 @@ fn AccountKeys(me: Me) -> impl IntoView {
                                     "Ask each integration's owner to create a user key, then revoke the legacy key."
                                 </p>
                             })}
-                            {if list.keys.is_empty() {
+                            {if first.is_empty() && filters.active() {
+                                view! { <div class="empty"><p>"No keys match these filters."</p></div> }.into_any()
+                            } else if first.is_empty() {
                                 view! { <div class="empty"><p>"No keys in this account yet."</p></div> }.into_any()
                             } else {
-                                view! { <KeyTable keys=list.keys revoke show_owner=true /> }.into_any()
+                                (move || view! { <KeyTable keys=more.after_first(&first) revoke show_owner=true /> }).into_any()
                             }}
+                            <LoadMore more first_cursor=list.next_cursor fetch=next_page noun="keys" />
                         }
                             .into_any()
                     }

@@ -8,7 +8,7 @@ use crate::api::{
 };
 use crate::domain::{
     audit::{AuditAction, AuditEvent, AuditList, Outcome},
-    requests::{AuditListRequest, FindKeyRequest},
+    requests::{AuditListRequest, FindKeyRequest, ListMembersRequest},
     views::{Key, KeyStatus, Me},
     Action as PolicyAction,
 };
@@ -93,7 +93,16 @@ fn AuditLog(me: Me) -> impl IntoView {
             load_more.value().set(None);
         }
     });
-    let members = Resource::new(move || session.version.get(), |_| list_members());
+    // The people to filter by: the first 200 members (an account with more can type an id).
+    let members = Resource::new(
+        move || session.version.get(),
+        |_| {
+            list_members(ListMembersRequest {
+                cursor: None,
+                limit: Some(200),
+            })
+        },
+    );
     let account_name = me.account.name.clone();
 
     view! {

@@ -1,5 +1,7 @@
 use crate::api::checks::{list_checks, CreateCheck, DeleteCheck, UpdateCheck};
-use crate::domain::requests::{CheckIdRequest, CreateCheckRequest, UpdateCheckRequest};
+use crate::domain::requests::{
+    CheckIdRequest, CreateCheckRequest, ListChecksRequest, UpdateCheckRequest,
+};
 use crate::domain::{
     views::{Check, Me},
     Action,
@@ -7,6 +9,7 @@ use crate::domain::{
 use crate::ui::{
     components::{action_error, ConfirmButton, ErrorNote, Loading, RelativeTime},
     layout::{use_session, RequireSignIn},
+    paging::{LoadMore, MorePages},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -72,17 +75,32 @@ fn Checks(me: Me) -> impl IntoView {
     let create = ServerAction::<CreateCheck>::new();
     let update = ServerAction::<UpdateCheck>::new();
     let delete = ServerAction::<DeleteCheck>::new();
-    let checks = Resource::new(
-        move || {
-            (
-                session.version.get(),
-                create.version().get(),
-                update.version().get(),
-                delete.version().get(),
-            )
-        },
-        |_| list_checks(),
-    );
+    let search = RwSignal::new(String::new());
+    let reloads = move || {
+        (
+            session.version.get(),
+            create.version().get(),
+            update.version().get(),
+            delete.version().get(),
+            search.get(),
+        )
+    };
+    let request = move |cursor: Option<String>| ListChecksRequest {
+        cursor,
+        limit: None,
+        search: Some(search.get_untracked()),
+    };
+    let checks = Resource::new(reloads, move |_| list_checks(request(None)));
+    let more = MorePages::<Check>::new();
+    Effect::watch(reloads, move |_, _, _| more.reset(), false);
+    let next_page = move |cursor: String| {
+        let request = request(Some(cursor));
+        async move {
+            list_checks(request)
+                .await
+                .map(|list| (list.checks, list.next_cursor))
+        }
+    };
     let draft = Draft::new();
     Effect::new(move |_| {
         if matches!(create.value().get(), Some(Ok(_)))
@@ -104,9 +122,17 @@ fn Checks(me: Me) -> impl IntoView {
             })}
         {can_write.then(|| view! { <CheckEditor draft create update /> })}
         <ErrorNote error=action_error(delete.value()) />
+        <form class="filters" role="search" on:submit=|ev| ev.prevent_default()>
+            <label class="visually-hidden" for="check-search">"Search checks"</label>
+            <input id="check-search" type="search" placeholder="Search by name or URL" maxlength="100"
+                prop:value=search on:input=move |ev| search.set(event_target_value(&ev)) />
+        </form>
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match checks.await {
+                    Ok(list) if list.checks.is_empty() && !search.get_untracked().trim().is_empty() => {
+                        view! { <p class="empty">"No checks match this search."</p> }.into_any()
+                    }
                     Ok(list) if list.checks.is_empty() => {
                         view! {
                             <div class="empty">
@@ -117,6 +143,7 @@ fn Checks(me: Me) -> impl IntoView {
                             .into_any()
                     }
                     Ok(list) => {
+                        let first = list.checks;
                         view! {
                             <table class="table">
                                 <thead>
@@ -131,13 +158,14 @@ fn Checks(me: Me) -> impl IntoView {
                                     </tr>
                                 </thead>
                                 <tbody>
-                                    {list
-                                        .checks
+                                    {move || more
+                                        .after_first(&first)
                                         .into_iter()
                                         .map(|check| view! { <CheckRow check can_write draft delete /> })
                                         .collect_view()}
                                 </tbody>
                             </table>
+                            <LoadMore more first_cursor=list.next_cursor fetch=next_page noun="checks" />
                         }
                             .into_any()
                     }

@@ -2,9 +2,12 @@ use crate::api::{
     account::key_policy,
     keys::{list_keys, CreateKey, RevokeKey, RotateKey},
 };
-use crate::domain::requests::{CreateKeyRequest, RevokeKeyRequest, RotateKeyRequest};
+use crate::domain::requests::{
+    CreateKeyRequest, ListAccountKeysRequest, ListKeysRequest, RevokeKeyRequest, RotateKeyRequest,
+};
 use crate::domain::{
     ids::KeyId,
+    inputs::KeyStatusFilter,
     views::{Key, KeyKind, KeyPolicy, KeyStatus, Me},
     Role,
 };
@@ -14,6 +17,7 @@ use crate::ui::{
         RoleBadge, UsageBars,
     },
     layout::{use_session, RequireSignIn},
+    paging::{LoadMore, MorePages},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -60,17 +64,27 @@ fn Keys(me: Me) -> impl IntoView {
     let create = ServerAction::<CreateKey>::new();
     let revoke = ServerAction::<RevokeKey>::new();
     let rotate = ServerAction::<RotateKey>::new();
-    let keys = Resource::new(
-        move || {
-            (
-                session.version.get(),
-                create.version().get(),
-                revoke.version().get(),
-                rotate.version().get(),
-            )
-        },
-        |_| list_keys(),
-    );
+    let filters = KeyFilters::new();
+    let reloads = move || {
+        (
+            session.version.get(),
+            create.version().get(),
+            revoke.version().get(),
+            rotate.version().get(),
+            filters.tracked(),
+        )
+    };
+    let keys = Resource::new(reloads, move |_| list_keys(filters.own_keys_request(None)));
+    let more = MorePages::<Key>::new();
+    Effect::watch(reloads, move |_, _, _| more.reset(), false);
+    let next_page = move |cursor: String| {
+        let request = filters.own_keys_request(Some(cursor));
+        async move {
+            list_keys(request)
+                .await
+                .map(|list| (list.keys, list.next_cursor))
+        }
+    };
     // The account's rules for new keys, so the dialog offers only expiries they allow.
     let policy = Resource::new(move || session.version.get(), |_| key_policy());
     let creating = RwSignal::new(false);
@@ -125,10 +139,11 @@ fn Keys(me: Me) -> impl IntoView {
         {move || revealed.get().map(|shown| view! { <SecretDialog shown revealed /> })}
         <ErrorNote error=action_error(revoke.value()) />
         <ErrorNote error=action_error(rotate.value()) />
+        <KeyFilterBar filters />
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match keys.await {
-                    Ok(list) if list.keys.is_empty() => {
+                    Ok(list) if list.keys.is_empty() && !filters.active() => {
                         view! {
                             <div class="empty">
                                 <h2>"You have no keys yet"</h2>
@@ -142,12 +157,16 @@ fn Keys(me: Me) -> impl IntoView {
                         }
                             .into_any()
                     }
-                    Ok(list) => view! {
-                        <LeakNotices keys=list.keys.clone() />
-                        <ExpiryNotices keys=list.keys.clone() />
-                        <KeyTable keys=list.keys revoke rotate show_owner=false />
+                    Ok(list) if list.keys.is_empty() => view! { <p class="empty">"No keys match these filters."</p> }.into_any(),
+                    Ok(list) => {
+                        let first = list.keys;
+                        view! {
+                            <LeakNotices keys=first.clone() />
+                            {move || view! { <KeyTable keys=more.after_first(&first) revoke rotate show_owner=false /> }}
+                            <LoadMore more first_cursor=list.next_cursor fetch=next_page noun="keys" />
+                        }
+                            .into_any()
                     }
-                        .into_any(),
                     Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
                 }
             })}
@@ -155,21 +174,83 @@ fn Keys(me: Me) -> impl IntoView {
     }
 }
 
-/// Warns the owner about their keys in their last week, so they rotate them in time.
+/// What a key list is narrowed to: a search (name or hint) and a status.
+#[derive(Clone, Copy)]
+pub struct KeyFilters {
+    search: RwSignal<String>,
+    status: RwSignal<Option<KeyStatusFilter>>,
+}
+
+impl Default for KeyFilters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KeyFilters {
+    pub fn new() -> Self {
+        KeyFilters {
+            search: RwSignal::new(String::new()),
+            status: RwSignal::new(None),
+        }
+    }
+
+    /// Tracks both, for what must reload when either changes.
+    pub fn tracked(&self) -> (String, Option<KeyStatusFilter>) {
+        (self.search.get(), self.status.get())
+    }
+
+    /// Whether the list is narrowed at all.
+    pub fn active(&self) -> bool {
+        !self.search.get_untracked().trim().is_empty() || self.status.get_untracked().is_some()
+    }
+
+    fn own_keys_request(&self, cursor: Option<String>) -> ListKeysRequest {
+        ListKeysRequest {
+            cursor,
+            limit: None,
+            search: Some(self.search.get_untracked()),
+            status: self
+                .status
+                .get_untracked()
+                .map(|status| status.as_str().to_string()),
+        }
+    }
+
+    pub fn account_keys_request(&self, cursor: Option<String>) -> ListAccountKeysRequest {
+        ListAccountKeysRequest {
+            cursor,
+            limit: None,
+            search: Some(self.search.get_untracked()),
+            status: self
+                .status
+                .get_untracked()
+                .map(|status| status.as_str().to_string()),
+            owner_user_id: None,
+        }
+    }
+}
+
+/// The search box and status filter above a key list; the list follows as one types.
 #[component]
-fn ExpiryNotices(keys: Vec<Key>) -> impl IntoView {
-    keys.into_iter()
-        .filter(|key| key.rotated_to.is_none() && key.expires_in_days.is_some_and(|days| days <= 7))
-        .map(|key| {
-            let days = key.expires_in_days.unwrap_or(1);
-            view! {
-                <p class="notice" role="status">
-                    <strong>{format!("“{}” expires in {days} day{}.", key.name, if days == 1 { "" } else { "s" })}</strong>
-                    " Rotate it to get a new secret with the same settings; the old one can keep working for a while."
-                </p>
-            }
-        })
-        .collect_view()
+pub fn KeyFilterBar(filters: KeyFilters) -> impl IntoView {
+    view! {
+        <form class="filters" role="search" on:submit=|ev| ev.prevent_default()>
+            <label class="visually-hidden" for="key-search">"Search keys"</label>
+            <input id="key-search" type="search" placeholder="Search by name or key (kw_…)" maxlength="100"
+                prop:value=filters.search on:input=move |ev| filters.search.set(event_target_value(&ev)) />
+            <label class="visually-hidden" for="key-status">"Status"</label>
+            <select id="key-status" on:change=move |ev| {
+                filters.status.set(KeyStatusFilter::parse(&event_target_value(&ev)).ok().flatten())
+            }>
+                <option value="" selected=true>"Any status"</option>
+                {KeyStatusFilter::ALL
+                    .into_iter()
+                    .map(|status| view! { <option value=status.as_str()>{status.label()}</option> })
+                    .collect_view()}
+            </select>
+        </form>
+    }
 }
 
 /// Tells the owner which of their keys someone reported as leaked (and keyward revoked).
@@ -437,7 +518,7 @@ fn KeyRow(
     view! {
         <tr class:inactive=!active>
             <td data-label="Name">
-                {key.name.clone()}
+                <a href=format!("/keys/{}", key.id) title="Everything about this key">{key.name.clone()}</a>
                 {(key.kind == KeyKind::LegacyAccount).then(|| view! { " " <span class="badge legacy">"legacy"</span> })}
                 {guards_note(&key).map(|note| view! { <span class="muted small block">{note}</span> })}
                 {show_owner.then(|| view! {

@@ -1,7 +1,8 @@
 use crate::api::invites::{list_invites, WithdrawInvite};
 use crate::api::members::{list_members, InviteMember, RemoveMember, SetMemberRole};
 use crate::domain::requests::{
-    InviteMemberRequest, RemoveMemberRequest, SetMemberRoleRequest, WithdrawInviteRequest,
+    InviteMemberRequest, ListMembersRequest, RemoveMemberRequest, SetMemberRoleRequest,
+    WithdrawInviteRequest,
 };
 use crate::domain::{
     views::{Invite, Me, Member},
@@ -13,6 +14,7 @@ use crate::ui::{
         Loading, RelativeTime, RoleBadge, RoleSelect,
     },
     layout::{use_session, RequireSignIn},
+    paging::{LoadMore, MorePages},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -33,17 +35,30 @@ fn Members(me: Me) -> impl IntoView {
     let invite = ServerAction::<InviteMember>::new();
     let set_role = ServerAction::<SetMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
-    let members = Resource::new(
-        move || {
-            (
-                session.version.get(),
-                set_role.version().get(),
-                remove.version().get(),
-                invite.version().get(),
-            )
-        },
-        |_| list_members(),
-    );
+    let reloads = move || {
+        (
+            session.version.get(),
+            set_role.version().get(),
+            remove.version().get(),
+            invite.version().get(),
+        )
+    };
+    let members = Resource::new(reloads, |_| {
+        list_members(ListMembersRequest {
+            cursor: None,
+            limit: None,
+        })
+    });
+    let more = MorePages::<Member>::new();
+    Effect::watch(reloads, move |_, _, _| more.reset(), false);
+    let next_page = move |cursor: String| async move {
+        list_members(ListMembersRequest {
+            cursor: Some(cursor),
+            limit: None,
+        })
+        .await
+        .map(|list| (list.members, list.next_cursor))
+    };
     // Leaving the account changes who we are: fetch the session again.
     Effect::new(move |_| {
         if matches!(remove.value().get(), Some(Ok(_))) {
@@ -120,6 +135,7 @@ fn Members(me: Me) -> impl IntoView {
                 Suspend::new(async move {
                     match members.await {
                         Ok(list) => {
+                            let first = list.members;
                             view! {
                                 <table class="table" aria-labelledby="people-title">
                                     <thead>
@@ -131,8 +147,8 @@ fn Members(me: Me) -> impl IntoView {
                                         </tr>
                                     </thead>
                                     <tbody>
-                                        {list
-                                            .members
+                                        {move || more
+                                            .after_first(&first)
                                             .into_iter()
                                             .map(|member| {
                                                 let is_me = my_id.as_ref() == Some(&member.user.id);
@@ -141,6 +157,7 @@ fn Members(me: Me) -> impl IntoView {
                                             .collect_view()}
                                     </tbody>
                                 </table>
+                                <LoadMore more first_cursor=list.next_cursor fetch=next_page noun="members" />
                             }
                                 .into_any()
                         }
