@@ -1,11 +1,11 @@
 //! The HTML shell and the client-side router.
 
 use crate::ui::{
-    layout::{provide_session, Nav},
+    layout::{provide_session, ExpiryBanner, Nav},
     pages::{
         account_keys::AccountKeysPage, audit::AuditPage, checks::ChecksPage, home::HomePage,
-        invite::AcceptInvitePage, keys::KeysPage, login::LoginPage, members::MembersPage,
-        settings::SettingsPage, signup::SignupPage,
+        invite::AcceptInvitePage, key::KeyPage, keys::KeysPage, login::LoginPage,
+        members::MembersPage, settings::SettingsPage, signup::SignupPage,
     },
 };
 use leptos::prelude::*;
@@ -57,6 +57,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Nav />
             <main class="page">
+                <ExpiryBanner />
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=path!("/") view=HomePage />
                     <Route path=path!("/signup") view=SignupPage />
@@ -65,6 +66,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/checks") view=ChecksPage />
                     <Route path=path!("/members") view=MembersPage />
                     <Route path=path!("/keys") view=KeysPage />
+                    <Route path=path!("/keys/:id") view=KeyPage />
                     <Route path=path!("/account-keys") view=AccountKeysPage />
                     <Route path=path!("/settings") view=SettingsPage />
                     <Route path=path!("/audit") view=AuditPage />

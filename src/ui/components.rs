@@ -245,6 +245,44 @@ pub fn CopyButton(#[prop(into)] text: String, label: &'static str) -> impl IntoV
     }
 }
 
+/// A modal dialog on the native `<dialog>`, opened with `showModal()` as soon as it is shown:
+/// the browser then moves focus into it (to the first field), keeps Tab inside it, closes it
+/// on Escape and gives focus back to what opened it. `on_close` runs however it closed, so the
+/// page can stop showing it; close it from inside with [`close_dialog`].
+#[component]
+pub fn ModalDialog(
+    /// The id of the element that names the dialog (its heading).
+    labelled_by: &'static str,
+    dialog: NodeRef<leptos::html::Dialog>,
+    #[prop(into)] on_close: Callback<()>,
+    /// Whether Escape may close it. A dialog showing a secret once must not vanish by accident.
+    #[prop(default = true)]
+    escape_closes: bool,
+    children: Children,
+) -> impl IntoView {
+    Effect::new(move |_| {
+        if let Some(element) = dialog.get() {
+            if !element.open() {
+                let _ = element.show_modal();
+            }
+        }
+    });
+    view! {
+        <dialog class="dialog" node_ref=dialog aria-labelledby=labelled_by
+            on:cancel=move |ev: leptos::ev::Event| if !escape_closes { ev.prevent_default() }
+            on:close=move |_| on_close.run(())>
+            {children()}
+        </dialog>
+    }
+}
+
+/// Closes a [`ModalDialog`]: focus goes back to what opened it, then its `on_close` runs.
+pub fn close_dialog(dialog: NodeRef<leptos::html::Dialog>) {
+    if let Some(element) = dialog.get_untracked() {
+        element.close();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

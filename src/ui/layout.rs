@@ -156,3 +156,82 @@ where
         </Transition>
     }
 }
+
+/// Tells a signed-in person, on whatever page they land after signing in, which of their keys
+/// stop within 7 days, so they rotate them before a program breaks. Dismissed until the next
+/// full page load.
+#[component]
+pub fn ExpiryBanner() -> impl IntoView {
+    let session = use_session();
+    let dismissed = RwSignal::new(false);
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match session.me.await {
+                    Ok(me) if me.user.is_some() && me.via == crate::domain::Via::Session => {
+                        view! { <ExpiringKeys dismissed /> }.into_any()
+                    }
+                    _ => ().into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// How many expiring keys the banner names; the keys page lists the rest.
+const BANNER_KEYS: i64 = 5;
+
+#[component]
+fn ExpiringKeys(dismissed: RwSignal<bool>) -> impl IntoView {
+    use crate::api::keys::list_keys;
+    use crate::domain::{inputs::KeyStatusFilter, requests::ListKeysRequest};
+    let session = use_session();
+    let expiring = Resource::new(
+        move || session.version.get(),
+        |_| {
+            list_keys(ListKeysRequest {
+                cursor: None,
+                limit: Some(BANNER_KEYS),
+                search: None,
+                status: Some(KeyStatusFilter::Expiring.as_str().to_string()),
+            })
+        },
+    );
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let keys = match expiring.await {
+                    Ok(list) if !list.keys.is_empty() => list.keys,
+                    _ => return ().into_any(),
+                };
+                let names = keys
+                    .iter()
+                    .map(|key| {
+                        let days = key.expires_in_days.unwrap_or(1);
+                        format!("“{}” in {days} day{}", key.name, if days == 1 { "" } else { "s" })
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let more = if keys.len() as i64 == BANNER_KEYS { " and maybe more" } else { "" };
+                let headline = if keys.len() == 1 {
+                    format!("Your key {names} expires soon.")
+                } else {
+                    format!("Your keys expire soon: {names}{more}.")
+                };
+                view! {
+                    <Show when=move || !dismissed.get()>
+                        <div class="notice banner" role="status" data-testid="expiry-banner">
+                            <p>
+                                <strong>{headline.clone()}</strong>
+                                " Rotate them to get new secrets with the same settings; the old ones can keep working for a while. "
+                                <a href="/keys">"Go to API keys"</a>
+                            </p>
+                            <button type="button" class="secondary" on:click=move |_| dismissed.set(true)>"Dismiss"</button>
+                        </div>
+                    </Show>
+                }
+                    .into_any()
+            })}
+        </Transition>
+    }
+}

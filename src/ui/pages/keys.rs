@@ -13,8 +13,8 @@ use crate::domain::{
 };
 use crate::ui::{
     components::{
-        action_error, short_time, ConfirmButton, CopyButton, ErrorNote, Loading, RelativeTime,
-        RoleBadge, UsageBars,
+        action_error, close_dialog, short_time, ConfirmButton, CopyButton, ErrorNote, Loading,
+        ModalDialog, RelativeTime, RoleBadge, UsageBars,
     },
     layout::{use_session, RequireSignIn},
     paging::{LoadMore, MorePages},
@@ -92,7 +92,6 @@ fn Keys(me: Me) -> impl IntoView {
     let revealed = RwSignal::new(None::<Revealed>);
     Effect::new(move |_| {
         if let Some(Ok(created)) = create.value().get() {
-            creating.set(false);
             revealed.set(Some(Revealed {
                 name: created.key.name.clone(),
                 secret: created.secret.clone(),
@@ -288,10 +287,16 @@ fn CreateKeyDialog(
         .into_iter()
         .filter(|role| *role < my_role)
         .collect();
+    let dialog = NodeRef::<leptos::html::Dialog>::new();
+    // Once the key exists, this dialog closes and the one with the secret opens.
+    Effect::new(move |_| {
+        if matches!(create.value().get(), Some(Ok(_))) {
+            close_dialog(dialog);
+        }
+    });
     view! {
-        // Escape cancels, as in any dialog.
-        <div class="dialog-backdrop" on:keydown=move |ev| if ev.key() == "Escape" { creating.set(false) }>
-            <form method="post" class="dialog" role="dialog" aria-modal="true" aria-labelledby="create-key-title" on:submit=move |ev| {
+        <ModalDialog labelled_by="create-key-title" dialog on_close=move |_| creating.set(false)>
+            <form method="post" on:submit=move |ev| {
                 ev.prevent_default();
                 create.dispatch(CreateKey { request: CreateKeyRequest {
                     allowed_cidrs: Some(networks_typed(&networks.get())),
@@ -338,10 +343,10 @@ fn CreateKeyDialog(
                 <ErrorNote error=action_error(create.value()) />
                 <div class="actions">
                     <button type="submit" disabled=move || create.pending().get()>"Create key"</button>
-                    <button type="button" class="secondary" on:click=move |_| creating.set(false)>"Cancel"</button>
+                    <button type="button" class="secondary" on:click=move |_| close_dialog(dialog)>"Cancel"</button>
                 </div>
             </form>
-        </div>
+        </ModalDialog>
     }
 }
 
@@ -398,22 +403,21 @@ struct Revealed {
 #[component]
 fn SecretDialog(shown: Revealed, revealed: RwSignal<Option<Revealed>>) -> impl IntoView {
     let Revealed { name, secret, note } = shown;
+    let dialog = NodeRef::<leptos::html::Dialog>::new();
     view! {
-        <div class="dialog-backdrop">
-            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="secret-title">
-                <h2 id="secret-title">{format!("Your new key “{name}”")}</h2>
-                <p class="warning" role="alert">
-                    <strong>"Copy it now: this is the only time keyward shows it."</strong>
-                    " We store only a hash, so we cannot show it again. If you lose it, revoke it and create another."
-                </p>
-                <code class="secret" data-testid="new-key-secret">{secret.clone()}</code>
-                {note.map(|note| view! { <p class="hint">{note}</p> })}
-                <div class="actions">
-                    <CopyButton text=secret label="Copy key" />
-                    <button type="button" on:click=move |_| revealed.set(None)>"I have copied it"</button>
-                </div>
+        <ModalDialog labelled_by="secret-title" dialog on_close=move |_| revealed.set(None) escape_closes=false>
+            <h2 id="secret-title">{format!("Your new key “{name}”")}</h2>
+            <p class="warning" role="alert">
+                <strong>"Copy it now: this is the only time keyward shows it."</strong>
+                " We store only a hash, so we cannot show it again. If you lose it, revoke it and create another."
+            </p>
+            <code class="secret" data-testid="new-key-secret">{secret.clone()}</code>
+            {note.map(|note| view! { <p class="hint">{note}</p> })}
+            <div class="actions">
+                <CopyButton text=secret label="Copy key" />
+                <button type="button" on:click=move |_| close_dialog(dialog)>"I have copied it"</button>
             </div>
-        </div>
+        </ModalDialog>
     }
 }
 

@@ -3,6 +3,7 @@ pub mod audit;
 pub mod checks;
 pub mod home;
 pub mod invite;
+pub mod key;
 pub mod keys;
 pub mod login;
 pub mod members;

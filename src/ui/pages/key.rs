@@ -1,0 +1,218 @@
+//! One key with everything about it: who owns it and who made it, what it may do, where and
+//! how often it may be used, when it stops, and its requests over the last 7 days.
+
+use crate::api::keys::{get_key, RevokeKey};
+use crate::domain::{
+    requests::{GetKeyRequest, RevokeKeyRequest},
+    views::{Key, KeyKind, KeyStatus, Me},
+    Action,
+};
+use crate::ui::{
+    components::{
+        action_error, short_time, ConfirmButton, ErrorNote, Loading, RelativeTime, RoleBadge,
+    },
+    layout::{use_session, RequireSignIn},
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn KeyPage() -> impl IntoView {
+    view! {
+        <Title text="Key · keyward" />
+        <RequireSignIn render=|me| view! { <KeyDetails me /> } />
+    }
+}
+
+#[component]
+fn KeyDetails(me: Me) -> impl IntoView {
+    let session = use_session();
+    let params = use_params_map();
+    let revoke = ServerAction::<RevokeKey>::new();
+    let key = Resource::new(
+        move || {
+            (
+                params.read().get("id").unwrap_or_default(),
+                session.version.get(),
+                revoke.version().get(),
+            )
+        },
+        |(key_id, _, _)| get_key(GetKeyRequest { key_id }),
+    );
+    let is_admin = crate::domain::allows(me.role, me.via, Action::ReadAudit);
+    view! {
+        <p class="muted small"><a href="/keys">"← API keys"</a></p>
+        <ErrorNote error=action_error(revoke.value()) />
+        <Transition fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match key.await {
+                    Ok(found) => view! { <KeySheet key=found.key revoke is_admin /> }.into_any(),
+                    Err(error) => view! {
+                        <h1>"Key"</h1>
+                        <ErrorNote error=Some(error) />
+                    }
+                        .into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn KeySheet(key: Key, revoke: ServerAction<RevokeKey>, is_admin: bool) -> impl IntoView {
+    let (status_label, status_class) = match key.status {
+        KeyStatus::Active if key.rotated_to.is_some() => ("Rotated", "badge"),
+        KeyStatus::Active => ("Active", "badge ok"),
+        KeyStatus::Revoked if key.leak_reported_at.is_some() => {
+            ("Revoked: reported leaked", "badge bad")
+        }
+        KeyStatus::Revoked => ("Revoked", "badge bad"),
+        KeyStatus::Expired => ("Expired", "badge"),
+    };
+    let owner = match (&key.kind, &key.owner) {
+        (KeyKind::LegacyAccount, _) => "No one: a legacy account key, acting as Admin".to_string(),
+        (_, Some(owner)) => owner.email.clone(),
+        (_, None) => "—".to_string(),
+    };
+    // A user key is made by its owner: in the app, or by a program holding another of their keys.
+    let made_by = match (&key.kind, &key.owner, &key.created_by_key_id) {
+        (KeyKind::LegacyAccount, _, _) => view! { "Imported from the old account-wide keys" }.into_any(),
+        (_, Some(owner), Some(parent)) => view! {
+            {format!("{}, with their key ", owner.email)}
+            <a href=format!("/keys/{parent}")>{parent.to_string()}</a>
+            <span class="muted small block">"A key made with a key never outranks or outlives it."</span>
+        }
+            .into_any(),
+        (_, Some(owner), None) => view! { {format!("{}, signed in", owner.email)} }.into_any(),
+        _ => "—".into_any(),
+    };
+    let role_note = match key.role_cap {
+        Some(cap) => format!(
+            "capped at {}: acts with the lower of the cap and the owner's role",
+            cap.label()
+        ),
+        None => "follows the owner's current role".to_string(),
+    };
+    let expires = match key.expires_at.clone() {
+        Some(at) => view! { <RelativeTime at=at.clone() /> <span class="muted small">{format!(" ({})", short_time(&at))}</span> }.into_any(),
+        None => "Never".into_any(),
+    };
+    let networks = if key.allowed_cidrs.is_empty() {
+        "Anywhere".to_string()
+    } else {
+        key.allowed_cidrs.join(", ")
+    };
+    let limit = key
+        .rate_limit_per_minute
+        .map_or("No limit".to_string(), |limit| {
+            format!("{limit} requests a minute")
+        });
+    let last_used = match key.last_used_at.clone() {
+        Some(at) => {
+            let from = key.last_used_ip.clone().map(|ip| format!(" from {ip}"));
+            view! { <RelativeTime at /> {from} }.into_any()
+        }
+        None => "Never".into_any(),
+    };
+    let active = key.status == KeyStatus::Active;
+    let key_id = key.id.clone();
+    let name = key.name.clone();
+    view! {
+        <Title text=format!("{} · keyward", key.name) />
+        <div class="page-head">
+            <h1>{key.name.clone()} " " <span class=status_class>{status_label}</span></h1>
+            <p class="muted"><code>{key.hint.clone()}</code> " · " {key.id.to_string()}</p>
+        </div>
+        {key.leak_reported_at.clone().map(|at| view! {
+            <p class="notice" role="alert">
+                <strong>"Reported as leaked on " {short_time(&at)} "."</strong>
+                " Someone found this key where it should not be, and keyward revoked it at once."
+            </p>
+        })}
+        {key.rotated_to.clone().map(|successor| view! {
+            <p class="notice">
+                "Rotated → " <a href=format!("/keys/{successor}")>"the new key"</a>
+                ". This one stops at its expiry time."
+            </p>
+        })}
+        <section class="card" aria-labelledby="usage-title">
+            <h2 id="usage-title">"Requests, last 7 days"</h2>
+            <UsageChart counts=key.usage_7d.clone() />
+        </section>
+        <dl class="facts">
+            <dt>"Owner"</dt><dd>{owner}</dd>
+            <dt>"Created by"</dt><dd>{made_by}</dd>
+            <dt>"Created"</dt><dd><RelativeTime at=key.created_at.clone() /></dd>
+            <dt>"Role"</dt><dd><RoleBadge role=key.effective_role /> " " <span class="muted small">{role_note}</span></dd>
+            <dt>"Expires"</dt><dd>{expires}</dd>
+            <dt>"Allowed networks"</dt><dd>{networks}</dd>
+            <dt>"Rate limit"</dt><dd>{limit}</dd>
+            <dt>"Last used"</dt><dd>{last_used}</dd>
+            {key.revoked_at.clone().map(|at| view! { <dt>"Revoked"</dt><dd><RelativeTime at /></dd> })}
+        </dl>
+        <div class="actions">
+            {is_admin.then(|| view! { <a class="button secondary" href=format!("/audit?key_id={}", key.id)>"Its audit events"</a> })}
+            {active.then(|| view! {
+                <ConfirmButton
+                    label="Revoke"
+                    question=format!("Revoke “{name}”? Programs using it (and any key it created) get 401 at once.")
+                    confirm_label="Revoke key"
+                    on_confirm=move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: key_id.to_string() } }); }
+                />
+            })}
+        </div>
+    }
+}
+
+/// The last 7 days' requests as labelled bars, oldest first (days are UTC, as stored).
+#[component]
+fn UsageChart(counts: Vec<u64>) -> impl IntoView {
+    const BAR: usize = 44;
+    const GAP: usize = 12;
+    const HEIGHT: f64 = 100.0;
+    let highest = counts.iter().copied().max().unwrap_or(0).max(1);
+    let days = counts.len();
+    let label = format!(
+        "Requests per day, oldest first: {}",
+        counts
+            .iter()
+            .enumerate()
+            .map(|(day, count)| format!("{}: {count}", day_label(days - 1 - day)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let width = days * (BAR + GAP);
+    let bars = counts
+        .iter()
+        .enumerate()
+        .map(|(day, count)| {
+            let height = (*count as f64 / highest as f64 * HEIGHT).max(1.0);
+            let x = day * (BAR + GAP) + GAP / 2;
+            let middle = (x + BAR / 2).to_string();
+            view! {
+                <g>
+                    <rect x=x.to_string() y=format!("{:.1}", 20.0 + HEIGHT - height) width=BAR.to_string()
+                        height=format!("{height:.1}") rx="3" class:idle=*count == 0 />
+                    <text x=middle.clone() y=format!("{:.1}", 14.0 + HEIGHT - height) class="count">{count.to_string()}</text>
+                    <text x=middle y=format!("{:.1}", HEIGHT + 38.0) class="day">{day_label(days - 1 - day)}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    view! {
+        <svg class="usage-chart" viewBox=format!("0 0 {width} {}", HEIGHT + 44.0) role="img" aria-label=label
+            data-testid="usage-chart">
+            {bars}
+        </svg>
+    }
+}
+
+/// "today", "yesterday", "2 days ago", …
+fn day_label(days_ago: usize) -> String {
+    match days_ago {
+        0 => "today".to_string(),
+        1 => "yesterday".to_string(),
+        n => format!("{n} days ago"),
+    }
+}
