@@ -27,9 +27,9 @@ pub async fn list_members(
     })
 }
 
-/// Invites someone by email with a role. There is no mail server: the Admin passes the
-/// one-time link on. The link expires after seven days; a new invite for the same email
-/// withdraws the earlier one.
+/// Invites someone by email with a role. The Admin gets the one-time link to pass on, and —
+/// when keyward sends email — the person gets it by email too. The link expires after seven
+/// days; a new invite for the same email withdraws the earlier one.
 #[server(prefix = "/api", endpoint = "v1/members/invite", input = Json, output = Json)]
 pub async fn invite_member(
     #[server(flatten)] request: InviteMemberRequest,
@@ -76,9 +76,20 @@ pub async fn invite_member(
     )
     .await?;
     respond_created();
+    let invite_url = format!("{}/invite/{token}", public_base_url(&state).await);
+    let letter = crate::server::mail::invite_letter(
+        email.as_str(),
+        &caller.account.name,
+        caller.user.as_ref().map(|user| user.email.as_str()),
+        role,
+        &invite_url,
+        &rfc3339(expires_at),
+    );
+    let emailed = crate::server::mail::send_later(&state, letter);
     Ok(Invitation {
-        invite_url: format!("{}/invite/{token}", public_base_url(&state).await),
+        invite_url,
         expires_at: rfc3339(expires_at),
+        emailed,
     })
 }
 

@@ -198,6 +198,8 @@ pub struct OneMember {
 pub struct Invitation {
     pub invite_url: String,
     pub expires_at: String,
+    /// Whether the link is also on its way by email (when keyward is configured to send it).
+    pub emailed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,6 +53,13 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         throttles: Throttles::new(config.signups_per_hour),
         sessions: sessions.clone(),
         audit_repeats: Repeats::default(),
+        mailer: match &config.smtp_url {
+            None => None,
+            Some(url) => {
+                tracing::info!(server = %url.server(), from = %config.mail_from, "sending email");
+                Some(Arc::new(super::mail::Mailer::new(url, &config.mail_from)?))
+            }
+        },
         config: Arc::new(config.clone()),
     };
 
@@ -119,8 +126,8 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Periodic chores: key usage and counted audit repeats to the database (so they are at most
-/// 10 s behind), forgetting stale throttling state, and — hourly — deleting expired sessions
-/// and audit events past their retention.
+/// 10 s behind), forgetting stale throttling state, every 10 minutes the expiry emails, and —
+/// hourly — deleting expired sessions and audit events past their retention.
 pub fn spawn_background_work(state: AppState) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(10));
@@ -133,6 +140,13 @@ pub fn spawn_background_work(state: AppState) {
             }
             state.audit_repeats.flush(&state, false).await;
             state.throttles.forget_idle();
+            if count % 60 == 1 {
+                match super::mail::send_expiry_notices(&state, now_millis()).await {
+                    Ok(0) => {}
+                    Ok(sent) => tracing::info!(sent, "emailed key owners about expiring keys"),
+                    Err(error) => tracing::warn!(%error, "could not look for keys to warn about"),
+                }
+            }
             if count % 360 == 1 {
                 if let Err(error) = state.sessions.backend().delete_expired().await {
                     tracing::warn!(%error, "could not delete expired sessions");

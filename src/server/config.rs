@@ -37,6 +37,10 @@ pub struct Config {
     pub signups_per_hour: u32,
     /// Audit events older than this many days are deleted by the background task.
     pub audit_retention_days: u32,
+    /// Where email goes (`KEYWARD_SMTP_URL`); `None`: keyward sends none.
+    pub smtp_url: Option<super::mail::SmtpUrl>,
+    /// The sender of keyward's emails (`KEYWARD_MAIL_FROM`).
+    pub mail_from: String,
     /// The key-hashing secret from the environment; `None` means "use or create the file".
     pepper_from_env: Option<String>,
 }
@@ -102,6 +106,15 @@ impl Config {
             signup_open,
             signups_per_hour,
             audit_retention_days,
+            smtp_url: std::env::var(super::mail::SMTP_URL_VAR)
+                .ok()
+                .map(|url| url.trim().to_string())
+                .filter(|url| !url.is_empty())
+                .map(super::mail::SmtpUrl),
+            mail_from: std::env::var(super::mail::MAIL_FROM_VAR)
+                .ok()
+                .filter(|from| !from.trim().is_empty())
+                .unwrap_or_else(|| super::mail::DEFAULT_MAIL_FROM.to_string()),
             pepper_from_env: std::env::var(PEPPER_VAR).ok().filter(|p| !p.is_empty()),
         })
     }
@@ -118,6 +131,8 @@ impl Config {
             // Tests sign up hundreds of people from 127.0.0.1; the throttle has its own test.
             signups_per_hour: 100_000,
             audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
+            smtp_url: None,
+            mail_from: super::mail::DEFAULT_MAIL_FROM.to_string(),
             pepper_from_env: None,
         }
     }

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod joining;
 pub mod key_rules;
 pub mod keys;
+pub mod mail;
 pub mod networks;
 pub mod openapi;
 pub mod paging;

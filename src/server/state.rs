@@ -20,4 +20,6 @@ pub struct AppState {
     pub sessions: HashedSessionStore,
     /// Repeated failures (refused keys, wrong passwords) waiting to be counted into the trail.
     pub audit_repeats: Repeats,
+    /// Set when `KEYWARD_SMTP_URL` is.
+    pub mailer: Option<Arc<super::mail::Mailer>>,
 }

@@ -7,6 +7,7 @@ mod cli;
 mod containment;
 mod keys;
 mod lists;
+mod mail;
 mod matrix;
 mod platform;
 mod support;

@@ -117,7 +117,14 @@ fn Members(me: Me) -> impl IntoView {
                             invite.value().get().and_then(Result::ok).map(|invitation| {
                                 view! {
                                     <div class="secret-box" role="status">
-                                        <p>"Send this one-time link to the person you invite. It expires " {short_time(&invitation.expires_at)} "."</p>
+                                        <p>
+                                            {if invitation.emailed {
+                                                "We emailed this one-time link to the person you invite; you can also send it yourself. It expires "
+                                            } else {
+                                                "Send this one-time link to the person you invite. It expires "
+                                            }}
+                                            {short_time(&invitation.expires_at)} "."
+                                        </p>
                                         <code class="invite-url">{invitation.invite_url.clone()}</code>
                                         <CopyButton text=invitation.invite_url label="Copy link" />
                                     </div>
