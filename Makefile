@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what is missing first (scripts/bootstrap.sh).
-.PHONY: run test release serve-release bench-audit
+.PHONY: run test release serve-release bench-audit bench-lists
 
 # Build and serve keyward at http://127.0.0.1:3000 with SQLite in ./data.
 run:
@@ -23,3 +23,8 @@ serve-release: release
 # The audit trail at 1,000,000 events: audit/list p99 and the export's peak memory, both engines.
 bench-audit: release
 	scripts/bench-audit.sh
+
+# Lists at scale: keys/list p99 at 10,000 keys, account-keys/list p99 at 1,000,000, and the
+# guards' cost on a key-authenticated call, both engines.
+bench-lists: release
+	scripts/bench-lists.sh

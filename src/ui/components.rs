@@ -163,6 +163,14 @@ pub fn ConfirmButton(
 ) -> impl IntoView {
     let confirming = RwSignal::new(false);
     let label = StoredValue::new(label);
+    // The button that was pressed is gone: focus moves to the question's answer, so a keyboard
+    // user is not dropped at the top of the page.
+    let confirm = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |_| {
+        if let Some(button) = confirm.get() {
+            let _ = button.focus();
+        }
+    });
     view! {
         <Show
             when=move || confirming.get()
@@ -173,7 +181,7 @@ pub fn ConfirmButton(
             }
         >
             <span class="confirm">{question.clone()}</span>
-            <button type="button" class="danger" on:click=move |_| on_confirm.run(())>
+            <button type="button" class="danger" node_ref=confirm on:click=move |_| on_confirm.run(())>
                 {confirm_label.clone()}
             </button>
             <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>

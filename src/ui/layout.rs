@@ -162,30 +162,12 @@ where
 /// full page load.
 #[component]
 pub fn ExpiryBanner() -> impl IntoView {
-    let session = use_session();
-    let dismissed = RwSignal::new(false);
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                match session.me.await {
-                    Ok(me) if me.user.is_some() && me.via == crate::domain::Via::Session => {
-                        view! { <ExpiringKeys dismissed /> }.into_any()
-                    }
-                    _ => ().into_any(),
-                }
-            })}
-        </Transition>
-    }
-}
-
-/// How many expiring keys the banner names; the keys page lists the rest.
-const BANNER_KEYS: i64 = 5;
-
-#[component]
-fn ExpiringKeys(dismissed: RwSignal<bool>) -> impl IntoView {
     use crate::api::keys::list_keys;
     use crate::domain::{inputs::KeyStatusFilter, requests::ListKeysRequest};
     let session = use_session();
+    let dismissed = RwSignal::new(false);
+    // Made here, not under the session's Suspend, so the server sends its value with the page
+    // and hydration finds the same banner. Signed out, it is a quick 401 and no banner.
     let expiring = Resource::new(
         move || session.version.get(),
         |_| {
@@ -204,19 +186,22 @@ fn ExpiringKeys(dismissed: RwSignal<bool>) -> impl IntoView {
                     Ok(list) if !list.keys.is_empty() => list.keys,
                     _ => return ().into_any(),
                 };
-                let names = keys
-                    .iter()
-                    .map(|key| {
-                        let days = key.expires_in_days.unwrap_or(1);
-                        format!("“{}” in {days} day{}", key.name, if days == 1 { "" } else { "s" })
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let more = if keys.len() as i64 == BANNER_KEYS { " and maybe more" } else { "" };
-                let headline = if keys.len() == 1 {
-                    format!("Your key {names} expires soon.")
-                } else {
-                    format!("Your keys expire soon: {names}{more}.")
+                let in_days = |days: u32| format!("in {days} day{}", if days == 1 { "" } else { "s" });
+                let headline = match keys.as_slice() {
+                    [key] => format!(
+                        "Your key “{}” expires {}.",
+                        key.name,
+                        in_days(key.expires_in_days.unwrap_or(1))
+                    ),
+                    _ => {
+                        let names = keys
+                            .iter()
+                            .map(|key| format!("“{}” {}", key.name, in_days(key.expires_in_days.unwrap_or(1))))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let more = if keys.len() as i64 == BANNER_KEYS { ", and maybe more" } else { "" };
+                        format!("Your keys expire soon: {names}{more}.")
+                    }
                 };
                 view! {
                     <Show when=move || !dismissed.get()>
@@ -235,3 +220,6 @@ fn ExpiringKeys(dismissed: RwSignal<bool>) -> impl IntoView {
         </Transition>
     }
 }
+
+/// How many expiring keys the banner names; the keys page lists the rest.
+const BANNER_KEYS: i64 = 5;

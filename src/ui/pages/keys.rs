@@ -88,10 +88,14 @@ fn Keys(me: Me) -> impl IntoView {
     // The account's rules for new keys, so the dialog offers only expiries they allow.
     let policy = Resource::new(move || session.version.get(), |_| key_policy());
     let creating = RwSignal::new(false);
+    // Closed (not just removed) once the key exists, so the browser gives focus back to the
+    // button that opened it before the secret's dialog opens.
+    let create_dialog = NodeRef::<leptos::html::Dialog>::new();
     // The secret of the key just created (or rotated in), shown once until the dialog is closed.
     let revealed = RwSignal::new(None::<Revealed>);
     Effect::new(move |_| {
         if let Some(Ok(created)) = create.value().get() {
+            close_dialog(create_dialog);
             revealed.set(Some(Revealed {
                 name: created.key.name.clone(),
                 secret: created.secret.clone(),
@@ -132,6 +136,7 @@ fn Keys(me: Me) -> impl IntoView {
                 my_role
                 create
                 creating
+                dialog=create_dialog
                 policy=policy.get().and_then(Result::ok).map(|found| found.policy).unwrap_or_default()
             />
         </Show>
@@ -274,6 +279,7 @@ fn CreateKeyDialog(
     my_role: Role,
     create: ServerAction<CreateKey>,
     creating: RwSignal<bool>,
+    dialog: NodeRef<leptos::html::Dialog>,
     policy: KeyPolicy,
 ) -> impl IntoView {
     let name = RwSignal::new(String::new());
@@ -287,13 +293,6 @@ fn CreateKeyDialog(
         .into_iter()
         .filter(|role| *role < my_role)
         .collect();
-    let dialog = NodeRef::<leptos::html::Dialog>::new();
-    // Once the key exists, this dialog closes and the one with the secret opens.
-    Effect::new(move |_| {
-        if matches!(create.value().get(), Some(Ok(_))) {
-            close_dialog(dialog);
-        }
-    });
     view! {
         <ModalDialog labelled_by="create-key-title" dialog on_close=move |_| creating.set(false)>
             <form method="post" on:submit=move |ev| {
@@ -545,6 +544,12 @@ fn KeyRow(
                 <span class=status_class title=key.rotated_to.as_ref().map(|_| "Replaced by a new key: this one stops at its expiry time.")>
                     {status_label}
                 </span>
+                {key.rotated_to.clone().filter(|_| active).map(|successor| view! {
+                    <span class="small block">
+                        <a href=format!("/keys/{successor}")>"→ new key"</a>
+                        {key.expires_at.clone().map(|at| view! { <span class="muted">" · stops "<RelativeTime at /></span> })}
+                    </span>
+                })}
             </td>
             <td class="row-actions">
                 {rotate
@@ -580,6 +585,13 @@ fn RotateButton(key_id: String, name: String, rotate: ServerAction<RotateKey>) -
     let choosing = RwSignal::new(false);
     let grace = RwSignal::new(3_600i64);
     let key_id = StoredValue::new(key_id);
+    // Focus follows the question, as in `ConfirmButton`.
+    let grace_select = NodeRef::<leptos::html::Select>::new();
+    Effect::new(move |_| {
+        if let Some(select) = grace_select.get() {
+            let _ = select.focus();
+        }
+    });
     view! {
         <Show
             when=move || choosing.get()
@@ -589,7 +601,7 @@ fn RotateButton(key_id: String, name: String, rotate: ServerAction<RotateKey>) -
         >
             <span class="confirm">{format!("Rotate “{name}”? You get a new secret with the same settings.")}</span>
             <label class="visually-hidden" for=format!("grace-{}", key_id.get_value())>"Grace period"</label>
-            <select id=format!("grace-{}", key_id.get_value()) on:change=move |ev| {
+            <select id=format!("grace-{}", key_id.get_value()) node_ref=grace_select on:change=move |ev| {
                 if let Ok(seconds) = event_target_value(&ev).parse() { grace.set(seconds) }
             }>
                 {GRACE_CHOICES

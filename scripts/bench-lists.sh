@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Lists at scale, on SQLite and PostgreSQL: keys/list p99 for a person with 10,000 keys,
+# account-keys/list p99 for an account with 1,000,000 keys (first page, a page half-way down,
+# a search), and what a key's guards (networks and a rate limit) add to a key-authenticated
+# call. Run through `make bench-lists` (it builds the release binary first). KEYS=… changes the
+# account's size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+account_keys=${KEYS:-1000000}
+own_keys=10000
+port=3198
+binary=${KEYWARD_BINARY:-target/release/keyward}
+[ -x "$binary" ] || { echo "build it first: make release" >&2; exit 1; }
+command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
+command -v sqlite3 >/dev/null || apt-get install -y sqlite3 >/dev/null
+postgres_admin=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+# $2 keys for one person, made $first.. one millisecond apart (ids key_seed<N>).
+seed_sql() {
+  local account=$1 user=$2 membership=$3 first=$4 last=$5 series=$6
+  cat <<SQL
+INSERT INTO api_keys (id, account_id, user_id, membership_id, kind, name, secret_hash, hint, created_at)
+SELECT 'key_seed' || i, '$account', '$user', '$membership', 'user', 'seed key ' || i,
+       'seed-hash-' || i, 'kw_seed…0000', 1700000000000 + i
+FROM $series WHERE i BETWEEN $first AND $last;
+SQL
+}
+
+run_sql() {
+  local engine=$1 data=$2
+  if [ "$engine" = postgres ]; then psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL"; else sqlite3 "$data/keyward.db"; fi
+}
+
+seed() {
+  local engine=$1 data=$2 account=$3 user=$4 membership=$5 first=$6 last=$7
+  if [ "$engine" = postgres ]; then
+    { seed_sql "$account" "$user" "$membership" "$first" "$last" "generate_series($first, $last) AS s(i)";
+      echo "ANALYZE api_keys;"; } | run_sql "$engine" "$data"
+  else
+    { echo "WITH RECURSIVE s(i) AS (SELECT $first UNION ALL SELECT i + 1 FROM s WHERE i < $last)";
+      seed_sql "$account" "$user" "$membership" "$first" "$last" s; echo "ANALYZE;"; } | run_sql "$engine" "$data"
+  fi
+}
+
+# wrk on one operation with a key; prints requests/s, p50 and p99.
+load() {
+  local url=$1 key=$2 operation=$3 body=$4 what=$5
+  # Checked once by hand first: a failing request would be measured as a fast one.
+  curl -sf -H "authorization: Bearer $key" -H 'content-type: application/json' \
+    "$url/api/v1/$operation" -d "$body" >/dev/null || { echo "$operation $body fails" >&2; exit 1; }
+  say "$what (wrk -t2 -c8 -d10s --latency, $operation $body)"
+  BODY=$body KEY=$key wrk -t2 -c8 -d10s --latency -s scripts/bench/post.lua "$url/api/v1/$operation" \
+    | grep -E "Requests/sec|^ +(50|99)%|Non-2xx" || true
+}
+
+measure() {
+  local engine=$1 data pid url database=""
+  data=$(mktemp -d)
+  url=http://127.0.0.1:$port
+  if [ "$engine" = postgres ]; then
+    database=keyward_bench_$(date +%s)
+    psql -q "$postgres_admin" -c "CREATE DATABASE $database"
+    export DATABASE_URL=${postgres_admin%/*}/$database
+  else
+    unset DATABASE_URL
+  fi
+  LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward \
+    KEYWARD_DATA_DIR=$data RUST_LOG=warn "$binary" >"$data/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
+  local jar=$data/cookies me account user membership key guarded
+  me=$(curl -sf -c "$jar" -H 'content-type: application/json' "$url/api/v1/auth/signup" \
+    -d '{"email":"bench@example.com","password":"bench password 123","account_name":"Bench"}')
+  account=$(printf '%s' "$me" | field '["account"]["id"]')
+  user=$(printf '%s' "$me" | field '["user"]["id"]')
+  key=$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/keys/create" \
+    -d '{"name":"bench"}' | field '["secret"]')
+  guarded=$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/keys/create" \
+    -d '{"name":"guarded","allowed_cidrs":["10.0.0.0/8","192.168.0.0/16","127.0.0.0/8","::1/128"],"rate_limit_per_minute":100000000}' \
+    | field '["secret"]')
+  membership=$(echo "SELECT id FROM memberships WHERE user_id = '$user';" | run_sql "$engine" "$data" | tr -d ' ' | grep -v '^$' | grep -v -- '---\|row\|^id$' | head -1)
+
+  say "$engine: the guards' cost on auth/me, interleaved: plain key, guarded key (×3)"
+  for _ in 1 2 3; do
+    load "$url" "$key" auth/me '{}' "$engine: auth/me, a key without guards"
+    load "$url" "$guarded" auth/me '{}' "$engine: auth/me, a key with 4 networks and a limit"
+  done
+
+  say "$engine: seeding $own_keys keys for the bench person"
+  local started=$SECONDS
+  seed "$engine" "$data" "$account" "$user" "$membership" 1 "$own_keys"
+  echo "seeded in $((SECONDS - started)) s"
+  load "$url" "$key" keys/list '{}' "$engine: keys/list, first page of $own_keys keys"
+
+  # The rest of the account belongs to a second person, so it is in account-keys/list only.
+  local invitation token other other_membership
+  invitation=$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/members/invite" \
+    -d '{"email":"other@example.com","role":"read_write"}' | field '["invite_url"]')
+  token=${invitation##*/}
+  other=$(curl -sf -H 'content-type: application/json' "$url/api/v1/invites/accept" \
+    -d "{\"token\":\"$token\",\"password\":\"bench password 123\"}" | field '["user"]["id"]')
+  other_membership=$(echo "SELECT id FROM memberships WHERE user_id = '$other';" | run_sql "$engine" "$data" | tr -d ' ' | grep -v '^$' | grep -v -- '---\|row\|^id$' | head -1)
+  say "$engine: seeding $((account_keys - own_keys)) more keys in the account"
+  started=$SECONDS
+  seed "$engine" "$data" "$account" "$other" "$other_membership" $((own_keys + 1)) "$account_keys"
+  echo "seeded in $((SECONDS - started)) s"
+  load "$url" "$key" keys/list '{}' "$engine: keys/list, first page of $own_keys own keys among $account_keys"
+  load "$url" "$key" account-keys/list '{}' "$engine: account-keys/list, first page of $account_keys keys"
+  local half=$((account_keys / 2)) deep
+  deep=$(python3 -c "import base64,json; print(base64.urlsafe_b64encode(json.dumps([1700000000000 + $half, 'key_seed$half']).encode()).decode().rstrip('='))")
+  load "$url" "$key" account-keys/list "{\"cursor\":\"$deep\"}" "$engine: account-keys/list, the page after key $half of $account_keys"
+  load "$url" "$key" account-keys/list "{\"search\":\"seed key 99\"}" "$engine: account-keys/list, search matching 1 key in 10"
+  load "$url" "$key" account-keys/list "{\"owner_user_id\":\"$user\"}" "$engine: account-keys/list, one owner's $own_keys keys"
+
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
+  if [ -n "$database" ]; then
+    unset DATABASE_URL
+    psql -q "$postgres_admin" -c "DROP DATABASE $database WITH (FORCE)"
+  fi
+}
+
+measure sqlite
+measure postgres
