@@ -203,12 +203,17 @@ pub fn ExpiryBanner() -> impl IntoView {
                         format!("Your keys expire soon: {names}{more}.")
                     }
                 };
+                let advice = if keys.len() == 1 {
+                    " Rotate it to get a new secret with the same settings; the old one can keep working for a while. "
+                } else {
+                    " Rotate them to get new secrets with the same settings; the old ones can keep working for a while. "
+                };
                 view! {
                     <Show when=move || !dismissed.get()>
                         <div class="notice banner" role="status" data-testid="expiry-banner">
                             <p>
                                 <strong>{headline.clone()}</strong>
-                                " Rotate them to get new secrets with the same settings; the old ones can keep working for a while. "
+                                {advice}
                                 <a href="/keys">"Go to API keys"</a>
                             </p>
                             <button type="button" class="secondary" on:click=move |_| dismissed.set(true)>"Dismiss"</button>

@@ -200,7 +200,14 @@ fn UsageChart(counts: Vec<u64>) -> impl IntoView {
             }
         })
         .collect_view();
+    let total: u64 = counts.iter().sum();
+    let summary = match total {
+        0 => "No requests in the last 7 days.".to_string(),
+        1 => "1 request in the last 7 days (UTC days).".to_string(),
+        n => format!("{n} requests in the last 7 days (UTC days)."),
+    };
     view! {
+        <p class="muted small">{summary}</p>
         <svg class="usage-chart" viewBox=format!("0 0 {width} {}", HEIGHT + 44.0) role="img" aria-label=label
             data-testid="usage-chart">
             {bars}
@@ -208,11 +215,10 @@ fn UsageChart(counts: Vec<u64>) -> impl IntoView {
     }
 }
 
-/// "today", "yesterday", "2 days ago", …
+/// "today", "1d ago", "2d ago", … (short: each bar is 56 units wide).
 fn day_label(days_ago: usize) -> String {
     match days_ago {
         0 => "today".to_string(),
-        1 => "yesterday".to_string(),
-        n => format!("{n} days ago"),
+        n => format!("{n}d ago"),
     }
 }
