@@ -186,3 +186,89 @@ async fn documented_enums_use_their_wire_spellings() {
         "user_key"
     );
 }
+
+/// Sends `GET path` on an open keep-alive connection and reads the whole answer (headers, then
+/// `Content-Length` bytes of body); returns how long that took.
+async fn fetch_on(connection: &mut tokio::net::TcpStream, path: &str) -> std::time::Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    connection
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: keyward.test\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let read = connection.read(&mut buffer).await.unwrap();
+        assert!(read > 0, "{path}: the connection closed");
+        received.extend_from_slice(&buffer[..read]);
+        let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .expect("a Content-Length")
+            .trim()
+            .parse()
+            .unwrap();
+        if received.len() >= end + 4 + length {
+            return started.elapsed();
+        }
+    }
+}
+
+/// Browsers fetch a page's files one after another on a kept-alive connection. Without
+/// TCP_NODELAY each answer written in two parts (head, then body) waited for the client's
+/// delayed ACK: about 40 ms a file, measured with curl. Each must now take a few milliseconds.
+#[tokio::test]
+async fn static_files_on_a_kept_alive_connection_do_not_stall() {
+    let site = std::env::temp_dir().join(format!("keyward-site-{}", std::process::id()));
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(
+        site.join("pkg/app.css"),
+        "body { color: black; }\n".repeat(400),
+    )
+    .unwrap();
+    std::fs::write(site.join("pkg/app.js"), "console.log(1);\n".repeat(1500)).unwrap();
+    std::fs::write(
+        site.join("favicon.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    let data_dir = site.join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let mut options = leptos::config::get_configuration(Some("Cargo.toml"))
+        .unwrap()
+        .leptos_options;
+    options.site_root = site.to_string_lossy().into_owned().into();
+    let server = keyward::server::app::build(
+        keyward::server::config::Config::for_tests(&data_dir, None),
+        options,
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(keyward::server::app::serve(listener, server));
+
+    let mut connection = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        for path in ["/healthz", "/pkg/app.css", "/pkg/app.js", "/favicon.svg"] {
+            times.push((path, fetch_on(&mut connection, path).await));
+        }
+    }
+    let slow: Vec<_> = times
+        .iter()
+        .filter(|(_, took)| *took > std::time::Duration::from_millis(20))
+        .collect();
+    // One slow answer can be a busy machine; a stall shows on most of them.
+    assert!(
+        slow.len() <= 1,
+        "answers over 20 ms: {slow:?} (all: {times:?})"
+    );
+    std::fs::remove_dir_all(&site).ok();
+}
