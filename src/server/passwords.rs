@@ -11,6 +11,13 @@ use argon2::{
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
+/// How many argon2 computations run at once: one core fewer than the machine has (but at least
+/// one), so a storm of sign-ins — argon2 is made to be expensive — always leaves a core for
+/// key-authenticated traffic, which costs a fraction of a millisecond a request.
+pub fn hashing_slots(cores: usize) -> usize {
+    cores.saturating_sub(1).max(1)
+}
+
 #[derive(Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
@@ -21,10 +28,10 @@ pub struct Passwords {
 
 impl Passwords {
     pub fn new() -> anyhow::Result<Self> {
-        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let dummy_hash = hash_blocking(&crate::server::ids::random_base62(24))?;
         Ok(Passwords {
-            permits: Arc::new(Semaphore::new(parallelism)),
+            permits: Arc::new(Semaphore::new(hashing_slots(cores))),
             dummy_hash: Arc::new(dummy_hash),
         })
     }
@@ -67,6 +74,13 @@ fn hash_blocking(password: &str) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashing_leaves_a_core_for_everything_else() {
+        assert_eq!(hashing_slots(1), 1);
+        assert_eq!(hashing_slots(2), 1);
+        assert_eq!(hashing_slots(8), 7);
+    }
 
     #[tokio::test]
     async fn verifies_the_right_password_only() {
