@@ -12,10 +12,11 @@ test:
 	scripts/bootstrap.sh --e2e
 	scripts/test.sh
 
-# An optimised build (size-optimised Wasm); `make serve-release` builds and runs it.
+# An optimised build (size-optimised Wasm, with .br and .gz beside each file, served to browsers
+# that accept them); `make serve-release` builds and runs it.
 release:
 	scripts/bootstrap.sh --release
-	PATH="$(CURDIR)/.tools/binaryen/node_modules/.bin:$$PATH" cargo leptos build --release
+	PATH="$(CURDIR)/.tools/binaryen/node_modules/.bin:$$PATH" cargo leptos build --release --precompress
 
 serve-release: release
 	LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward target/release/keyward

@@ -43,6 +43,7 @@ scripts/fuzz.sh
 
 # Release builds compile the views without type erasure, which debug builds use: build one so a
 # view too deep for the compiler cannot hide until someone deploys.
-say "Release build (size-optimised Wasm)"
-PATH="$PWD/.tools/binaryen/node_modules/.bin:$PATH" cargo leptos build --release
+say "Release build (size-optimised Wasm, precompressed)"
+PATH="$PWD/.tools/binaryen/node_modules/.bin:$PATH" cargo leptos build --release --precompress
 ls -l target/site/pkg/
+test -s target/site/pkg/keyward.wasm.br || { echo "no precompressed Wasm" >&2; exit 1; }

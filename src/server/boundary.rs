@@ -78,7 +78,9 @@ pub fn page_content_security_policy(nonce: &str) -> String {
 pub async fn response_headers(request: Request, next: Next) -> Response {
     let uses_bearer = request.headers().contains_key(header::AUTHORIZATION);
     let is_api = request.uri().path().starts_with("/api/");
+    let is_asset = request.uri().path().starts_with("/pkg/");
     let mut response = next.run(request).await;
+    let succeeded = response.status().is_success();
     let headers = response.headers_mut();
     if uses_bearer {
         headers.remove(header::SET_COOKIE);
@@ -86,6 +88,11 @@ pub async fn response_headers(request: Request, next: Next) -> Response {
     if is_api {
         // Responses can carry a key's secret (keys/create) or personal data.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if is_asset && succeeded {
+        // The bundle's names do not change between releases yet, so a browser keeps its copy
+        // but asks whether it is current (a 304 from Last-Modified) rather than trusting it.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
     headers
         .entry(header::CONTENT_SECURITY_POLICY)

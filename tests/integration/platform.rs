@@ -187,6 +187,26 @@ async fn documented_enums_use_their_wire_spellings() {
     );
 }
 
+/// Starts keyward with its site (the bundle, public files) in `site`; returns its address.
+async fn serve_site(site: &std::path::Path) -> std::net::SocketAddr {
+    let data_dir = site.join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let mut options = leptos::config::get_configuration(Some("Cargo.toml"))
+        .unwrap()
+        .leptos_options;
+    options.site_root = site.to_string_lossy().into_owned().into();
+    let server = keyward::server::app::build(
+        keyward::server::config::Config::for_tests(&data_dir, None),
+        options,
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(keyward::server::app::serve(listener, server));
+    address
+}
+
 /// Sends `GET path` on an open keep-alive connection and reads the whole answer (headers, then
 /// `Content-Length` bytes of body); returns how long that took.
 async fn fetch_on(connection: &mut tokio::net::TcpStream, path: &str) -> std::time::Duration {
@@ -226,6 +246,7 @@ async fn fetch_on(connection: &mut tokio::net::TcpStream, path: &str) -> std::ti
 #[tokio::test]
 async fn static_files_on_a_kept_alive_connection_do_not_stall() {
     let site = std::env::temp_dir().join(format!("keyward-site-{}", std::process::id()));
+    std::fs::remove_dir_all(&site).ok();
     std::fs::create_dir_all(site.join("pkg")).unwrap();
     std::fs::write(
         site.join("pkg/app.css"),
@@ -238,21 +259,7 @@ async fn static_files_on_a_kept_alive_connection_do_not_stall() {
         "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
     )
     .unwrap();
-    let data_dir = site.join("data");
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let mut options = leptos::config::get_configuration(Some("Cargo.toml"))
-        .unwrap()
-        .leptos_options;
-    options.site_root = site.to_string_lossy().into_owned().into();
-    let server = keyward::server::app::build(
-        keyward::server::config::Config::for_tests(&data_dir, None),
-        options,
-    )
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(keyward::server::app::serve(listener, server));
+    let address = serve_site(&site).await;
 
     let mut connection = tokio::net::TcpStream::connect(address).await.unwrap();
     let mut times = Vec::new();
@@ -270,5 +277,47 @@ async fn static_files_on_a_kept_alive_connection_do_not_stall() {
         slow.len() <= 1,
         "answers over 20 ms: {slow:?} (all: {times:?})"
     );
+    std::fs::remove_dir_all(&site).ok();
+}
+
+/// The release build writes `.br` and `.gz` beside each file of the bundle: a browser that
+/// accepts them gets the compressed bytes, any other client the file itself. Bundle files are
+/// revalidated rather than trusted, since their names do not change between releases yet.
+#[tokio::test]
+async fn the_bundle_is_sent_precompressed_to_browsers_that_accept_it() {
+    let site = std::env::temp_dir().join(format!("keyward-bundle-{}", std::process::id()));
+    std::fs::remove_dir_all(&site).ok();
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(site.join("pkg/app.wasm"), vec![7u8; 50_000]).unwrap();
+    std::fs::write(site.join("pkg/app.wasm.br"), b"brotli bytes").unwrap();
+    std::fs::write(site.join("pkg/app.wasm.gz"), b"gzip bytes").unwrap();
+    let address = serve_site(&site).await;
+    // No automatic decompression: what arrives is what was sent.
+    let client = reqwest::Client::builder().build().unwrap();
+    let url = format!("http://{address}/pkg/app.wasm");
+    for (accepted, encoding, body) in [
+        ("br, gzip", Some("br"), b"brotli bytes".to_vec()),
+        ("gzip", Some("gzip"), b"gzip bytes".to_vec()),
+        ("identity", None, vec![7u8; 50_000]),
+    ] {
+        let response = client
+            .get(&url)
+            .header("accept-encoding", accepted)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.headers().clone();
+        assert_eq!(
+            headers
+                .get("content-encoding")
+                .map(|value| value.to_str().unwrap()),
+            encoding,
+            "{accepted}"
+        );
+        assert_eq!(headers["cache-control"], "no-cache");
+        assert!(headers.contains_key("last-modified"));
+        assert_eq!(response.bytes().await.unwrap().to_vec(), body, "{accepted}");
+    }
     std::fs::remove_dir_all(&site).ok();
 }
