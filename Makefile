@@ -19,7 +19,7 @@ release:
 	PATH="$(CURDIR)/.tools/binaryen/node_modules/.bin:$$PATH" cargo leptos build --release --precompress
 
 serve-release: release
-	LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward target/release/keyward
+	LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward LEPTOS_HASH_FILES=true target/release/keyward
 
 # The audit trail at 1,000,000 events: audit/list p99 and the export's peak memory, both engines.
 bench-audit: release

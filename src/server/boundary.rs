@@ -78,7 +78,11 @@ pub fn page_content_security_policy(nonce: &str) -> String {
 pub async fn response_headers(request: Request, next: Next) -> Response {
     let uses_bearer = request.headers().contains_key(header::AUTHORIZATION);
     let is_api = request.uri().path().starts_with("/api/");
-    let is_asset = request.uri().path().starts_with("/pkg/");
+    let asset_caching = request
+        .uri()
+        .path()
+        .strip_prefix("/pkg/")
+        .map(bundle_caching);
     let mut response = next.run(request).await;
     let succeeded = response.status().is_success();
     let headers = response.headers_mut();
@@ -89,10 +93,8 @@ pub async fn response_headers(request: Request, next: Next) -> Response {
         // Responses can carry a key's secret (keys/create) or personal data.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if is_asset && succeeded {
-        // The bundle's names do not change between releases yet, so a browser keeps its copy
-        // but asks whether it is current (a 304 from Last-Modified) rather than trusting it.
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let (Some(caching), true) = (asset_caching, succeeded) {
+        headers.insert(header::CACHE_CONTROL, caching);
     }
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
@@ -108,6 +110,17 @@ pub async fn response_headers(request: Request, next: Next) -> Response {
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
+}
+
+/// How long a browser may keep a file of the bundle. A hashed name (`keyward.<hash>.wasm`)
+/// changes with its content, so it is kept for a year without asking; any other name is kept
+/// but checked (a 304 from `Last-Modified`) before each use.
+fn bundle_caching(file: &str) -> HeaderValue {
+    if file.split('.').count() >= 3 && !file.contains('/') {
+        HeaderValue::from_static("public, max-age=31536000, immutable")
+    } else {
+        HeaderValue::from_static("no-cache")
+    }
 }
 
 /// Answers unknown paths under `/api/`.

@@ -195,6 +195,7 @@ async fn serve_site(site: &std::path::Path) -> std::net::SocketAddr {
         .unwrap()
         .leptos_options;
     options.site_root = site.to_string_lossy().into_owned().into();
+    options.hash_files = false;
     let server = keyward::server::app::build(
         keyward::server::config::Config::for_tests(&data_dir, None),
         options,
@@ -281,8 +282,8 @@ async fn static_files_on_a_kept_alive_connection_do_not_stall() {
 }
 
 /// The release build writes `.br` and `.gz` beside each file of the bundle: a browser that
-/// accepts them gets the compressed bytes, any other client the file itself. Bundle files are
-/// revalidated rather than trusted, since their names do not change between releases yet.
+/// accepts them gets the compressed bytes, any other client the file itself. A file with an
+/// unhashed name is revalidated before each use.
 #[tokio::test]
 async fn the_bundle_is_sent_precompressed_to_browsers_that_accept_it() {
     let site = std::env::temp_dir().join(format!("keyward-bundle-{}", std::process::id()));
@@ -319,5 +320,48 @@ async fn the_bundle_is_sent_precompressed_to_browsers_that_accept_it() {
         assert!(headers.contains_key("last-modified"));
         assert_eq!(response.bytes().await.unwrap().to_vec(), body, "{accepted}");
     }
+    std::fs::remove_dir_all(&site).ok();
+}
+
+/// Bundle files are named by their content's hash (`keyward.<hash>.wasm`): a browser keeps them
+/// for a year without asking again, and a new release brings new names.
+#[tokio::test]
+async fn hashed_bundle_files_are_cached_for_good() {
+    let site = std::env::temp_dir().join(format!("keyward-hashed-{}", std::process::id()));
+    std::fs::remove_dir_all(&site).ok();
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(site.join("pkg/keyward.Xy12_Ab.wasm"), vec![1u8; 1000]).unwrap();
+    std::fs::write(site.join("pkg/keyward.css"), "body {}").unwrap();
+    let address = serve_site(&site).await;
+    let client = reqwest::Client::new();
+    for (path, caching) in [
+        (
+            "/pkg/keyward.Xy12_Ab.wasm",
+            "public, max-age=31536000, immutable",
+        ),
+        ("/pkg/keyward.css", "no-cache"),
+    ] {
+        let response = client
+            .get(format!("http://{address}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["cache-control"], caching, "{path}");
+    }
+    let missing = client
+        .get(format!("http://{address}/pkg/keyward.old.wasm"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(missing.status(), StatusCode::OK);
+    assert_ne!(
+        missing
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("public, max-age=31536000, immutable"),
+        "a missing file must not be cached for a year"
+    );
     std::fs::remove_dir_all(&site).ok();
 }

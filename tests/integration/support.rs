@@ -169,9 +169,12 @@ pub async fn spawn_app_in(data_dir: &std::path::Path) -> TestApp {
 
 async fn start(config: Config, engine: Engine) -> TestApp {
     log_buffer();
-    let leptos_options = leptos::config::get_configuration(Some("Cargo.toml"))
+    let mut leptos_options = leptos::config::get_configuration(Some("Cargo.toml"))
         .unwrap()
         .leptos_options;
+    // Hashed bundle names come from the hash.txt cargo-leptos writes beside the server binary,
+    // which a test binary does not have.
+    leptos_options.hash_files = false;
     let server = app::build(config, leptos_options)
         .await
         .expect("the app builds");
