@@ -7,6 +7,7 @@ use crate::domain::{
     views::{Key, KeyKind, KeyStatus, Me},
     Action,
 };
+use crate::ui::pages::keys::{last_used, status_badge};
 use crate::ui::{
     components::{
         action_error, short_time, ConfirmButton, ErrorNote, Loading, RelativeTime, RoleBadge,
@@ -61,15 +62,7 @@ fn KeyDetails(me: Me) -> impl IntoView {
 
 #[component]
 fn KeySheet(key: Key, revoke: ServerAction<RevokeKey>, is_admin: bool) -> impl IntoView {
-    let (status_label, status_class) = match key.status {
-        KeyStatus::Active if key.rotated_to.is_some() => ("Rotated", "badge"),
-        KeyStatus::Active => ("Active", "badge ok"),
-        KeyStatus::Revoked if key.leak_reported_at.is_some() => {
-            ("Revoked: reported leaked", "badge bad")
-        }
-        KeyStatus::Revoked => ("Revoked", "badge bad"),
-        KeyStatus::Expired => ("Expired", "badge"),
-    };
+    let (status_label, status_class) = status_badge(&key);
     let owner = match (&key.kind, &key.owner) {
         (KeyKind::LegacyAccount, _) => "No one: a legacy account key, acting as Admin".to_string(),
         (_, Some(owner)) => owner.email.clone(),
@@ -108,13 +101,7 @@ fn KeySheet(key: Key, revoke: ServerAction<RevokeKey>, is_admin: bool) -> impl I
         .map_or("No limit".to_string(), |limit| {
             format!("{limit} requests a minute")
         });
-    let last_used = match key.last_used_at.clone() {
-        Some(at) => {
-            let from = key.last_used_ip.clone().map(|ip| format!(" from {ip}"));
-            view! { <RelativeTime at /> {from} }.into_any()
-        }
-        None => "Never".into_any(),
-    };
+    let last_used = last_used(&key);
     let active = key.status == KeyStatus::Active;
     let key_id = key.id.clone();
     let name = key.name.clone();

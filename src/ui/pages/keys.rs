@@ -476,27 +476,13 @@ fn KeyRow(
     rotate: Option<ServerAction<RotateKey>>,
     show_owner: bool,
 ) -> impl IntoView {
-    let (status_label, status_class) = match key.status {
-        KeyStatus::Active if key.rotated_to.is_some() => ("Rotated", "badge"),
-        KeyStatus::Active => ("Active", "badge ok"),
-        KeyStatus::Revoked if key.leak_reported_at.is_some() => {
-            ("Revoked: reported leaked", "badge bad")
-        }
-        KeyStatus::Revoked => ("Revoked", "badge bad"),
-        KeyStatus::Expired => ("Expired", "badge"),
-    };
+    let (status_label, status_class) = status_badge(&key);
     let owner = match (&key.kind, &key.owner) {
         (KeyKind::LegacyAccount, _) => "Legacy account key".to_string(),
         (_, Some(owner)) => owner.email.clone(),
         (_, None) => "—".to_string(),
     };
-    let last_used = match key.last_used_at.clone() {
-        Some(at) => {
-            let from = key.last_used_ip.clone().map(|ip| format!(" from {ip}"));
-            view! { <RelativeTime at /> {from} }.into_any()
-        }
-        None => "Never".into_any(),
-    };
+    let last_used = last_used(&key);
     // The time itself is beside it: the badge says what to do about it.
     let soon = key
         .expires_in_days
@@ -568,6 +554,30 @@ fn KeyRow(
                     })}
             </td>
         </tr>
+    }
+}
+
+/// A key's status as a badge (label, class): what the person should know first about it.
+pub fn status_badge(key: &Key) -> (&'static str, &'static str) {
+    match key.status {
+        KeyStatus::Active if key.rotated_to.is_some() => ("Rotated", "badge"),
+        KeyStatus::Active => ("Active", "badge ok"),
+        KeyStatus::Revoked if key.leak_reported_at.is_some() => {
+            ("Revoked: reported leaked", "badge bad")
+        }
+        KeyStatus::Revoked => ("Revoked", "badge bad"),
+        KeyStatus::Expired => ("Expired", "badge"),
+    }
+}
+
+/// When a key was last used, and from where; "Never" before its first use.
+pub fn last_used(key: &Key) -> AnyView {
+    match key.last_used_at.clone() {
+        Some(at) => {
+            let from = key.last_used_ip.clone().map(|ip| format!(" from {ip}"));
+            view! { <RelativeTime at /> {from} }.into_any()
+        }
+        None => "Never".into_any(),
     }
 }
 
