@@ -16,6 +16,9 @@ command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 command -v sqlite3 >/dev/null || apt-get install -y sqlite3 >/dev/null
 postgres_admin=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
+# shellcheck source=scripts/bench/server.sh
+. scripts/bench/server.sh
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
@@ -58,23 +61,9 @@ load() {
 }
 
 measure() {
-  local engine=$1 data pid url database=""
-  data=$(mktemp -d)
-  url=http://127.0.0.1:$port
-  if [ "$engine" = postgres ]; then
-    database=keyward_bench_$(date +%s)
-    psql -q "$postgres_admin" -c "CREATE DATABASE $database"
-    export DATABASE_URL=${postgres_admin%/*}/$database
-  else
-    unset DATABASE_URL
-  fi
-  LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward \
-    KEYWARD_DATA_DIR=$data RUST_LOG=warn "$binary" >"$data/server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
-  local jar=$data/cookies me account user membership key guarded
-  me=$(curl -sf -c "$jar" -H 'content-type: application/json' "$url/api/v1/auth/signup" \
-    -d '{"email":"bench@example.com","password":"bench password 123","account_name":"Bench"}')
+  local engine=$1 data pid url database jar signed_up me account user membership key
+  start_server "$engine"
+  me=$signed_up
   account=$(printf '%s' "$me" | field '["account"]["id"]')
   user=$(printf '%s' "$me" | field '["user"]["id"]')
   key=$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/keys/create" \
@@ -96,12 +85,7 @@ measure() {
     done
   fi
   if [[ " $parts " != *" lists "* ]]; then
-    kill "$pid"; wait "$pid" 2>/dev/null || true
-    rm -rf "$data"
-    if [ -n "$database" ]; then
-      unset DATABASE_URL
-      psql -q "$postgres_admin" -c "DROP DATABASE $database WITH (FORCE)"
-    fi
+    stop_server
     return
   fi
 
@@ -131,12 +115,7 @@ measure() {
   load "$url" "$key" account-keys/list "{\"search\":\"seed key 99\"}" "$engine: account-keys/list, search matching 1 key in 10"
   load "$url" "$key" account-keys/list "{\"owner_user_id\":\"$user\"}" "$engine: account-keys/list, one owner's $own_keys keys"
 
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  rm -rf "$data"
-  if [ -n "$database" ]; then
-    unset DATABASE_URL
-    psql -q "$postgres_admin" -c "DROP DATABASE $database WITH (FORCE)"
-  fi
+  stop_server
 }
 
 measure sqlite

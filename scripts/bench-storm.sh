@@ -11,27 +11,15 @@ binary=${KEYWARD_BINARY:-target/release/keyward}
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 postgres_admin=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
+# shellcheck source=scripts/bench/server.sh
+. scripts/bench/server.sh
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 p99() { awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }'; }
 
 measure() {
-  local engine=$1 data pid url database=""
-  data=$(mktemp -d)
-  url=http://127.0.0.1:$port
-  if [ "$engine" = postgres ]; then
-    database=keyward_bench_$(date +%s)
-    psql -q "$postgres_admin" -c "CREATE DATABASE $database"
-    export DATABASE_URL=${postgres_admin%/*}/$database
-  else
-    unset DATABASE_URL
-  fi
-  LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward \
-    KEYWARD_DATA_DIR=$data RUST_LOG=error "$binary" >"$data/server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
-  local jar=$data/cookies key
-  curl -sf -c "$jar" -H 'content-type: application/json' "$url/api/v1/auth/signup" \
-    -d '{"email":"bench@example.com","password":"bench password 123","account_name":"Bench"}' >/dev/null
+  local engine=$1 data pid url database jar signed_up key
+  BENCH_LOG=error start_server "$engine"
   key=$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/keys/create" -d '{"name":"bench"}' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
   BODY='{}' KEY=$key wrk -t2 -c8 -d3s -s scripts/bench/post.lua "$url/api/v1/auth/me" >/dev/null
@@ -49,12 +37,7 @@ measure() {
   storm=$(p99 <"$data/storm.txt")
   kill -TERM "$storm_pid"; wait "$storm_pid" || true
   python3 -c "print(f'$engine: p99 idle {float(\"$idle\"):.2f} ms, during the storm {float(\"$storm\"):.2f} ms: ratio {float(\"$storm\") / float(\"$idle\"):.2f} (goal: at most 2)')"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  rm -rf "$data"
-  if [ -n "$database" ]; then
-    unset DATABASE_URL
-    psql -q "$postgres_admin" -c "DROP DATABASE $database WITH (FORCE)"
-  fi
+  stop_server
 }
 
 measure sqlite
