@@ -424,7 +424,7 @@ pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Resul
             "must hold 1 to 100 keys",
         ));
     }
-    if let Err(wait) = state.throttles.leak_report(client_address(&state)) {
+    if let Err(wait) = state.throttles.leak_report(client_address(&state)).await {
         respond_retry_after(wait);
         return Err(ApiError::new(
             ErrorCode::RateLimited,

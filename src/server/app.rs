@@ -11,6 +11,7 @@ use super::{
     openapi,
     passwords::Passwords,
     sessions::{HashedSessionStore, SessionBackend},
+    shared_limits::SharedLimits,
     stores,
     throttle::Throttles,
     usage::KeyUsage,
@@ -45,13 +46,21 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         SessionBackend::new(&database.engine_pool).await?,
         key_hasher.clone(),
     );
+    let shared_limits = match &config.redis_url {
+        None => None,
+        Some(url) => {
+            let shared = SharedLimits::connect(url, &config.redis_prefix).await?;
+            tracing::info!(redis = %url.server(), "rate limits are shared through Redis");
+            Some(shared)
+        }
+    };
     let state = AppState {
         leptos_options: leptos_options.clone(),
         pool: database.pool,
         key_hasher,
         passwords: Passwords::new()?,
         key_usage: KeyUsage::default(),
-        throttles: Throttles::new(config.signups_per_hour),
+        throttles: Throttles::new(config.signups_per_hour, shared_limits),
         sessions: sessions.clone(),
         audit_repeats: Repeats::default(),
         mailer: match &config.smtp_url {

@@ -41,6 +41,11 @@ pub struct Config {
     pub smtp_url: Option<super::mail::SmtpUrl>,
     /// The sender of keyward's emails (`KEYWARD_MAIL_FROM`).
     pub mail_from: String,
+    /// Where several instances share their rate limits (`KEYWARD_REDIS_URL`); `None`: each
+    /// instance limits on its own.
+    pub redis_url: Option<super::shared_limits::RedisUrl>,
+    /// Put before every Redis key (`KEYWARD_REDIS_PREFIX`), so deployments can share a Redis.
+    pub redis_prefix: String,
     /// The key-hashing secret from the environment; `None` means "use or create the file".
     pepper_from_env: Option<String>,
 }
@@ -115,6 +120,15 @@ impl Config {
                 .ok()
                 .filter(|from| !from.trim().is_empty())
                 .unwrap_or_else(|| super::mail::DEFAULT_MAIL_FROM.to_string()),
+            redis_url: std::env::var(super::shared_limits::REDIS_URL_VAR)
+                .ok()
+                .map(|url| url.trim().to_string())
+                .filter(|url| !url.is_empty())
+                .map(super::shared_limits::RedisUrl),
+            redis_prefix: std::env::var(super::shared_limits::REDIS_PREFIX_VAR)
+                .ok()
+                .filter(|prefix| !prefix.is_empty())
+                .unwrap_or_else(|| super::shared_limits::DEFAULT_REDIS_PREFIX.to_string()),
             pepper_from_env: std::env::var(PEPPER_VAR).ok().filter(|p| !p.is_empty()),
         })
     }
@@ -133,6 +147,8 @@ impl Config {
             audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
             smtp_url: None,
             mail_from: super::mail::DEFAULT_MAIL_FROM.to_string(),
+            redis_url: None,
+            redis_prefix: super::shared_limits::DEFAULT_REDIS_PREFIX.to_string(),
             pepper_from_env: None,
         }
     }

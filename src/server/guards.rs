@@ -28,7 +28,7 @@ pub async fn prove_password<'a>(
 ) -> Result<&'a UserWithPassword, ApiError> {
     let address = client_address(state);
     let throttle = &state.throttles.sign_in;
-    throttle.check(email, address).map_err(|wait| {
+    throttle.check(email, address).await.map_err(|wait| {
         rate_limited(
             wait,
             "Too many failed sign-in attempts. Wait a moment and try again.",
@@ -40,7 +40,7 @@ pub async fn prove_password<'a>(
             return Ok(user);
         }
     }
-    throttle.record_failure(email, address);
+    throttle.record_failure(email, address).await;
     if let Some(user) = user {
         // Off the request: the answer must take as long for a known email as for an unknown.
         let (state, origin) = (state.clone(), Origin::of_request(state));
@@ -88,7 +88,7 @@ async fn record_failed_sign_in(state: &AppState, user: &User, origin: Origin) {
 
 pub async fn new_login_allowed(state: &AppState) -> Result<(), ApiError> {
     let address = client_address(state);
-    state.throttles.sign_up(address).map_err(|wait| {
+    state.throttles.sign_up(address).await.map_err(|wait| {
         rate_limited(
             wait,
             "Too many new logins from this address. Try again later.",

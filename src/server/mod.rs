@@ -22,6 +22,7 @@ pub mod paging;
 pub mod passwords;
 pub mod principal;
 pub mod sessions;
+pub mod shared_limits;
 pub mod state;
 pub mod stores;
 pub mod throttle;

@@ -218,7 +218,7 @@ async fn from_bearer(
     address: Option<IpAddr>,
 ) -> Result<Principal, ApiError> {
     if let Some(address) = address {
-        if let Err(wait) = state.throttles.bearer_failures.check(&address) {
+        if let Err(wait) = state.throttles.bearer_failures.check(&address).await {
             super::boundary::respond_retry_after(wait);
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
@@ -229,7 +229,11 @@ async fn from_bearer(
     let result = from_key(state, token, address).await;
     if let (Err(error), Some(address)) = (&result, address) {
         if error.code == ErrorCode::Unauthenticated {
-            state.throttles.bearer_failures.record_failure(address);
+            state
+                .throttles
+                .bearer_failures
+                .record_failure(address)
+                .await;
         }
     }
     result
@@ -276,7 +280,7 @@ pub async fn from_key(
         .rate_limit_per_minute
         .and_then(|limit| u32::try_from(limit).ok());
     if let Some(limit) = rate_limit_per_minute {
-        let standing = state.throttles.key_limits.check(&key.id, limit);
+        let standing = state.throttles.key_limits.check(&key.id, limit).await;
         super::boundary::respond_rate_standing(match &standing {
             Ok(standing) | Err(standing) => standing,
         });

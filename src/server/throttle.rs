@@ -3,9 +3,14 @@
 //! Sign-in counts *failures* only, in three budgets: per (email, client address), per client
 //! address, and a much higher ceiling per email against guessing spread over many addresses.
 //! So one attacker cannot lock a person out (the old per-email limit of 5 a minute could, with
-//! one request every 12 s), while the person at their own address still gets in. Each instance
-//! keeps its own counters in memory.
+//! one request every 12 s), while the person at their own address still gets in.
+//!
+//! With `KEYWARD_REDIS_URL` the budgets live in Redis (`shared_limits`), so several instances
+//! count as one; without it, or while Redis does not answer, each instance counts in its own
+//! memory. One budget is always per instance: failed bearer keys per address, which is checked
+//! before every key-authenticated request, so that a key check costs no round trip to Redis.
 
+use super::shared_limits::{Budget, SharedLimits, Unavailable};
 use governor::{
     clock::{Clock, DefaultClock},
     DefaultKeyedRateLimiter, Quota, RateLimiter,
@@ -23,26 +28,90 @@ use std::{
 /// reports in batches, and a flood of lookups from one address is refused.
 pub const LEAK_REPORTS_PER_MINUTE: u32 = 30;
 
-/// Allows `burst` failures at once and one more every `period`; past that the key is blocked
-/// until the budget has a place again. Successes cost nothing.
-pub struct FailureGate<K: Hash + Eq + Clone> {
-    budget: DefaultKeyedRateLimiter<K>,
-    blocked_until: Mutex<HashMap<K, Instant>>,
+/// What a throttle counts by, and its name in Redis.
+pub trait ThrottleKey: Hash + Eq + Clone {
+    fn shared_name(&self) -> String;
 }
 
-impl<K: Hash + Eq + Clone> FailureGate<K> {
-    pub fn new(burst: u32, period: Duration) -> Self {
-        let quota = Quota::with_period(period)
-            .expect("a non-zero period")
-            .allow_burst(NonZeroU32::new(burst).expect("a non-zero burst"));
+impl ThrottleKey for IpAddr {
+    fn shared_name(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ThrottleKey for String {
+    fn shared_name(&self) -> String {
+        self.clone()
+    }
+}
+
+impl ThrottleKey for &'static str {
+    fn shared_name(&self) -> String {
+        (*self).to_string()
+    }
+}
+
+impl ThrottleKey for (String, Option<IpAddr>) {
+    fn shared_name(&self) -> String {
+        match &self.1 {
+            Some(address) => format!("{}|{address}", self.0),
+            None => format!("{}|-", self.0),
+        }
+    }
+}
+
+fn quota(budget: Budget) -> Quota {
+    Quota::with_period(budget.period)
+        .expect("a non-zero period")
+        .allow_burst(NonZeroU32::new(budget.burst).expect("a non-zero burst"))
+}
+
+fn wait_until(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> Duration {
+    not_until.wait_time_from(DefaultClock::default().now())
+}
+
+/// Allows `burst` failures at once and one more every `period`; past that the key is blocked
+/// until the budget has a place again. Successes cost nothing.
+pub struct FailureGate<K: ThrottleKey> {
+    name: &'static str,
+    budget: Budget,
+    local: DefaultKeyedRateLimiter<K>,
+    blocked_until: Mutex<HashMap<K, Instant>>,
+    shared: Option<SharedLimits>,
+}
+
+impl<K: ThrottleKey> FailureGate<K> {
+    /// A gate counted in this instance's memory only.
+    pub fn new(name: &'static str, burst: u32, period: Duration) -> Self {
+        let budget = Budget { burst, period };
         FailureGate {
-            budget: RateLimiter::keyed(quota),
+            name,
+            budget,
+            local: RateLimiter::keyed(quota(budget)),
             blocked_until: Mutex::new(HashMap::new()),
+            shared: None,
         }
     }
 
+    /// Counts in Redis when `shared` is set (and in memory while Redis does not answer).
+    fn shared(mut self, shared: Option<SharedLimits>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    fn shared_name(&self, key: &K) -> String {
+        format!("{}:{}", self.name, key.shared_name())
+    }
+
     /// `Err(wait)` while `key` is blocked.
-    pub fn check(&self, key: &K) -> Result<(), Duration> {
+    pub async fn check(&self, key: &K) -> Result<(), Duration> {
+        if let Some(shared) = &self.shared {
+            match shared.blocked_for(&self.shared_name(key)).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(wait)) => return Err(wait),
+                Err(Unavailable) => {} // counted here instead
+            }
+        }
         let blocked = self.blocked_until.lock().expect("throttle lock poisoned");
         match blocked.get(key) {
             Some(until) => match until.checked_duration_since(Instant::now()) {
@@ -54,9 +123,18 @@ impl<K: Hash + Eq + Clone> FailureGate<K> {
     }
 
     /// Counts one failure; the one past the budget blocks the key.
-    pub fn record_failure(&self, key: K) {
-        if let Err(not_until) = self.budget.check_key(&key) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+    pub async fn record_failure(&self, key: K) {
+        if let Some(shared) = &self.shared {
+            // Unavailable: counted here instead.
+            if let Ok(()) = shared
+                .record_failure(&self.shared_name(&key), self.budget)
+                .await
+            {
+                return;
+            }
+        }
+        if let Err(not_until) = self.local.check_key(&key) {
+            let wait = wait_until(not_until);
             self.blocked_until
                 .lock()
                 .expect("throttle lock poisoned")
@@ -66,12 +144,47 @@ impl<K: Hash + Eq + Clone> FailureGate<K> {
 
     /// Forgets keys that are back to a full budget, so memory stays bounded.
     pub fn forget_idle(&self) {
-        self.budget.retain_recent();
+        self.local.retain_recent();
         let now = Instant::now();
         self.blocked_until
             .lock()
             .expect("throttle lock poisoned")
             .retain(|_, until| *until > now);
+    }
+}
+
+/// A budget of requests per client address (new logins, leak reports): each one counts.
+pub struct AddressBudget {
+    name: &'static str,
+    budget: Budget,
+    local: DefaultKeyedRateLimiter<IpAddr>,
+    shared: Option<SharedLimits>,
+}
+
+impl AddressBudget {
+    fn new(name: &'static str, budget: Budget, shared: Option<SharedLimits>) -> Self {
+        AddressBudget {
+            name,
+            budget,
+            local: RateLimiter::keyed(quota(budget)),
+            shared,
+        }
+    }
+
+    /// Counts one request from `address`; `Err(wait)` when it must wait.
+    async fn take(&self, address: Option<IpAddr>) -> Result<(), Duration> {
+        let Some(address) = address else {
+            return Ok(());
+        };
+        if let Some(shared) = &self.shared {
+            let name = format!("{}:{}", self.name, address.shared_name());
+            match shared.take(&name, self.budget).await {
+                Ok(taken) if taken.allowed => return Ok(()),
+                Ok(taken) => return Err(taken.wait),
+                Err(Unavailable) => {} // counted here instead
+            }
+        }
+        self.local.check_key(&address).map_err(wait_until)
     }
 }
 
@@ -84,35 +197,40 @@ pub struct SignInThrottle {
 }
 
 impl SignInThrottle {
-    fn new() -> Self {
+    fn new(shared: Option<SharedLimits>) -> Self {
         SignInThrottle {
             // The 5th wrong password in a row waits; then one guess a minute (about 64 an hour).
-            per_email_and_address: FailureGate::new(4, Duration::from_secs(60)),
+            per_email_and_address: FailureGate::new("sign-in:pair", 4, Duration::from_secs(60))
+                .shared(shared.clone()),
             // One address guessing across many emails: 30 a minute.
-            per_address: FailureGate::new(30, Duration::from_secs(2)),
+            per_address: FailureGate::new("sign-in:address", 30, Duration::from_secs(2))
+                .shared(shared.clone()),
             // Guesses at one email from everywhere: 200 an hour, more than three addresses at
             // the per-pair rate can spend, so locking a person out takes a botnet.
-            per_email: FailureGate::new(200, Duration::from_secs(18)),
+            per_email: FailureGate::new("sign-in:email", 200, Duration::from_secs(18))
+                .shared(shared),
         }
     }
 
     /// `Err(wait)` when this email or address must wait before the next attempt.
-    pub fn check(&self, email: &str, address: Option<IpAddr>) -> Result<(), Duration> {
+    pub async fn check(&self, email: &str, address: Option<IpAddr>) -> Result<(), Duration> {
         self.per_email_and_address
-            .check(&(email.to_string(), address))?;
+            .check(&(email.to_string(), address))
+            .await?;
         if let Some(address) = address {
-            self.per_address.check(&address)?;
+            self.per_address.check(&address).await?;
         }
-        self.per_email.check(&email.to_string())
+        self.per_email.check(&email.to_string()).await
     }
 
-    pub fn record_failure(&self, email: &str, address: Option<IpAddr>) {
+    pub async fn record_failure(&self, email: &str, address: Option<IpAddr>) {
         self.per_email_and_address
-            .record_failure((email.to_string(), address));
+            .record_failure((email.to_string(), address))
+            .await;
         if let Some(address) = address {
-            self.per_address.record_failure(address);
+            self.per_address.record_failure(address).await;
         }
-        self.per_email.record_failure(email.to_string());
+        self.per_email.record_failure(email.to_string()).await;
     }
 
     fn forget_idle(&self) {
@@ -127,11 +245,12 @@ impl SignInThrottle {
 pub struct Throttles {
     pub sign_in: Arc<SignInThrottle>,
     /// New logins (sign-up, or accepting an invite as a new person) per client address.
-    sign_up: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    sign_up: Arc<AddressBudget>,
     /// Bearer attempts that failed (unknown, revoked, expired or malformed keys) per address.
+    /// Per instance even with Redis (see the module comment).
     pub bearer_failures: Arc<FailureGate<IpAddr>>,
     /// Leak reports per address: a scanner reports in batches, not in a stream.
-    leak_reports: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    leak_reports: Arc<AddressBudget>,
     /// Each key's own per-minute limit (`rate_limit_per_minute`).
     pub key_limits: Arc<KeyRateLimits>,
 }
@@ -144,11 +263,10 @@ type InformingLimiter = RateLimiter<
 >;
 
 /// One GCRA limiter per key with a limit, made with that key's own quota (and made again
-/// when the key's limit changes). Each instance keeps its own (see README, "Several
-/// instances").
-#[derive(Default)]
+/// when the key's limit changes); in Redis when it is configured.
 pub struct KeyRateLimits {
     limiters: Mutex<HashMap<crate::domain::ids::KeyId, KeyLimiter>>,
+    shared: Option<SharedLimits>,
 }
 
 struct KeyLimiter {
@@ -169,14 +287,52 @@ pub struct RateStanding {
 }
 
 impl KeyRateLimits {
+    fn new(shared: Option<SharedLimits>) -> Self {
+        KeyRateLimits {
+            limiters: Mutex::default(),
+            shared,
+        }
+    }
+
     /// Counts one request of `key_id` against `per_minute`; `Err` carries the standing of a
     /// refused request.
-    pub fn check(
+    pub async fn check(
         &self,
         key_id: &crate::domain::ids::KeyId,
         per_minute: u32,
     ) -> Result<RateStanding, RateStanding> {
         let per_minute = per_minute.max(1);
+        if let Some(shared) = &self.shared {
+            // The limit is part of the name: a changed limit starts from a whole allowance,
+            // as it does in memory.
+            let name = format!("key:{}:{per_minute}", key_id.as_str());
+            let budget = Budget {
+                burst: per_minute,
+                period: Duration::from_secs(60) / per_minute,
+            };
+            // Unavailable: counted here instead.
+            if let Ok(taken) = shared.take(&name, budget).await {
+                let standing = RateStanding {
+                    limit: per_minute,
+                    remaining: taken.remaining.min(per_minute),
+                    reset_seconds: taken.until_whole.as_secs_f64().ceil() as u64,
+                    retry_after: (!taken.allowed).then_some(taken.wait),
+                };
+                return if taken.allowed {
+                    Ok(standing)
+                } else {
+                    Err(standing)
+                };
+            }
+        }
+        self.check_here(key_id, per_minute)
+    }
+
+    fn check_here(
+        &self,
+        key_id: &crate::domain::ids::KeyId,
+        per_minute: u32,
+    ) -> Result<RateStanding, RateStanding> {
         let limiter = {
             let mut limiters = self.limiters.lock().expect("key limits lock poisoned");
             let entry = limiters
@@ -200,15 +356,12 @@ impl KeyRateLimits {
                     retry_after: None,
                 })
             }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Err(RateStanding {
-                    limit: per_minute,
-                    remaining: 0,
-                    reset_seconds: (f64::from(per_minute) * refill).ceil() as u64,
-                    retry_after: Some(wait),
-                })
-            }
+            Err(not_until) => Err(RateStanding {
+                limit: per_minute,
+                remaining: 0,
+                reset_seconds: (f64::from(per_minute) * refill).ceil() as u64,
+                retry_after: Some(wait_until(not_until)),
+            }),
         }
     }
 
@@ -234,43 +387,50 @@ impl KeyLimiter {
 }
 
 impl Throttles {
-    pub fn new(signups_per_hour: u32) -> Self {
-        let signups = NonZeroU32::new(signups_per_hour).unwrap_or(NonZeroU32::MIN);
+    /// `shared`: the Redis budgets, when `KEYWARD_REDIS_URL` is set.
+    pub fn new(signups_per_hour: u32, shared: Option<SharedLimits>) -> Self {
+        let signups = signups_per_hour.max(1);
         Throttles {
-            sign_in: Arc::new(SignInThrottle::new()),
-            sign_up: Arc::new(RateLimiter::keyed(Quota::per_hour(signups))),
-            bearer_failures: Arc::new(FailureGate::new(60, Duration::from_secs(1))),
-            leak_reports: Arc::new(RateLimiter::keyed(Quota::per_minute(
-                NonZeroU32::new(LEAK_REPORTS_PER_MINUTE).expect("non-zero"),
-            ))),
-            key_limits: Arc::new(KeyRateLimits::default()),
+            sign_in: Arc::new(SignInThrottle::new(shared.clone())),
+            sign_up: Arc::new(AddressBudget::new(
+                "sign-up",
+                Budget {
+                    burst: signups,
+                    period: Duration::from_secs(3600) / signups,
+                },
+                shared.clone(),
+            )),
+            bearer_failures: Arc::new(FailureGate::new(
+                "bearer-failures",
+                60,
+                Duration::from_secs(1),
+            )),
+            leak_reports: Arc::new(AddressBudget::new(
+                "leak-reports",
+                Budget {
+                    burst: LEAK_REPORTS_PER_MINUTE,
+                    period: Duration::from_secs(60) / LEAK_REPORTS_PER_MINUTE,
+                },
+                shared.clone(),
+            )),
+            key_limits: Arc::new(KeyRateLimits::new(shared)),
         }
     }
 
     /// A leak report from `address`: 30 a minute, of up to 100 secrets each.
-    pub fn leak_report(&self, address: Option<IpAddr>) -> Result<(), Duration> {
-        let Some(address) = address else {
-            return Ok(());
-        };
-        self.leak_reports
-            .check_key(&address)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    pub async fn leak_report(&self, address: Option<IpAddr>) -> Result<(), Duration> {
+        self.leak_reports.take(address).await
     }
 
     /// Counts one new login from `address`; `Err(wait)` when it must wait.
-    pub fn sign_up(&self, address: Option<IpAddr>) -> Result<(), Duration> {
-        let Some(address) = address else {
-            return Ok(());
-        };
-        self.sign_up
-            .check_key(&address)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    pub async fn sign_up(&self, address: Option<IpAddr>) -> Result<(), Duration> {
+        self.sign_up.take(address).await
     }
 
     pub fn forget_idle(&self) {
         self.sign_in.forget_idle();
-        self.sign_up.retain_recent();
-        self.leak_reports.retain_recent();
+        self.sign_up.local.retain_recent();
+        self.leak_reports.local.retain_recent();
         self.key_limits.forget_idle();
         self.bearer_failures.forget_idle();
     }
@@ -280,44 +440,44 @@ impl Throttles {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_gate_blocks_after_its_budget_of_failures_and_successes_cost_nothing() {
-        let gate = FailureGate::new(2, Duration::from_secs(60));
+    #[tokio::test]
+    async fn a_gate_blocks_after_its_budget_of_failures_and_successes_cost_nothing() {
+        let gate = FailureGate::new("test", 2, Duration::from_secs(60));
         for _ in 0..2 {
-            assert!(gate.check(&"a").is_ok());
-            gate.record_failure("a");
+            assert!(gate.check(&"a").await.is_ok());
+            gate.record_failure("a").await;
         }
         assert!(
-            gate.check(&"a").is_ok(),
+            gate.check(&"a").await.is_ok(),
             "the budget is spent, not exceeded"
         );
-        gate.record_failure("a");
-        let wait = gate.check(&"a").unwrap_err();
+        gate.record_failure("a").await;
+        let wait = gate.check(&"a").await.unwrap_err();
         assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60));
-        assert!(gate.check(&"b").is_ok(), "keys are independent");
+        assert!(gate.check(&"b").await.is_ok(), "keys are independent");
     }
 
-    #[test]
-    fn a_guesser_at_one_address_does_not_lock_the_person_out_elsewhere() {
-        let throttle = SignInThrottle::new();
+    #[tokio::test]
+    async fn a_guesser_at_one_address_does_not_lock_the_person_out_elsewhere() {
+        let throttle = SignInThrottle::new(None);
         let attacker = Some("203.0.113.5".parse().unwrap());
         let person = Some("198.51.100.7".parse().unwrap());
         for _ in 0..20 {
-            throttle.record_failure("alice@example.com", attacker);
+            throttle.record_failure("alice@example.com", attacker).await;
         }
-        assert!(throttle.check("alice@example.com", attacker).is_err());
-        assert!(throttle.check("alice@example.com", person).is_ok());
+        assert!(throttle.check("alice@example.com", attacker).await.is_err());
+        assert!(throttle.check("alice@example.com", person).await.is_ok());
     }
 
-    #[test]
-    fn guessing_spread_over_many_addresses_meets_the_per_email_ceiling() {
-        let throttle = SignInThrottle::new();
+    #[tokio::test]
+    async fn guessing_spread_over_many_addresses_meets_the_per_email_ceiling() {
+        let throttle = SignInThrottle::new(None);
         for n in 0..250u32 {
             let address = Some(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n)));
-            throttle.record_failure("bob@example.com", address);
+            throttle.record_failure("bob@example.com", address).await;
         }
         let fresh = Some("192.0.2.1".parse().unwrap());
-        assert!(throttle.check("bob@example.com", fresh).is_err());
-        assert!(throttle.check("carol@example.com", fresh).is_ok());
+        assert!(throttle.check("bob@example.com", fresh).await.is_err());
+        assert!(throttle.check("carol@example.com", fresh).await.is_ok());
     }
 }

@@ -5,6 +5,7 @@ mod audit;
 mod checks;
 mod cli;
 mod containment;
+mod instances;
 mod keys;
 mod lists;
 mod mail;

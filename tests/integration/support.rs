@@ -162,6 +162,46 @@ pub async fn spawn_app_with(engine: Engine, configure: impl Fn(&mut Config)) -> 
     Some(start(config, engine).await)
 }
 
+/// `count` instances of the app on one database and one data directory (so one pepper), as
+/// several instances behind a load balancer run; `None` when PostgreSQL does not answer.
+pub async fn spawn_instances(
+    engine: Engine,
+    count: usize,
+    configure: impl Fn(&mut Config),
+) -> Option<Vec<TestApp>> {
+    let first = spawn_app_with(engine, &configure).await?;
+    let mut config = (*first.state.config).clone();
+    configure(&mut config);
+    let mut instances = vec![first];
+    for _ in 1..count {
+        instances.push(start(config.clone(), engine).await);
+    }
+    Some(instances)
+}
+
+/// The Redis that tests share limits through (`KEYWARD_TEST_REDIS_URL`, by default the one on
+/// 127.0.0.1:6379), with a prefix of its own so tests never see each other's budgets. A Redis
+/// that does not answer fails the test, unless `KEYWARD_SKIP_REDIS=1` says to skip it.
+pub async fn test_redis() -> Option<(keyward::server::shared_limits::RedisUrl, String)> {
+    let url = std::env::var("KEYWARD_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let answers = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        tokio::net::TcpStream::connect(url.trim_start_matches("redis://")),
+    )
+    .await
+    .is_ok_and(|connected| connected.is_ok());
+    if !answers {
+        if std::env::var("KEYWARD_SKIP_REDIS").as_deref() == Ok("1") {
+            eprintln!("SKIPPED: no Redis at {url} (KEYWARD_SKIP_REDIS=1)");
+            return None;
+        }
+        panic!("Redis does not answer at {url}: start it, or set KEYWARD_SKIP_REDIS=1");
+    }
+    let prefix = format!("keyward-test:{}:", random_suffix());
+    Some((keyward::server::shared_limits::RedisUrl(url), prefix))
+}
+
 /// Starts the app on an existing SQLite data directory (one the CLI prepared, say).
 pub async fn spawn_app_in(data_dir: &std::path::Path) -> TestApp {
     start(Config::for_tests(data_dir, None), Engine::Sqlite).await
@@ -265,6 +305,14 @@ impl Caller {
     pub fn using_key(&self, secret: &str) -> Caller {
         Caller {
             bearer: Some(secret.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// The same client (cookies, key) talking to another instance.
+    pub fn at(&self, instance: &TestApp) -> Caller {
+        Caller {
+            address: instance.address.clone(),
             ..self.clone()
         }
     }

@@ -1,0 +1,218 @@
+//! Several instances on one database, sharing their limits through Redis: what one instance
+//! counts, every other one sees. (`make test-cluster` checks the same behind haproxy, with
+//! separate processes.)
+
+use crate::support::*;
+use keyward::server::config::Config;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+/// Runs `test` with two instances sharing one Redis, on each engine.
+async fn with_two_instances<F, Fut>(test: F)
+where
+    F: Fn(Vec<TestApp>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some((url, prefix)) = test_redis().await else {
+        return;
+    };
+    let configure = |config: &mut Config| {
+        config.redis_url = Some(url.clone());
+        config.redis_prefix = prefix.clone();
+    };
+    for engine in [Engine::Sqlite, Engine::Postgres] {
+        match spawn_instances(engine, 2, configure).await {
+            Some(instances) => test(instances).await,
+            None if std::env::var("KEYWARD_SKIP_POSTGRES").as_deref() == Ok("1") => {
+                eprintln!("SKIPPED on PostgreSQL (KEYWARD_SKIP_POSTGRES=1)")
+            }
+            None => panic!("PostgreSQL does not answer at KEYWARD_TEST_POSTGRES_URL"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_keys_limit_counts_its_requests_on_every_instance() {
+    with_two_instances(|instances| async move {
+        let (first, second) = (&instances[0], &instances[1]);
+        let (owner, _) = first
+            .signup(&format!("limits-{:?}@example.com", first.engine))
+            .await;
+        let (_, secret) = owner
+            .create_key(json!({"name": "metered", "rate_limit_per_minute": 6}))
+            .await;
+        let metered = first.with_key(&secret);
+        // Alternating instances: six answers in all, counting down across both.
+        for (n, remaining) in ["5", "4", "3", "2", "1", "0"].into_iter().enumerate() {
+            let instance = if n % 2 == 0 { first } else { second };
+            let response = metered.at(instance).call("auth/me", json!({})).await;
+            assert_eq!(response.status(), StatusCode::OK, "request {n}");
+            assert_eq!(response.headers()["ratelimit-remaining"], remaining);
+        }
+        for instance in [first, second] {
+            let refused = metered.at(instance).call("auth/me", json!({})).await;
+            assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+            let wait: u64 = refused.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=10).contains(&wait), "one request back in 10 s: {wait}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_passwords_spread_over_instances_are_throttled_as_one() {
+    with_two_instances(|instances| async move {
+        let (first, second) = (&instances[0], &instances[1]);
+        let email = format!("guessed-{:?}@example.com", first.engine);
+        first.signup(&email).await;
+        let guesser = first.anonymous();
+        let guess = json!({"email": email, "password": "not the password"});
+        // The budget is 4 failures, and the 5th blocks: with each instance counting alone, the
+        // 6th attempt would be only the 3rd on either.
+        for n in 0..5 {
+            let instance = if n % 2 == 0 { first } else { second };
+            let (status, body) = guesser
+                .at(instance)
+                .call_json("auth/login", guess.clone())
+                .await;
+            assert_error(status, &body, 401, "unauthenticated");
+        }
+        for instance in [second, first] {
+            let (status, body) = guesser
+                .at(instance)
+                .call_json("auth/login", guess.clone())
+                .await;
+            assert_error(status, &body, 429, "rate_limited");
+        }
+        // The person, from another address, still gets in on either instance.
+        let person = first.anonymous_from("127.0.0.9");
+        person
+            .at(second)
+            .call_ok(
+                "auth/login",
+                json!({"email": email, "password": PASSWORD}),
+                StatusCode::OK,
+            )
+            .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_session_made_on_one_instance_works_on_the_other() {
+    with_two_instances(|instances| async move {
+        let (first, second) = (&instances[0], &instances[1]);
+        let email = format!("roaming-{:?}@example.com", first.engine);
+        let (person, _) = first.signup(&email).await;
+        let me = person
+            .at(second)
+            .call_ok("auth/me", json!({}), StatusCode::OK)
+            .await;
+        assert_eq!(me["user"]["email"], email.to_lowercase());
+        // Signing out on the second ends the session on the first too.
+        person
+            .at(second)
+            .call_ok("auth/logout", json!({}), StatusCode::OK)
+            .await;
+        let (status, _) = person.at(first).call_json("auth/me", json!({})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}
+
+/// A TCP relay to Redis that the test can cut, as a network failure or a Redis restart would.
+struct CuttableRelay {
+    address: String,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl CuttableRelay {
+    async fn to(redis: &str) -> CuttableRelay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let tasks = Arc::new(Mutex::new(Vec::new()));
+        let (target, accepted) = (redis.to_string(), tasks.clone());
+        let accepting = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                accepted.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        });
+        tasks.lock().unwrap().push(accepting);
+        CuttableRelay { address, tasks }
+    }
+
+    /// Closes every connection and stops listening.
+    fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn when_redis_stops_answering_each_instance_still_limits_and_nothing_fails() {
+    let Some((url, prefix)) = test_redis().await else {
+        return;
+    };
+    let relay = CuttableRelay::to(url.0.trim_start_matches("redis://")).await;
+    let relayed = keyward::server::shared_limits::RedisUrl(format!("redis://{}", relay.address));
+    let app = spawn_app_with(Engine::Sqlite, |config| {
+        config.redis_url = Some(relayed.clone());
+        config.redis_prefix = prefix.clone();
+    })
+    .await
+    .unwrap();
+    let (owner, _) = app.signup("outage@example.com").await;
+    let (_, secret) = owner
+        .create_key(json!({"name": "metered", "rate_limit_per_minute": 3}))
+        .await;
+    let metered = app.with_key(&secret);
+    metered.call_ok("auth/me", json!({}), StatusCode::OK).await;
+
+    relay.cut();
+    // The instance counts on its own from here: a whole allowance of 3, then 429; never a 500.
+    let mut statuses = Vec::new();
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        statuses.push(metered.call("auth/me", json!({})).await.status().as_u16());
+    }
+    // One call waits for Redis (at most 250 ms); the next ones do not ask it for a while.
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let logs = captured_logs();
+    for line in logs
+        .lines()
+        .filter(|line| line.to_lowercase().contains("redis"))
+    {
+        eprintln!("LOG {line}");
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    let guesser = app.anonymous();
+    for _ in 0..5 {
+        let (status, _) = guesser
+            .call_json(
+                "auth/login",
+                json!({"email": "outage@example.com", "password": "wrong"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = guesser
+        .call_json(
+            "auth/login",
+            json!({"email": "outage@example.com", "password": "wrong"}),
+        )
+        .await;
+    assert_error(status, &body, 429, "rate_limited");
+    assert!(captured_logs().contains("Redis did not answer"));
+}
