@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what is missing first (scripts/bootstrap.sh).
-.PHONY: run test release serve-release bench-audit bench-lists bench-storm
+.PHONY: run test test-cluster release serve-release bench bench-audit bench-lists bench-storm
 
 # Build and serve keyward at http://127.0.0.1:3000 with SQLite in ./data.
 run:
@@ -11,6 +11,11 @@ run:
 test:
 	scripts/bootstrap.sh --e2e
 	scripts/test.sh
+
+# Three instances behind haproxy on one PostgreSQL database and one Redis (also part of `test`).
+test-cluster:
+	scripts/bootstrap.sh
+	scripts/test-cluster.sh
 
 # An optimised build (size-optimised Wasm, with .br and .gz beside each file, served to browsers
 # that accept them); `make serve-release` builds and runs it.

@@ -30,6 +30,22 @@ else
 fi
 export KEYWARD_TEST_POSTGRES_URL=$postgres_url
 
+# Instances sharing limits need Redis (integration tests and the cluster test); the same rule.
+redis_url=${KEYWARD_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+redis_host_port=${redis_url#redis://}
+redis_answers=false
+if (exec 3<>"/dev/tcp/${redis_host_port%:*}/${redis_host_port##*:}") 2>/dev/null; then
+  redis_answers=true
+  say "Shared limits are tested with Redis ($redis_host_port)"
+elif [ "${KEYWARD_SKIP_REDIS:-}" = 1 ]; then
+  say "Shared limits NOT tested: Redis skipped (KEYWARD_SKIP_REDIS=1)"
+else
+  echo "Redis does not answer at $redis_host_port (KEYWARD_TEST_REDIS_URL)." >&2
+  echo "Start it, or run with KEYWARD_SKIP_REDIS=1 to leave the shared limits untested." >&2
+  exit 1
+fi
+export KEYWARD_TEST_REDIS_URL=$redis_url
+
 say "Unit and integration tests"
 cargo leptos test
 
@@ -37,6 +53,15 @@ say "End-to-end tests (Playwright, Chromium)"
 rm -rf target/e2e-data
 # Every Playwright test signs people up from 127.0.0.1: lift the per-address sign-up quota.
 KEYWARD_DATA_DIR=target/e2e-data KEYWARD_SIGNUPS_PER_HOUR=10000 cargo leptos end-to-end
+
+# Three instances behind haproxy on one PostgreSQL database and one Redis (the debug server
+# cargo-leptos just built).
+if $redis_answers && [ "${KEYWARD_SKIP_POSTGRES:-}" != 1 ]; then
+  say "Three instances behind haproxy (scripts/test-cluster.sh)"
+  BINARY=target/debug/keyward scripts/test-cluster.sh
+else
+  say "Cluster test skipped: it needs PostgreSQL and Redis"
+fi
 
 say "API fuzzing from the OpenAPI document (schemathesis)"
 scripts/fuzz.sh
