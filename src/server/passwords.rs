@@ -1,6 +1,7 @@
 //! Password hashing: argon2id with the OWASP-recommended parameters (19 MiB, 2 passes,
-//! 1 lane — the `argon2` crate's defaults), run on the blocking pool with bounded concurrency so
-//! a burst of logins can neither stall the async executor nor exhaust memory.
+//! 1 lane — the `argon2` crate's defaults), run on a pool of its own, one thread fewer than the
+//! machine has cores and at the lowest CPU priority, so a storm of sign-ins can neither stall
+//! the async executor, nor exhaust memory, nor take the CPU from key-authenticated traffic.
 
 use argon2::{
     password_hash::{
@@ -9,7 +10,7 @@ use argon2::{
     Argon2,
 };
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
 /// How many argon2 computations run at once: one core fewer than the machine has (but at least
 /// one), so a storm of sign-ins — argon2 is made to be expensive — always leaves a core for
@@ -20,7 +21,10 @@ pub fn hashing_slots(cores: usize) -> usize {
 
 #[derive(Clone)]
 pub struct Passwords {
+    /// Admission: a request waits here, so one that is cancelled while waiting costs nothing.
     permits: Arc<Semaphore>,
+    /// The threads that hash, as many as there are permits.
+    pool: Arc<rayon::ThreadPool>,
     /// Verified against when the email is unknown, so that "no such user" takes as long as
     /// "wrong password".
     dummy_hash: Arc<String>,
@@ -29,17 +33,36 @@ pub struct Passwords {
 impl Passwords {
     pub fn new() -> anyhow::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let slots = hashing_slots(cores);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(slots)
+            .thread_name(|n| format!("argon2-{n}"))
+            .start_handler(|_| lower_this_threads_priority())
+            .build()?;
         let dummy_hash = hash_blocking(&crate::server::ids::random_base62(24))?;
         Ok(Passwords {
-            permits: Arc::new(Semaphore::new(hashing_slots(cores))),
+            permits: Arc::new(Semaphore::new(slots)),
+            pool: Arc::new(pool),
             dummy_hash: Arc::new(dummy_hash),
         })
     }
 
+    /// Runs `work` on the hashing pool once a place is free.
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let _permit = self.permits.acquire().await?;
+        let (answer, answered) = oneshot::channel();
+        self.pool.spawn(move || {
+            let _ = answer.send(work());
+        });
+        Ok(answered.await?)
+    }
+
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
         let password = password.to_string();
-        let _permit = self.permits.acquire().await?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+        self.on_pool(move || hash_blocking(&password)).await?
     }
 
     /// Verifies `password` against `stored`, or against a dummy hash when there is no user, so
@@ -48,18 +71,32 @@ impl Passwords {
         let known_user = stored.is_some();
         let hash = stored.map_or_else(|| self.dummy_hash.as_ref().clone(), str::to_string);
         let password = password.to_string();
-        let _permit = self.permits.acquire().await?;
-        let matches = tokio::task::spawn_blocking(move || {
-            let parsed =
-                PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-            Ok::<_, anyhow::Error>(
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok(),
-            )
-        })
-        .await??;
+        let matches = self
+            .on_pool(move || {
+                let parsed =
+                    PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+                Ok::<_, anyhow::Error>(
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok(),
+                )
+            })
+            .await??;
         Ok(known_user && matches)
+    }
+}
+
+/// Nice 19 for the calling thread: when key traffic wants the CPU, the scheduler gives it, and
+/// sign-ins wait. They are people, who barely notice 100 ms; programs with keys would.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority reads its three integer arguments only. On Linux, PRIO_PROCESS
+        // with `who` = 0 names the calling thread (the nice value is per thread there).
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+        if result != 0 {
+            tracing::debug!("could not lower the priority of a hashing thread");
+        }
     }
 }
 
@@ -80,6 +117,18 @@ mod tests {
         assert_eq!(hashing_slots(1), 1);
         assert_eq!(hashing_slots(2), 1);
         assert_eq!(hashing_slots(8), 7);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_runs_at_the_lowest_priority() {
+        let passwords = Passwords::new().unwrap();
+        // SAFETY: getpriority reads its arguments only; `who` = 0 is the calling thread.
+        let nice = passwords
+            .on_pool(|| unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) })
+            .await
+            .unwrap();
+        assert_eq!(nice, 19);
     }
 
     #[tokio::test]
