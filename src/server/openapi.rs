@@ -343,11 +343,11 @@ pub fn check_request_shape(path: &str, body: &[u8]) -> Result<(), ApiError> {
     let Value::Object(fields) = value else {
         return Err(ApiError::invalid_input("body", "must be a JSON object"));
     };
+    let no_properties = Map::new();
     let properties = schema
         .get("properties")
         .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+        .unwrap_or(&no_properties);
     for name in fields.keys() {
         if !properties.contains_key(name) {
             return Err(ApiError::new(
