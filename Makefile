@@ -26,6 +26,13 @@ release:
 serve-release: release
 	LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward LEPTOS_HASH_FILES=true target/release/keyward
 
+# Every speed measure side by side on both engines, ending in one table: key checks against
+# /healthz, at 1,000,000 keys, during a sign-in storm, keys/list, kept-alive files, the Wasm's
+# size and a first visit in Chromium on two throttled links.
+bench: release
+	scripts/bootstrap.sh --e2e
+	scripts/bench.sh
+
 # The audit trail at 1,000,000 events: audit/list p99 and the export's peak memory, both engines.
 bench-audit: release
 	scripts/bench-audit.sh

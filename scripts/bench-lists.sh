@@ -18,36 +18,11 @@ postgres_admin=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/p
 
 # shellcheck source=scripts/bench/server.sh
 . scripts/bench/server.sh
+# shellcheck source=scripts/bench/seed.sh
+. scripts/bench/seed.sh
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-
-# $2 keys for one person, made $first.. one millisecond apart (ids key_seed<N>).
-seed_sql() {
-  local account=$1 user=$2 membership=$3 first=$4 last=$5 series=$6
-  cat <<SQL
-INSERT INTO api_keys (id, account_id, user_id, membership_id, kind, name, secret_hash, hint, created_at)
-SELECT 'key_seed' || i, '$account', '$user', '$membership', 'user', 'seed key ' || i,
-       'seed-hash-' || i, 'kw_seed…0000', 1700000000000 + i
-FROM $series WHERE i BETWEEN $first AND $last;
-SQL
-}
-
-run_sql() {
-  local engine=$1 data=$2
-  if [ "$engine" = postgres ]; then psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL"; else sqlite3 "$data/keyward.db"; fi
-}
-
-seed() {
-  local engine=$1 data=$2 account=$3 user=$4 membership=$5 first=$6 last=$7
-  if [ "$engine" = postgres ]; then
-    { seed_sql "$account" "$user" "$membership" "$first" "$last" "generate_series($first, $last) AS s(i)";
-      echo "ANALYZE api_keys;"; } | run_sql "$engine" "$data"
-  else
-    { echo "WITH RECURSIVE s(i) AS (SELECT $first UNION ALL SELECT i + 1 FROM s WHERE i < $last)";
-      seed_sql "$account" "$user" "$membership" "$first" "$last" s; echo "ANALYZE;"; } | run_sql "$engine" "$data"
-  fi
-}
 
 # wrk on one operation with a key for $SECONDS_EACH (10) seconds; prints requests/s, p50, p99.
 load() {
@@ -68,7 +43,7 @@ measure() {
   user=$(printf '%s' "$me" | field '["user"]["id"]')
   key=$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/keys/create" \
     -d '{"name":"bench"}' | field '["secret"]')
-  membership=$(echo "SELECT id FROM memberships WHERE user_id = '$user';" | run_sql "$engine" "$data" | tr -d ' ' | grep -v '^$' | grep -v -- '---\|row\|^id$' | head -1)
+  membership=$(membership_of "$engine" "$data" "$user")
 
   if [[ " $parts " == *" guards "* ]]; then
     # 5 s runs, each guarded run with a fresh key: its limit (the highest allowed, 100,000 a
@@ -102,7 +77,7 @@ measure() {
   token=${invitation##*/}
   other=$(curl -sf -H 'content-type: application/json' "$url/api/v1/invites/accept" \
     -d "{\"token\":\"$token\",\"password\":\"bench password 123\"}" | field '["user"]["id"]')
-  other_membership=$(echo "SELECT id FROM memberships WHERE user_id = '$other';" | run_sql "$engine" "$data" | tr -d ' ' | grep -v '^$' | grep -v -- '---\|row\|^id$' | head -1)
+  other_membership=$(membership_of "$engine" "$data" "$other")
   say "$engine: seeding $((account_keys - own_keys)) more keys in the account"
   started=$SECONDS
   seed "$engine" "$data" "$account" "$other" "$other_membership" $((own_keys + 1)) "$account_keys"

@@ -15,7 +15,7 @@ start_server() {
   else
     unset DATABASE_URL
   fi
-  LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward \
+  LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward LEPTOS_HASH_FILES=true \
     KEYWARD_DATA_DIR=$data RUST_LOG=${BENCH_LOG:-warn} "$binary" >"$data/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done

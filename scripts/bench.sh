@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# `make bench`: the speed measures side by side, on SQLite and PostgreSQL, with the release
+# build, and a table at the end. Ratios rather than absolute times, so that two machines can be
+# compared:
+#   - key-authenticated auth/me throughput ÷ /healthz (wrk, three interleaved 5-s pairs, medians)
+#   - the same with 1,000,000 keys in the table ÷ with a few
+#   - auth/me p99 during a sign-in storm from 250 addresses ÷ idle (scripts/bench/storm.py)
+#   - keys/list p99, first page, a person with 10,000 keys
+#   - the slowest of 12 files fetched over one kept-alive connection
+#   - the Wasm's bytes (raw, gzip, brotli), and a first visit in Chromium on two throttled links
+#     (bytes transferred, time until the page has hydrated; end2end/bench/first-visit.mjs)
+# make bench-lists, bench-storm and bench-audit go deeper into their parts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+port=3197
+binary=${KEYWARD_BINARY:-target/release/keyward}
+[ -x "$binary" ] || { echo "build it first: make release" >&2; exit 1; }
+command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
+command -v sqlite3 >/dev/null || apt-get install -y sqlite3 >/dev/null
+postgres_admin=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+# shellcheck source=scripts/bench/server.sh
+. scripts/bench/server.sh
+# shellcheck source=scripts/bench/seed.sh
+. scripts/bench/seed.sh
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+results=$(mktemp)
+record() { printf '%s|%s|%s\n' "$1" "$2" "$3" >>"$results"; }
+
+# wrk for $3 seconds on $1 (a path), with the bearer key $2 (POST {}) or none (GET); prints
+# wrk's summary to stderr and "requests/s p99-ms" to stdout.
+run_wrk() {
+  local path=$1 key=$2 seconds=$3 out
+  if [ -n "$key" ]; then
+    out=$(BODY='{}' KEY=$key wrk -t2 -c8 -d"${seconds}s" --latency -s scripts/bench/post.lua "$url$path")
+  else
+    out=$(wrk -t2 -c8 -d"${seconds}s" --latency "$url$path")
+  fi
+  grep -E "Requests/sec|^ +99%|Non-2xx" <<<"$out" | sed "s|^|    $path: |" >&2
+  if grep -q "Non-2xx" <<<"$out"; then echo "$path answered errors: not a measure" >&2; exit 1; fi
+  awk '/Requests\/sec/ { rps = $2 }
+       $1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
+                     else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
+                     p99 = v }
+       END { print rps, p99 }' <<<"$out"
+}
+
+median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# Three interleaved pairs of /healthz and auth/me with $1; prints "healthz-rps key-rps".
+key_against_health() {
+  local key=$1 health=() keyed=()
+  for _ in 1 2 3; do
+    health+=("$(run_wrk /healthz "" 5 | cut -d' ' -f1)")
+    keyed+=("$(run_wrk /api/v1/auth/me "$key" 5 | cut -d' ' -f1)")
+  done
+  echo "$(echo "${health[*]}" | median) $(echo "${keyed[*]}" | median)"
+}
+
+measure() {
+  local engine=$1 data pid url database jar signed_up key health keyed
+  BENCH_LOG=error start_server "$engine"
+  local me=$signed_up account user membership
+  account=$(field '["account"]["id"]' <<<"$me")
+  user=$(field '["user"]["id"]' <<<"$me")
+  membership=$(membership_of "$engine" "$data" "$user")
+  key=$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/keys/create" \
+    -d '{"name":"bench"}' | field '["secret"]')
+
+  say "$engine: warm-up"
+  run_wrk /healthz "" 2 >/dev/null
+  run_wrk /api/v1/auth/me "$key" 2 >/dev/null
+
+  say "$engine: auth/me with a key against /healthz (wrk -t2 -c8, 3 interleaved 5-s pairs)"
+  read -r health keyed < <(key_against_health "$key")
+  record "$engine" key_vs_health "$(python3 -c "print(f'{$keyed / $health:.2f} ({$keyed:,.0f} / {$health:,.0f} rps)')")"
+
+  say "$engine: auth/me p99 while idle, then during a sign-in storm from 250 addresses"
+  local idle storm storm_pid
+  idle=$(run_wrk /api/v1/auth/me "$key" 10 | cut -d' ' -f2)
+  python3 scripts/bench/storm.py 127.0.0.1 "$port" 250 2 &
+  storm_pid=$!
+  sleep 3
+  storm=$(run_wrk /api/v1/auth/me "$key" 10 | cut -d' ' -f2)
+  kill -TERM "$storm_pid"; wait "$storm_pid" >/dev/null 2>&1 || true
+  record "$engine" storm "$(python3 -c "print(f'{$storm / $idle:.2f} ({$idle:.2f} → {$storm:.2f} ms)')")"
+
+  say "$engine: keys/list for a person with 10,000 keys"
+  seed "$engine" "$data" "$account" "$user" "$membership" 1 10000
+  local list_p99
+  list_p99=$(BODY='{}' KEY=$key wrk -t2 -c8 -d10s --latency -s scripts/bench/post.lua "$url/api/v1/keys/list" \
+    | awk '$1 == "99%" { print $2 }')
+  echo "    keys/list p99: $list_p99" >&2
+  record "$engine" keys_list "$list_p99"
+
+  say "$engine: 990,000 more keys in the table, then auth/me against /healthz again"
+  seed "$engine" "$data" "$account" "$user" "$membership" 10001 1000000
+  local health_full keyed_full
+  read -r health_full keyed_full < <(key_against_health "$key")
+  record "$engine" million_vs_few "$(python3 -c "print(f'{$keyed_full / $keyed:.2f} ({$keyed:,.0f} → {$keyed_full:,.0f} rps)')")"
+
+  if [ "$engine" = sqlite ]; then
+    static_files
+    first_visit
+  fi
+  stop_server
+}
+
+# Four bundle files, three times each, over one kept-alive connection: the slowest answer.
+static_files() {
+  say "Files over one kept-alive connection (curl, 4 files × 3)"
+  local urls=() file
+  for file in target/site/pkg/keyward.*.css target/site/pkg/keyward.*.js target/site/favicon.svg target/site/pkg/keyward.*.wasm; do
+    urls+=("$url/${file#target/site/}")
+  done
+  local slowest
+  slowest=$(curl -s -o /dev/null -w '%{time_total}\n' "${urls[@]}" "${urls[@]}" "${urls[@]}" \
+    | awk '{ if ($1 > max) max = $1 } END { printf "%.2f", max * 1000 }')
+  echo "    slowest: $slowest ms" >&2
+  record all static_slowest "$slowest ms"
+  local wasm
+  wasm=$(compgen -G 'target/site/pkg/keyward*.wasm' | head -1)
+  record all wasm "$(stat -c %s "$wasm") raw, $(stat -c %s "$wasm.gz") gzip, $(stat -c %s "$wasm.br") brotli"
+}
+
+first_visit() {
+  say "A first visit in Chromium, cache disabled (end2end/bench/first-visit.mjs, median of 3)"
+  local visits
+  visits=$(cd end2end && node bench/first-visit.mjs "$url/")
+  echo "    $visits" >&2
+  record all first_visit "$(python3 -c "
+import json
+for visit in json.loads('''$visits'''):
+    print(f\"{visit['link']}: {visit['bytes']:,} bytes, hydrated in {visit['median_ms'] / 1000:.2f} s\", end='; ')
+")"
+}
+
+measure sqlite
+measure postgres
+
+say "Summary (release build, $(nproc) cores, wrk on loopback)"
+python3 - "$results" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    engine, name, value = line.rstrip("\n").split("|", 2)
+    rows.setdefault(name, {})[engine] = value
+titles = [
+    ("key_vs_health", "auth/me with a key ÷ /healthz, throughput", "≥ 0.85"),
+    ("million_vs_few", "the same, 1,000,000 keys in the table ÷ a few", "≥ 0.95"),
+    ("storm", "auth/me p99 in a sign-in storm ÷ idle", "≤ 2"),
+    ("keys_list", "keys/list p99, first page of 10,000 keys", ""),
+]
+print(f"{'measure':<48} {'SQLite':<34} {'PostgreSQL':<34} goal")
+for name, title, goal in titles:
+    values = rows.get(name, {})
+    print(f"{title:<48} {values.get('sqlite', '-'):<34} {values.get('postgres', '-'):<34} {goal}")
+print(f"{'slowest file on a kept-alive connection':<48} {rows['static_slowest']['all']:<69} < 1 ms")
+print(f"{'Wasm of the first page':<48} {rows['wasm']['all']}  (goal ≤ 200 KB compressed)")
+for visit in rows["first_visit"]["all"].strip("; ").split("; "):
+    print(f"{'first visit, Chromium, ' + visit.split(':')[0]:<48} {visit.split(': ', 1)[1]}")
+print("goals: 1.6 Mbit/s ≤ 2 s, 20 Mbit/s ≤ 0.3 s")
+PY
+rm -f "$results"
