@@ -179,6 +179,7 @@ writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
 for thread in writers:
     thread.start()
 time.sleep(2)
+print("..  killing instance b (SIGKILL) while 4 writers create checks through the balancer")
 os.kill(VICTIM_PID, signal.SIGKILL)
 killed_at = len(acknowledged)
 time.sleep(3)
