@@ -55,7 +55,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         }
     };
     let state = AppState {
-        leptos_options: leptos_options.clone(),
+        leptos_options: Arc::new(leptos_options.clone()),
         pool: database.pool,
         key_hasher,
         passwords: Passwords::new()?,

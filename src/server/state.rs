@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
-    pub leptos_options: LeptosOptions,
+    /// Behind an `Arc`: the state is cloned several times a request (Leptos' context, the
+    /// server functions), and `LeptosOptions` is a dozen strings.
+    pub leptos_options: Arc<LeptosOptions>,
     pub pool: Pool,
     pub config: Arc<Config>,
     pub key_hasher: KeyHasher,
@@ -22,4 +24,11 @@ pub struct AppState {
     pub audit_repeats: Repeats,
     /// Set when `KEYWARD_SMTP_URL` is.
     pub mailer: Option<Arc<super::mail::Mailer>>,
+}
+
+/// leptos_axum's file handler takes the options from the state.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> LeptosOptions {
+        state.leptos_options.as_ref().clone()
+    }
 }
