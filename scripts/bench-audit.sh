@@ -6,12 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${EVENTS:-1000000}
 port=3197
-binary=${KEYWARD_BINARY:-target/release/keyward}
-[ -x "$binary" ] || { echo "build it first: make release" >&2; exit 1; }
-command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
-postgres_admin=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+# shellcheck source=scripts/bench/server.sh
+. scripts/bench/server.sh
 
 # The seed: $events events in the account, spread over four actions and a thousand checks, one
 # millisecond apart. Their chain links are not computed (verification would report them); what
@@ -33,31 +30,16 @@ SQL
 }
 
 measure() {
-  local engine=$1 data pid url database=""
-  data=$(mktemp -d)
-  url=http://127.0.0.1:$port
-  if [ "$engine" = postgres ]; then
-    database=keyward_bench_$(date +%s)
-    psql -q "$postgres_admin" -c "CREATE DATABASE $database"
-    export DATABASE_URL=${postgres_admin%/*}/$database
-  else
-    unset DATABASE_URL
-  fi
-  LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward \
-    KEYWARD_DATA_DIR=$data RUST_LOG=warn "$binary" >"$data/server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
-  local jar=$data/cookies
-  local me
-  me=$(curl -sf -c "$jar" -H 'content-type: application/json' "$url/api/v1/auth/signup" \
-    -d '{"email":"bench@example.com","password":"bench password 123","account_name":"Bench"}')
+  local engine=$1 data pid url database jar signed_up me
+  start_server "$engine"
+  me=$signed_up
   local account user
-  account=$(printf '%s' "$me" | python3 -c 'import json,sys; print(json.load(sys.stdin)["account"]["id"])')
-  user=$(printf '%s' "$me" | python3 -c 'import json,sys; print(json.load(sys.stdin)["user"]["id"])')
+  account=$(field '["account"]["id"]' <<<"$me")
+  user=$(field '["user"]["id"]' <<<"$me")
   local created key key_id
   created=$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/keys/create" -d '{"name":"bench"}')
-  key=$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
-  key_id=$(printf '%s' "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"]["id"])')
+  key=$(field '["secret"]' <<<"$created")
+  key_id=$(field '["key"]["id"]' <<<"$created")
 
   say "$engine: seeding $events events"
   local started=$SECONDS
@@ -90,12 +72,7 @@ measure() {
   after=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   echo "exported $lines lines; server peak RSS before: $((before / 1024)) MiB, after: $((after / 1024)) MiB"
 
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  rm -rf "$data"
-  if [ -n "$database" ]; then
-    unset DATABASE_URL
-    psql -q "$postgres_admin" -c "DROP DATABASE $database WITH (FORCE)"
-  fi
+  stop_server
 }
 
 measure sqlite

@@ -10,19 +10,12 @@ account_keys=${KEYS:-1000000}
 parts=${PARTS:-guards lists}
 own_keys=10000
 port=3198
-binary=${KEYWARD_BINARY:-target/release/keyward}
-[ -x "$binary" ] || { echo "build it first: make release" >&2; exit 1; }
-command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
-command -v sqlite3 >/dev/null || apt-get install -y sqlite3 >/dev/null
-postgres_admin=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
 # shellcheck source=scripts/bench/server.sh
 . scripts/bench/server.sh
 # shellcheck source=scripts/bench/seed.sh
 . scripts/bench/seed.sh
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 # wrk on one operation with a key for $SECONDS_EACH (10) seconds; prints requests/s, p50, p99.
 load() {

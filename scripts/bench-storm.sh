@@ -6,15 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=3196
-binary=${KEYWARD_BINARY:-target/release/keyward}
-[ -x "$binary" ] || { echo "build it first: make release" >&2; exit 1; }
-command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
-postgres_admin=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
 # shellcheck source=scripts/bench/server.sh
 . scripts/bench/server.sh
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 p99() { awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }'; }
 
 measure() {

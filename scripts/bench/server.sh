@@ -1,5 +1,16 @@
-# Sourced by the bench scripts: starts the release server on a fresh database and signs up the
-# bench person, and stops it again. Needs $binary, $port and $postgres_admin.
+# Sourced by every bench script once it has set $port: checks for the release binary
+# ($KEYWARD_BINARY), installs wrk and sqlite3 when missing, and starts the server on a fresh
+# database and signs up the bench person, and stops it again.
+
+binary=${KEYWARD_BINARY:-target/release/keyward}
+[ -x "$binary" ] || { echo "build it first: make release" >&2; exit 1; }
+command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
+command -v sqlite3 >/dev/null || apt-get install -y sqlite3 >/dev/null
+postgres_admin=${KEYWARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+# field '["key"]["id"]' < JSON: one value of a JSON answer.
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 # start_server ENGINE: sets data (its directory), url, pid, database (PostgreSQL's name, else
 # empty) and jar (the bench person's session cookie); exports DATABASE_URL for PostgreSQL.

@@ -195,6 +195,15 @@ impl Config {
     }
 }
 
+/// Scheme, host and port of a service URL (`smtp://user:password@host:587?tls=required`):
+/// what a log line may say about it, never the credentials or the options.
+pub fn url_without_credentials(url: &str, default_scheme: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or((default_scheme, url));
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let host = host.split(['/', '?']).next().unwrap_or_default();
+    format!("{scheme}://{host}")
+}
+
 fn sqlite_url_in(data_dir: &Path) -> String {
     format!(
         "sqlite://{}?mode=rwc",

@@ -26,10 +26,7 @@ impl fmt::Debug for SmtpUrl {
 impl SmtpUrl {
     /// Scheme, host and port: what a log line may say about it.
     pub fn server(&self) -> String {
-        let (scheme, rest) = self.0.split_once("://").unwrap_or(("smtp", &self.0));
-        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-        let host = host.split(['/', '?']).next().unwrap_or_default();
-        format!("{scheme}://{host}")
+        super::config::url_without_credentials(&self.0, "smtp")
     }
 }
 

@@ -25,10 +25,7 @@ where
     for engine in [Engine::Sqlite, Engine::Postgres] {
         match spawn_instances(engine, 2, configure).await {
             Some(instances) => test(instances).await,
-            None if std::env::var("KEYWARD_SKIP_POSTGRES").as_deref() == Ok("1") => {
-                eprintln!("SKIPPED on PostgreSQL (KEYWARD_SKIP_POSTGRES=1)")
-            }
-            None => panic!("PostgreSQL does not answer at KEYWARD_TEST_POSTGRES_URL"),
+            None => postgres_did_not_answer(),
         }
     }
 }

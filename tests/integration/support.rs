@@ -49,13 +49,20 @@ where
     .await;
     match spawn_app_with(Engine::Postgres, &configure).await {
         Some(app) => test(app).await,
-        None if std::env::var("KEYWARD_SKIP_POSTGRES").as_deref() == Ok("1") => {
-            eprintln!("SKIPPED on PostgreSQL (KEYWARD_SKIP_POSTGRES=1)")
-        }
-        None => panic!(
+        None => postgres_did_not_answer(),
+    }
+}
+
+/// A PostgreSQL half that could not start: skipped when `KEYWARD_SKIP_POSTGRES=1` says so,
+/// else a failure.
+pub fn postgres_did_not_answer() {
+    if std::env::var("KEYWARD_SKIP_POSTGRES").as_deref() == Ok("1") {
+        eprintln!("SKIPPED on PostgreSQL (KEYWARD_SKIP_POSTGRES=1)");
+    } else {
+        panic!(
             "PostgreSQL does not answer at KEYWARD_TEST_POSTGRES_URL: start it, or set \
              KEYWARD_SKIP_POSTGRES=1 to run the SQLite half only"
-        ),
+        );
     }
 }
 
