@@ -4,7 +4,7 @@
 # Build and serve keyward at http://127.0.0.1:3000 with SQLite in ./data.
 run:
 	scripts/bootstrap.sh
-	cargo leptos serve
+	cargo leptos serve --split
 
 # Everything CI runs: formatting, lints, unit and integration tests (SQLite, and PostgreSQL when
 # it is reachable), the Playwright suite in Chromium, API fuzzing and a release build.
@@ -21,7 +21,7 @@ test-cluster:
 # that accept them); `make serve-release` builds and runs it.
 release:
 	scripts/bootstrap.sh --release
-	PATH="$(CURDIR)/.tools/binaryen/node_modules/.bin:$$PATH" cargo leptos build --release --precompress
+	PATH="$(CURDIR)/.tools/binaryen/node_modules/.bin:$$PATH" cargo leptos build --release --precompress --split
 
 serve-release: release
 	LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward LEPTOS_HASH_FILES=true target/release/keyward

@@ -52,7 +52,7 @@ cargo leptos test
 say "End-to-end tests (Playwright, Chromium)"
 rm -rf target/e2e-data
 # Every Playwright test signs people up from 127.0.0.1: lift the per-address sign-up quota.
-KEYWARD_DATA_DIR=target/e2e-data KEYWARD_SIGNUPS_PER_HOUR=10000 cargo leptos end-to-end
+KEYWARD_DATA_DIR=target/e2e-data KEYWARD_SIGNUPS_PER_HOUR=10000 cargo leptos end-to-end --split
 
 # Three instances behind haproxy on one PostgreSQL database and one Redis (the debug server
 # cargo-leptos just built).
@@ -69,7 +69,16 @@ scripts/fuzz.sh
 # Release builds compile the views without type erasure, which debug builds use: build one so a
 # view too deep for the compiler cannot hide until someone deploys.
 say "Release build (size-optimised Wasm, precompressed)"
-PATH="$PWD/.tools/binaryen/node_modules/.bin:$PATH" cargo leptos build --release --precompress
-ls -l target/site/pkg/
+PATH="$PWD/.tools/binaryen/node_modules/.bin:$PATH" cargo leptos build --release --precompress --split
+ls -l target/site/pkg/ | grep -v ' chunk_'
 # The bundle's names carry a hash (keyward.<hash>.wasm): look for its brotli copy by pattern.
-compgen -G 'target/site/pkg/keyward*.wasm.br' >/dev/null || { echo "no precompressed Wasm" >&2; exit 1; }
+main_wasm=$(compgen -G 'target/site/pkg/keyward.*.wasm.br' | head -1)
+[ -n "$main_wasm" ] || { echo "no precompressed Wasm" >&2; exit 1; }
+# A budget: the Wasm every first visit downloads (the framework, the top bar and the start page;
+# every other page is a lazy chunk) stays at most 200,000 bytes on the wire.
+wasm_bytes=$(stat -c %s "$main_wasm")
+echo "first-visit Wasm: $wasm_bytes bytes brotli (budget 200,000)"
+[ "$wasm_bytes" -le 200000 ] || {
+  echo "$main_wasm is over the budget: move what only some pages need into their lazy routes" >&2
+  exit 1
+}

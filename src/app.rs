@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    lazy_route, path, Lazy, LazyRoute,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -60,20 +60,56 @@ pub fn App() -> impl IntoView {
                 <ExpiryBanner />
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=path!("/") view=HomePage />
-                    <Route path=path!("/signup") view=SignupPage />
-                    <Route path=path!("/login") view=LoginPage />
-                    <Route path=path!("/invite/:token") view=AcceptInvitePage />
-                    <Route path=path!("/checks") view=ChecksPage />
-                    <Route path=path!("/members") view=MembersPage />
-                    <Route path=path!("/keys") view=KeysPage />
-                    <Route path=path!("/keys/:id") view=KeyPage />
-                    <Route path=path!("/account-keys") view=AccountKeysPage />
-                    <Route path=path!("/settings") view=SettingsPage />
-                    <Route path=path!("/audit") view=AuditPage />
+                    <Route path=path!("/signup") view={Lazy::<SignupRoute>::new()} />
+                    <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} />
+                    <Route path=path!("/invite/:token") view={Lazy::<AcceptInviteRoute>::new()} />
+                    <Route path=path!("/checks") view={Lazy::<ChecksRoute>::new()} />
+                    <Route path=path!("/members") view={Lazy::<MembersRoute>::new()} />
+                    <Route path=path!("/keys") view={Lazy::<KeysRoute>::new()} />
+                    <Route path=path!("/keys/:id") view={Lazy::<KeyRoute>::new()} />
+                    <Route path=path!("/account-keys") view={Lazy::<AccountKeysRoute>::new()} />
+                    <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} />
+                    <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} />
                 </Routes>
             </main>
         </Router>
     }
+}
+
+/// Every page but the start page is a lazy route: its code is a Wasm chunk of its own, fetched
+/// when the page is first shown (and preloaded by the server-rendered HTML when it is the page
+/// being loaded), so a first visit downloads the start page, the top bar and the framework only.
+/// The chunks exist only in builds made with `cargo leptos ... --split`, which every build
+/// command of this repository passes.
+macro_rules! lazy_pages {
+    ($($route:ident => $page:ident),* $(,)?) => {$(
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            // Each page loads its own data once shown: nothing to start before its code arrives.
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page /> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_pages! {
+    SignupRoute => SignupPage,
+    LoginRoute => LoginPage,
+    AcceptInviteRoute => AcceptInvitePage,
+    ChecksRoute => ChecksPage,
+    MembersRoute => MembersPage,
+    KeysRoute => KeysPage,
+    KeyRoute => KeyPage,
+    AccountKeysRoute => AccountKeysPage,
+    SettingsRoute => SettingsPage,
+    AuditRoute => AuditPage,
 }
 
 #[component]

@@ -16,12 +16,20 @@ pub mod ui;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
-    // A marker for the end-to-end tests (and anyone debugging): the page is now interactive.
-    if let Some(body) = web_sys::window()
-        .and_then(|window| window.document())
-        .and_then(|document| document.body())
-    {
+    // Asynchronous hydration: the page being shown may be a lazy route (see `app`), whose Wasm
+    // chunk is fetched before its part of the page can hydrate. (`leptos::mount::hydrate_lazy`
+    // does the same but cannot say when it is done.)
+    wasm_bindgen_futures::spawn_local(async {
+        let Some(body) = web_sys::window()
+            .and_then(|window| window.document())
+            .and_then(|document| document.body())
+        else {
+            return;
+        };
+        leptos::mount::hydrate_from_async(body.clone(), app::App)
+            .await
+            .forget();
+        // A marker for the end-to-end tests (and anyone debugging): the page is now interactive.
         let _ = body.set_attribute("data-hydrated", "true");
-    }
+    });
 }
