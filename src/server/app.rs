@@ -12,6 +12,7 @@ use super::{
     passwords::Passwords,
     sessions::{HashedSessionStore, SessionBackend},
     shared_limits::SharedLimits,
+    state::Services,
     stores,
     throttle::Throttles,
     usage::KeyUsage,
@@ -54,8 +55,8 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
             Some(shared)
         }
     };
-    let state = AppState {
-        leptos_options: Arc::new(leptos_options.clone()),
+    let state = AppState::new(Services {
+        leptos_options: leptos_options.clone(),
         pool: database.pool,
         key_hasher,
         passwords: Passwords::new()?,
@@ -71,7 +72,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
             }
         },
         config: Arc::new(config.clone()),
-    };
+    });
 
     let routes = generate_route_list(App);
     let context_state = state.clone();
