@@ -121,9 +121,16 @@ impl KeyHasher {
     }
 }
 
-/// Lower-case hexadecimal, how digests are stored.
+/// Lower-case hexadecimal, how digests are stored. Written digit by digit: every key check
+/// hashes, and a `format!` per byte cost more than the HMAC.
 pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 #[cfg(test)]
@@ -174,6 +181,19 @@ mod tests {
         assert_eq!(one.len(), 64);
         assert_ne!(one, two);
         assert!(!one.contains(&secret.0[3..10]));
+    }
+
+    #[test]
+    fn digests_are_written_as_lower_case_hex_two_digits_a_byte() {
+        assert_eq!(to_hex(&[0x00, 0x0f, 0xa5, 0xff, 0x10]), "000fa5ff10");
+        assert_eq!(to_hex(&[]), "");
+        // The stored form of every key hash (HMAC-SHA256 in hex, here from Python's hmac): it
+        // must never change, or no stored key would verify.
+        let hasher = KeyHasher::new(b"pepper-one-pepper-one-pepper-one");
+        assert_eq!(
+            hasher.hash_text("kw_example"),
+            "5429e8b729c7535c3e2c74f9eb416b760312c6131063d39f0f0f30230644033d"
+        );
     }
 
     #[test]
