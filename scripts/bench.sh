@@ -9,6 +9,8 @@
 #   - the slowest of 9 small files fetched over one kept-alive connection
 #   - the Wasm's bytes (raw, gzip, brotli), and a first visit in Chromium on two throttled links
 #     (bytes transferred, time until the page has hydrated; end2end/bench/first-visit.mjs)
+#   - instructions per auth/me with a key and per /healthz (valgrind's callgrind): unlike
+#     throughput, the same on every run, whatever else the machine is doing
 # make bench-lists, bench-storm and bench-audit go deeper into their parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -132,8 +134,41 @@ for visit in json.loads('''$visits'''):
 ")"
 }
 
+# Instructions the server executes (every thread, user space) per call, counted by callgrind
+# over 2,000 calls on one kept-alive connection after a warm-up; prints "key healthz".
+instructions_per_call() {
+  local engine=$1 counts key vpid path
+  command -v valgrind >/dev/null || apt-get install -y valgrind >/dev/null
+  counts=$(mktemp -d)
+  BENCH_WRAP="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$counts/run" \
+    BENCH_LOG=error start_server "$engine"
+  key=$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/keys/create" \
+    -d '{"name":"bench"}' | field '["secret"]')
+  vpid=$pid
+  for path in /api/v1/auth/me /healthz; do
+    python3 scripts/bench/calls.py "$url" "$path" "$key" 200 >/dev/null
+    callgrind_control -z "$vpid" >/dev/null
+    callgrind_control -i on "$vpid" >/dev/null
+    python3 scripts/bench/calls.py "$url" "$path" "$key" 2000
+    callgrind_control -i off "$vpid" >/dev/null
+    callgrind_control -d "$vpid" >/dev/null
+    sleep 1
+  done
+  stop_server
+  # Dumps are run.1 (auth/me) and run.2 (/healthz).
+  echo "$(($(awk '/^totals:/ { print $2 }' "$counts/run.1") / 2000)) $(($(awk '/^totals:/ { print $2 }' "$counts/run.2") / 2000))"
+  rm -rf "$counts"
+}
+
 measure sqlite
 measure postgres
+
+for engine in sqlite postgres; do
+  say "$engine: instructions per call (callgrind, 2,000 calls each)"
+  read -r keyed health < <(instructions_per_call "$engine")
+  echo "    auth/me with a key: $keyed, /healthz: $health" >&2
+  record "$engine" instructions "$(python3 -c "print(f'{$keyed:,} ÷ {$health:,} = {$keyed / $health:.2f}')")"
+done
 
 say "Summary (release build, $(nproc) cores, wrk on loopback)"
 python3 - "$results" <<'PY'
@@ -147,6 +182,7 @@ titles = [
     ("million_vs_few", "the same, 1,000,000 keys in the table ÷ a few", "≥ 0.95"),
     ("storm", "auth/me p99 in a sign-in storm ÷ idle", "≤ 2"),
     ("keys_list", "keys/list p99, first page of 10,000 keys", ""),
+    ("instructions", "instructions per auth/me ÷ per /healthz", ""),
 ]
 print(f"{'measure':<48} {'SQLite':<34} {'PostgreSQL':<34} goal")
 for name, title, goal in titles:

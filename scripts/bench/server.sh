@@ -1,6 +1,7 @@
 # Sourced by every bench script once it has set $port: checks for the release binary
 # ($KEYWARD_BINARY), installs wrk and sqlite3 when missing, and starts the server on a fresh
-# database and signs up the bench person, and stops it again.
+# database and signs up the bench person, and stops it again. BENCH_WRAP, when set, is the
+# command the server runs under (valgrind, for the instruction counts).
 
 binary=${KEYWARD_BINARY:-target/release/keyward}
 [ -x "$binary" ] || { echo "build it first: make release" >&2; exit 1; }
@@ -27,9 +28,10 @@ start_server() {
     unset DATABASE_URL
   fi
   LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_SITE_ROOT=target/site LEPTOS_OUTPUT_NAME=keyward LEPTOS_HASH_FILES=true \
-    KEYWARD_DATA_DIR=$data RUST_LOG=${BENCH_LOG:-warn} "$binary" >"$data/server.log" 2>&1 &
+    KEYWARD_DATA_DIR=$data RUST_LOG=${BENCH_LOG:-warn} ${BENCH_WRAP:-} "$binary" >"$data/server.log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
+  # Up to a minute: under valgrind (BENCH_WRAP) the server starts slowly.
+  for _ in $(seq 600); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
   jar=$data/cookies
   signed_up=$(curl -sf -c "$jar" -H 'content-type: application/json' "$url/api/v1/auth/signup" \
     -d '{"email":"bench@example.com","password":"bench password 123","account_name":"Bench"}')
