@@ -59,13 +59,15 @@ pub async fn connect(config: &Config) -> Result<Database> {
     } else {
         anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://");
     };
+    let is_sqlite = matches!(engine_pool, EnginePool::Sqlite(_));
     let pool = AnyPoolOptions::new()
-        .max_connections(if matches!(engine_pool, EnginePool::Sqlite(_)) {
-            8
-        } else {
-            16
-        })
+        .max_connections(if is_sqlite { 8 } else { 16 })
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings a pooled connection before lending it, to find one the network or a
+        // restarted PostgreSQL has cut. A SQLite connection is a file in this process and
+        // cannot be cut that way, and each ping is one more trip to its thread and back on
+        // every query, the key check's included.
+        .test_before_acquire(!is_sqlite)
         .after_connect(|connection, _meta| {
             Box::pin(async move {
                 // Each SQLite connection needs these; PostgreSQL has no such pragmas.
