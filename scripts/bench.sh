@@ -137,21 +137,20 @@ for visit in json.loads('''$visits'''):
 # Instructions the server executes (every thread, user space) per call, counted by callgrind
 # over 2,000 calls on one kept-alive connection after a warm-up; prints "key healthz".
 instructions_per_call() {
-  local engine=$1 counts key vpid path
+  local engine=$1 counts key path
   command -v valgrind >/dev/null || apt-get install -y valgrind >/dev/null
   counts=$(mktemp -d)
   BENCH_WRAP="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$counts/run" \
     BENCH_LOG=error start_server "$engine"
   key=$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/keys/create" \
     -d '{"name":"bench"}' | field '["secret"]')
-  vpid=$pid
   for path in /api/v1/auth/me /healthz; do
     python3 scripts/bench/calls.py "$url" "$path" "$key" 200 >/dev/null
-    callgrind_control -z "$vpid" >/dev/null
-    callgrind_control -i on "$vpid" >/dev/null
+    callgrind_control -z "$pid" >/dev/null
+    callgrind_control -i on "$pid" >/dev/null
     python3 scripts/bench/calls.py "$url" "$path" "$key" 2000
-    callgrind_control -i off "$vpid" >/dev/null
-    callgrind_control -d "$vpid" >/dev/null
+    callgrind_control -i off "$pid" >/dev/null
+    callgrind_control -d "$pid" >/dev/null
     sleep 1
   done
   stop_server

@@ -71,7 +71,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
                 Some(Arc::new(super::mail::Mailer::new(url, &config.mail_from)?))
             }
         },
-        config: Arc::new(config.clone()),
+        config: config.clone(),
     });
 
     let routes = generate_route_list(App);

@@ -90,7 +90,7 @@ impl Passwords {
 /// nice 19 should that policy be refused: when key traffic wants the CPU, it gets it at once,
 /// and sign-ins wait. They are people, who barely notice 100 ms; programs with keys would.
 /// (At nice 19 alone, a hashing thread still kept its core until the scheduler's next tick:
-/// key calls' p99 went from 1.1 to 2.7–3.0 ms during a sign-in storm.)
+/// key calls' p99 went from 1.0–1.3 to 2.7–3.1 ms during a sign-in storm.)
 fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
     {

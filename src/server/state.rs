@@ -17,7 +17,7 @@ pub struct AppState(Arc<Services>);
 pub struct Services {
     pub leptos_options: LeptosOptions,
     pub pool: Pool,
-    pub config: Arc<Config>,
+    pub config: Config,
     pub key_hasher: KeyHasher,
     pub passwords: Passwords,
     pub key_usage: KeyUsage,

@@ -177,7 +177,7 @@ pub async fn spawn_instances(
     configure: impl Fn(&mut Config),
 ) -> Option<Vec<TestApp>> {
     let first = spawn_app_with(engine, &configure).await?;
-    let mut config = (*first.state.config).clone();
+    let mut config = first.state.config.clone();
     configure(&mut config);
     let mut instances = vec![first];
     for _ in 1..count {
