@@ -7,6 +7,7 @@ use super::{
     clock::now_millis,
     config::Config,
     db,
+    key_cache::KeyCache,
     keys::KeyHasher,
     openapi,
     passwords::Passwords,
@@ -59,6 +60,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         leptos_options: leptos_options.clone(),
         pool: database.pool,
         key_hasher,
+        key_cache: KeyCache::new(config.key_cache_window),
         passwords: Passwords::new()?,
         key_usage: KeyUsage::default(),
         throttles: Throttles::new(config.signups_per_hour, shared_limits),
@@ -91,7 +93,10 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         )
         .route("/api/{*operation}", any(boundary::unknown_operation))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(axum::middleware::from_fn(boundary::api_boundary))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            boundary::api_boundary,
+        ))
         .layer(sessions.layer(config.secure_cookies))
         // Outside the session layer, so it also sees the cookie that layer sets.
         .layer(axum::middleware::from_fn(boundary::response_headers))
@@ -148,6 +153,8 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 /// 10 s behind), forgetting stale throttling state, every 10 minutes the expiry emails, and —
 /// hourly — deleting expired sessions and audit events past their retention.
 pub fn spawn_background_work(state: AppState) {
+    let reader = state.clone();
+    tokio::spawn(async move { reader.key_cache.keep_reading(&reader.pool).await });
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(10));
         let mut count: u64 = 0;

@@ -8,14 +8,17 @@
 //! - Server-function errors get the status their [`ErrorCode`] names when they are encoded
 //!   (`ApiError::ser`), so the codes live in one table (`ErrorCode::http_status`).
 //! - Unknown paths and methods answer in the same JSON error shape.
+//! - A call that changed how keys check out answers only once no instance can still trust
+//!   what it kept from before (see `key_cache`).
 //!
 //! [`response_headers`] wraps every response (pages, assets, the API): security headers,
 //! `Cache-Control: no-store` under `/api/`, and no cookie ever for a request sent with a key.
 
+use super::key_cache;
 use crate::domain::{ApiError, ErrorCode};
 use axum::{
     body::{to_bytes, Body},
-    extract::Request,
+    extract::{Request, State},
     http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -23,7 +26,11 @@ use axum::{
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-pub async fn api_boundary(request: Request, next: Next) -> Response {
+pub async fn api_boundary(
+    State(state): State<super::AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !request.uri().path().starts_with("/api/") {
         return next.run(request).await;
     }
@@ -51,9 +58,12 @@ pub async fn api_boundary(request: Request, next: Next) -> Response {
             return error_response(error);
         }
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let (response, changed_key_checks) =
+        key_cache::noting_changes(next.run(Request::from_parts(parts, Body::from(bytes)))).await;
+    if changed_key_checks {
+        // Revoked means revoked on every instance by the time the caller hears it.
+        tokio::time::sleep(state.key_cache.settling_time()).await;
+    }
     with_error_status(response).await
 }
 

@@ -46,6 +46,9 @@ pub struct Config {
     pub redis_url: Option<super::shared_limits::RedisUrl>,
     /// Put before every Redis key (`KEYWARD_REDIS_PREFIX`), so deployments can share a Redis.
     pub redis_prefix: String,
+    /// How long a reading of the key-check counter is trusted (`KEYWARD_KEY_CACHE_MS`, 500 by
+    /// default); `None` (`0`): keys are not cached. See `key_cache`.
+    pub key_cache_window: Option<std::time::Duration>,
     /// The key-hashing secret from the environment; `None` means "use or create the file".
     pepper_from_env: Option<String>,
 }
@@ -129,6 +132,23 @@ impl Config {
                 .ok()
                 .filter(|prefix| !prefix.is_empty())
                 .unwrap_or_else(|| super::shared_limits::DEFAULT_REDIS_PREFIX.to_string()),
+            key_cache_window: match std::env::var(super::key_cache::KEY_CACHE_VAR) {
+                Err(_) => Some(super::key_cache::DEFAULT_WINDOW),
+                Ok(value) => value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|millis| *millis <= 60_000)
+                    .map(|millis| {
+                        Some(std::time::Duration::from_millis(millis)).filter(|w| !w.is_zero())
+                    })
+                    .with_context(|| {
+                        format!(
+                            "{} must be a whole number of milliseconds, 0 (no cache) to 60000",
+                            super::key_cache::KEY_CACHE_VAR
+                        )
+                    })?,
+            },
             pepper_from_env: std::env::var(PEPPER_VAR).ok().filter(|p| !p.is_empty()),
         })
     }
@@ -149,6 +169,8 @@ impl Config {
             mail_from: super::mail::DEFAULT_MAIL_FROM.to_string(),
             redis_url: None,
             redis_prefix: super::shared_limits::DEFAULT_REDIS_PREFIX.to_string(),
+            // Short, so the many changes tests make each wait little; still four readings.
+            key_cache_window: Some(std::time::Duration::from_millis(80)),
             pepper_from_env: None,
         }
     }

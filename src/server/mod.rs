@@ -13,6 +13,7 @@ pub mod export;
 pub mod guards;
 pub mod ids;
 pub mod joining;
+pub mod key_cache;
 pub mod key_rules;
 pub mod keys;
 pub mod mail;

@@ -239,9 +239,11 @@ async fn from_bearer(
     result
 }
 
-/// Verifies a bearer key: format and checksum first (no database), then one indexed query that
-/// also reads the owner's current role in the membership the key was made in. Nothing is
-/// cached, so a revocation, a downgrade or a removal applies to the very next request.
+/// Verifies a bearer key: format and checksum first (no database), then its row — with the
+/// owner's current role in the membership the key was made in — from one indexed query, or
+/// from the keys this instance has verified while no change can have passed it by (see
+/// `key_cache`): a revocation, a downgrade or a removal applies to the very next request, on
+/// every instance.
 pub async fn from_key(
     state: &AppState,
     token: &str,
@@ -249,7 +251,9 @@ pub async fn from_key(
 ) -> Result<Principal, ApiError> {
     let secret = KeySecret::parse(token).ok_or_else(ApiError::unauthenticated)?;
     let hash = state.key_hasher.hash(&secret);
-    let key = stores::keys::find_for_verification(&state.pool, &hash)
+    let key = state
+        .key_cache
+        .find(&state.pool, hash)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     let now = now_millis();
@@ -294,8 +298,8 @@ pub async fn from_key(
         }
     }
     let account = Account {
-        id: key.account_id,
-        name: key.account_name,
+        id: key.account_id.clone(),
+        name: key.account_name.clone(),
     };
     state
         .key_usage
@@ -303,8 +307,11 @@ pub async fn from_key(
     if let Some(expires_at) = key.expires_at {
         super::boundary::respond_key_expiry(now, expires_at);
     }
-    let user = match (key.user_id, key.email) {
-        (Some(id), Some(email)) => Some(User { id, email }),
+    let user = match (&key.user_id, &key.email) {
+        (Some(id), Some(email)) => Some(User {
+            id: id.clone(),
+            email: email.clone(),
+        }),
         _ => None,
     };
     Ok(Principal {
@@ -317,13 +324,13 @@ pub async fn from_key(
         account,
         role,
         key: Some(CallingKey {
-            id: key.id,
-            name: key.name,
+            id: key.id.clone(),
+            name: key.name.clone(),
             expires_at: key.expires_at,
             allowed_cidrs,
             rate_limit_per_minute,
         }),
-        membership_id: key.membership_id,
+        membership_id: key.membership_id.clone(),
     })
 }
 

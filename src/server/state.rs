@@ -1,8 +1,8 @@
 //! The state every request handler and server function can reach.
 
 use super::{
-    audit::Repeats, config::Config, db::Pool, keys::KeyHasher, passwords::Passwords,
-    sessions::HashedSessionStore, throttle::Throttles, usage::KeyUsage,
+    audit::Repeats, config::Config, db::Pool, key_cache::KeyCache, keys::KeyHasher,
+    passwords::Passwords, sessions::HashedSessionStore, throttle::Throttles, usage::KeyUsage,
 };
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -19,6 +19,8 @@ pub struct Services {
     pub pool: Pool,
     pub config: Config,
     pub key_hasher: KeyHasher,
+    /// The keys this instance has verified, while it may trust them.
+    pub key_cache: KeyCache,
     pub passwords: Passwords,
     pub key_usage: KeyUsage,
     pub throttles: Throttles,

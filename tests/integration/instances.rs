@@ -213,3 +213,131 @@ async fn when_redis_stops_answering_each_instance_still_limits_and_nothing_fails
     assert_error(status, &body, 429, "rate_limited");
     assert!(captured_logs().contains("Redis did not answer"));
 }
+
+/// Calls `auth/me` with `secret` on `instance` until that instance answers the key from memory
+/// (its first reading of the key-check counter may still be on its way), and returns the answer.
+async fn kept_on(instance: &TestApp, secret: &str) -> serde_json::Value {
+    let hash = instance.state.key_hasher.hash_text(secret);
+    for _ in 0..100 {
+        let me = instance
+            .with_key(secret)
+            .call_ok("auth/me", json!({}), StatusCode::OK)
+            .await;
+        if instance.state.key_cache.serves(&hash) {
+            return me;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the instance never kept the key");
+}
+
+/// Each change that alters how a key checks out, made through one instance, applies to the very
+/// next request on another instance that had verified the key and kept it in memory. Nothing
+/// is shared but the database (no Redis).
+#[tokio::test]
+async fn a_change_made_on_one_instance_applies_at_once_on_another_that_kept_the_key() {
+    for engine in [Engine::Sqlite, Engine::Postgres] {
+        let Some(instances) = spawn_instances(engine, 2, |_| {}).await else {
+            postgres_did_not_answer();
+            continue;
+        };
+        let (first, second) = (&instances[0], &instances[1]);
+        let (admin, _) = first.signup(&format!("kept-{engine:?}@example.com")).await;
+        let (member, accepted) = first
+            .add_member(
+                &admin,
+                &format!("kept-member-{engine:?}@example.com"),
+                "read_write",
+            )
+            .await;
+        let member_id = accepted["user"]["id"].clone();
+        let (to_revoke, to_revoke_secret) = member.create_key(json!({"name": "revoke"})).await;
+        let (to_guard, to_guard_secret) = member.create_key(json!({"name": "guard"})).await;
+        let (to_rotate, to_rotate_secret) = member.create_key(json!({"name": "rotate"})).await;
+        let (_, leaked_secret) = member.create_key(json!({"name": "leak"})).await;
+        let (_, member_secret) = member.create_key(json!({"name": "role"})).await;
+        for secret in [
+            &to_revoke_secret,
+            &to_guard_secret,
+            &to_rotate_secret,
+            &leaked_secret,
+        ] {
+            kept_on(first, secret).await;
+        }
+        let refused = |secret: &str| {
+            let caller = first.with_key(secret);
+            async move { caller.call_json("auth/me", json!({})).await }
+        };
+
+        admin
+            .at(second)
+            .call_ok(
+                "keys/revoke",
+                json!({"key_id": to_revoke["id"]}),
+                StatusCode::OK,
+            )
+            .await;
+        let (status, body) = refused(&to_revoke_secret).await;
+        assert_error(status, &body, 401, "unauthenticated");
+
+        admin
+            .at(second)
+            .call_ok(
+                "keys/update",
+                json!({"key_id": to_guard["id"], "allowed_cidrs": ["192.0.2.0/24"]}),
+                StatusCode::OK,
+            )
+            .await;
+        let (status, body) = refused(&to_guard_secret).await;
+        assert_error(status, &body, 403, "forbidden");
+
+        member
+            .at(second)
+            .call_ok(
+                "keys/rotate",
+                json!({"key_id": to_rotate["id"], "grace_seconds": 0}),
+                StatusCode::CREATED,
+            )
+            .await;
+        let (status, body) = refused(&to_rotate_secret).await;
+        assert_error(status, &body, 401, "unauthenticated");
+
+        second
+            .anonymous()
+            .call_ok(
+                "keys/report-leak",
+                json!({"secrets": [leaked_secret]}),
+                StatusCode::ACCEPTED,
+            )
+            .await;
+        let (status, body) = refused(&leaked_secret).await;
+        assert_error(status, &body, 401, "unauthenticated");
+
+        assert_eq!(kept_on(first, &member_secret).await["role"], "read_write");
+        admin
+            .at(second)
+            .call_ok(
+                "members/set-role",
+                json!({"user_id": member_id, "role": "read_only"}),
+                StatusCode::OK,
+            )
+            .await;
+        let me = first
+            .with_key(&member_secret)
+            .call_ok("auth/me", json!({}), StatusCode::OK)
+            .await;
+        assert_eq!(me["role"], "read_only");
+
+        kept_on(first, &member_secret).await;
+        admin
+            .at(second)
+            .call_ok(
+                "members/remove",
+                json!({"user_id": member_id}),
+                StatusCode::OK,
+            )
+            .await;
+        let (status, body) = refused(&member_secret).await;
+        assert_error(status, &body, 401, "unauthenticated");
+    }
+}

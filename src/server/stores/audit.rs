@@ -11,6 +11,7 @@ use crate::server::{
     clock::{rfc3339, Millis},
     db::Pool,
     ids::new_id,
+    key_cache,
     keys::KeyHasher,
 };
 use sqlx::{any::AnyRow, Any, Row, Transaction};
@@ -87,6 +88,12 @@ pub async fn append(
         .bind(&event.account_id)
         .execute(&mut **transaction)
         .await?;
+    // The change this event records may alter how a key checks out: every instance must forget
+    // the keys it has verified, and this request must not answer before they have.
+    if key_cache::changes_key_checks(event.action) {
+        super::keys::move_check_epoch(transaction).await?;
+        key_cache::note_change();
+    }
     Ok(())
 }
 

@@ -62,6 +62,25 @@ pub async fn find_for_verification(
     .await
 }
 
+/// The counter that every change to how a key checks out moves (see `key_cache`).
+pub async fn check_epoch(pool: &Pool) -> Result<u64, sqlx::Error> {
+    let (epoch,): (i64,) = sqlx::query_as("SELECT epoch FROM key_check_epoch WHERE id = 1")
+        .fetch_one(pool)
+        .await?;
+    Ok(epoch.unsigned_abs())
+}
+
+/// Moves that counter in the transaction of the change. It is the last row such a transaction
+/// locks (`audit::append` moves it after the event is written), so they all lock in one order.
+pub async fn move_check_epoch(
+    transaction: &mut Transaction<'static, Any>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE key_check_epoch SET epoch = epoch + 1 WHERE id = 1")
+        .execute(&mut **transaction)
+        .await?;
+    Ok(())
+}
+
 /// The role a key acts with now: legacy keys are Admin; a user key is its owner's current role,
 /// lowered to its cap; `None` when the owner is no longer a member.
 pub fn effective_role(
