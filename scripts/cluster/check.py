@@ -97,6 +97,7 @@ print(f"ok  a session works on every instance: 30 of 30 auth/me answered 200 ({s
 # A key revoked through the balancer fails on each of the next 100 requests.
 created = admin.ok("keys/create", {"name": "revoked in the cluster"}, 201)
 program = Client(key=created["secret"])
+# Round-robin: each instance verifies the key twice first, so each has it in memory.
 repeat(program, "auth/me", {}, 6, 200)
 admin.ok("keys/revoke", {"key_id": created["key"]["id"]})
 served = repeat(program, "auth/me", {}, 100, 401)
@@ -112,6 +113,7 @@ member_key = Client(key=member.ok("keys/create", {"name": "provisioning"}, 201)[
 new_check = {"name": "homepage", "kind": "api", "url": "https://example.com",
              "frequency_minutes": 5, "activated": True}
 member_key.ok("checks/create", new_check, 201)
+repeat(member_key, "checks/list", {}, 6, 200)  # in memory on every instance, as above
 admin.ok("members/set-role", {"user_id": member_view["user"]["id"], "role": "read_only"})
 served = repeat(member_key, "checks/create", new_check, 100, 403)
 repeat(member_key, "checks/list", {}, 3, 200)

@@ -160,6 +160,10 @@ pub fn ConfirmButton(
     #[prop(into)] question: String,
     #[prop(into)] confirm_label: String,
     #[prop(into)] on_confirm: Callback<()>,
+    /// While the confirmed action runs, its button cannot be pressed again (revoking a key
+    /// takes about half a second: every instance must have let go of it).
+    #[prop(optional, into)]
+    pending: Signal<bool>,
 ) -> impl IntoView {
     let confirming = RwSignal::new(false);
     let label = StoredValue::new(label);
@@ -181,7 +185,14 @@ pub fn ConfirmButton(
             }
         >
             <span class="confirm">{question.clone()}</span>
-            <button type="button" class="danger" node_ref=confirm on:click=move |_| on_confirm.run(())>
+            <button
+                type="button"
+                class="danger"
+                node_ref=confirm
+                disabled=move || pending.get()
+                aria-busy=move || pending.get().to_string()
+                on:click=move |_| on_confirm.run(())
+            >
                 {confirm_label.clone()}
             </button>
             <button type="button" class="secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>

@@ -146,6 +146,7 @@ fn KeySheet(key: Key, revoke: ServerAction<RevokeKey>, is_admin: bool) -> impl I
                     question=format!("Revoke “{name}”? Programs using it (and any key it created) get 401 at once.")
                     confirm_label="Revoke key"
                     on_confirm=move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: key_id.to_string() } }); }
+                    pending=revoke.pending()
                 />
             })}
         </div>

@@ -549,6 +549,7 @@ fn KeyRow(
                                 question=format!("Revoke “{name}”? Programs using it (and any key it created) get 401 at once.")
                                 confirm_label="Revoke key"
                                 on_confirm=move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: key_id.to_string() } }); }
+                                pending=revoke.pending()
                             />
                         }
                     })}

@@ -234,6 +234,7 @@ fn MemberRow(
                                 question=question.clone()
                                 confirm_label=remove_label
                                 on_confirm=move |_| { remove.dispatch(RemoveMember { request: RemoveMemberRequest { user_id: user_id.to_string() } }); }
+                                pending=remove.pending()
                             />
                         }
                     })}
