@@ -2,7 +2,8 @@
 # `make bench`: the speed measures side by side, on SQLite and PostgreSQL, with the release
 # build, and a table at the end. Ratios rather than absolute times, so that two machines can be
 # compared:
-#   - key-authenticated auth/me throughput ÷ /healthz (wrk, three interleaved 5-s pairs, medians)
+#   - key-authenticated auth/me throughput ÷ /healthz (wrk, three interleaved 5-s pairs, medians),
+#     and the same with the key cache off (KEYWARD_KEY_CACHE_MS=0)
 #   - the same with 1,000,000 keys in the table ÷ with a few
 #   - auth/me p99 during a sign-in storm from 250 addresses ÷ idle (scripts/bench/storm.py)
 #   - keys/list p99, first page, a person with 10,000 keys
@@ -136,6 +137,22 @@ for visit in json.loads('''$visits'''):
 
 # Instructions the server executes (every thread, user space) per call, counted by callgrind
 # over 2,000 calls on one kept-alive connection after a warm-up; prints "key healthz".
+# auth/me against /healthz once more, with the key cache off (KEYWARD_KEY_CACHE_MS=0): every
+# key check reads the database, as all did before the cache.
+without_key_cache() {
+  local engine=$1 data pid url database jar signed_up key health keyed
+  export KEYWARD_KEY_CACHE_MS=0
+  BENCH_LOG=error start_server "$engine"
+  unset KEYWARD_KEY_CACHE_MS
+  key=$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/keys/create" \
+    -d '{"name":"bench"}' | field '["secret"]')
+  run_wrk /healthz "" 2 >/dev/null
+  run_wrk /api/v1/auth/me "$key" 2 >/dev/null
+  read -r health keyed < <(key_against_health "$key")
+  record "$engine" key_vs_health_uncached "$(python3 -c "print(f'{$keyed / $health:.2f} ({$keyed:,.0f} / {$health:,.0f} rps)')")"
+  stop_server
+}
+
 instructions_per_call() {
   local engine=$1 counts key path
   command -v valgrind >/dev/null || apt-get install -y valgrind >/dev/null
@@ -161,6 +178,10 @@ instructions_per_call() {
 
 measure sqlite
 measure postgres
+for engine in sqlite postgres; do
+  say "$engine: auth/me with a key against /healthz, key cache off"
+  without_key_cache "$engine"
+done
 
 for engine in sqlite postgres; do
   say "$engine: instructions per call (callgrind, 2,000 calls each)"
@@ -178,6 +199,7 @@ for line in open(sys.argv[1]):
     rows.setdefault(name, {})[engine] = value
 titles = [
     ("key_vs_health", "auth/me with a key ÷ /healthz, throughput", "≥ 0.85"),
+    ("key_vs_health_uncached", "the same with the key cache off", ""),
     ("million_vs_few", "the same, 1,000,000 keys in the table ÷ a few", "≥ 0.95"),
     ("storm", "auth/me p99 in a sign-in storm ÷ idle", "≤ 2"),
     ("keys_list", "keys/list p99, first page of 10,000 keys", ""),

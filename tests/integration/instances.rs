@@ -1,6 +1,7 @@
 //! Several instances on one database, sharing their limits through Redis: what one instance
-//! counts, every other one sees. (`make test-cluster` checks the same behind haproxy, with
-//! separate processes.)
+//! counts, every other one sees. And what one instance changes about a key, every other one
+//! applies on the very next request, though it kept the key in memory. (`make test-cluster`
+//! checks the same behind haproxy, with separate processes.)
 
 use crate::support::*;
 use keyward::server::config::Config;
