@@ -106,7 +106,11 @@ pub fn describe_age(millis: f64) -> String {
                 "in a few seconds".into()
             }
         }
-        45..=3_599 => (seconds.div_ceil(60).max(1), "minute"),
+        // Minutes round up, so the last minute of an hour reads "1 hour", never "60 minutes".
+        45..=3_599 => match seconds.div_ceil(60) {
+            60 => (1, "hour"),
+            minutes => (minutes, "minute"),
+        },
         3_600..=86_399 => (seconds / 3_600, "hour"),
         86_400..=2_591_999 => (seconds / 86_400, "day"),
         2_592_000..=31_535_999 => (seconds / 2_592_000, "month"),
@@ -309,6 +313,9 @@ mod tests {
         use super::describe_age;
         assert_eq!(describe_age(10_000.0), "just now");
         assert_eq!(describe_age(60_000.0), "1 minute ago");
+        assert_eq!(describe_age(-3_599_400.0), "in 1 hour");
+        assert_eq!(describe_age(-3_539_000.0), "in 59 minutes");
+        assert_eq!(describe_age(3_590_000.0), "1 hour ago");
         assert_eq!(describe_age(3.0 * 3_600_000.0), "3 hours ago");
         assert_eq!(describe_age(-29.5 * 86_400_000.0), "in 29 days");
         assert_eq!(describe_age(400.0 * 86_400_000.0), "1 year ago");
