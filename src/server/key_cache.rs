@@ -82,8 +82,9 @@ struct Entry {
 
 impl KeyCache {
     pub fn new(window: Option<Duration>) -> Self {
+        let window = window.filter(|window| !window.is_zero());
         KeyCache {
-            window: window.filter(|window| !window.is_zero()),
+            window,
             entries: quick_cache::sync::Cache::new(if window.is_some() { CAPACITY } else { 1 }),
             started: Instant::now(),
             epoch: AtomicU64::new(0),
