@@ -9,10 +9,10 @@
 //!   by default). A reading sent at `t` lets it trust its cache until `t + window`; when the
 //!   counter has moved, the cache is forgotten.
 //! - The request that made the change waits one window and a margin after its commit before
-//!   it answers ([`KeyCache::wait_for_every_instance`]). By then every instance has either read
-//!   the moved counter or stopped trusting its cache: a reading that missed the change was sent
-//!   before the commit, so the trust it gave ran out before the wait did. No instance needs to
-//!   know how many others there are, and nothing but the database is shared.
+//!   it answers (the API boundary sleeps [`KeyCache::settling_time`]). By then every instance
+//!   has either read the moved counter or stopped trusting its cache: a reading that missed the
+//!   change was sent before the commit, so the trust it gave ran out before the wait did. No
+//!   instance needs to know how many others there are, and nothing but the database is shared.
 //! - A row is kept under the counter read *before* the row was, so a row read before a change
 //!   can never pass for one read after it.
 //! - Only keys that exist are kept: an unknown secret always goes to the database, so a new key
