@@ -27,5 +27,8 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::Audit(AuditCommand::Checkpoint)) => {
+            keyward::server::cli::write_audit_checkpoint().await
+        }
     }
 }

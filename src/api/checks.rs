@@ -56,6 +56,11 @@ pub async fn create_check(
     };
 
     let (state, caller) = authorize(Action::WriteChecks).await?;
+    state
+        .config
+        .ceilings
+        .room_for_check(&state.pool, caller.account_id())
+        .await?;
     let fields = stores::checks::CheckFields::parse(request)?;
     let check = stores::checks::insert(
         &state.pool,

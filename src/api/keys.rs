@@ -3,7 +3,7 @@ use crate::domain::{
         CreateKeyRequest, GetKeyRequest, ListAccountKeysRequest, ListKeysRequest,
         ReportLeakRequest, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
     },
-    views::{CreatedKey, Empty, KeyList, OneKey, RotatedKey},
+    views::{CreatedKey, Empty, KeyList, OneKey, RevokedKeys, RotatedKey},
     ApiError,
 };
 use leptos::prelude::*;
@@ -86,6 +86,11 @@ pub async fn create_key(
         key_rules::key_guards(&caller, allowed_cidrs, rate_limit_per_minute)?;
     let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
     key_rules::check_key_policy(&policy, now, expires_at)?;
+    state
+        .config
+        .ceilings
+        .room_for_key(&state.pool, caller.account_id(), caller.key_id(), now)
+        .await?;
     let secret = KeySecret::generate();
     let new_key = stores::keys::NewKey {
         id: &KeyId::generate(),
@@ -149,53 +154,89 @@ pub async fn list_keys(#[server(flatten)] request: ListKeysRequest) -> Result<Ke
 /// account.
 #[server(prefix = "/api", endpoint = "v1/keys/get", input = Json, output = Json)]
 pub async fn get_key(#[server(flatten)] request: GetKeyRequest) -> Result<OneKey, ApiError> {
-    use crate::domain::{ids::KeyId, Action};
-    use crate::server::{clock::now_millis, principal::authorize, stores};
+    use crate::domain::{ids::KeyId, Action, KeyChange};
+    use crate::server::{
+        clock::now_millis, key_rules::action_on_key, principal::authorize, stores,
+    };
 
     let (state, caller) = authorize(Action::Read).await?;
     let key_id = KeyId::parse("key_id", &request.key_id)?;
     let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now_millis())
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
-    let own_key =
-        matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
-    caller.authorize(if own_key {
-        Action::ListOwnKeys
-    } else {
-        Action::ManageAccountKeys
-    })?;
+    caller.authorize(action_on_key(&caller, &key, KeyChange::Read))?;
     Ok(OneKey { key })
 }
 
-/// Revokes a key — and every key it created. Any key may revoke itself; otherwise the
-/// caller's own keys (through a key, only with Read & write or Admin), or — for an Admin — any
-/// key of the account.
+/// Revokes a key — and every key it created — or up to 100 keys in one transaction. Any key
+/// may revoke itself; otherwise the caller's own keys (through a key, only with Read & write or
+/// Admin), or — for an Admin — any key of the account. When one of the keys may not be
+/// revoked by the caller, none is.
 #[server(prefix = "/api", endpoint = "v1/keys/revoke", input = Json, output = Json)]
-pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<OneKey, ApiError> {
-    use crate::domain::{audit::AuditAction, ids::*, Action};
-    use crate::server::{clock::now_millis, principal::authorize, stores};
+pub async fn revoke_key(
+    #[server(flatten)] request: RevokeKeyRequest,
+) -> Result<RevokedKeys, ApiError> {
+    use crate::domain::{audit::AuditAction, ids::*, Action, KeyChange};
+    use crate::server::{
+        clock::now_millis, key_rules::action_on_key, principal::authorize, stores,
+    };
 
-    let RevokeKeyRequest { key_id } = request;
+    const MOST: usize = 100;
+    let RevokeKeyRequest { key_id, key_ids } = request;
+    let (field, ids) = match (key_id, key_ids) {
+        (Some(id), None) => ("key_id", vec![id]),
+        (None, Some(ids)) if (1..=MOST).contains(&ids.len()) => ("key_ids", ids),
+        (None, Some(_)) => {
+            return Err(ApiError::invalid_input(
+                "key_ids",
+                "must hold 1 to 100 key ids",
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_input(
+                "key_ids",
+                "send either key_id or key_ids, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::invalid_input(
+                "key_id",
+                "is required (or key_ids, a list of up to 100)",
+            ))
+        }
+    };
     let (state, caller) = authorize(Action::Read).await?;
-    let key_id = KeyId::parse("key_id", &key_id)?;
+    let mut parsed: Vec<KeyId> = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let id = KeyId::parse(field, id)?;
+        if !parsed.contains(&id) {
+            parsed.push(id);
+        }
+    }
     let now = now_millis();
-    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
-        .await?
-        .ok_or_else(|| ApiError::not_found("key"))?;
-    let own_key =
-        matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
-    caller.authorize(if caller.key_id() == Some(&key.id) {
-        Action::RevokeCallingKey
-    } else if own_key {
-        Action::ChangeOwnKeys
-    } else {
-        Action::ManageAccountKeys
-    })?;
-    let event = caller.audit(&state, AuditAction::KeyRevoked);
-    let stopped = stores::keys::revoke(&state.pool, &key, caller.account_id(), now, event).await?;
-    let key = stores::keys::revoked_view(key, now);
-    tracing::info!(key_id = %key.id, account_id = %caller.account_id(), stopped, "revoked a key");
-    Ok(OneKey { key })
+    let mut keys = Vec::with_capacity(parsed.len());
+    for key_id in &parsed {
+        let key = stores::keys::get(&state.pool, caller.account_id(), key_id, now)
+            .await?
+            .ok_or_else(|| ApiError::not_found("key"))?;
+        caller.authorize(action_on_key(&caller, &key, KeyChange::Revoke))?;
+        keys.push(key);
+    }
+    let revocations: Vec<_> = keys
+        .iter()
+        .map(|key| (key, caller.audit(&state, AuditAction::KeyRevoked)))
+        .collect();
+    let stopped =
+        stores::keys::revoke_all(&state.pool, &revocations, caller.account_id(), now).await?;
+    let keys: Vec<_> = keys
+        .into_iter()
+        .map(|key| stores::keys::revoked_view(key, now))
+        .collect();
+    tracing::info!(keys = keys.len(), account_id = %caller.account_id(), stopped, "revoked keys");
+    Ok(RevokedKeys {
+        key: keys[0].clone(),
+        keys,
+    })
 }
 
 /// Renames a key or changes its guards (allowed networks, requests a minute); the next request
@@ -203,8 +244,12 @@ pub async fn revoke_key(#[server(flatten)] request: RevokeKeyRequest) -> Result<
 /// key only the name can change: a stolen key must not loosen its own guards.
 #[server(prefix = "/api", endpoint = "v1/keys/update", input = Json, output = Json)]
 pub async fn update_key(#[server(flatten)] request: UpdateKeyRequest) -> Result<OneKey, ApiError> {
-    use crate::domain::{audit::AuditAction, ids::KeyId, inputs::KeyName, Action, ErrorCode};
-    use crate::server::{clock::now_millis, networks, principal::authorize, stores};
+    use crate::domain::{
+        audit::AuditAction, ids::KeyId, inputs::KeyName, Action, ErrorCode, KeyChange,
+    };
+    use crate::server::{
+        clock::now_millis, key_rules::action_on_key, networks, principal::authorize, stores,
+    };
 
     let UpdateKeyRequest {
         key_id,
@@ -229,13 +274,7 @@ pub async fn update_key(#[server(flatten)] request: UpdateKeyRequest) -> Result<
     let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
-    let own_key =
-        matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
-    caller.authorize(if own_key {
-        Action::ChangeOwnKeys
-    } else {
-        Action::ManageAccountKeys
-    })?;
+    caller.authorize(action_on_key(&caller, &key, KeyChange::Update))?;
     if caller.key.is_some() && (allowed_cidrs.is_some() || rate_limit_per_minute.is_some()) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
@@ -270,12 +309,12 @@ pub async fn rotate_key(
         audit::AuditAction,
         ids::KeyId,
         views::{KeyKind, KeyStatus},
-        Action, ErrorCode,
+        Action, ErrorCode, KeyChange,
     };
     use crate::server::{
         boundary::respond_created,
         clock::{now_millis, parse_rfc3339},
-        key_rules,
+        key_rules::{self, action_on_key},
         keys::KeySecret,
         principal::authorize,
         stores,
@@ -297,19 +336,24 @@ pub async fn rotate_key(
     let old = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
-    let own_key =
-        matches!((&old.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id);
     if caller.key.is_some() && caller.key_id() != Some(&old.id) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "Through a key, only the key itself can be rotated. Rotate other keys in the app.",
         ));
     }
-    caller.authorize(if own_key {
-        Action::ChangeOwnKeys
-    } else {
-        Action::ManageAccountKeys
-    })?;
+    caller.authorize(action_on_key(&caller, &old, KeyChange::Rotate))?;
+    // A rotation hands its caller a secret that acts as the key's owner: only the owner may
+    // hold one. An Admin revokes or narrows another person's key instead.
+    if old.kind == KeyKind::User && !key_rules::is_own_key(&caller, &old) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Only the key's owner can rotate it: its new secret would act as them. Revoke or narrow the key instead, and ask its owner to rotate it.",
+        ));
+    }
+    // Rotated through itself, the successor is bound to the old key: revoked with it, and
+    // never living longer than it was going to.
+    let through_itself = caller.key_id() == Some(&old.id);
     if old.kind == KeyKind::LegacyAccount {
         return Err(ApiError::conflict(
             "Legacy account keys cannot be rotated: create a user key for the integration and revoke this one.",
@@ -331,7 +375,11 @@ pub async fn rotate_key(
             .transpose()
     };
     let created_at = parse_rfc3339("created_at", &old.created_at)?;
-    let mut expires_at = parse(&old.expires_at)?.map(|at| now.after(at.since(created_at)));
+    let old_expiry = parse(&old.expires_at)?;
+    let mut expires_at = old_expiry.map(|at| now.after(at.since(created_at)));
+    if through_itself {
+        expires_at = old_expiry;
+    }
     if let Some(parent_id) = &old.created_by_key_id {
         let parent = stores::keys::get(&state.pool, caller.account_id(), parent_id, now).await?;
         if let Some(limit) = parent
@@ -374,6 +422,7 @@ pub async fn rotate_key(
         &old,
         caller.account_id(),
         &successor,
+        through_itself,
         old_stops_at,
         event,
     )
@@ -434,7 +483,7 @@ pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Resul
     // A report that revokes a key answers only once every instance has let go of it (see
     // `key_cache`); every other report answers as late, or the timing would tell what the
     // status does not.
-    crate::server::key_cache::note_change();
+    crate::server::key_cache::note_wait();
     let origin = Origin::of_request(&state);
     for text in &request.secrets {
         let Some(secret) = KeySecret::parse(text.trim()) else {

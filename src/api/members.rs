@@ -46,6 +46,23 @@ pub async fn invite_member(
     let InviteMemberRequest { email, role } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
     let email = Email::parse(&email)?;
+    let now = now_millis();
+    state
+        .config
+        .ceilings
+        .room_for_invite(&state.pool, caller.account_id(), now)
+        .await?;
+    if let Err(wait) = state.throttles.invite(caller.account_id()).await {
+        crate::server::boundary::respond_retry_after(wait);
+        return Err(ApiError::new(
+            crate::domain::ErrorCode::RateLimited,
+            format!(
+                "This account has sent {} invites in the last hour, the most it may ({}). Try again later.",
+                state.config.ceilings.invites_per_account_per_hour,
+                crate::server::ceilings::INVITES_PER_HOUR_VAR
+            ),
+        ));
+    }
     if let Some(existing) = stores::users::find_by_email(&state.pool, email.as_str()).await? {
         if stores::accounts::member(&state.pool, caller.account_id(), &existing.id)
             .await?
@@ -57,7 +74,6 @@ pub async fn invite_member(
         }
     }
     let token = random_base62(32);
-    let now = now_millis();
     let expires_at = now.after(std::time::Duration::from_secs(7 * 24 * 60 * 60));
     stores::invites::insert(
         &state.pool,
@@ -66,7 +82,7 @@ pub async fn invite_member(
             account_id: caller.account_id(),
             email: email.as_str(),
             role,
-            token_hash: &state.key_hasher.hash_text(&token),
+            token_hash: &crate::server::joining::invite_token_hash(&state.key_hasher, &token),
             invited_by: caller.user.as_ref().map(|user| &user.id),
             invited_by_key_id: caller.key_id(),
             now,

@@ -10,4 +10,4 @@ pub mod requests;
 pub mod views;
 
 pub use error::{ApiError, ErrorCode};
-pub use policy::{allows, Action, Role, Via};
+pub use policy::{allows, key_action, Action, KeyChange, KeyHolder, Role, Via};

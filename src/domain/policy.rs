@@ -138,6 +138,42 @@ impl fmt::Display for Role {
     }
 }
 
+/// What a caller does to one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyChange {
+    Read,
+    Revoke,
+    Update,
+    Rotate,
+}
+
+/// Whose key it is, as the caller sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyHolder {
+    /// The key the request came with.
+    CallingKey,
+    /// Another key of the calling person.
+    Own,
+    /// Another person's key, or a legacy account key.
+    Other,
+}
+
+/// The action that doing `change` to a key of `holder` needs: any key may revoke itself; one's
+/// own keys are read with `ListOwnKeys` and changed with `ChangeOwnKeys`; anyone else's need
+/// `ManageAccountKeys` (Admin). Rotation asks for more than this (only the owner receives a
+/// secret that acts as them), which `keys/rotate` checks on top.
+pub fn key_action(change: KeyChange, holder: KeyHolder) -> Action {
+    use KeyHolder::{CallingKey, Other, Own};
+    match (change, holder) {
+        (KeyChange::Revoke, CallingKey) => Action::RevokeCallingKey,
+        (KeyChange::Read, CallingKey | Own) => Action::ListOwnKeys,
+        (KeyChange::Revoke | KeyChange::Update | KeyChange::Rotate, CallingKey | Own) => {
+            Action::ChangeOwnKeys
+        }
+        (_, Other) => Action::ManageAccountKeys,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +241,32 @@ mod tests {
             serde_json::to_string(&Role::ReadWrite).unwrap(),
             "\"read_write\""
         );
+    }
+
+    #[test]
+    fn the_action_a_key_change_needs_depends_on_whose_key_it_is() {
+        use KeyChange::*;
+        use KeyHolder::*;
+        let table = [
+            (Read, CallingKey, Action::ListOwnKeys),
+            (Read, Own, Action::ListOwnKeys),
+            (Read, Other, Action::ManageAccountKeys),
+            (Revoke, CallingKey, Action::RevokeCallingKey),
+            (Revoke, Own, Action::ChangeOwnKeys),
+            (Revoke, Other, Action::ManageAccountKeys),
+            (Update, CallingKey, Action::ChangeOwnKeys),
+            (Update, Own, Action::ChangeOwnKeys),
+            (Update, Other, Action::ManageAccountKeys),
+            (Rotate, CallingKey, Action::ChangeOwnKeys),
+            (Rotate, Own, Action::ChangeOwnKeys),
+            (Rotate, Other, Action::ManageAccountKeys),
+        ];
+        for (change, holder, expected) in table {
+            assert_eq!(
+                key_action(change, holder),
+                expected,
+                "{change:?} of {holder:?}"
+            );
+        }
     }
 }

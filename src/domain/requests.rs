@@ -83,7 +83,13 @@ request!(
         rate_limit_per_minute: Option<Option<i64>>,
     }
 );
-request!(RevokeKeyRequest { key_id: String });
+request!(
+    /// One key (`key_id`) or up to 100 (`key_ids`, revoked in one transaction: all or none).
+    RevokeKeyRequest {
+        key_id: Option<String>,
+        key_ids: Option<Vec<String>>,
+    }
+);
 request!(RotateKeyRequest {
     key_id: String,
     /// How long the old secret keeps working: 0 (it stops now) to 604800 (7 days).

@@ -233,6 +233,15 @@ pub struct OneKey {
     pub key: Key,
 }
 
+/// What `keys/revoke` answers: every key it was asked to revoke, as it is now (`key` is the
+/// first of them, the whole answer when one `key_id` was sent).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RevokedKeys {
+    pub key: Key,
+    pub keys: Vec<Key>,
+}
+
 /// The account's rules for keys.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -42,6 +42,7 @@ pub struct Server {
 
 /// Connects to the database, runs the migrations and assembles the router.
 pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Server> {
+    config.check()?;
     let database = db::connect(&config).await?;
     let key_hasher = KeyHasher::new(&config.load_or_create_pepper()?);
     let sessions = HashedSessionStore::new(
@@ -56,14 +57,20 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
             Some(shared)
         }
     };
+    // Several instances can share a PostgreSQL database; a SQLite file is served by one.
+    let other_instances_possible = matches!(database.engine_pool, db::EnginePool::Postgres(_));
     let state = AppState::new(Services {
         leptos_options: leptos_options.clone(),
         pool: database.pool,
         key_hasher,
-        key_cache: KeyCache::new(config.key_cache_window),
+        key_cache: KeyCache::new(config.key_cache_window, other_instances_possible),
         passwords: Passwords::new()?,
         key_usage: KeyUsage::default(),
-        throttles: Throttles::new(config.signups_per_hour, shared_limits),
+        throttles: Throttles::new(
+            config.signups_per_hour,
+            config.ceilings.invites_per_account_per_hour,
+            shared_limits,
+        ),
         sessions: sessions.clone(),
         audit_repeats: Repeats::default(),
         mailer: match &config.smtp_url {
@@ -99,7 +106,10 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         ))
         .layer(sessions.layer(config.secure_cookies))
         // Outside the session layer, so it also sees the cookie that layer sets.
-        .layer(axum::middleware::from_fn(boundary::response_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            boundary::response_headers,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state.clone());
     Ok(Server { state, router })
@@ -150,11 +160,23 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Periodic chores: key usage and counted audit repeats to the database (so they are at most
-/// 10 s behind), forgetting stale throttling state, every 10 minutes the expiry emails, and —
+/// 10 s behind), an audit checkpoint every minute, forgetting stale throttling state, every 10 minutes the expiry emails, and —
 /// hourly — deleting expired sessions and audit events past their retention.
 pub fn spawn_background_work(state: AppState) {
     let reader = state.clone();
     tokio::spawn(async move { reader.key_cache.keep_reading(&reader.pool).await });
+    // The audit trail's anchor outside the database (see `checkpoints`), once a minute.
+    let anchoring = state.clone();
+    tokio::spawn(async move {
+        let mut writer = super::checkpoints::Writer::new(&anchoring.config.data_dir);
+        let mut ticks = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            ticks.tick().await;
+            if let Err(error) = writer.write(&anchoring.pool, &anchoring.key_hasher).await {
+                tracing::warn!(%error, "could not write an audit checkpoint");
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(10));
         let mut count: u64 = 0;

@@ -138,6 +138,9 @@ pub struct Event {
     pub target: Option<Target>,
     pub details: Value,
     pub origin: Origin,
+    /// For `key.updated`: whether the key's guards changed (a rename alone changes no key
+    /// check, see `key_cache::changes_key_checks`).
+    pub guards_changed: bool,
 }
 
 impl Event {
@@ -158,6 +161,14 @@ impl Event {
             target: None,
             details: json!({}),
             origin,
+            guards_changed: false,
+        }
+    }
+
+    pub fn guards_changed(self, guards_changed: bool) -> Event {
+        Event {
+            guards_changed,
+            ..self
         }
     }
 
@@ -408,27 +419,77 @@ pub struct Verification {
     pub broken: Vec<BrokenLink>,
 }
 
-/// Walks every account's chain from its oldest stored event (older ones may have been pruned
-/// by retention) to its head, recomputing each link. Reports, per account, the first event that
-/// was edited, removed, inserted or reordered.
+/// What the chains are checked against beyond themselves (see `checkpoints`).
+#[derive(Default)]
+pub struct VerifyAgainst {
+    /// The checkpoints written outside the database, when there are any.
+    pub anchor: Option<super::checkpoints::Anchor>,
+    /// Events written at or after this may not have been deleted by retention.
+    pub retention_cutoff: Option<Millis>,
+}
+
+/// Walks every account's chain — every account in `accounts`, with or without a head — from
+/// its oldest stored event (older ones may have been pruned by retention) to its head,
+/// recomputing each link, and holds it against the checkpoints. Reports, per account, the first
+/// event that was edited, removed, inserted or reordered.
 pub async fn verify(
     pool: &super::db::Pool,
     hasher: &KeyHasher,
+    against: &VerifyAgainst,
 ) -> Result<Verification, sqlx::Error> {
     const BATCH: i64 = 10_000;
     let mut verification = Verification::default();
-    for (account_id, head_seq, head_hash) in stores::audit::heads(pool).await? {
+    let accounts = stores::audit::heads(pool).await?;
+    let known: std::collections::HashSet<&AccountId> =
+        accounts.iter().map(|(account_id, _)| account_id).collect();
+    if let Some(anchor) = &against.anchor {
+        let mut gone: Vec<&AccountId> = anchor
+            .points
+            .keys()
+            .filter(|account_id| !known.contains(account_id))
+            .collect();
+        gone.sort();
+        for account_id in gone {
+            verification.broken.push(BrokenLink {
+                account_id: account_id.clone(),
+                event_id: None,
+                seq: 0,
+                problem: "was deleted: a checkpoint saw this account's chain".to_string(),
+            });
+        }
+    }
+    for (account_id, head) in &accounts {
         verification.accounts += 1;
+        let Some((head_seq, head_hash)) = head else {
+            verification.broken.push(BrokenLink {
+                account_id: account_id.clone(),
+                event_id: None,
+                seq: 0,
+                problem: "has no chain head: its trail was deleted with it".to_string(),
+            });
+            continue;
+        };
+        let points = against
+            .anchor
+            .as_ref()
+            .and_then(|anchor| anchor.points.get(account_id));
+        // The stored hashes at checkpointed numbers, collected on the walk.
+        let mut seen_at_points: std::collections::HashMap<i64, String> = Default::default();
+        let mut first_kept = None;
         let mut previous: Option<(i64, String)> = None;
         let mut broken = None;
         'walk: loop {
             let after = previous.as_ref().map_or(0, |(seq, _)| *seq);
-            let links = stores::audit::links(pool, hasher, &account_id, after, BATCH).await?;
+            let links = stores::audit::links(pool, hasher, account_id, after, BATCH).await?;
             if links.is_empty() {
                 break;
             }
             for link in links {
                 verification.events += 1;
+                first_kept.get_or_insert(link.seq);
+                if points.is_some_and(|points| points.contains_key(&link.seq)) {
+                    seen_at_points.insert(link.seq, link.hash.clone());
+                }
                 let problem = match &previous {
                     Some((seq, _)) if link.seq != seq + 1 => Some(format!(
                         "events {} to {} are missing",
@@ -459,15 +520,33 @@ pub async fn verify(
             }
         }
         if broken.is_none() {
-            broken = match previous {
+            broken = match &previous {
                 Some((seq, hash)) if seq != head_seq || hash != head_hash => Some(BrokenLink {
                     account_id: account_id.clone(),
                     event_id: None,
-                    seq,
+                    seq: *seq,
                     problem: format!("the newest events after {seq} are missing (the chain's head is at {head_seq})"),
                 }),
                 _ => None,
             };
+        }
+        if broken.is_none() {
+            if let Some(points) = points {
+                let cutoff = against.retention_cutoff.unwrap_or(Millis::from_i64(0));
+                let found = super::checkpoints::check_account(
+                    points,
+                    first_kept,
+                    *head_seq,
+                    |seq| seen_at_points.get(&seq).cloned(),
+                    cutoff,
+                );
+                broken = found.map(|(seq, problem)| BrokenLink {
+                    account_id: account_id.clone(),
+                    event_id: None,
+                    seq,
+                    problem: format!("event {seq} {problem}"),
+                });
+            }
         }
         verification.broken.extend(broken);
     }

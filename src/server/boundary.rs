@@ -9,7 +9,8 @@
 //!   (`ApiError::ser`), so the codes live in one table (`ErrorCode::http_status`).
 //! - Unknown paths and methods answer in the same JSON error shape.
 //! - A call that changed how keys check out answers only once no instance can still trust
-//!   what it kept from before (see `key_cache`).
+//!   what it kept from before: its own instance forgets at once, and where other instances may
+//!   exist it waits for them (see `key_cache`).
 //!
 //! [`response_headers`] wraps every response (pages, assets, the API): security headers,
 //! `Cache-Control: no-store` under `/api/`, and no cookie ever for a request sent with a key.
@@ -58,10 +59,12 @@ pub async fn api_boundary(
             return error_response(error);
         }
     }
-    let (response, changed_key_checks) =
+    let (response, changes) =
         key_cache::noting_changes(next.run(Request::from_parts(parts, Body::from(bytes)))).await;
-    if changed_key_checks {
-        // Revoked means revoked on every instance by the time the caller hears it.
+    if changes.any() {
+        // Revoked means revoked on every instance by the time the caller hears it: this one
+        // forgets at once, the others within the settling time (none on SQLite).
+        state.key_cache.forget_accounts(&changes.accounts);
         tokio::time::sleep(state.key_cache.settling_time()).await;
     }
     with_error_status(response).await
@@ -85,7 +88,11 @@ pub fn page_content_security_policy(nonce: &str) -> String {
 /// Headers on every response, and the guarantee that a request authenticated with a bearer
 /// key never receives a cookie: a key must not turn into a browser session, whatever the
 /// operation did.
-pub async fn response_headers(request: Request, next: Next) -> Response {
+pub async fn response_headers(
+    State(state): State<super::AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let uses_bearer = request.headers().contains_key(header::AUTHORIZATION);
     let is_api = request.uri().path().starts_with("/api/");
     let asset_caching = request
@@ -119,6 +126,19 @@ pub async fn response_headers(request: Request, next: Next) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Served over https: browsers must never try plain http for this host again (a first
+    // http request could be intercepted and the session cookie with it).
+    if state
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"))
+    {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     response
 }
 

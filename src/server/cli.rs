@@ -53,8 +53,12 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Check every account's chain of audit events and report the first event that was
-    /// edited, removed or inserted behind keyward's back. Exits with 1 when one is found.
+    /// edited, removed or inserted behind keyward's back — also against the checkpoints in the
+    /// data directory (audit-checkpoints.jsonl), which catch cut-off newest events and deleted
+    /// trails. Exits with 1 when one is found.
     Verify,
+    /// Write a checkpoint of every chain head now (the server writes one every minute).
+    Checkpoint,
 }
 
 #[derive(Subcommand)]
@@ -131,12 +135,31 @@ pub async fn import_legacy_keys(account_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Verifies the audit trail's hash chains; `Ok(false)` when one is broken.
+/// Verifies the audit trail's hash chains, and holds them against the checkpoints in the data
+/// directory; `Ok(false)` when one is broken.
 pub async fn verify_audit_trail() -> Result<bool> {
     let config = Config::from_env()?;
     let database = db::connect(&config).await?;
     let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
-    let verification = audit::verify(&database.pool, &hasher).await?;
+    let path = super::checkpoints::path_in(&config.data_dir);
+    let anchor = super::checkpoints::load(&path, &hasher)?;
+    match &anchor {
+        Some(anchor) => println!(
+            "Holding the chains against {} checkpoint line(s) in {}.",
+            anchor.lines,
+            path.display()
+        ),
+        None => println!(
+            "No checkpoints at {}: the newest end of each chain cannot be checked (the server writes them every minute).",
+            path.display()
+        ),
+    }
+    let retention = std::time::Duration::from_secs(u64::from(config.audit_retention_days) * 86_400);
+    let against = audit::VerifyAgainst {
+        anchor,
+        retention_cutoff: Some(now_millis().before(retention)),
+    };
+    let verification = audit::verify(&database.pool, &hasher, &against).await?;
     for broken in &verification.broken {
         println!(
             "BROKEN account {}: event {} (number {}) {}",
@@ -157,6 +180,20 @@ pub async fn verify_audit_trail() -> Result<bool> {
         }
     );
     Ok(verification.broken.is_empty())
+}
+
+/// Writes a checkpoint of every chain head to the data directory.
+pub async fn write_audit_checkpoint() -> Result<()> {
+    let config = Config::from_env()?;
+    let database = db::connect(&config).await?;
+    let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
+    let mut writer = super::checkpoints::Writer::new(&config.data_dir);
+    let written = writer.write(&database.pool, &hasher).await?;
+    println!(
+        "Wrote a checkpoint of {written} chain head(s) to {}.",
+        super::checkpoints::path_in(&config.data_dir).display()
+    );
+    Ok(())
 }
 
 /// Stores each non-empty line of `secrets` as a legacy account key of `account_id`, all in one

@@ -49,6 +49,8 @@ pub struct Config {
     /// How long a reading of the key-check counter is trusted (`KEYWARD_KEY_CACHE_MS`, 500 by
     /// default); `None` (`0`): keys are not cached. See `key_cache`.
     pub key_cache_window: Option<std::time::Duration>,
+    /// How much one account may hold (keys, checks, invites), see `ceilings`.
+    pub ceilings: super::ceilings::Ceilings,
     /// The key-hashing secret from the environment; `None` means "use or create the file".
     pepper_from_env: Option<String>,
 }
@@ -149,8 +151,22 @@ impl Config {
                         )
                     })?,
             },
+            ceilings: super::ceilings::Ceilings::from_env()?,
             pepper_from_env: std::env::var(PEPPER_VAR).ok().filter(|p| !p.is_empty()),
         })
+    }
+
+    /// Settings that are fine one by one but not together. Invite links (and the emails that
+    /// carry them) need a base URL; taken from the request's `Host`, anyone could make
+    /// keyward's own mail server send a link to a host they choose.
+    pub fn check(&self) -> Result<()> {
+        if self.smtp_url.is_some() && self.public_url.is_none() {
+            anyhow::bail!(
+                "{PUBLIC_URL_VAR} must be set when {} is: invite emails carry links, and a link built from the request's Host header could point anywhere",
+                super::mail::SMTP_URL_VAR
+            );
+        }
+        Ok(())
     }
 
     /// A configuration for tests: everything in `data_dir`, the given database.
@@ -171,6 +187,7 @@ impl Config {
             redis_prefix: super::shared_limits::DEFAULT_REDIS_PREFIX.to_string(),
             // Short, so the many changes tests make each wait little; still four readings.
             key_cache_window: Some(std::time::Duration::from_millis(80)),
+            ceilings: super::ceilings::Ceilings::default(),
             pepper_from_env: None,
         }
     }

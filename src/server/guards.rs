@@ -18,8 +18,9 @@ fn rate_limited(wait: Duration, message: &str) -> ApiError {
 }
 
 /// Proves that the caller knows `email`'s password. `user` is the person with that email, if
-/// any: without one a dummy hash is verified, so both answers take as long. Wrong guesses count
-/// against the sign-in throttle, which refuses further attempts for a while.
+/// any: without one a dummy hash is verified, so both answers take as long. Every attempt is
+/// charged to the sign-in throttle before the hash runs (so parallel guesses meet the same
+/// budget as sequential ones) and given back when the password was right.
 pub async fn prove_password<'a>(
     state: &AppState,
     email: &str,
@@ -28,19 +29,22 @@ pub async fn prove_password<'a>(
 ) -> Result<&'a UserWithPassword, ApiError> {
     let address = client_address(state);
     let throttle = &state.throttles.sign_in;
-    throttle.check(email, address).await.map_err(|wait| {
+    let attempt = throttle.admit(email, address).await.map_err(|wait| {
         rate_limited(
             wait,
             "Too many failed sign-in attempts. Wait a moment and try again.",
         )
     })?;
     let stored_hash = user.map(|user| user.password_hash.as_str());
+    // An error of the hashing itself (overload) leaves the attempt counted: an attacker could
+    // otherwise overload the hasher to guess for free.
     if state.passwords.verify(password, stored_hash).await? {
         if let Some(user) = user {
+            throttle.succeeded(attempt).await;
             return Ok(user);
         }
     }
-    throttle.record_failure(email, address).await;
+    drop(attempt);
     if let Some(user) = user {
         // Off the request: the answer must take as long for a known email as for an unknown.
         let (state, origin) = (state.clone(), Origin::of_request(state));

@@ -3,29 +3,35 @@
 //! the very next request on *every* instance, as it did when every check read the database.
 //!
 //! - Every such change (a revocation, a rotation, a key's guards, a member's role or removal,
-//!   the key policy: see [`changes_key_checks`]) moves a counter in the database, in the
-//!   transaction that makes the change (`stores::audit::append`, by the event's action).
-//! - Each instance reads that counter four times per *window* (`KEYWARD_KEY_CACHE_MS`, 500 ms
+//!   the key policy: see [`changes_key_checks`]; a rename is not one) moves a deployment-wide
+//!   counter in the database and records the account it changed, in the transaction that makes
+//!   the change (`stores::audit::append`, by the event).
+//! - The instance that made the change forgets that account's kept keys itself, after the
+//!   commit and before it answers ([`KeyCache::forget_accounts`], called by the API boundary).
+//! - Each instance reads the counter four times per *window* (`KEYWARD_KEY_CACHE_MS`, 500 ms
 //!   by default). A reading sent at `t` lets it trust its cache until `t + window`; when the
-//!   counter has moved, the cache is forgotten.
-//! - The request that made the change waits one window and a margin after its commit before
-//!   it answers (the API boundary sleeps [`KeyCache::settling_time`]). By then every instance
-//!   has either read the moved counter or stopped trusting its cache: a reading that missed the
-//!   change was sent before the commit, so the trust it gave ran out before the wait did. No
-//!   instance needs to know how many others there are, and nothing but the database is shared.
-//! - A row is kept under the counter read *before* the row was, so a row read before a change
-//!   can never pass for one read after it.
+//!   counter has moved, it reads which accounts changed since its last reading and forgets
+//!   their keys (only theirs: a change in one account leaves every other account's keys kept).
+//! - Where other instances can exist (PostgreSQL), the request that made the change also waits
+//!   one window and a margin after its commit before it answers ([`KeyCache::settling_time`]).
+//!   By then every instance has either read the moved counter or stopped trusting its cache: a
+//!   reading that missed the change was sent before the commit, so the trust it gave ran out
+//!   before the wait did. No instance needs to know how many others there are. On SQLite one
+//!   process serves the database, so its own forgetting is all there is: no wait.
+//! - A row read while the cache forgot something (a *generation* ago) is not kept, so a row
+//!   read before a change can never pass for one read after it.
 //! - Only keys that exist are kept: an unknown secret always goes to the database, so a new key
 //!   works at once and guessing fills nothing.
 //! - An entry is read again after a minute, which bounds how long a change made with SQL behind
-//!   keyward's back goes unseen.
+//!   keyward's back (or a rename, on the other instances) goes unseen.
 //!
 //! Every instance must run with the same window; `0` turns the cache (and the wait) off.
 
 use super::{db::Pool, stores, stores::keys::KeyForVerification};
-use crate::domain::audit::AuditAction;
+use crate::domain::{audit::AuditAction, ids::AccountId};
 use std::{
-    cell::Cell,
+    cell::RefCell,
+    collections::HashSet,
     future::Future,
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -45,14 +51,16 @@ const MAX_AGE: Duration = Duration::from_secs(60);
 const CAPACITY: usize = 100_000;
 
 /// Whether an event's change can alter how a key checks out. Every action has an answer here:
-/// a new action does not compile until someone has decided.
-pub fn changes_key_checks(action: AuditAction) -> bool {
+/// a new action does not compile until someone has decided. `key.updated` moves it only when
+/// the key's guards changed (`guards_changed`): a rename alters no key check.
+pub fn changes_key_checks(action: AuditAction, guards_changed: bool) -> bool {
     use AuditAction::*;
     match action {
-        // What a key check reads: the key's revocation, expiry, guards and name, its owner's
-        // role in the membership it was made in, the account's key policy.
-        KeyRevoked | KeyRotated | KeyUpdated | KeyLeakReported | MemberRoleChanged
-        | MemberRemoved | MemberLeft | PolicyChanged => true,
+        // What a key check reads: the key's revocation, expiry and guards (and its ancestors'),
+        // its owner's role in the membership it was made in, the account's key policy.
+        KeyRevoked | KeyRotated | KeyLeakReported | MemberRoleChanged | MemberRemoved
+        | MemberLeft | PolicyChanged => true,
+        KeyUpdated => guards_changed,
         // New rows (a key that is not cached yet, a membership no existing key is bound to)
         // and changes to nothing a key check reads.
         AccountCreated | MemberInvited | InviteWithdrawn | MemberJoined | KeyCreated
@@ -64,30 +72,35 @@ pub fn changes_key_checks(action: AuditAction) -> bool {
 pub struct KeyCache {
     /// `None`: off, every check reads the database.
     window: Option<Duration>,
+    /// Whether other instances may share the database (PostgreSQL): then a writer waits.
+    other_instances_possible: bool,
     entries: quick_cache::sync::Cache<String, Entry>,
     started: Instant,
     /// The counter as last read.
     epoch: AtomicU64,
+    /// Moves each time kept keys are forgotten; a row read across a move is not kept.
+    generation: AtomicU64,
     /// Until when (microseconds after `started`) that reading may be trusted; 0 before the
-    /// first one. Stored after `epoch`, and read before it.
+    /// first one.
     trusted_until: AtomicU64,
 }
 
 #[derive(Clone)]
 struct Entry {
-    epoch: u64,
     filled: Instant,
     key: Arc<KeyForVerification>,
 }
 
 impl KeyCache {
-    pub fn new(window: Option<Duration>) -> Self {
+    pub fn new(window: Option<Duration>, other_instances_possible: bool) -> Self {
         let window = window.filter(|window| !window.is_zero());
         KeyCache {
             window,
+            other_instances_possible,
             entries: quick_cache::sync::Cache::new(if window.is_some() { CAPACITY } else { 1 }),
             started: Instant::now(),
             epoch: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             trusted_until: AtomicU64::new(0),
         }
     }
@@ -102,13 +115,18 @@ impl KeyCache {
         if let Some(key) = self.get(&secret_hash, Instant::now()) {
             return Ok(Some(key));
         }
-        let epoch_before_read = self.epoch.load(Ordering::Acquire);
+        let generation_before_read = self.generation.load(Ordering::SeqCst);
         let Some(key) = stores::keys::find_for_verification(pool, &secret_hash).await? else {
             return Ok(None);
         };
         let key = Arc::new(key);
         if self.window.is_some() {
-            self.keep(epoch_before_read, secret_hash, key.clone(), Instant::now());
+            self.keep(
+                generation_before_read,
+                secret_hash,
+                key.clone(),
+                Instant::now(),
+            );
         }
         Ok(Some(key))
     }
@@ -123,32 +141,54 @@ impl KeyCache {
         if self.micros(now) >= self.trusted_until.load(Ordering::Acquire) {
             return None;
         }
-        let epoch = self.epoch.load(Ordering::Acquire);
         let entry = self.entries.get(secret_hash)?;
-        let fresh = entry.epoch == epoch && now.saturating_duration_since(entry.filled) < MAX_AGE;
-        fresh.then_some(entry.key)
+        (now.saturating_duration_since(entry.filled) < MAX_AGE).then_some(entry.key)
     }
 
-    fn keep(&self, epoch: u64, secret_hash: String, key: Arc<KeyForVerification>, now: Instant) {
-        let entry = Entry {
-            epoch,
-            filled: now,
-            key,
-        };
-        self.entries.insert(secret_hash, entry);
-    }
-
-    /// Takes a reading of the counter that was sent at `sent`.
-    fn record_reading(&self, sent: Instant, epoch: u64) {
-        let Some(window) = self.window else {
+    /// Keeps a row read after `generation` was sampled — unless something was forgotten since,
+    /// checked before and after the insert: a forgetting that ran in between either comes
+    /// after the insert (and removes it) or is seen by the second check.
+    fn keep(
+        &self,
+        generation: u64,
+        secret_hash: String,
+        key: Arc<KeyForVerification>,
+        now: Instant,
+    ) {
+        if self.generation.load(Ordering::SeqCst) != generation {
             return;
-        };
-        if self.epoch.swap(epoch, Ordering::AcqRel) != epoch {
-            // The tags already exclude the old rows; this gives their memory back.
-            self.entries.clear();
         }
-        self.trusted_until
-            .store(self.micros(sent + window), Ordering::Release);
+        let entry = Entry { filled: now, key };
+        self.entries.insert(secret_hash.clone(), entry);
+        if self.generation.load(Ordering::SeqCst) != generation {
+            self.entries.remove(&secret_hash);
+        }
+    }
+
+    /// Forgets the kept keys of these accounts: after this instance changed them (before it
+    /// answers), or when a reading says another instance did.
+    pub fn forget_accounts(&self, accounts: &HashSet<AccountId>) {
+        if self.window.is_none() || accounts.is_empty() {
+            return;
+        }
+        // First the generation, then the entries: see `keep`.
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries
+            .retain(|_, entry| !accounts.contains(&entry.key.account_id));
+    }
+
+    /// Takes a reading of the counter that was sent at `sent`, with the accounts changed since
+    /// the last one.
+    fn record_reading(&self, sent: Instant, epoch: u64, changed: &HashSet<AccountId>) {
+        if self.window.is_none() {
+            return;
+        }
+        self.forget_accounts(changed);
+        self.epoch.store(epoch, Ordering::SeqCst);
+        self.trusted_until.store(
+            self.micros(sent + self.window.unwrap_or_default()),
+            Ordering::Release,
+        );
     }
 
     fn micros(&self, at: Instant) -> u64 {
@@ -167,9 +207,9 @@ impl KeyCache {
         loop {
             ticks.tick().await;
             let sent = Instant::now();
-            match stores::keys::check_epoch(pool).await {
-                Ok(epoch) => {
-                    self.record_reading(sent, epoch);
+            match self.read_changes(pool).await {
+                Ok((epoch, changed)) => {
+                    self.record_reading(sent, epoch, &changed);
                     if std::mem::take(&mut failing) {
                         tracing::info!("reading the key-check counter again; keys are cached");
                     }
@@ -183,33 +223,75 @@ impl KeyCache {
         }
     }
 
+    /// The counter, and when it has moved since the last reading, the accounts changed since:
+    /// every account whose last change is after that reading (a change counted in the counter
+    /// has committed, since each takes the counter's row lock until its commit).
+    async fn read_changes(&self, pool: &Pool) -> Result<(u64, HashSet<AccountId>), sqlx::Error> {
+        let epoch = stores::keys::check_epoch(pool).await?;
+        let last = self.epoch.load(Ordering::SeqCst);
+        if epoch == last {
+            return Ok((epoch, HashSet::new()));
+        }
+        let changed = stores::keys::accounts_changed_after(pool, last).await?;
+        Ok((epoch, changed.into_iter().collect()))
+    }
+
     /// How long a request that changed how keys check out waits after its commit, so that no
-    /// instance still trusts what it kept from before.
+    /// other instance still trusts what it kept from before; nothing where there are none.
     pub fn settling_time(&self) -> Duration {
-        self.window.map_or(Duration::ZERO, |window| window + MARGIN)
+        match self.window {
+            Some(window) if self.other_instances_possible => window + MARGIN,
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// What the request running in this task changed about key checks.
+#[derive(Default)]
+pub struct Changes {
+    /// Accounts whose key checks it changed (committed: noted after the commit).
+    pub accounts: HashSet<AccountId>,
+    /// It must answer as late as a change would, whatever it changed (a leak report).
+    pub wait_anyway: bool,
+}
+
+impl Changes {
+    pub fn any(&self) -> bool {
+        self.wait_anyway || !self.accounts.is_empty()
     }
 }
 
 tokio::task_local! {
-    /// Whether the request running in this task has changed how a key checks out.
-    static CHANGED: Cell<bool>;
+    static CHANGED: RefCell<Changes>;
 }
 
-/// Marks the current request as one that changed how a key checks out (its transaction moved
-/// the counter), so that it waits before answering. Outside a request (the command line) there
-/// is nothing to mark: other instances see the change within a window.
-pub fn note_change() {
-    if CHANGED.try_with(|changed| changed.set(true)).is_err() {
+/// Marks the current request as one that changed how the keys of `account_id` check out (its
+/// transaction moved the counter), so that its instance forgets them and it waits before
+/// answering. Outside a request (the command line) there is nothing to mark: instances see the
+/// change within a window.
+pub fn note_change(account_id: &AccountId) {
+    let noted = CHANGED.try_with(|changed| {
+        changed.borrow_mut().accounts.insert(account_id.clone());
+    });
+    if noted.is_err() {
         tracing::debug!("a key-check change outside a request");
     }
 }
 
-/// Runs a request, saying whether it changed how a key checks out.
-pub async fn noting_changes<F: Future>(request: F) -> (F::Output, bool) {
+/// Marks the current request as one that answers as late as a change would.
+pub fn note_wait() {
+    let _ = CHANGED.try_with(|changed| changed.borrow_mut().wait_anyway = true);
+}
+
+/// Runs a request, saying what it changed about key checks.
+pub async fn noting_changes<F: Future>(request: F) -> (F::Output, Changes) {
     CHANGED
-        .scope(Cell::new(false), async {
+        .scope(RefCell::new(Changes::default()), async {
             let output = request.await;
-            (output, CHANGED.with(Cell::get))
+            (
+                output,
+                CHANGED.with(|changed| std::mem::take(&mut *changed.borrow_mut())),
+            )
         })
         .await
 }
@@ -217,16 +299,13 @@ pub async fn noting_changes<F: Future>(request: F) -> (F::Output, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        ids::{AccountId, KeyId},
-        views::KeyKind,
-    };
+    use crate::domain::{ids::KeyId, views::KeyKind};
     use crate::server::clock::Millis;
 
-    fn a_key() -> Arc<KeyForVerification> {
+    fn a_key_of(account_id: &AccountId) -> Arc<KeyForVerification> {
         Arc::new(KeyForVerification {
             id: KeyId::generate(),
-            account_id: AccountId::generate(),
+            account_id: account_id.clone(),
             account_name: "Acme".to_string(),
             name: "ci".to_string(),
             user_id: None,
@@ -241,78 +320,107 @@ mod tests {
             max_key_lifetime_days: None,
             allowed_cidrs: String::new(),
             rate_limit_per_minute: None,
+            created_by_key_id: None,
+            ancestors: Vec::new(),
         })
+    }
+
+    fn a_key() -> Arc<KeyForVerification> {
+        a_key_of(&AccountId::generate())
+    }
+
+    fn accounts(ids: &[&AccountId]) -> HashSet<AccountId> {
+        ids.iter().map(|id| (*id).clone()).collect()
     }
 
     const WINDOW: Duration = Duration::from_millis(500);
 
     #[test]
-    fn a_kept_key_serves_only_while_a_reading_of_the_same_counter_is_trusted() {
-        let cache = KeyCache::new(Some(WINDOW));
+    fn a_kept_key_serves_only_while_a_reading_is_trusted() {
+        let cache = KeyCache::new(Some(WINDOW), true);
         let start = cache.started;
         cache.keep(0, "h".to_string(), a_key(), start);
         // No reading yet: nothing is trusted.
         assert!(cache.get("h", start).is_none());
-        cache.record_reading(start, 0);
+        cache.record_reading(start, 0, &HashSet::new());
         assert!(cache.get("h", start + WINDOW / 2).is_some());
         // The trust a reading gives runs out one window after it was sent.
         assert!(cache.get("h", start + WINDOW).is_none());
-        cache.record_reading(start + WINDOW, 0);
+        cache.record_reading(start + WINDOW, 0, &HashSet::new());
         assert!(cache.get("h", start + WINDOW + WINDOW / 2).is_some());
         assert!(cache.get("other", start + WINDOW / 2).is_none());
     }
 
     #[test]
-    fn a_moved_counter_forgets_every_kept_key() {
-        let cache = KeyCache::new(Some(WINDOW));
+    fn a_change_forgets_the_keys_of_its_account_and_no_other() {
+        let cache = KeyCache::new(Some(WINDOW), true);
         let start = cache.started;
-        cache.record_reading(start, 7);
-        cache.keep(7, "h".to_string(), a_key(), start);
-        cache.record_reading(start + WINDOW / 4, 8);
-        assert!(cache.get("h", start + WINDOW / 2).is_none());
+        let (changed, untouched) = (AccountId::generate(), AccountId::generate());
+        cache.record_reading(start, 7, &HashSet::new());
+        cache.keep(0, "changed".to_string(), a_key_of(&changed), start);
+        cache.keep(0, "untouched".to_string(), a_key_of(&untouched), start);
+        cache.record_reading(start + WINDOW / 4, 8, &accounts(&[&changed]));
+        assert!(cache.get("changed", start + WINDOW / 2).is_none());
+        assert!(cache.get("untouched", start + WINDOW / 2).is_some());
+        // The instance that made a change forgets it itself, without a reading.
+        cache.forget_accounts(&accounts(&[&untouched]));
+        assert!(cache.get("untouched", start + WINDOW / 2).is_none());
     }
 
     #[test]
-    fn a_row_read_before_a_change_is_not_kept_under_the_counter_after_it() {
-        // A check samples the counter (7), reads the row; the change commits and a reading
-        // brings 8; the check then keeps its row, tagged with the 7 it sampled first.
-        let cache = KeyCache::new(Some(WINDOW));
+    fn a_row_read_before_a_forgetting_is_not_kept_after_it() {
+        // A check samples the generation, reads the row; the change commits and its instance
+        // forgets the account; the check then keeps its row, sampled before: it is dropped.
+        let cache = KeyCache::new(Some(WINDOW), false);
         let start = cache.started;
-        cache.record_reading(start, 7);
-        let sampled = cache.epoch.load(Ordering::Acquire);
-        cache.record_reading(start + WINDOW / 4, 8);
-        cache.keep(sampled, "h".to_string(), a_key(), start + WINDOW / 4);
+        let account = AccountId::generate();
+        cache.record_reading(start, 7, &HashSet::new());
+        let sampled = cache.generation.load(Ordering::SeqCst);
+        cache.forget_accounts(&accounts(&[&account]));
+        cache.keep(sampled, "h".to_string(), a_key_of(&account), start);
         assert!(cache.get("h", start + WINDOW / 2).is_none());
+        // Sampled after the forgetting: kept.
+        let sampled = cache.generation.load(Ordering::SeqCst);
+        cache.keep(sampled, "h".to_string(), a_key_of(&account), start);
+        assert!(cache.get("h", start + WINDOW / 2).is_some());
     }
 
     #[test]
     fn a_kept_key_is_read_again_after_a_minute_whatever_the_counter_says() {
-        let cache = KeyCache::new(Some(WINDOW));
+        let cache = KeyCache::new(Some(WINDOW), true);
         let start = cache.started;
-        cache.keep(7, "h".to_string(), a_key(), start);
+        cache.keep(0, "h".to_string(), a_key(), start);
         let later = start + MAX_AGE;
-        cache.record_reading(later, 7);
+        cache.record_reading(later, 7, &HashSet::new());
         assert!(cache.get("h", later).is_none());
     }
 
     #[test]
-    fn off_keeps_nothing_and_waits_for_nothing() {
+    fn off_keeps_nothing_and_only_shared_databases_wait() {
         for window in [None, Some(Duration::ZERO)] {
-            let cache = KeyCache::new(window);
+            let cache = KeyCache::new(window, true);
             let start = cache.started;
-            cache.record_reading(start, 7);
-            cache.keep(7, "h".to_string(), a_key(), start);
+            cache.record_reading(start, 7, &HashSet::new());
+            cache.keep(0, "h".to_string(), a_key(), start);
             assert!(cache.get("h", start).is_none());
             assert_eq!(cache.settling_time(), Duration::ZERO);
         }
-        assert_eq!(KeyCache::new(Some(WINDOW)).settling_time(), WINDOW + MARGIN);
+        assert_eq!(
+            KeyCache::new(Some(WINDOW), true).settling_time(),
+            WINDOW + MARGIN
+        );
+        // One process serves a SQLite database: its own forgetting is all there is.
+        assert_eq!(
+            KeyCache::new(Some(WINDOW), false).settling_time(),
+            Duration::ZERO
+        );
     }
 
     #[test]
     fn exactly_the_changes_a_key_check_reads_move_the_counter() {
         let moving: Vec<_> = AuditAction::ALL
             .iter()
-            .filter(|action| changes_key_checks(**action))
+            .filter(|action| changes_key_checks(**action, false))
             .map(|action| action.as_str())
             .collect();
         assert_eq!(
@@ -323,20 +431,26 @@ mod tests {
                 "member.left",
                 "key.revoked",
                 "key.rotated",
-                "key.updated",
                 "key.leak_reported",
                 "policy.changed"
             ]
         );
+        // A rename does not; a change of guards does.
+        assert!(!changes_key_checks(AuditAction::KeyUpdated, false));
+        assert!(changes_key_checks(AuditAction::KeyUpdated, true));
     }
 
     #[tokio::test]
-    async fn a_request_that_notes_a_change_is_told_and_others_are_not() {
-        let (_, changed) = noting_changes(async { note_change() }).await;
-        assert!(changed);
+    async fn a_request_that_notes_a_change_is_told_which_accounts() {
+        let account = AccountId::generate();
+        let (_, changed) = noting_changes(async { note_change(&account) }).await;
+        assert!(changed.any());
+        assert_eq!(changed.accounts, accounts(&[&account]));
         let (_, changed) = noting_changes(async {}).await;
-        assert!(!changed);
+        assert!(!changed.any());
+        let (_, changed) = noting_changes(async { note_wait() }).await;
+        assert!(changed.any() && changed.accounts.is_empty());
         // Outside a request, noting is harmless.
-        note_change();
+        note_change(&account);
     }
 }

@@ -3,7 +3,28 @@
 //! `keys/rotate` both ask here. The key lists' filters are read here too.
 
 use super::{clock::Millis, networks, Principal};
-use crate::domain::{views::KeyPolicy, ApiError};
+use crate::domain::{
+    key_action,
+    views::{Key, KeyPolicy},
+    Action, ApiError, KeyChange, KeyHolder,
+};
+
+/// Whether `key` belongs to the person calling.
+pub fn is_own_key(caller: &Principal, key: &Key) -> bool {
+    matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id)
+}
+
+/// The policy's action for doing `change` to `key` (see [`key_action`]).
+pub fn action_on_key(caller: &Principal, key: &Key, change: KeyChange) -> Action {
+    let holder = if caller.key_id() == Some(&key.id) {
+        KeyHolder::CallingKey
+    } else if is_own_key(caller, key) {
+        KeyHolder::Own
+    } else {
+        KeyHolder::Other
+    };
+    key_action(change, holder)
+}
 
 /// The guards a new key gets: as asked, checked; a child's must lie within its parent's (its
 /// networks inside the parent's, its limit no higher), and without its own it takes the

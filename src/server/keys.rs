@@ -8,7 +8,9 @@ use super::ids::{random_base62, BASE62};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-const PREFIX: &str = "kw_";
+/// How every user key begins.
+pub const USER_KEY_PREFIX: &str = "kw_";
+const PREFIX: &str = USER_KEY_PREFIX;
 const RANDOM_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 6;
 pub const KEY_LEN: usize = PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;

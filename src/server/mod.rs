@@ -4,6 +4,8 @@
 pub mod app;
 pub mod audit;
 pub mod boundary;
+pub mod ceilings;
+pub mod checkpoints;
 pub mod cli;
 pub mod clock;
 pub mod config;

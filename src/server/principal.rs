@@ -6,7 +6,9 @@ use super::{
     clock::now_millis,
     keys::KeySecret,
     sessions::{self, SessionUser},
-    stores, AppState,
+    stores,
+    throttle::AddressGroup,
+    AppState,
 };
 use crate::domain::{
     allows,
@@ -210,31 +212,33 @@ pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
     Ok(principal)
 }
 
-/// A bearer attempt, with failures counted per client address: guessing keys online (short
-/// legacy secrets above all) is refused with 429 long before it could succeed.
+/// A bearer attempt. A `kw_` key is verified whatever else came from its address: its 190
+/// random bits cannot be guessed online, and a client sharing a NAT with someone sending junk
+/// must not be locked out. Any other token is tried as a legacy key — short secrets that can be
+/// guessed — so those attempts are charged per address group before the lookup and given back
+/// when the key is good: guessing is refused with 429 long before it could succeed.
 async fn from_bearer(
     state: &AppState,
     token: &str,
     address: Option<IpAddr>,
 ) -> Result<Principal, ApiError> {
-    if let Some(address) = address {
-        if let Err(wait) = state.throttles.bearer_failures.check(&address).await {
-            super::boundary::respond_retry_after(wait);
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                "Too many failed key attempts from this address. Wait a moment and try again.",
-            ));
-        }
-    }
+    let gate = &state.throttles.bearer_attempts;
+    let group = address
+        .filter(|_| !token.starts_with(super::keys::USER_KEY_PREFIX))
+        .map(AddressGroup::of);
+    let Some(group) = group else {
+        return from_key(state, token, address).await;
+    };
+    let admitted = gate.admit(&group).await.map_err(|wait| {
+        super::boundary::respond_retry_after(wait);
+        ApiError::new(
+            ErrorCode::RateLimited,
+            "Too many failed key attempts from this address. Wait a moment and try again.",
+        )
+    })?;
     let result = from_key(state, token, address).await;
-    if let (Err(error), Some(address)) = (&result, address) {
-        if error.code == ErrorCode::Unauthenticated {
-            state
-                .throttles
-                .bearer_failures
-                .record_failure(address)
-                .await;
-        }
+    if !matches!(&result, Err(error) if error.code == ErrorCode::Unauthenticated) {
+        gate.give_back(&group, admitted).await;
     }
     result
 }
@@ -280,22 +284,59 @@ pub async fn from_key(
             "This key may only be used from its allowed networks.",
         ));
     }
-    let rate_limit_per_minute = key
-        .rate_limit_per_minute
-        .and_then(|limit| u32::try_from(limit).ok());
-    if let Some(limit) = rate_limit_per_minute {
-        let standing = state.throttles.key_limits.check(&key.id, limit).await;
-        super::boundary::respond_rate_standing(match &standing {
+    // A child is held to its ancestors' guards as they are now, not as they were when it was
+    // made: the networks of the whole line, and one budget shared by the line.
+    let outside_line = key.ancestors.iter().any(|ancestor| {
+        !super::networks::allows(
+            &super::networks::from_stored(&ancestor.allowed_cidrs),
+            address,
+        )
+    });
+    if outside_line {
+        record_rejection(state, &key, "outside_parent_networks").await;
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This key may only be used from the allowed networks of the key that created it.",
+        ));
+    }
+    let limit_of = |limit: Option<i64>| limit.and_then(|limit| u32::try_from(limit).ok());
+    let rate_limit_per_minute = limit_of(key.rate_limit_per_minute);
+    let limits = std::iter::once((&key.id, rate_limit_per_minute)).chain(
+        key.ancestors
+            .iter()
+            .map(|ancestor| (&ancestor.id, limit_of(ancestor.rate_limit_per_minute))),
+    );
+    let mut tightest: Option<super::throttle::RateStanding> = None;
+    for (limited_key, limit) in limits {
+        let Some(limit) = limit else {
+            continue;
+        };
+        let standing = state.throttles.key_limits.check(limited_key, limit).await;
+        let refused = standing.is_err();
+        let standing = match standing {
             Ok(standing) | Err(standing) => standing,
-        });
-        if standing.is_err() {
+        };
+        if refused || tightest.is_none_or(|tight| standing.remaining < tight.remaining) {
+            tightest = Some(standing);
+        }
+        if refused {
+            super::boundary::respond_rate_standing(&standing);
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
-                format!(
-                    "This key may make {limit} requests a minute; wait for Retry-After seconds."
-                ),
+                if limited_key == &key.id {
+                    format!(
+                        "This key may make {limit} requests a minute; wait for Retry-After seconds."
+                    )
+                } else {
+                    format!(
+                        "The key that created this one may make {limit} requests a minute, shared with the keys it created; wait for Retry-After seconds."
+                    )
+                },
             ));
         }
+    }
+    if let Some(standing) = &tightest {
+        super::boundary::respond_rate_standing(standing);
     }
     let account = Account {
         id: key.account_id.clone(),

@@ -184,15 +184,29 @@ impl HashedSessionStore {
         }
     }
 
+    /// The session cookie: `Path=/`, no `Domain` (the layer's defaults), `HttpOnly`,
+    /// `SameSite=Lax`, and `Secure` with the `__Host-` prefix over https.
     pub fn layer(self, secure: bool) -> SessionManagerLayer<HashedSessionStore> {
         SessionManagerLayer::new(self)
-            .with_name("keyward_session")
+            .with_name(cookie_name(secure))
+            .with_path("/")
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(secure)
             .with_expiry(Expiry::OnInactivity(
                 tower_sessions::cookie::time::Duration::days(IDLE_LIFETIME_DAYS),
             ))
+    }
+}
+
+/// The session cookie's name. Over https it carries the `__Host-` prefix: browsers then accept
+/// it only when `Secure`, for `Path=/` and without a `Domain`, so no other site under the same
+/// parent domain (and no plain-http page) can plant or overwrite it.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-keyward_session"
+    } else {
+        "keyward_session"
     }
 }
 

@@ -62,7 +62,6 @@ impl RedisUrl {
 
 /// Takes one request from a budget of `ARGV[2]` at once, refilled one per `ARGV[1]`
 /// microseconds. Answers {allowed, remaining, wait µs, µs until the budget is whole}.
-/// With `ARGV[3]` = 1, a refusal also blocks `KEYS[2]` for the wait (a failure gate).
 const TAKE: &str = r"
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -74,13 +73,27 @@ local next_tat = tat + interval
 local allowed_at = next_tat - burst * interval
 if now < allowed_at then
   local wait = allowed_at - now
-  if ARGV[3] == '1' then
-    redis.call('SET', KEYS[2], '1', 'PX', math.ceil(wait / 1000))
-  end
   return {0, 0, wait, tat - now}
 end
 redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.ceil((next_tat - now) / 1000))
 return {1, math.floor((now - allowed_at) / interval), 0, next_tat - now}
+";
+
+/// Gives one request back to the budget `KEYS[1]` refilled one per `ARGV[1]` microseconds (an
+/// attempt that succeeded).
+const GIVE_BACK: &str = r"
+local interval = tonumber(ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat then return 0 end
+tat = tat - interval
+if tat <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000))
+end
+return 1
 ";
 
 /// Where a budget stands after one `take`.
@@ -106,6 +119,7 @@ pub struct SharedLimits {
     connection: ConnectionManager,
     prefix: Arc<str>,
     take: Arc<Script>,
+    give_back: Arc<Script>,
     /// Unix milliseconds before which Redis is not asked (after a failure).
     paused_until: Arc<AtomicU64>,
     /// Unix milliseconds of the last "Redis did not answer" warning: an outage logs once a
@@ -132,6 +146,7 @@ impl SharedLimits {
             connection,
             prefix: prefix.into(),
             take: Arc::new(Script::new(TAKE)),
+            give_back: Arc::new(Script::new(GIVE_BACK)),
             paused_until: Arc::new(AtomicU64::new(0)),
             last_warning: Arc::new(AtomicU64::new(0)),
         })
@@ -139,34 +154,21 @@ impl SharedLimits {
 
     /// Takes one request from the budget named `name`.
     pub async fn take(&self, name: &str, budget: Budget) -> Result<Taken, Unavailable> {
-        self.ask(self.run_take(name, None, budget)).await
+        self.ask(self.run_take(name, budget)).await
     }
 
-    /// Counts one failure against `name`'s budget; the one past it blocks `name` for the wait.
-    pub async fn record_failure(&self, name: &str, budget: Budget) -> Result<(), Unavailable> {
-        let blocked = self.blocked_key(name);
-        self.ask(self.run_take(name, Some(&blocked), budget))
-            .await
-            .map(drop)
-    }
-
-    /// How long `name` is still blocked by failures, if it is.
-    pub async fn blocked_for(&self, name: &str) -> Result<Option<Duration>, Unavailable> {
+    /// Gives one request back to the budget named `name`.
+    pub async fn give_back(&self, name: &str, budget: Budget) -> Result<(), Unavailable> {
+        let mut invocation = self.give_back.prepare_invoke();
+        invocation
+            .key(format!("{}{name}", self.prefix))
+            .arg(interval_micros(budget));
         let mut connection = self.connection.clone();
-        let blocked_key = self.blocked_key(name);
-        let millis: i64 = self
-            .ask(async {
-                redis::cmd("PTTL")
-                    .arg(blocked_key)
-                    .query_async(&mut connection)
-                    .await
-            })
-            .await?;
-        // -2: no such key, -1: no expiry (never written so).
-        Ok(u64::try_from(millis)
-            .ok()
-            .filter(|millis| *millis > 0)
-            .map(Duration::from_millis))
+        self.ask(async move {
+            let _: i64 = invocation.invoke_async(&mut connection).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Runs one Redis call, unless Redis failed in the last few seconds; a failure or a call
@@ -198,22 +200,12 @@ impl SharedLimits {
         Err(Unavailable)
     }
 
-    async fn run_take(
-        &self,
-        name: &str,
-        blocked: Option<&str>,
-        budget: Budget,
-    ) -> redis::RedisResult<Taken> {
-        let interval = u64::try_from(budget.period.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
+    async fn run_take(&self, name: &str, budget: Budget) -> redis::RedisResult<Taken> {
         let mut invocation = self.take.prepare_invoke();
         invocation
             .key(format!("{}{name}", self.prefix))
-            .key(blocked.unwrap_or("-"))
-            .arg(interval)
-            .arg(budget.burst.max(1))
-            .arg(if blocked.is_some() { "1" } else { "0" });
+            .arg(interval_micros(budget))
+            .arg(budget.burst.max(1));
         let mut connection = self.connection.clone();
         let (allowed, remaining, wait, until_whole): (i64, i64, i64, i64) =
             invocation.invoke_async(&mut connection).await?;
@@ -225,10 +217,12 @@ impl SharedLimits {
             until_whole: micros(until_whole),
         })
     }
+}
 
-    fn blocked_key(&self, name: &str) -> String {
-        format!("{}blocked:{name}", self.prefix)
-    }
+fn interval_micros(budget: Budget) -> u64 {
+    u64::try_from(budget.period.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 #[cfg(test)]

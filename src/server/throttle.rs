@@ -1,14 +1,19 @@
-//! Throttles against guessing and flooding, on governor's keyed GCRA limiters.
+//! Throttles against guessing and flooding.
 //!
-//! Sign-in counts *failures* only, in three budgets: per (email, client address), per client
+//! Sign-in counts *failed* attempts, in three budgets: per (email, client address), per client
 //! address, and a much higher ceiling per email against guessing spread over many addresses.
-//! So one attacker cannot lock a person out (the old per-email limit of 5 a minute could, with
-//! one request every 12 s), while the person at their own address still gets in.
+//! So one attacker cannot lock a person out, while the person at their own address still gets
+//! in. An attempt is charged when it is *admitted*, before the password hash runs, and given
+//! back when it succeeds: a guesser firing forty attempts at once meets the same budget as one
+//! sending them one after another (charging after the hash let every attempt in flight pass).
+//!
+//! Clients are counted by [`AddressGroup`]: an IPv4 address, or the /64 network of an IPv6 one
+//! (one host is handed a whole /64, so counting single IPv6 addresses would be no limit at all).
 //!
 //! With `KEYWARD_REDIS_URL` the budgets live in Redis (`shared_limits`), so several instances
 //! count as one; without it, or while Redis does not answer, each instance counts in its own
-//! memory. One budget is always per instance: failed bearer keys per address, which is checked
-//! before every key-authenticated request, so that a key check costs no round trip to Redis.
+//! memory. One budget is always per instance: failed bearer attempts with legacy-shaped tokens
+//! per address, so that a key check costs no round trip to Redis.
 
 use super::shared_limits::{Budget, SharedLimits, Unavailable};
 use governor::{
@@ -18,7 +23,7 @@ use governor::{
 use std::{
     collections::HashMap,
     hash::Hash,
-    net::IpAddr,
+    net::{IpAddr, Ipv6Addr},
     num::NonZeroU32,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -28,14 +33,37 @@ use std::{
 /// reports in batches, and a flood of lookups from one address is refused.
 pub const LEAK_REPORTS_PER_MINUTE: u32 = 30;
 
+/// What per-address budgets count by: an IPv4 address (or an IPv4-mapped IPv6 one), or the
+/// /64 network of an IPv6 address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AddressGroup(IpAddr);
+
+impl AddressGroup {
+    pub fn of(address: IpAddr) -> AddressGroup {
+        match address {
+            IpAddr::V4(v4) => AddressGroup(IpAddr::V4(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddressGroup(IpAddr::V4(v4)),
+                None => {
+                    let network = u128::from(v6) & !((1u128 << 64) - 1);
+                    AddressGroup(IpAddr::V6(Ipv6Addr::from(network)))
+                }
+            },
+        }
+    }
+}
+
 /// What a throttle counts by, and its name in Redis.
 pub trait ThrottleKey: Hash + Eq + Clone {
     fn shared_name(&self) -> String;
 }
 
-impl ThrottleKey for IpAddr {
+impl ThrottleKey for AddressGroup {
     fn shared_name(&self) -> String {
-        self.to_string()
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("{v6}/64"),
+        }
     }
 }
 
@@ -51,10 +79,10 @@ impl ThrottleKey for &'static str {
     }
 }
 
-impl ThrottleKey for (String, Option<IpAddr>) {
+impl ThrottleKey for (String, Option<AddressGroup>) {
     fn shared_name(&self) -> String {
         match &self.1 {
-            Some(address) => format!("{}|{address}", self.0),
+            Some(group) => format!("{}|{}", self.0, group.shared_name()),
             None => format!("{}|-", self.0),
         }
     }
@@ -70,25 +98,79 @@ fn wait_until(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> 
     not_until.wait_time_from(DefaultClock::default().now())
 }
 
-/// Allows `burst` failures at once and one more every `period`; past that the key is blocked
-/// until the budget has a place again. Successes cost nothing.
-pub struct FailureGate<K: ThrottleKey> {
+/// GCRA cells in this instance's memory that can also give a request back (governor's cannot):
+/// per key, the time at which the budget is whole again ("theoretical arrival time").
+struct Cells<K> {
+    budget: Budget,
+    arrivals: Mutex<HashMap<K, Instant>>,
+}
+
+impl<K: ThrottleKey> Cells<K> {
+    fn new(budget: Budget) -> Self {
+        Cells {
+            budget,
+            arrivals: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        let mut arrivals = self.arrivals.lock().expect("throttle lock poisoned");
+        let arrival = arrivals.get(key).copied().unwrap_or(now).max(now);
+        let next = arrival + self.budget.period;
+        let span = self.budget.period * self.budget.burst.max(1);
+        match next.checked_sub(span) {
+            Some(allowed_at) if allowed_at > now => Err(allowed_at - now),
+            _ => {
+                arrivals.insert(key.clone(), next);
+                Ok(())
+            }
+        }
+    }
+
+    fn give_back(&self, key: &K, now: Instant) {
+        let mut arrivals = self.arrivals.lock().expect("throttle lock poisoned");
+        if let Some(arrival) = arrivals.get_mut(key) {
+            *arrival = arrival
+                .checked_sub(self.budget.period)
+                .map_or(now, |earlier| earlier.max(now));
+        }
+    }
+
+    fn forget_idle(&self) {
+        let now = Instant::now();
+        self.arrivals
+            .lock()
+            .expect("throttle lock poisoned")
+            .retain(|_, arrival| *arrival > now);
+    }
+}
+
+/// Where an admitted attempt was charged, so that a success gives it back there.
+#[must_use = "give an attempt that succeeded back"]
+#[derive(Debug)]
+pub struct Admitted {
+    shared: bool,
+}
+
+/// Attempts that may fail (password guesses, unknown keys): `burst` at once and one more every
+/// `period`. Each attempt is charged when admitted, before the work that decides it, and given
+/// back when it succeeds — so successes cost nothing, and attempts in flight at the same time
+/// are counted as if they came one after another.
+pub struct AttemptGate<K: ThrottleKey> {
     name: &'static str,
     budget: Budget,
-    local: DefaultKeyedRateLimiter<K>,
-    blocked_until: Mutex<HashMap<K, Instant>>,
+    local: Cells<K>,
     shared: Option<SharedLimits>,
 }
 
-impl<K: ThrottleKey> FailureGate<K> {
+impl<K: ThrottleKey> AttemptGate<K> {
     /// A gate counted in this instance's memory only.
     pub fn new(name: &'static str, burst: u32, period: Duration) -> Self {
         let budget = Budget { burst, period };
-        FailureGate {
+        AttemptGate {
             name,
             budget,
-            local: RateLimiter::keyed(quota(budget)),
-            blocked_until: Mutex::new(HashMap::new()),
+            local: Cells::new(budget),
             shared: None,
         }
     }
@@ -103,53 +185,35 @@ impl<K: ThrottleKey> FailureGate<K> {
         format!("{}:{}", self.name, key.shared_name())
     }
 
-    /// `Err(wait)` while `key` is blocked.
-    pub async fn check(&self, key: &K) -> Result<(), Duration> {
+    /// Charges one attempt for `key`; `Err(wait)` when its budget is spent.
+    pub async fn admit(&self, key: &K) -> Result<Admitted, Duration> {
         if let Some(shared) = &self.shared {
-            match shared.blocked_for(&self.shared_name(key)).await {
-                Ok(None) => return Ok(()),
-                Ok(Some(wait)) => return Err(wait),
+            match shared.take(&self.shared_name(key), self.budget).await {
+                Ok(taken) if taken.allowed => return Ok(Admitted { shared: true }),
+                Ok(taken) => return Err(taken.wait),
                 Err(Unavailable) => {} // counted here instead
             }
         }
-        let blocked = self.blocked_until.lock().expect("throttle lock poisoned");
-        match blocked.get(key) {
-            Some(until) => match until.checked_duration_since(Instant::now()) {
-                Some(wait) if !wait.is_zero() => Err(wait),
-                _ => Ok(()),
-            },
-            None => Ok(()),
-        }
+        self.local
+            .take(key, Instant::now())
+            .map(|()| Admitted { shared: false })
     }
 
-    /// Counts one failure; the one past the budget blocks the key.
-    pub async fn record_failure(&self, key: K) {
-        if let Some(shared) = &self.shared {
-            // Unavailable: counted here instead.
-            if let Ok(()) = shared
-                .record_failure(&self.shared_name(&key), self.budget)
-                .await
-            {
-                return;
+    /// Gives an admitted attempt back: it succeeded.
+    pub async fn give_back(&self, key: &K, admitted: Admitted) {
+        if admitted.shared {
+            if let Some(shared) = &self.shared {
+                // Unavailable: the attempt stays counted, which errs on the safe side.
+                let _ = shared.give_back(&self.shared_name(key), self.budget).await;
             }
-        }
-        if let Err(not_until) = self.local.check_key(&key) {
-            let wait = wait_until(not_until);
-            self.blocked_until
-                .lock()
-                .expect("throttle lock poisoned")
-                .insert(key, Instant::now() + wait);
+        } else {
+            self.local.give_back(key, Instant::now());
         }
     }
 
     /// Forgets keys that are back to a full budget, so memory stays bounded.
     pub fn forget_idle(&self) {
-        self.local.retain_recent();
-        let now = Instant::now();
-        self.blocked_until
-            .lock()
-            .expect("throttle lock poisoned")
-            .retain(|_, until| *until > now);
+        self.local.forget_idle();
     }
 }
 
@@ -157,7 +221,7 @@ impl<K: ThrottleKey> FailureGate<K> {
 pub struct AddressBudget {
     name: &'static str,
     budget: Budget,
-    local: DefaultKeyedRateLimiter<IpAddr>,
+    local: DefaultKeyedRateLimiter<AddressGroup>,
     shared: Option<SharedLimits>,
 }
 
@@ -173,7 +237,7 @@ impl AddressBudget {
 
     /// Counts one request from `address`; `Err(wait)` when it must wait.
     async fn take(&self, address: Option<IpAddr>) -> Result<(), Duration> {
-        let Some(address) = address else {
+        let Some(address) = address.map(AddressGroup::of) else {
             return Ok(());
         };
         if let Some(shared) = &self.shared {
@@ -188,49 +252,97 @@ impl AddressBudget {
     }
 }
 
-/// Sign-in failures: password guesses at `auth/login`, at `invites/accept` for an existing
+/// Sign-in attempts: password guesses at `auth/login`, at `invites/accept` for an existing
 /// login, and at `auth/change-password`.
 pub struct SignInThrottle {
-    per_email_and_address: FailureGate<(String, Option<IpAddr>)>,
-    per_address: FailureGate<IpAddr>,
-    per_email: FailureGate<String>,
+    per_email_and_address: AttemptGate<(String, Option<AddressGroup>)>,
+    per_address: AttemptGate<AddressGroup>,
+    per_email: AttemptGate<String>,
+}
+
+/// One admitted sign-in attempt: [`SignInThrottle::succeeded`] gives it back; dropped, it stays
+/// counted as a failure.
+#[must_use = "a sign-in attempt that succeeded is given back"]
+pub struct SignInAttempt {
+    email: String,
+    address: Option<AddressGroup>,
+    pair: Admitted,
+    by_address: Option<Admitted>,
+    by_email: Admitted,
 }
 
 impl SignInThrottle {
     fn new(shared: Option<SharedLimits>) -> Self {
         SignInThrottle {
-            // The 5th wrong password in a row waits; then one guess a minute (about 64 an hour).
-            per_email_and_address: FailureGate::new("sign-in:pair", 4, Duration::from_secs(60))
+            // Five wrong passwords in a row, then one guess a minute (about 64 an hour).
+            per_email_and_address: AttemptGate::new("sign-in:pair", 5, Duration::from_secs(60))
                 .shared(shared.clone()),
             // One address guessing across many emails: 30 a minute.
-            per_address: FailureGate::new("sign-in:address", 30, Duration::from_secs(2))
+            per_address: AttemptGate::new("sign-in:address", 30, Duration::from_secs(2))
                 .shared(shared.clone()),
             // Guesses at one email from everywhere: 200 an hour, more than three addresses at
             // the per-pair rate can spend, so locking a person out takes a botnet.
-            per_email: FailureGate::new("sign-in:email", 200, Duration::from_secs(18))
+            per_email: AttemptGate::new("sign-in:email", 200, Duration::from_secs(18))
                 .shared(shared),
         }
     }
 
-    /// `Err(wait)` when this email or address must wait before the next attempt.
-    pub async fn check(&self, email: &str, address: Option<IpAddr>) -> Result<(), Duration> {
-        self.per_email_and_address
-            .check(&(email.to_string(), address))
-            .await?;
-        if let Some(address) = address {
-            self.per_address.check(&address).await?;
-        }
-        self.per_email.check(&email.to_string()).await
+    /// Admits one attempt for `email` from `address`, charging every budget; `Err(wait)` (and
+    /// nothing charged) when one of them is spent.
+    pub async fn admit(
+        &self,
+        email: &str,
+        address: Option<IpAddr>,
+    ) -> Result<SignInAttempt, Duration> {
+        let address = address.map(AddressGroup::of);
+        let pair_key = (email.to_string(), address);
+        let email_key = email.to_string();
+        let pair = self.per_email_and_address.admit(&pair_key).await?;
+        let by_address = match &address {
+            None => None,
+            Some(group) => match self.per_address.admit(group).await {
+                Ok(admitted) => Some(admitted),
+                Err(wait) => {
+                    self.per_email_and_address.give_back(&pair_key, pair).await;
+                    return Err(wait);
+                }
+            },
+        };
+        let by_email = match self.per_email.admit(&email_key).await {
+            Ok(admitted) => admitted,
+            Err(wait) => {
+                self.per_email_and_address.give_back(&pair_key, pair).await;
+                if let (Some(group), Some(admitted)) = (&address, by_address) {
+                    self.per_address.give_back(group, admitted).await;
+                }
+                return Err(wait);
+            }
+        };
+        Ok(SignInAttempt {
+            email: email_key,
+            address,
+            pair,
+            by_address,
+            by_email,
+        })
     }
 
-    pub async fn record_failure(&self, email: &str, address: Option<IpAddr>) {
+    /// The attempt proved the password: it costs nothing.
+    pub async fn succeeded(&self, attempt: SignInAttempt) {
+        let SignInAttempt {
+            email,
+            address,
+            pair,
+            by_address,
+            by_email,
+        } = attempt;
         self.per_email_and_address
-            .record_failure((email.to_string(), address))
+            .give_back(&(email.clone(), address), pair)
             .await;
-        if let Some(address) = address {
-            self.per_address.record_failure(address).await;
+        if let (Some(group), Some(admitted)) = (&address, by_address) {
+            self.per_address.give_back(group, admitted).await;
         }
-        self.per_email.record_failure(email.to_string()).await;
+        self.per_email.give_back(&email, by_email).await;
     }
 
     fn forget_idle(&self) {
@@ -246,13 +358,15 @@ pub struct Throttles {
     pub sign_in: Arc<SignInThrottle>,
     /// New logins (sign-up, or accepting an invite as a new person) per client address.
     sign_up: Arc<AddressBudget>,
-    /// Bearer attempts that failed (unknown, revoked, expired or malformed keys) per address.
-    /// Per instance even with Redis (see the module comment).
-    pub bearer_failures: Arc<FailureGate<IpAddr>>,
+    /// Bearer attempts with tokens that are not `kw_` keys (legacy-shaped guesses) per address
+    /// group. Per instance even with Redis (see the module comment).
+    pub bearer_attempts: Arc<AttemptGate<AddressGroup>>,
     /// Leak reports per address: a scanner reports in batches, not in a stream.
     leak_reports: Arc<AddressBudget>,
     /// Each key's own per-minute limit (`rate_limit_per_minute`).
     pub key_limits: Arc<KeyRateLimits>,
+    /// Invites per account (each may be an email keyward sends).
+    invites: Arc<AttemptGate<String>>,
 }
 
 type InformingLimiter = RateLimiter<
@@ -388,8 +502,9 @@ impl KeyLimiter {
 
 impl Throttles {
     /// `shared`: the Redis budgets, when `KEYWARD_REDIS_URL` is set.
-    pub fn new(signups_per_hour: u32, shared: Option<SharedLimits>) -> Self {
+    pub fn new(signups_per_hour: u32, invites_per_hour: u32, shared: Option<SharedLimits>) -> Self {
         let signups = signups_per_hour.max(1);
+        let invites = invites_per_hour.max(1);
         Throttles {
             sign_in: Arc::new(SignInThrottle::new(shared.clone())),
             sign_up: Arc::new(AddressBudget::new(
@@ -400,7 +515,7 @@ impl Throttles {
                 },
                 shared.clone(),
             )),
-            bearer_failures: Arc::new(FailureGate::new(
+            bearer_attempts: Arc::new(AttemptGate::new(
                 "bearer-failures",
                 60,
                 Duration::from_secs(1),
@@ -413,8 +528,21 @@ impl Throttles {
                 },
                 shared.clone(),
             )),
+            invites: Arc::new(
+                AttemptGate::new("invites", invites, Duration::from_secs(3600) / invites)
+                    .shared(shared.clone()),
+            ),
             key_limits: Arc::new(KeyRateLimits::new(shared)),
         }
+    }
+
+    /// Counts one invite sent by `account_id`; `Err(wait)` when it must wait.
+    pub async fn invite(&self, account_id: &crate::domain::ids::AccountId) -> Result<(), Duration> {
+        // Never given back: an invite sent is an invite sent.
+        self.invites
+            .admit(&account_id.to_string())
+            .await
+            .map(|_sent| ())
     }
 
     /// A leak report from `address`: 30 a minute, of up to 100 secrets each.
@@ -432,7 +560,8 @@ impl Throttles {
         self.sign_up.local.retain_recent();
         self.leak_reports.local.retain_recent();
         self.key_limits.forget_idle();
-        self.bearer_failures.forget_idle();
+        self.bearer_attempts.forget_idle();
+        self.invites.forget_idle();
     }
 }
 
@@ -441,20 +570,16 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_gate_blocks_after_its_budget_of_failures_and_successes_cost_nothing() {
-        let gate = FailureGate::new("test", 2, Duration::from_secs(60));
+    async fn a_gate_admits_its_budget_and_successes_are_given_back() {
+        let gate = AttemptGate::new("test", 2, Duration::from_secs(60));
+        let first = gate.admit(&"a").await.unwrap();
+        gate.give_back(&"a", first).await;
         for _ in 0..2 {
-            assert!(gate.check(&"a").await.is_ok());
-            gate.record_failure("a").await;
+            let _failed = gate.admit(&"a").await.unwrap();
         }
-        assert!(
-            gate.check(&"a").await.is_ok(),
-            "the budget is spent, not exceeded"
-        );
-        gate.record_failure("a").await;
-        let wait = gate.check(&"a").await.unwrap_err();
+        let wait = gate.admit(&"a").await.unwrap_err();
         assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60));
-        assert!(gate.check(&"b").await.is_ok(), "keys are independent");
+        assert!(gate.admit(&"b").await.is_ok(), "keys are independent");
     }
 
     #[tokio::test]
@@ -462,11 +587,12 @@ mod tests {
         let throttle = SignInThrottle::new(None);
         let attacker = Some("203.0.113.5".parse().unwrap());
         let person = Some("198.51.100.7".parse().unwrap());
-        for _ in 0..20 {
-            throttle.record_failure("alice@example.com", attacker).await;
+        for _ in 0..5 {
+            let _failed = throttle.admit("alice@example.com", attacker).await.unwrap();
         }
-        assert!(throttle.check("alice@example.com", attacker).await.is_err());
-        assert!(throttle.check("alice@example.com", person).await.is_ok());
+        assert!(throttle.admit("alice@example.com", attacker).await.is_err());
+        let attempt = throttle.admit("alice@example.com", person).await.unwrap();
+        throttle.succeeded(attempt).await;
     }
 
     #[tokio::test]
@@ -474,10 +600,23 @@ mod tests {
         let throttle = SignInThrottle::new(None);
         for n in 0..250u32 {
             let address = Some(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n)));
-            throttle.record_failure("bob@example.com", address).await;
+            let _ = throttle.admit("bob@example.com", address).await;
         }
         let fresh = Some("192.0.2.1".parse().unwrap());
-        assert!(throttle.check("bob@example.com", fresh).await.is_err());
-        assert!(throttle.check("carol@example.com", fresh).await.is_ok());
+        assert!(throttle.admit("bob@example.com", fresh).await.is_err());
+        assert!(throttle.admit("carol@example.com", fresh).await.is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_their_64_and_ipv4_stays_whole() {
+        let group = |text: &str| AddressGroup::of(text.parse().unwrap());
+        assert_eq!(
+            group("2001:db8:1:2::1"),
+            group("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_ne!(group("2001:db8:1:2::1"), group("2001:db8:1:3::1"));
+        assert_ne!(group("192.0.2.1"), group("192.0.2.2"));
+        assert_eq!(group("::ffff:192.0.2.1"), group("192.0.2.1"));
+        assert_eq!(group("2001:db8:1:2::9").shared_name(), "2001:db8:1:2::/64");
     }
 }

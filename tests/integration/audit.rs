@@ -343,7 +343,7 @@ async fn every_change_writes_exactly_its_event() {
         admin.call_ok("account-keys/list", json!({}), StatusCode::OK).await;
         let reads = before.new_events().await;
         assert!(reads.is_empty(), "{reads:#?}");
-        let verification = audit::verify(&app.state.pool, &app.state.key_hasher).await.unwrap();
+        let verification = audit::verify(&app.state.pool, &app.state.key_hasher, &Default::default()).await.unwrap();
         assert!(verification.broken.is_empty(), "{:?}", verification.broken);
     })
     .await;
@@ -512,7 +512,7 @@ async fn no_secret_ever_reaches_the_trail_the_export_or_the_log() {
             .await
             .unwrap();
         secrets.extend(hashes.into_iter().chain(password_hashes).map(|(hash,)| hash));
-        secrets.push(app.state.key_hasher.hash_text(&token));
+        secrets.push(keyward::server::joining::invite_token_hash(&app.state.key_hasher, &token));
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         app.state.audit_repeats.flush(&app.state, true).await;
 
@@ -648,7 +648,8 @@ async fn verification_names_the_first_tampered_event() {
                 )
                 .await;
         }
-        let verify = || audit::verify(&app.state.pool, &app.state.key_hasher);
+        let nothing_else = audit::VerifyAgainst::default();
+        let verify = || audit::verify(&app.state.pool, &app.state.key_hasher, &nothing_else);
         let intact = verify().await.unwrap();
         assert!(intact.broken.is_empty(), "{:?}", intact.broken);
         assert!(intact.events >= 6);
@@ -722,9 +723,10 @@ async fn retention_prunes_old_events_and_the_rest_still_verifies() {
         assert_eq!(kept.len(), 1, "{kept:#?}");
         assert_eq!(kept[0]["action"], "key.created");
         // The edited-then-pruned account.created row is gone; the kept chain verifies.
-        let verification = audit::verify(&app.state.pool, &app.state.key_hasher)
-            .await
-            .unwrap();
+        let verification =
+            audit::verify(&app.state.pool, &app.state.key_hasher, &Default::default())
+                .await
+                .unwrap();
         assert!(verification.broken.is_empty(), "{:?}", verification.broken);
     })
     .await;

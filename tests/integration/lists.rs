@@ -89,48 +89,52 @@ async fn walk(caller: &Caller, operation: &str, body: Value, items: &str) -> Vec
 
 #[tokio::test]
 async fn ten_thousand_keys_are_walked_page_by_page_each_once() {
-    on_each_engine(|app| async move {
-        let (admin, _) = app.signup("many@example.com").await;
-        let me = admin.call_ok("auth/me", json!({}), StatusCode::OK).await;
-        let stored = store_many_keys(&app, &me, 10_000).await;
+    // Past the default ceiling of 10,000 active keys an account may hold.
+    on_each_engine_with(
+        |config| config.ceilings.keys_per_account = 20_000,
+        |app| async move {
+            let (admin, _) = app.signup("many@example.com").await;
+            let me = admin.call_ok("auth/me", json!({}), StatusCode::OK).await;
+            let stored = store_many_keys(&app, &me, 10_000).await;
 
-        let first = admin.call_ok("keys/list", json!({}), StatusCode::OK).await;
-        assert_eq!(
-            first["keys"].as_array().unwrap().len(),
-            50,
-            "the default page"
-        );
-        assert!(first["next_cursor"].is_string());
+            let first = admin.call_ok("keys/list", json!({}), StatusCode::OK).await;
+            assert_eq!(
+                first["keys"].as_array().unwrap().len(),
+                50,
+                "the default page"
+            );
+            assert!(first["next_cursor"].is_string());
 
-        for (operation, limit) in [("keys/list", 200), ("account-keys/list", 137)] {
-            let seen = walk(&admin, operation, json!({"limit": limit}), "keys").await;
-            assert_eq!(seen.len(), 10_000, "{operation}: every key once");
-            let unique: HashSet<String> = seen.iter().cloned().collect();
-            assert_eq!(unique, stored, "{operation}: no key twice, none missed");
-            // Newest first; within a millisecond, by id downwards.
-            let mut expected = seen.clone();
-            expected.sort_by_key(|id| {
-                let n: usize = id["key_bulk".len()..].parse().unwrap();
-                std::cmp::Reverse((n / 3, n))
-            });
-            assert_eq!(seen, expected, "{operation}: newest first");
-        }
+            for (operation, limit) in [("keys/list", 200), ("account-keys/list", 137)] {
+                let seen = walk(&admin, operation, json!({"limit": limit}), "keys").await;
+                assert_eq!(seen.len(), 10_000, "{operation}: every key once");
+                let unique: HashSet<String> = seen.iter().cloned().collect();
+                assert_eq!(unique, stored, "{operation}: no key twice, none missed");
+                // Newest first; within a millisecond, by id downwards.
+                let mut expected = seen.clone();
+                expected.sort_by_key(|id| {
+                    let n: usize = id["key_bulk".len()..].parse().unwrap();
+                    std::cmp::Reverse((n / 3, n))
+                });
+                assert_eq!(seen, expected, "{operation}: newest first");
+            }
 
-        // A key created while someone pages appears on the first page, and the walk already
-        // under way neither repeats nor misses a key.
-        let page = admin
-            .call_ok("keys/list", json!({"limit": 100}), StatusCode::OK)
+            // A key created while someone pages appears on the first page, and the walk already
+            // under way neither repeats nor misses a key.
+            let page = admin
+                .call_ok("keys/list", json!({"limit": 100}), StatusCode::OK)
+                .await;
+            admin.create_key(json!({"name": "made meanwhile"})).await;
+            let rest = walk(
+                &admin,
+                "keys/list",
+                json!({"limit": 200, "cursor": page["next_cursor"]}),
+                "keys",
+            )
             .await;
-        admin.create_key(json!({"name": "made meanwhile"})).await;
-        let rest = walk(
-            &admin,
-            "keys/list",
-            json!({"limit": 200, "cursor": page["next_cursor"]}),
-            "keys",
-        )
-        .await;
-        assert_eq!(rest.len(), 9_900);
-    })
+            assert_eq!(rest.len(), 9_900);
+        },
+    )
     .await;
 }
 

@@ -123,7 +123,10 @@ async fn invites_are_emailed_with_their_link() {
     let sink = SmtpSink::start().await;
     let url = sink.url();
     on_each_engine_with(
-        |config| config.smtp_url = Some(url.clone()),
+        |config| {
+            config.smtp_url = Some(url.clone());
+            config.public_url = Some("https://keys.example.com".to_string());
+        },
         |app| {
             let sink = sink.clone();
             async move {
@@ -159,7 +162,10 @@ async fn owners_are_told_once_a_week_before_expiry_and_once_at_expiry() {
     let sink = SmtpSink::start().await;
     let url = sink.url();
     on_each_engine_with(
-        |config| config.smtp_url = Some(url.clone()),
+        |config| {
+            config.smtp_url = Some(url.clone());
+            config.public_url = Some("https://keys.example.com".to_string());
+        },
         |app| {
             let sink = sink.clone();
             async move {

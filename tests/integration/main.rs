@@ -1,6 +1,7 @@
 //! Black-box tests: the real router on port 0, a fresh database, HTTP calls like a program's.
 
 mod accounts;
+mod attacks;
 mod audit;
 mod checks;
 mod cli;

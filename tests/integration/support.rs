@@ -267,6 +267,22 @@ impl TestApp {
         }
     }
 
+    /// A client behind a trusted proxy that says the request came from `address`
+    /// (`X-Forwarded-For`); the app must trust 127.0.0.1 as a proxy for it to count.
+    pub fn anonymous_forwarded_for(&self, address: &str) -> Caller {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().unwrap());
+        Caller {
+            client: Client::builder()
+                .cookie_store(true)
+                .default_headers(headers)
+                .build()
+                .unwrap(),
+            address: self.address.clone(),
+            bearer: None,
+        }
+    }
+
     pub fn with_key(&self, secret: &str) -> Caller {
         Caller {
             bearer: Some(secret.to_string()),
@@ -392,4 +408,21 @@ pub fn assert_error(status: StatusCode, body: &Value, expected_status: u16, expe
             .is_some_and(|m| !m.is_empty()),
         "{body}"
     );
+}
+
+/// Calls `auth/me` with `secret` on `instance` until that instance answers the key from memory
+/// (its first reading of the key-check counter may still be on its way), and returns the answer.
+pub async fn kept_on(instance: &TestApp, secret: &str) -> Value {
+    let hash = instance.state.key_hasher.hash_text(secret);
+    for _ in 0..100 {
+        let me = instance
+            .with_key(secret)
+            .call_ok("auth/me", json!({}), StatusCode::OK)
+            .await;
+        if instance.state.key_cache.serves(&hash) {
+            return me;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the instance never kept the key");
 }

@@ -89,10 +89,10 @@ pub async fn append(
         .execute(&mut **transaction)
         .await?;
     // The change this event records may alter how a key checks out: every instance must forget
-    // the keys it has verified, and this request must not answer before they have.
-    if key_cache::changes_key_checks(event.action) {
-        super::keys::move_check_epoch(transaction).await?;
-        key_cache::note_change();
+    // the account's keys it has verified, and this request must not answer before they have.
+    if key_cache::changes_key_checks(event.action, event.guards_changed) {
+        super::keys::move_check_epoch(transaction, &event.account_id).await?;
+        key_cache::note_change(&event.account_id);
     }
     Ok(())
 }
@@ -276,11 +276,19 @@ pub struct StoredLink {
     pub computed: String,
 }
 
-/// Every account that has a chain, with its head (newest `seq` and `hash`).
-pub async fn heads(pool: &Pool) -> Result<Vec<(AccountId, i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT account_id, seq, hash FROM audit_heads ORDER BY account_id")
-        .fetch_all(pool)
-        .await
+/// Every account, with the head of its chain (newest `seq` and `hash`) — `None` when its head
+/// row is missing, which no change of keyward's makes.
+pub async fn heads(pool: &Pool) -> Result<Vec<(AccountId, Option<(i64, String)>)>, sqlx::Error> {
+    let rows: Vec<(AccountId, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT a.id, h.seq, h.hash FROM accounts a \
+         LEFT JOIN audit_heads h ON h.account_id = a.id ORDER BY a.id",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(account_id, seq, hash)| (account_id, seq.zip(hash)))
+        .collect())
 }
 
 /// Up to `limit` links of one account's chain after `after_seq`, oldest first, each with the

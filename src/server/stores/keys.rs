@@ -41,16 +41,31 @@ pub struct KeyForVerification {
     /// Stored networks (see `networks::to_stored`), empty for anywhere.
     pub allowed_cidrs: String,
     pub rate_limit_per_minute: Option<i64>,
+    pub created_by_key_id: Option<KeyId>,
+    /// The guards of the keys above this one (its parent, the parent's parent, …) as they are
+    /// now: a child is checked against every one of them on each use.
+    #[sqlx(skip)]
+    pub ancestors: Vec<AncestorGuards>,
 }
 
+/// The guards of one ancestor of a key, for the checks along the line.
+#[derive(sqlx::FromRow, Clone, Debug)]
+pub struct AncestorGuards {
+    pub id: KeyId,
+    pub allowed_cidrs: String,
+    pub rate_limit_per_minute: Option<i64>,
+}
+
+/// The key with this secret hash, with its owner's current role and — for a child — its
+/// ancestors' current guards (a second query, only for keys made by keys).
 pub async fn find_for_verification(
     pool: &Pool,
     secret_hash: &str,
 ) -> Result<Option<KeyForVerification>, sqlx::Error> {
-    sqlx::query_as(
+    let key: Option<KeyForVerification> = sqlx::query_as(
         "SELECT k.id, k.account_id, a.name AS account_name, k.name, k.user_id, u.email, k.kind, k.role_cap, \
                 m.role AS owner_role, k.membership_id, k.expires_at, k.revoked_at, k.created_at, \
-                a.max_key_lifetime_days, k.allowed_cidrs, k.rate_limit_per_minute \
+                a.max_key_lifetime_days, k.allowed_cidrs, k.rate_limit_per_minute, k.created_by_key_id \
          FROM api_keys k \
          JOIN accounts a ON a.id = k.account_id \
          LEFT JOIN memberships m ON m.id = k.membership_id \
@@ -59,7 +74,26 @@ pub async fn find_for_verification(
     )
     .bind(secret_hash)
     .fetch_optional(pool)
-    .await
+    .await?;
+    let Some(mut key) = key else {
+        return Ok(None);
+    };
+    if let Some(parent) = &key.created_by_key_id {
+        key.ancestors = sqlx::query_as(
+            "WITH RECURSIVE line (id, allowed_cidrs, rate_limit_per_minute, parent, depth) AS ( \
+                 SELECT id, allowed_cidrs, rate_limit_per_minute, created_by_key_id, 1 \
+                 FROM api_keys WHERE id = $1 AND account_id = $2 \
+                 UNION ALL \
+                 SELECT k.id, k.allowed_cidrs, k.rate_limit_per_minute, k.created_by_key_id, line.depth + 1 \
+                 FROM api_keys k JOIN line ON k.id = line.parent WHERE line.depth < 64 \
+             ) SELECT id, allowed_cidrs, rate_limit_per_minute FROM line ORDER BY depth",
+        )
+        .bind(parent)
+        .bind(&key.account_id)
+        .fetch_all(pool)
+        .await?;
+    }
+    Ok(Some(key))
 }
 
 /// The counter that every change to how a key checks out moves (see `key_cache`).
@@ -70,15 +104,40 @@ pub async fn check_epoch(pool: &Pool) -> Result<u64, sqlx::Error> {
     Ok(epoch.unsigned_abs())
 }
 
-/// Moves that counter in the transaction of the change. It is the last row such a transaction
-/// locks (`audit::append` moves it after the event is written), so they all lock in one order.
+/// Moves that counter in the transaction of the change, and records that this account's key
+/// checks changed at the new value. The counter's row is the last but one such a transaction
+/// locks (`audit::append` moves it after the event is written), the account's row the last,
+/// so they all lock in one order.
 pub async fn move_check_epoch(
     transaction: &mut Transaction<'static, Any>,
+    account_id: &AccountId,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE key_check_epoch SET epoch = epoch + 1 WHERE id = 1")
-        .execute(&mut **transaction)
-        .await?;
+    let (epoch,): (i64,) =
+        sqlx::query_as("UPDATE key_check_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch")
+            .fetch_one(&mut **transaction)
+            .await?;
+    sqlx::query(
+        "INSERT INTO key_check_accounts (account_id, seq) VALUES ($1, $2) \
+         ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq",
+    )
+    .bind(account_id)
+    .bind(epoch)
+    .execute(&mut **transaction)
+    .await?;
     Ok(())
+}
+
+/// The accounts whose key checks changed after the counter stood at `after`.
+pub async fn accounts_changed_after(
+    pool: &Pool,
+    after: u64,
+) -> Result<Vec<AccountId>, sqlx::Error> {
+    let rows: Vec<(AccountId,)> =
+        sqlx::query_as("SELECT account_id FROM key_check_accounts WHERE seq > $1")
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// The role a key acts with now: legacy keys are Admin; a user key is its owner's current role,
@@ -258,7 +317,9 @@ pub async fn update(
     if updated.rows_affected() != 1 {
         return Ok(false);
     }
+    let guards_changed = changes.allowed_cidrs.is_some() || changes.rate_limit_per_minute.is_some();
     let event = event
+        .guards_changed(guards_changed)
         .target(Target::key(&key.id, changes.name.unwrap_or(&key.name)))
         .details(json!({
             "owner": key.owner.as_ref().map(|owner| owner.email.as_str()),
@@ -270,12 +331,14 @@ pub async fn update(
     Ok(true)
 }
 
-/// Every key created, directly or not, by the key `$1`: the start of a statement that stops
-/// them with their ancestor (revocation, rotation).
+/// Every key created, directly or not, by the key `$1` — and every successor bound to it by a
+/// rotation through itself, with theirs: the start of a statement that stops them with their
+/// ancestor (revocation, rotation).
 const DESCENDANTS: &str = "WITH RECURSIVE descendants (id) AS ( \
-         SELECT id FROM api_keys WHERE created_by_key_id = $1 \
+         SELECT id FROM api_keys WHERE created_by_key_id = $1 OR bound_to_key_id = $1 \
          UNION \
-         SELECT child.id FROM api_keys child JOIN descendants d ON child.created_by_key_id = d.id \
+         SELECT child.id FROM api_keys child JOIN descendants d \
+             ON child.created_by_key_id = d.id OR child.bound_to_key_id = d.id \
      )";
 
 /// How a rotation ended.
@@ -289,12 +352,14 @@ pub enum Rotated {
 /// Replaces `old` with `successor` (same owner, membership, parent, name and cap, copied in
 /// SQL), in one transaction with the `key.rotated` event: the old key and every key it created
 /// stop at `old_stops_at` at the latest, and `rotated_to` names the successor. A successor of
-/// a child is made under a lock on the parent, as `insert` does.
+/// a child is made under a lock on the parent, as `insert` does. `bound` (a rotation through
+/// the old key itself) binds the successor to the old key: it is revoked with it.
 pub async fn rotate(
     pool: &Pool,
     old: &Key,
     account_id: &AccountId,
     successor: &NewKey<'_>,
+    bound: bool,
     old_stops_at: Millis,
     event: Event,
 ) -> Result<Rotated, sqlx::Error> {
@@ -307,9 +372,9 @@ pub async fn rotate(
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, user_id, membership_id, created_by_key_id, kind, name, \
                                secret_hash, hint, role_cap, created_at, expires_at, allowed_cidrs, \
-                               rate_limit_per_minute) \
+                               rate_limit_per_minute, bound_to_key_id) \
          SELECT $1, account_id, user_id, membership_id, created_by_key_id, kind, name, $2, $3, \
-                role_cap, $4, $5, allowed_cidrs, rate_limit_per_minute \
+                role_cap, $4, $5, allowed_cidrs, rate_limit_per_minute, $8 \
          FROM api_keys WHERE id = $6 AND account_id = $7",
     )
     .bind(successor.id)
@@ -319,6 +384,7 @@ pub async fn rotate(
     .bind(successor.expires_at)
     .bind(&old.id)
     .bind(account_id)
+    .bind(bound.then_some(&old.id))
     .execute(&mut *transaction)
     .await?;
     let marked = sqlx::query(
@@ -336,15 +402,16 @@ pub async fn rotate(
         // Dropping the transaction rolls the successor back.
         return Ok(Rotated::NoLonger);
     }
-    // Keys the old one created never outlive it.
+    // Keys the old one created never outlive it (its successor, bound to it or not, does).
     sqlx::query(&format!(
         "{DESCENDANTS} UPDATE api_keys SET expires_at = $2 \
-         WHERE id IN (SELECT id FROM descendants) AND account_id = $3 \
+         WHERE id IN (SELECT id FROM descendants) AND account_id = $3 AND id <> $4 \
            AND (expires_at IS NULL OR expires_at > $2)"
     ))
     .bind(&old.id)
     .bind(old_stops_at)
     .bind(account_id)
+    .bind(successor.id)
     .execute(&mut *transaction)
     .await?;
     let event = event
@@ -353,6 +420,7 @@ pub async fn rotate(
             "owner": old.owner.as_ref().map(|owner| owner.email.as_str()),
             "successor_key_id": successor.id,
             "old_key_stops_at": rfc3339(old_stops_at),
+            "successor_bound_to_old_key": bound,
         }));
     super::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
@@ -652,8 +720,9 @@ pub async fn get(
 
 /// Revokes a key of this account and every key it created, recursively (a no-op on keys
 /// already revoked, which keep their first time), with its event: `key.revoked`, or
-/// `key.leak_reported`, which also marks the key so its owner is told why. Returns how many
-/// keys stopped.
+/// `key.leak_reported`, which also marks the key so its owner is told why — and, since a leaked
+/// secret may have rotated itself, also stops the keys it was rotated from through itself.
+/// Returns how many keys stopped.
 pub async fn revoke(
     pool: &Pool,
     key: &Key,
@@ -661,11 +730,48 @@ pub async fn revoke(
     now: Millis,
     event: Event,
 ) -> Result<u64, sqlx::Error> {
-    let key_id = &key.id;
+    revoke_all(pool, &[(key, event)], account_id, now).await
+}
+
+/// [`revoke`] for several keys of one account in one transaction: all of them stop, or none.
+pub async fn revoke_all(
+    pool: &Pool,
+    keys: &[(&Key, Event)],
+    account_id: &AccountId,
+    now: Millis,
+) -> Result<u64, sqlx::Error> {
     let mut transaction = pool.begin().await?;
+    let mut stopped = 0;
+    let mut events = Vec::new();
+    for (key, event) in keys {
+        let (count, event) =
+            revoke_in(&mut transaction, key, account_id, now, event.clone()).await?;
+        stopped += count;
+        events.extend(event);
+    }
+    // The events last, after every key's row is locked: appending takes the chain's and the
+    // key-check counter's locks, which every transaction takes last (no two wait on each other).
+    for event in &events {
+        super::audit::append(&mut transaction, event).await?;
+    }
+    transaction.commit().await?;
+    Ok(stopped)
+}
+
+/// Stops one key (and its line) inside `transaction`; returns how many stopped, and the event
+/// to append when any did.
+async fn revoke_in(
+    transaction: &mut Transaction<'static, Any>,
+    key: &Key,
+    account_id: &AccountId,
+    now: Millis,
+    event: Event,
+) -> Result<(u64, Option<Event>), sqlx::Error> {
+    let key_id = &key.id;
+    let leaked = event.action == AuditAction::KeyLeakReported;
     // First the key itself: this waits for (and then excludes) a child being inserted under
     // the lock `insert` takes on its parent.
-    let reported = if event.action == AuditAction::KeyLeakReported {
+    let reported = if leaked {
         ", leak_reported_at = $1"
     } else {
         ""
@@ -677,30 +783,69 @@ pub async fn revoke(
     .bind(now)
     .bind(account_id)
     .bind(key_id)
-    .execute(&mut *transaction)
+    .execute(&mut **transaction)
     .await?;
-    // Then its descendants, in a statement that starts after the lock was had, so it sees
-    // every child committed before.
-    let descendants = sqlx::query(&format!(
-        "{DESCENDANTS} UPDATE api_keys SET revoked_at = $2 \
-         WHERE id IN (SELECT id FROM descendants) AND account_id = $3 AND revoked_at IS NULL"
-    ))
-    .bind(key_id)
-    .bind(now)
-    .bind(account_id)
-    .execute(&mut *transaction)
-    .await?;
-    let stopped = own.rows_affected() + descendants.rows_affected();
-    // Revoking a key that was already revoked changes nothing, and records nothing.
-    if stopped > 0 {
-        let event = event.target(Target::key(key_id, &key.name)).details(json!({
-            "owner": key.owner.as_ref().map(|owner| owner.email.as_str()),
-            "children_revoked": descendants.rows_affected(),
-        }));
-        super::audit::append(&mut transaction, &event).await?;
+    // A leaked successor of a rotation through itself takes the keys it replaced with it: the
+    // thief may hold those secrets too.
+    let mut tops = vec![key_id.clone()];
+    let mut predecessors = 0;
+    if leaked {
+        let bound_to: Vec<(KeyId,)> = sqlx::query_as(
+            "WITH RECURSIVE predecessors (id, bound_to) AS ( \
+                 SELECT id, bound_to_key_id FROM api_keys WHERE id = $1 AND account_id = $2 \
+                 UNION \
+                 SELECT k.id, k.bound_to_key_id FROM api_keys k JOIN predecessors p ON k.id = p.bound_to \
+             ) SELECT id FROM predecessors WHERE id <> $1",
+        )
+        .bind(key_id)
+        .bind(account_id)
+        .fetch_all(&mut **transaction)
+        .await?;
+        for (predecessor,) in bound_to {
+            predecessors += sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 \
+                 WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(account_id)
+            .bind(&predecessor)
+            .execute(&mut **transaction)
+            .await?
+            .rows_affected();
+            tops.push(predecessor);
+        }
     }
-    transaction.commit().await?;
-    Ok(stopped)
+    // Then the descendants, in a statement that starts after the lock was had, so it sees
+    // every child committed before.
+    let mut descendants = 0;
+    for top in &tops {
+        descendants += sqlx::query(&format!(
+            "{DESCENDANTS} UPDATE api_keys SET revoked_at = $2 \
+             WHERE id IN (SELECT id FROM descendants) AND account_id = $3 AND revoked_at IS NULL"
+        ))
+        .bind(top)
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut **transaction)
+        .await?
+        .rows_affected();
+    }
+    let stopped = own.rows_affected() + predecessors + descendants;
+    // Revoking a key that was already revoked changes nothing, and records nothing.
+    if stopped == 0 {
+        return Ok((0, None));
+    }
+    let mut details = json!({
+        "owner": key.owner.as_ref().map(|owner| owner.email.as_str()),
+        "children_revoked": descendants,
+    });
+    if predecessors > 0 {
+        details["predecessors_revoked"] = json!(predecessors);
+    }
+    let event = event
+        .target(Target::key(key_id, &key.name))
+        .details(details);
+    Ok((stopped, Some(event)))
 }
 
 /// The emails a key's owner gets about its expiry.

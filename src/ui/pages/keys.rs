@@ -548,7 +548,7 @@ fn KeyRow(
                                 label="Revoke"
                                 question=format!("Revoke “{name}”? Programs using it (and any key it created) get 401 at once.")
                                 confirm_label="Revoke key"
-                                on_confirm=move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: key_id.to_string() } }); }
+                                on_confirm=move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: Some(key_id.to_string()), key_ids: None } }); }
                                 pending=revoke.pending()
                             />
                         }

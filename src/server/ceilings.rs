@@ -1,0 +1,150 @@
+//! Per-account ceilings: how much one account may hold, so that one sign-up cannot fill the
+//! database (every key, check and invite is a row, and an invite may be an email). Each has a
+//! default that no real team comes near and a variable to raise it. A ceiling is checked before
+//! the insert, outside its transaction: requests racing at the very edge may pass it by a few,
+//! which bounds growth all the same.
+
+use super::{clock::Millis, db::Pool};
+use crate::domain::{
+    ids::{AccountId, KeyId},
+    ApiError,
+};
+use anyhow::{Context, Result};
+
+pub const KEYS_VAR: &str = "KEYWARD_MAX_KEYS_PER_ACCOUNT";
+pub const CHECKS_VAR: &str = "KEYWARD_MAX_CHECKS_PER_ACCOUNT";
+pub const PENDING_INVITES_VAR: &str = "KEYWARD_MAX_PENDING_INVITES";
+pub const CHILDREN_VAR: &str = "KEYWARD_MAX_CHILDREN_PER_KEY";
+pub const INVITES_PER_HOUR_VAR: &str = "KEYWARD_INVITES_PER_HOUR";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ceilings {
+    /// Active (unrevoked, unexpired) keys of an account, legacy ones included.
+    pub keys_per_account: u32,
+    pub checks_per_account: u32,
+    pub pending_invites_per_account: u32,
+    /// Active keys made by one key.
+    pub children_per_key: u32,
+    /// Invites an account may send in an hour (each may be an email keyward sends).
+    pub invites_per_account_per_hour: u32,
+}
+
+impl Default for Ceilings {
+    fn default() -> Self {
+        Ceilings {
+            keys_per_account: 10_000,
+            checks_per_account: 10_000,
+            pending_invites_per_account: 500,
+            children_per_key: 100,
+            invites_per_account_per_hour: 100,
+        }
+    }
+}
+
+impl Ceilings {
+    pub fn from_env() -> Result<Ceilings> {
+        let defaults = Ceilings::default();
+        let read = |name: &str, default: u32| -> Result<u32> {
+            match std::env::var(name) {
+                Err(_) => Ok(default),
+                Ok(value) => value
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("{name} must be a whole number above 0")),
+            }
+        };
+        Ok(Ceilings {
+            keys_per_account: read(KEYS_VAR, defaults.keys_per_account)?,
+            checks_per_account: read(CHECKS_VAR, defaults.checks_per_account)?,
+            pending_invites_per_account: read(
+                PENDING_INVITES_VAR,
+                defaults.pending_invites_per_account,
+            )?,
+            children_per_key: read(CHILDREN_VAR, defaults.children_per_key)?,
+            invites_per_account_per_hour: read(
+                INVITES_PER_HOUR_VAR,
+                defaults.invites_per_account_per_hour,
+            )?,
+        })
+    }
+
+    /// Whether the account (and, for a child, its parent key) has room for one more key.
+    pub async fn room_for_key(
+        &self,
+        pool: &Pool,
+        account_id: &AccountId,
+        parent: Option<&KeyId>,
+        now: Millis,
+    ) -> Result<(), ApiError> {
+        let (active,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_one(pool)
+        .await?;
+        if active >= i64::from(self.keys_per_account) {
+            return Err(ApiError::conflict(format!(
+                "This account has {active} active keys, the most it may hold ({KEYS_VAR}). Revoke keys it no longer needs."
+            )));
+        }
+        if let Some(parent) = parent {
+            let (children,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM api_keys WHERE created_by_key_id = $1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $2)",
+            )
+            .bind(parent)
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+            if children >= i64::from(self.children_per_key) {
+                return Err(ApiError::conflict(format!(
+                    "This key has made {children} active keys, the most one key may ({CHILDREN_VAR}). Revoke some of them first."
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn room_for_check(
+        &self,
+        pool: &Pool,
+        account_id: &AccountId,
+    ) -> Result<(), ApiError> {
+        let (checks,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM checks WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_one(pool)
+            .await?;
+        if checks >= i64::from(self.checks_per_account) {
+            return Err(ApiError::conflict(format!(
+                "This account has {checks} checks, the most it may hold ({CHECKS_VAR}). Delete checks it no longer needs."
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn room_for_invite(
+        &self,
+        pool: &Pool,
+        account_id: &AccountId,
+        now: Millis,
+    ) -> Result<(), ApiError> {
+        let (pending,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM invites WHERE account_id = $1 AND accepted_at IS NULL \
+             AND withdrawn_at IS NULL AND expires_at > $2",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_one(pool)
+        .await?;
+        if pending >= i64::from(self.pending_invites_per_account) {
+            return Err(ApiError::conflict(format!(
+                "This account has {pending} pending invites, the most it may hold ({PENDING_INVITES_VAR}). Withdraw some first."
+            )));
+        }
+        Ok(())
+    }
+}
