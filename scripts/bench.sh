@@ -4,6 +4,7 @@
 # compared:
 #   - key-authenticated auth/me throughput ÷ /healthz (wrk, three interleaved 5-s pairs, medians),
 #     and the same with the key cache off (KEYWARD_KEY_CACHE_MS=0)
+#   - auth/me with a grandchild key (held to its ancestors' guards) ÷ with its top key
 #   - the same with 1,000,000 keys in the table ÷ with a few
 #   - auth/me p99 during a sign-in storm from 250 addresses ÷ idle (scripts/bench/storm.py)
 #   - keys/list p99, first page, a person with 10,000 keys
@@ -72,6 +73,21 @@ measure() {
   say "$engine: auth/me with a key against /healthz (wrk -t2 -c8, 3 interleaved 5-s pairs)"
   read -r health keyed < <(key_against_health "$key")
   record "$engine" key_vs_health "$(python3 -c "print(f'{$keyed / $health:.2f} ({$keyed:,.0f} / {$health:,.0f} rps)')")"
+
+  say "$engine: auth/me with a grandchild key (checked against its two ancestors' guards) ÷ with its top key"
+  local child grandchild top_rps=() grandchild_rps=()
+  child=$(curl -sf -H "authorization: Bearer $key" -H 'content-type: application/json' \
+    "$url/api/v1/keys/create" -d '{"name":"child"}' | field '["secret"]')
+  grandchild=$(curl -sf -H "authorization: Bearer $child" -H 'content-type: application/json' \
+    "$url/api/v1/keys/create" -d '{"name":"grandchild"}' | field '["secret"]')
+  for _ in 1 2 3; do
+    top_rps+=("$(run_wrk /api/v1/auth/me "$key" 5 | cut -d' ' -f1)")
+    grandchild_rps+=("$(run_wrk /api/v1/auth/me "$grandchild" 5 | cut -d' ' -f1)")
+  done
+  local top_median grandchild_median
+  top_median=$(echo "${top_rps[*]}" | median)
+  grandchild_median=$(echo "${grandchild_rps[*]}" | median)
+  record "$engine" line_vs_top "$(python3 -c "print(f'{$grandchild_median / $top_median:.2f} ({$grandchild_median:,.0f} / {$top_median:,.0f} rps)')")"
 
   say "$engine: auth/me p99 while idle, then during a sign-in storm from 250 addresses"
   local idle storm storm_pid
@@ -200,6 +216,7 @@ for line in open(sys.argv[1]):
 titles = [
     ("key_vs_health", "auth/me with a key ÷ /healthz, throughput", "≥ 0.85"),
     ("key_vs_health_uncached", "the same with the key cache off", ""),
+    ("line_vs_top", "auth/me, a grandchild key ÷ its top key", ""),
     ("million_vs_few", "the same, 1,000,000 keys in the table ÷ a few", "≥ 0.95"),
     ("storm", "auth/me p99 in a sign-in storm ÷ idle", "≤ 2"),
     ("keys_list", "keys/list p99, first page of 10,000 keys", ""),

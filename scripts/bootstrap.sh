@@ -3,7 +3,9 @@
 # the Wasm target, cargo-leptos 0.3.10 and the wasm-bindgen CLI that matches Cargo.lock.
 # With --release it adds wasm-opt (npm binaryen, in .tools/binaryen); with --e2e, everything the
 # tests need: wasm-opt, the Playwright npm packages, Chromium and schemathesis (in .tools/venv).
-# See ../shared/TOOLCHAIN.md for why these versions and flags.
+# Why these: cargo-leptos 0.3.11 needs a newer rustc than 1.95, `no_downloads` makes it fail
+# clearly instead of fetching tools; the wasm-bindgen CLI must equal Cargo.lock's version;
+# Debian's binaryen is too old for current Rust output; Playwright cannot download browsers here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,5 +1,5 @@
 //! The server functions: keyward's whole API, used by the web UI and by programs alike at
-//! `/api/v1/...` (see `shared/API.md`). Each one does the same four steps — resolve the caller,
+//! `/api/v1/...` (see `docs/api.md`). Each one does the same four steps — resolve the caller,
 //! authorize, call the store, return a view — and nothing else.
 
 pub mod account;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 macro_rules! audit_actions {
     ($($variant:ident => $text:literal, $label:literal;)*) => {
-        /// Every kind of event the trail records (`shared/API.md`, "Audit trail").
+        /// Every kind of event the trail records (`docs/api.md`, "Views").
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum AuditAction {
             $(#[serde(rename = $text)] $variant,)*

@@ -1,5 +1,5 @@
 //! The one error type of every server function, and its wire shape
-//! `{"error": {"code": "...", "message": "..."}}` (see `shared/API.md`).
+//! `{"error": {"code": "...", "message": "..."}}` (see `docs/api.md`).
 
 use serde::{Deserialize, Serialize};
 use server_fn::{

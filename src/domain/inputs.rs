@@ -1,5 +1,5 @@
 //! Validated inputs. Holding one of these means the value was checked against the limits in
-//! `shared/API.md`; each constructor names the field in its error so the caller knows what to fix.
+//! `docs/api.md`; each constructor names the field in its error so the caller knows what to fix.
 
 use super::{views::CheckKind, ApiError};
 

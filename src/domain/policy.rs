@@ -4,7 +4,7 @@
 //! anything, and the UI asks the same function to decide what to show. What a caller may do
 //! depends on two things: their role in the account, and how they proved who they are — a key
 //! is the credential most likely to leak, so it can do less than a browser session of the same
-//! person (see "Containment" in `DESIGN.md`).
+//! person (see "What a key can never do" in the README).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -76,7 +76,7 @@ impl Action {
     ];
 
     /// The least role that may perform this action through `via`; `None` when no role may do
-    /// it that way at all. The table of `DESIGN.md`, as code.
+    /// it that way at all. The access table, as code.
     pub fn least_role(self, via: Via) -> Option<Role> {
         use Action::*;
         use Via::*;

@@ -1,5 +1,5 @@
 //! The JSON bodies of the operations. Each server function takes one of these (flattened, so
-//! the body is the plain object of `shared/API.md`), and the OpenAPI document describes the very
+//! the body is the plain object of `docs/api.md`), and the OpenAPI document describes the very
 //! same types, so the published contract cannot drift from what the server accepts.
 
 use super::Role;

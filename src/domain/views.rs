@@ -1,4 +1,4 @@
-//! What the server sends back: the views of `shared/API.md`. None of them can carry a secret
+//! What the server sends back: the views of `docs/api.md`. None of them can carry a secret
 //! or a hash; the one response that carries a new key's secret is [`CreatedKey`].
 
 pub use super::policy::Via;

@@ -1,6 +1,6 @@
 //! Key usage — last-used time and address, and requests per UTC day — collected in memory and
-//! written in batches, so that verifying a key never writes to the database (DESIGN.md: at most
-//! a few seconds behind).
+//! written in batches, so that verifying a key never writes to the database (at most ten seconds
+//! behind, see the README's "Running several instances").
 
 use super::db::Pool;
 use crate::domain::ids::KeyId;
