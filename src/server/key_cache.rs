@@ -228,6 +228,13 @@ impl KeyCache {
     /// has committed, since each takes the counter's row lock until its commit).
     async fn read_changes(&self, pool: &Pool) -> Result<(u64, HashSet<AccountId>), sqlx::Error> {
         let epoch = stores::keys::check_epoch(pool).await?;
+        if self.trusted_until.load(Ordering::Acquire) == 0 {
+            // The first reading: whatever was kept before it (trusted by nothing yet) goes,
+            // rather than asking for every account that ever changed.
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            self.entries.clear();
+            return Ok((epoch, HashSet::new()));
+        }
         let last = self.epoch.load(Ordering::SeqCst);
         if epoch == last {
             return Ok((epoch, HashSet::new()));
