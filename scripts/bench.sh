@@ -7,6 +7,7 @@
 #   - auth/me with a grandchild key (held to its ancestors' guards) ÷ with its top key
 #   - the same with 1,000,000 keys in the table ÷ with a few
 #   - auth/me p99 during a sign-in storm from 250 addresses ÷ idle (scripts/bench/storm.py)
+#   - how soon keys/revoke answers, for one key and for 100 keys in one call, on one instance
 #   - keys/list p99, first page, a person with 10,000 keys
 #   - the slowest of 9 small files fetched over one kept-alive connection
 #   - the Wasm's bytes (raw, gzip, brotli), and a first visit in Chromium on two throttled links
@@ -88,6 +89,23 @@ measure() {
   top_median=$(echo "${top_rps[*]}" | median)
   grandchild_median=$(echo "${grandchild_rps[*]}" | median)
   record "$engine" line_vs_top "$(python3 -c "print(f'{$grandchild_median / $top_median:.2f} ({$grandchild_median:,.0f} / {$top_median:,.0f} rps)')")"
+
+  say "$engine: keys/revoke answer time, one key and 100 keys in one call (median of 3)"
+  local one_key=() hundred_keys=()
+  for _ in 1 2 3; do
+    local ids=()
+    for _ in $(seq 101); do
+      ids+=("$(curl -sf -b "$jar" -H 'content-type: application/json' "$url/api/v1/keys/create" \
+        -d '{"name":"to revoke"}' | field '["key"]["id"]')")
+    done
+    one_key+=("$(curl -sf -o /dev/null -w '%{time_total}' -b "$jar" -H 'content-type: application/json' \
+      "$url/api/v1/keys/revoke" -d "{\"key_id\":\"${ids[0]}\"}")")
+    local list
+    list=$(printf '"%s",' "${ids[@]:1}")
+    hundred_keys+=("$(curl -sf -o /dev/null -w '%{time_total}' -b "$jar" -H 'content-type: application/json' \
+      "$url/api/v1/keys/revoke" -d "{\"key_ids\":[${list%,}]}")")
+  done
+  record "$engine" revoke_answer "$(python3 -c "print(f'{$(echo "${one_key[*]}" | median) * 1000:.0f} ms / {$(echo "${hundred_keys[*]}" | median) * 1000:.0f} ms')")"
 
   say "$engine: auth/me p99 while idle, then during a sign-in storm from 250 addresses"
   local idle storm storm_pid
@@ -219,6 +237,7 @@ titles = [
     ("line_vs_top", "auth/me, a grandchild key ÷ its top key", ""),
     ("million_vs_few", "the same, 1,000,000 keys in the table ÷ a few", "≥ 0.95"),
     ("storm", "auth/me p99 in a sign-in storm ÷ idle", "≤ 2"),
+    ("revoke_answer", "keys/revoke answers, 1 key / 100 keys, one instance", ""),
     ("keys_list", "keys/list p99, first page of 10,000 keys", ""),
     ("instructions", "instructions per auth/me ÷ per /healthz", ""),
 ]

@@ -79,4 +79,5 @@ haproxy_pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$balancer_port/healthz" >/dev/null && break; sleep 0.1; done
 
 say "Checking the cluster through haproxy at 127.0.0.1:$balancer_port"
-python3 -u scripts/cluster/check.py "http://127.0.0.1:$balancer_port" "${pids[1]}"
+python3 -u scripts/cluster/check.py "http://127.0.0.1:$balancer_port" "${pids[1]}" \
+  "${pids[2]}" "${ports[2]}" "${ports[0]}"

@@ -1,5 +1,5 @@
 """Drives three keyward instances through haproxy and checks what README "Running several
-instances" promises. Usage: check.py BALANCER_URL PID_TO_KILL
+instances" promises. Usage: check.py BALANCER_URL PID_TO_KILL PID_TO_PAUSE PORT_TO_PAUSE PORT
 
 Every request goes through the balancer; its X-Served-By header says which instance answered,
 so each check also shows that the requests were spread over all three. Exits non-zero on the
@@ -16,6 +16,8 @@ import urllib.parse
 
 BALANCER = urllib.parse.urlparse(sys.argv[1])
 VICTIM_PID = int(sys.argv[2])
+# The instance paused (SIGSTOP) to show the fallback wait, its port, and another instance's.
+PAUSED_PID, PAUSED_PORT, DIRECT_PORT = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 PASSWORD = "cluster password 123"
 
 
@@ -26,10 +28,10 @@ class Client:
     def __init__(self, source="127.0.0.1", key=None):
         self.source, self.key, self.cookie = source, key, None
 
-    def call(self, operation, body=None):
-        """(status, JSON body, instance that answered)."""
+    def call(self, operation, body=None, port=None):
+        """(status, JSON body, instance that answered); `port`: one instance, not the balancer."""
         connection = http.client.HTTPConnection(
-            BALANCER.hostname, BALANCER.port, timeout=30, source_address=(self.source, 0)
+            BALANCER.hostname, port or BALANCER.port, timeout=30, source_address=(self.source, 0)
         )
         headers = {"content-type": "application/json"}
         if self.key:
@@ -53,8 +55,8 @@ class Client:
             payload = {"raw": text[:200].decode(errors="replace")}
         return response.status, payload, response.getheader("x-served-by")
 
-    def ok(self, operation, body=None, expected=200):
-        status, payload, _ = self.call(operation, body)
+    def ok(self, operation, body=None, expected=200, port=None):
+        status, payload, _ = self.call(operation, body, port)
         check(status == expected, f"{operation}: {status} {payload}")
         return payload
 
@@ -99,9 +101,33 @@ created = admin.ok("keys/create", {"name": "revoked in the cluster"}, 201)
 program = Client(key=created["secret"])
 # Round-robin: each instance verifies the key twice first, so each has it in memory.
 repeat(program, "auth/me", {}, 6, 200)
+time.sleep(0.5)  # every instance live (a heartbeat each) before the change
+revoking = time.monotonic()
 admin.ok("keys/revoke", {"key_id": created["key"]["id"]})
+acknowledged_in = time.monotonic() - revoking
 served = repeat(program, "auth/me", {}, 100, 401)
 print(f"ok  a revoked key fails on the next 100 requests: 100 of 100 answered 401 ({spread(served)})")
+# The revocation answered once the two other instances acknowledged, not after the 550 ms wait.
+check(acknowledged_in < 0.45, f"the revocation answered after {acknowledged_in:.3f} s")
+print(f"ok  the revocation was acknowledged by the other instances in {acknowledged_in * 1000:.0f} ms")
+
+# One instance paused (SIGSTOP): it is live by its heartbeat for up to a window but cannot
+# answer, so the writer falls back to the window's wait; resumed, it refuses the key at once.
+paused_key = admin.ok("keys/create", {"name": "revoked while one instance sleeps"}, 201)
+paused_program = Client(key=paused_key["secret"])
+repeat(paused_program, "auth/me", {}, 6, 200)
+time.sleep(0.5)
+os.kill(PAUSED_PID, signal.SIGSTOP)
+revoking = time.monotonic()
+admin.ok("keys/revoke", {"key_id": paused_key["key"]["id"]}, port=DIRECT_PORT)
+waited = time.monotonic() - revoking
+os.kill(PAUSED_PID, signal.SIGCONT)
+status, payload, _ = paused_program.call("auth/me", port=PAUSED_PORT)
+check(status == 401, f"the resumed instance answered {status} {payload} for the revoked key")
+check(waited >= 0.5, f"with one instance paused the revocation answered after {waited:.3f} s")
+print(f"ok  with one instance paused the revocation waited {waited * 1000:.0f} ms (the window), "
+      f"and the resumed instance refused the key at once")
+time.sleep(2)  # haproxy's health checks see the resumed instance up again
 
 # A role downgrade, likewise.
 invitation = admin.ok("members/invite", {"email": f"member-{run}@example.com",

@@ -64,6 +64,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         pool: database.pool,
         key_hasher,
         key_cache: KeyCache::new(config.key_cache_window, other_instances_possible),
+        peers: other_instances_possible.then(|| super::peers::Peers::new(&config.database_url)),
         passwords: Passwords::new()?,
         key_usage: KeyUsage::default(),
         throttles: Throttles::new(
@@ -137,6 +138,12 @@ pub async fn serve(listener: TcpListener, server: Server) -> Result<()> {
     .await?;
     state.key_usage.flush(&state.pool).await?;
     state.audit_repeats.flush(&state, true).await;
+    if let Some(peers) = &state.peers {
+        // Writers stop asking this instance for acknowledgements at once.
+        if let Err(error) = peers.leave(&state.pool).await {
+            tracing::warn!(%error, "could not take this instance out of the live set");
+        }
+    }
     Ok(())
 }
 
@@ -164,7 +171,24 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 /// hourly — deleting expired sessions and audit events past their retention.
 pub fn spawn_background_work(state: AppState) {
     let reader = state.clone();
-    tokio::spawn(async move { reader.key_cache.keep_reading(&reader.pool).await });
+    tokio::spawn(async move {
+        reader
+            .key_cache
+            .keep_reading(&reader.pool, reader.peers.as_ref())
+            .await
+    });
+    if state.peers.is_some() {
+        let listening = state.clone();
+        tokio::spawn(async move {
+            if let Some(peers) = &listening.peers {
+                peers
+                    .listen(&listening.pool, |accounts| {
+                        listening.key_cache.forget_accounts(accounts)
+                    })
+                    .await;
+            }
+        });
+    }
     // The audit trail's anchor outside the database (see `checkpoints`), once a minute.
     let anchoring = state.clone();
     tokio::spawn(async move {

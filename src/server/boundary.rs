@@ -10,7 +10,7 @@
 //! - Unknown paths and methods answer in the same JSON error shape.
 //! - A call that changed how keys check out answers only once no instance can still trust
 //!   what it kept from before: its own instance forgets at once, and where other instances may
-//!   exist it waits for them (see `key_cache`).
+//!   exist it waits for their acknowledgement, or a cache window (see `key_cache`, `peers`).
 //!
 //! [`response_headers`] wraps every response (pages, assets, the API): security headers,
 //! `Cache-Control: no-store` under `/api/`, and no cookie ever for a request sent with a key.
@@ -65,7 +65,10 @@ pub async fn api_boundary(
         // Revoked means revoked on every instance by the time the caller hears it: this one
         // forgets at once, the others within the settling time (none on SQLite).
         state.key_cache.forget_accounts(&changes.accounts);
-        tokio::time::sleep(state.key_cache.settling_time()).await;
+        state
+            .key_cache
+            .settle(&state.pool, state.peers.as_ref(), &changes)
+            .await;
     }
     with_error_status(response).await
 }

@@ -12,12 +12,12 @@
 //!   by default). A reading sent at `t` lets it trust its cache until `t + window`; when the
 //!   counter has moved, it reads which accounts changed since its last reading and forgets
 //!   their keys (only theirs: a change in one account leaves every other account's keys kept).
-//! - Where other instances can exist (PostgreSQL), the request that made the change also waits
-//!   one window and a margin after its commit before it answers ([`KeyCache::settling_time`]).
-//!   By then every instance has either read the moved counter or stopped trusting its cache: a
-//!   reading that missed the change was sent before the commit, so the trust it gave ran out
-//!   before the wait did. No instance needs to know how many others there are. On SQLite one
-//!   process serves the database, so its own forgetting is all there is: no wait.
+//! - Where other instances can exist (PostgreSQL), the request that made the change answers once
+//!   every other live instance has acknowledged that it forgot (see `peers`), and at the latest
+//!   one window and a margin after its commit ([`KeyCache::settling_time`]). By then every
+//!   instance has either read the moved counter or stopped trusting its cache: a reading that
+//!   missed the change was sent before the commit, so the trust it gave ran out before the wait
+//!   did. On SQLite one process serves the database, so its own forgetting is all there is.
 //! - A row read while the cache forgot something (a *generation* ago) is not kept, so a row
 //!   read before a change can never pass for one read after it.
 //! - Only keys that exist are kept: an unknown secret always goes to the database, so a new key
@@ -27,7 +27,12 @@
 //!
 //! Every instance must run with the same window; `0` turns the cache (and the wait) off.
 
-use super::{db::Pool, stores, stores::keys::KeyForVerification};
+use super::{
+    db::Pool,
+    peers::{Announced, Peers},
+    stores,
+    stores::keys::KeyForVerification,
+};
 use crate::domain::{audit::AuditAction, ids::AccountId};
 use std::{
     cell::RefCell,
@@ -195,9 +200,11 @@ impl KeyCache {
         u64::try_from(at.saturating_duration_since(self.started).as_micros()).unwrap_or(u64::MAX)
     }
 
-    /// Reads the counter four times a window, for as long as the server runs. A reading that
-    /// fails or comes late gives no trust: checks then read the database until one succeeds.
-    pub async fn keep_reading(&self, pool: &Pool) {
+    /// Reads the counter four times a window, for as long as the server runs — and, where other
+    /// instances may share the database, writes this instance's heartbeat first in each tick
+    /// (see `peers`). A tick that fails or comes late gives no trust: checks then read the
+    /// database until one succeeds.
+    pub async fn keep_reading(&self, pool: &Pool, peers: Option<&Peers>) {
         let Some(window) = self.window else {
             return;
         };
@@ -207,7 +214,15 @@ impl KeyCache {
         loop {
             ticks.tick().await;
             let sent = Instant::now();
-            match self.read_changes(pool).await {
+            let heartbeat = match peers {
+                Some(peers) => peers.heartbeat(pool).await,
+                None => Ok(()),
+            };
+            let reading = match heartbeat {
+                Ok(()) => self.read_changes(pool).await,
+                Err(error) => Err(error),
+            };
+            match reading {
                 Ok((epoch, changed)) => {
                     self.record_reading(sent, epoch, &changed);
                     if std::mem::take(&mut failing) {
@@ -219,6 +234,33 @@ impl KeyCache {
                     tracing::warn!(%error, "could not read the key-check counter; every key check reads the database until it can");
                 }
                 Err(_) => {}
+            }
+        }
+    }
+
+    /// Makes a request that changed these key checks answer only once no other instance can
+    /// still trust what it kept from before: at once on SQLite and when no other instance is
+    /// live, as soon as every live one has acknowledged, and after the settling time otherwise.
+    pub async fn settle(&self, pool: &Pool, peers: Option<&Peers>, changes: &Changes) {
+        let wait = self.settling_time();
+        if wait.is_zero() {
+            return;
+        }
+        let Some(peers) = peers else {
+            tokio::time::sleep(wait).await;
+            return;
+        };
+        match peers.announce(pool, &changes.accounts, wait).await {
+            Ok(Announced::Alone) => {}
+            Ok(Announced::Waiting { change, heard }) => {
+                if tokio::time::timeout(wait, heard).await.is_err() {
+                    peers.stop_waiting(change);
+                    tracing::debug!("a live instance did not acknowledge a key change in time");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not announce a key change; waiting a cache window instead");
+                tokio::time::sleep(wait).await;
             }
         }
     }

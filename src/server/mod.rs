@@ -23,6 +23,7 @@ pub mod networks;
 pub mod openapi;
 pub mod paging;
 pub mod passwords;
+pub mod peers;
 pub mod principal;
 pub mod sessions;
 pub mod shared_limits;

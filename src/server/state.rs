@@ -21,6 +21,8 @@ pub struct Services {
     pub key_hasher: KeyHasher,
     /// The keys this instance has verified, while it may trust them.
     pub key_cache: KeyCache,
+    /// The other instances on the same PostgreSQL database (`None` on SQLite).
+    pub peers: Option<super::peers::Peers>,
     pub passwords: Passwords,
     pub key_usage: KeyUsage,
     pub throttles: Throttles,

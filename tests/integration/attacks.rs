@@ -464,7 +464,6 @@ async fn only_changes_that_can_fail_a_key_empty_caches_and_only_their_accounts()
         "a rename emptied the other instance's cache"
     );
 
-    let started = Instant::now();
     one.at(second)
         .call_ok(
             "keys/revoke",
@@ -472,10 +471,6 @@ async fn only_changes_that_can_fail_a_key_empty_caches_and_only_their_accounts()
             StatusCode::OK,
         )
         .await;
-    assert!(
-        started.elapsed() >= Duration::from_millis(550),
-        "with other instances possible, a revocation waits for them"
-    );
     assert_eq!(status_of(&first.with_key(&revoked_secret)).await, 401);
     assert!(
         first.state.key_cache.serves(&bystander_hash),

@@ -327,3 +327,72 @@ async fn a_change_made_on_one_instance_applies_at_once_on_another_that_kept_the_
         assert_error(status, &body, 401, "unauthenticated");
     }
 }
+
+/// A revocation answers as soon as the other live instance acknowledged that it forgot — not
+/// after a cache window — and that instance refuses the key on the very next request. An
+/// instance that is live but silent (here: a heartbeat row kept fresh for an instance that does
+/// not listen, as a paused process leaves it) makes the writer fall back to the window.
+#[tokio::test]
+async fn a_revocation_answers_once_every_live_instance_has_acknowledged() {
+    use std::time::{Duration, Instant};
+    let window = Duration::from_millis(500);
+    let Some(instances) = spawn_instances(Engine::Postgres, 2, |config| {
+        config.key_cache_window = Some(window);
+    })
+    .await
+    else {
+        postgres_did_not_answer();
+        return;
+    };
+    let (first, second) = (&instances[0], &instances[1]);
+    let (owner, _) = first.signup("acknowledged@example.com").await;
+    let revoke_kept = |name: &'static str| {
+        let owner = owner.clone();
+        async move {
+            let (key, secret) = owner.create_key(json!({"name": name})).await;
+            kept_on(first, &secret).await;
+            // Both instances must be live (a heartbeat each) before the change.
+            tokio::time::sleep(window / 2).await;
+            let started = Instant::now();
+            owner
+                .at(second)
+                .call_ok("keys/revoke", json!({"key_id": key["id"]}), StatusCode::OK)
+                .await;
+            let took = started.elapsed();
+            let (status, body) = first
+                .with_key(&secret)
+                .call_json("auth/me", json!({}))
+                .await;
+            assert_error(status, &body, 401, "unauthenticated");
+            took
+        }
+    };
+    let took = revoke_kept("acknowledged").await;
+    assert!(
+        took < Duration::from_millis(300),
+        "acknowledged in {took:?}; the window's wait is {:?}",
+        window + Duration::from_millis(50)
+    );
+
+    // A third, silent instance that looks alive.
+    let pool = first.state.pool.clone();
+    let keep_alive = tokio::spawn(async move {
+        loop {
+            sqlx::query(
+                "INSERT INTO key_check_instances (id, seen_at) \
+                 VALUES ('ins_paused', (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT) \
+                 ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let took = revoke_kept("silent").await;
+    keep_alive.abort();
+    assert!(
+        took >= window + Duration::from_millis(50),
+        "with a silent live instance the writer waits the window: {took:?}"
+    );
+}
