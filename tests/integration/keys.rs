@@ -521,14 +521,12 @@ async fn anyone_can_report_a_leaked_key_and_it_dies_at_once() {
         assert_eq!(event["details"]["children_revoked"], 1);
 
         // Reporting it again changes nothing and records nothing; the answer is the same, and
-        // comes as late as one that revoked a key waits for every instance, so its timing
-        // tells nothing either.
-        let asked = std::time::Instant::now();
+        // it settles as one that revoked a key does (announced to every live instance and
+        // acknowledged, or waited for: see `peers`), so its timing tells nothing either.
         let again = scanner
             .call("keys/report-leak", json!({"secrets": [leaked_secret]}))
             .await;
         assert_eq!(again.status(), StatusCode::ACCEPTED);
-        assert!(asked.elapsed() >= app.state.key_cache.settling_time());
         let trail = admin
             .call_ok("audit/list", json!({"action": "key.leak_reported"}), StatusCode::OK)
             .await;
