@@ -214,20 +214,18 @@ pub async fn revoke_key(
         }
     }
     let now = now_millis();
-    let mut keys = Vec::with_capacity(parsed.len());
-    for key_id in &parsed {
-        let key = stores::keys::get(&state.pool, caller.account_id(), key_id, now)
-            .await?
-            .ok_or_else(|| ApiError::not_found("key"))?;
-        caller.authorize(action_on_key(&caller, &key, KeyChange::Revoke))?;
-        keys.push(key);
+    let keys = stores::keys::get_all(&state.pool, caller.account_id(), &parsed, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    for key in &keys {
+        caller.authorize(action_on_key(&caller, key, KeyChange::Revoke))?;
     }
     let revocations: Vec<_> = keys
         .iter()
         .map(|key| (key, caller.audit(&state, AuditAction::KeyRevoked)))
         .collect();
     let stopped =
-        stores::keys::revoke_all(&state.pool, &revocations, caller.account_id(), now).await?;
+        stores::keys::revoke_all(&state.pool, revocations, caller.account_id(), now).await?;
     let keys: Vec<_> = keys
         .into_iter()
         .map(|key| stores::keys::revoked_view(key, now))
@@ -376,10 +374,11 @@ pub async fn rotate_key(
     };
     let created_at = parse_rfc3339("created_at", &old.created_at)?;
     let old_expiry = parse(&old.expires_at)?;
-    let mut expires_at = old_expiry.map(|at| now.after(at.since(created_at)));
-    if through_itself {
-        expires_at = old_expiry;
-    }
+    let mut expires_at = if through_itself {
+        old_expiry
+    } else {
+        old_expiry.map(|at| now.after(at.since(created_at)))
+    };
     if let Some(parent_id) = &old.created_by_key_id {
         let parent = stores::keys::get(&state.pool, caller.account_id(), parent_id, now).await?;
         if let Some(limit) = parent

@@ -370,6 +370,7 @@ mod tests {
             allowed_cidrs: String::new(),
             rate_limit_per_minute: None,
             created_by_key_id: None,
+            bound_to_key_id: None,
             ancestors: Vec::new(),
         })
     }

@@ -284,55 +284,54 @@ pub async fn from_key(
             "This key may only be used from its allowed networks.",
         ));
     }
-    // A child is held to its ancestors' guards as they are now, not as they were when it was
-    // made: the networks of the whole line, and one budget shared by the line.
-    let outside_line = key.ancestors.iter().any(|ancestor| {
-        !super::networks::allows(
-            &super::networks::from_stored(&ancestor.allowed_cidrs),
-            address,
-        )
-    });
+    // A child (or a successor of a rotation through itself) is held to its ancestors' guards as
+    // they are now, not as they were when it was made: the networks of the whole line, and one
+    // budget shared by the line.
+    let outside_line = key
+        .ancestors
+        .iter()
+        .any(|ancestor| !super::networks::allows(&ancestor.allowed_cidrs, address));
     if outside_line {
         record_rejection(state, &key, "outside_parent_networks").await;
         return Err(ApiError::new(
             ErrorCode::Forbidden,
-            "This key may only be used from the allowed networks of the key that created it.",
+            "This key may only be used from the allowed networks of the keys above it in its line (the key that created it, or the key it replaced).",
         ));
     }
-    let limit_of = |limit: Option<i64>| limit.and_then(|limit| u32::try_from(limit).ok());
-    let rate_limit_per_minute = limit_of(key.rate_limit_per_minute);
+    let rate_limit_per_minute = key
+        .rate_limit_per_minute
+        .and_then(|limit| u32::try_from(limit).ok());
     let limits = std::iter::once((&key.id, rate_limit_per_minute)).chain(
         key.ancestors
             .iter()
-            .map(|ancestor| (&ancestor.id, limit_of(ancestor.rate_limit_per_minute))),
+            .map(|ancestor| (&ancestor.id, ancestor.rate_limit_per_minute)),
     );
     let mut tightest: Option<super::throttle::RateStanding> = None;
     for (limited_key, limit) in limits {
         let Some(limit) = limit else {
             continue;
         };
-        let standing = state.throttles.key_limits.check(limited_key, limit).await;
-        let refused = standing.is_err();
-        let standing = match standing {
-            Ok(standing) | Err(standing) => standing,
-        };
-        if refused || tightest.is_none_or(|tight| standing.remaining < tight.remaining) {
-            tightest = Some(standing);
-        }
-        if refused {
-            super::boundary::respond_rate_standing(&standing);
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                if limited_key == &key.id {
-                    format!(
+        match state.throttles.key_limits.check(limited_key, limit).await {
+            Ok(standing) => {
+                if tightest.is_none_or(|tight| standing.remaining < tight.remaining) {
+                    tightest = Some(standing);
+                }
+            }
+            Err(standing) => {
+                super::boundary::respond_rate_standing(&standing);
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    if limited_key == &key.id {
+                        format!(
                         "This key may make {limit} requests a minute; wait for Retry-After seconds."
                     )
-                } else {
-                    format!(
-                        "The key that created this one may make {limit} requests a minute, shared with the keys it created; wait for Retry-After seconds."
+                    } else {
+                        format!(
+                        "A key above this one in its line may make {limit} requests a minute, shared with the keys below it; wait for Retry-After seconds."
                     )
-                },
-            ));
+                    },
+                ));
+            }
         }
     }
     if let Some(standing) = &tightest {

@@ -81,6 +81,58 @@ async fn a_key_that_rotates_itself_is_revoked_with_its_successor() {
     .await;
 }
 
+/// The thief holds both secrets of a rotation through itself during its grace: they share the
+/// old key's budget, and narrowing the old key narrows the successor.
+#[tokio::test]
+async fn a_self_rotated_successor_shares_the_old_keys_budget_and_networks() {
+    on_each_engine(|app| async move {
+        let (owner, _) = app.signup("rotated-budget@example.com").await;
+        let (key, secret) = owner
+            .create_key(json!({"name": "limited", "rate_limit_per_minute": 10}))
+            .await;
+        let rotated = app
+            .with_key(&secret)
+            .call_ok(
+                "keys/rotate",
+                json!({"key_id": key["id"], "grace_seconds": 3600}),
+                StatusCode::CREATED,
+            )
+            .await;
+        let successor = rotated["secret"].as_str().unwrap().to_string();
+        // The rotation took one of the 10; the two secrets share the other 9.
+        let mut answered = 0;
+        for _ in 0..10 {
+            for either in [&secret, &successor] {
+                if status_of(&app.with_key(either)).await == 200 {
+                    answered += 1;
+                }
+            }
+        }
+        assert!(answered <= 9, "the pair answered {answered} requests");
+
+        let (other, other_secret) = owner.create_key(json!({"name": "narrowed"})).await;
+        let rotated = app
+            .with_key(&other_secret)
+            .call_ok(
+                "keys/rotate",
+                json!({"key_id": other["id"], "grace_seconds": 3600}),
+                StatusCode::CREATED,
+            )
+            .await;
+        let successor = rotated["secret"].as_str().unwrap().to_string();
+        assert_eq!(status_of(&app.with_key(&successor)).await, 200);
+        owner
+            .call_ok(
+                "keys/update",
+                json!({"key_id": other["id"], "allowed_cidrs": ["10.0.0.0/8"]}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(status_of(&app.with_key(&successor)).await, 403);
+    })
+    .await;
+}
+
 /// Whichever of the two secrets a scanner finds, the pair stops.
 #[tokio::test]
 async fn a_leak_report_of_either_secret_stops_a_self_rotated_pair() {

@@ -42,22 +42,33 @@ pub struct KeyForVerification {
     pub allowed_cidrs: String,
     pub rate_limit_per_minute: Option<i64>,
     pub created_by_key_id: Option<KeyId>,
-    /// The guards of the keys above this one (its parent, the parent's parent, …) as they are
-    /// now: a child is checked against every one of them on each use.
+    /// The key this one replaced by a rotation through itself, if it did.
+    pub bound_to_key_id: Option<KeyId>,
+    /// The guards of the keys above this one in its line — its parent, the parent's parent, …,
+    /// and the key it replaced through itself — as they are now: the key is checked against
+    /// every one of them on each use.
     #[sqlx(skip)]
     pub ancestors: Vec<AncestorGuards>,
 }
 
-/// The guards of one ancestor of a key, for the checks along the line.
-#[derive(sqlx::FromRow, Clone, Debug)]
+/// The guards of one ancestor of a key, parsed once when the key is read.
+#[derive(Clone, Debug)]
 pub struct AncestorGuards {
     pub id: KeyId,
-    pub allowed_cidrs: String,
-    pub rate_limit_per_minute: Option<i64>,
+    pub allowed_cidrs: Vec<IpNet>,
+    pub rate_limit_per_minute: Option<u32>,
 }
 
-/// The key with this secret hash, with its owner's current role and — for a child — its
-/// ancestors' current guards (a second query, only for keys made by keys).
+#[derive(sqlx::FromRow)]
+struct AncestorRow {
+    id: KeyId,
+    allowed_cidrs: String,
+    rate_limit_per_minute: Option<i64>,
+}
+
+/// The key with this secret hash, with its owner's current role and — for a key made by a key
+/// or by a rotation through itself — its ancestors' current guards (a second query, only for
+/// those).
 pub async fn find_for_verification(
     pool: &Pool,
     secret_hash: &str,
@@ -65,7 +76,8 @@ pub async fn find_for_verification(
     let key: Option<KeyForVerification> = sqlx::query_as(
         "SELECT k.id, k.account_id, a.name AS account_name, k.name, k.user_id, u.email, k.kind, k.role_cap, \
                 m.role AS owner_role, k.membership_id, k.expires_at, k.revoked_at, k.created_at, \
-                a.max_key_lifetime_days, k.allowed_cidrs, k.rate_limit_per_minute, k.created_by_key_id \
+                a.max_key_lifetime_days, k.allowed_cidrs, k.rate_limit_per_minute, k.created_by_key_id, \
+                k.bound_to_key_id \
          FROM api_keys k \
          JOIN accounts a ON a.id = k.account_id \
          LEFT JOIN memberships m ON m.id = k.membership_id \
@@ -78,20 +90,33 @@ pub async fn find_for_verification(
     let Some(mut key) = key else {
         return Ok(None);
     };
-    if let Some(parent) = &key.created_by_key_id {
-        key.ancestors = sqlx::query_as(
-            "WITH RECURSIVE line (id, allowed_cidrs, rate_limit_per_minute, parent, depth) AS ( \
-                 SELECT id, allowed_cidrs, rate_limit_per_minute, created_by_key_id, 1 \
-                 FROM api_keys WHERE id = $1 AND account_id = $2 \
+    if key.created_by_key_id.is_some() || key.bound_to_key_id.is_some() {
+        let rows: Vec<AncestorRow> = sqlx::query_as(
+            "WITH RECURSIVE line (id, allowed_cidrs, rate_limit_per_minute, parent, bound_to, depth) AS ( \
+                 SELECT id, allowed_cidrs, rate_limit_per_minute, created_by_key_id, bound_to_key_id, 1 \
+                 FROM api_keys WHERE account_id = $1 AND (id = $2 OR id = $3) \
                  UNION ALL \
-                 SELECT k.id, k.allowed_cidrs, k.rate_limit_per_minute, k.created_by_key_id, line.depth + 1 \
-                 FROM api_keys k JOIN line ON k.id = line.parent WHERE line.depth < 64 \
-             ) SELECT id, allowed_cidrs, rate_limit_per_minute FROM line ORDER BY depth",
+                 SELECT k.id, k.allowed_cidrs, k.rate_limit_per_minute, k.created_by_key_id, \
+                        k.bound_to_key_id, line.depth + 1 \
+                 FROM api_keys k JOIN line ON k.id = line.parent OR k.id = line.bound_to \
+                 WHERE line.depth < 64 \
+             ) SELECT DISTINCT id, allowed_cidrs, rate_limit_per_minute FROM line",
         )
-        .bind(parent)
         .bind(&key.account_id)
+        .bind(&key.created_by_key_id)
+        .bind(&key.bound_to_key_id)
         .fetch_all(pool)
         .await?;
+        key.ancestors = rows
+            .into_iter()
+            .map(|row| AncestorGuards {
+                id: row.id,
+                allowed_cidrs: networks::from_stored(&row.allowed_cidrs),
+                rate_limit_per_minute: row
+                    .rate_limit_per_minute
+                    .and_then(|limit| u32::try_from(limit).ok()),
+            })
+            .collect();
     }
     Ok(Some(key))
 }
@@ -718,6 +743,45 @@ pub async fn get(
     Ok(Some(key))
 }
 
+/// Several keys of this account, in the order of `key_ids`; `None` when one of them is not one
+/// of its keys. Two queries, whatever the number.
+pub async fn get_all(
+    pool: &Pool,
+    account_id: &AccountId,
+    key_ids: &[KeyId],
+    now: Millis,
+) -> Result<Option<Vec<Key>>, sqlx::Error> {
+    if key_ids.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let placeholders: Vec<String> = (2..key_ids.len() + 2).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "{KEY_COLUMNS} WHERE k.account_id = $1 AND k.id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as(&sql).bind(account_id);
+    for key_id in key_ids {
+        query = query.bind(key_id);
+    }
+    let rows: Vec<KeyRecord> = query.fetch_all(pool).await?;
+    let mut found: std::collections::HashMap<KeyId, Key> = rows
+        .into_iter()
+        .map(|row| {
+            let key = row.view(now);
+            (key.id.clone(), key)
+        })
+        .collect();
+    let Some(mut keys) = key_ids
+        .iter()
+        .map(|key_id| found.remove(key_id))
+        .collect::<Option<Vec<Key>>>()
+    else {
+        return Ok(None);
+    };
+    fill_usage_of_page(pool, &mut keys, now).await?;
+    Ok(Some(keys))
+}
+
 /// Revokes a key of this account and every key it created, recursively (a no-op on keys
 /// already revoked, which keep their first time), with its event: `key.revoked`, or
 /// `key.leak_reported`, which also marks the key so its owner is told why — and, since a leaked
@@ -730,13 +794,13 @@ pub async fn revoke(
     now: Millis,
     event: Event,
 ) -> Result<u64, sqlx::Error> {
-    revoke_all(pool, &[(key, event)], account_id, now).await
+    revoke_all(pool, vec![(key, event)], account_id, now).await
 }
 
 /// [`revoke`] for several keys of one account in one transaction: all of them stop, or none.
 pub async fn revoke_all(
     pool: &Pool,
-    keys: &[(&Key, Event)],
+    keys: Vec<(&Key, Event)>,
     account_id: &AccountId,
     now: Millis,
 ) -> Result<u64, sqlx::Error> {
@@ -744,8 +808,7 @@ pub async fn revoke_all(
     let mut stopped = 0;
     let mut events = Vec::new();
     for (key, event) in keys {
-        let (count, event) =
-            revoke_in(&mut transaction, key, account_id, now, event.clone()).await?;
+        let (count, event) = revoke_in(&mut transaction, key, account_id, now, event).await?;
         stopped += count;
         events.extend(event);
     }
