@@ -8,7 +8,11 @@
 //! - `password/argon2id_verify`: one password check with the parameters keyward uses.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use keyward::server::{app, config::Config, keys::KeySecret, passwords::Passwords, principal};
+use keyward::host;
+use keyward::server::config::Config;
+use keyward::server::keys::check;
+use keyward::server::keys::secret::KeySecret;
+use keyward::server::signin::passwords::Passwords;
 use std::hint::black_box;
 
 fn benchmarks(c: &mut Criterion) {
@@ -18,7 +22,7 @@ fn benchmarks(c: &mut Criterion) {
         .unwrap()
         .leptos_options;
     let server = runtime
-        .block_on(app::build(
+        .block_on(host::router::build(
             Config::for_tests(&data_dir, None),
             leptos_options,
         ))
@@ -31,11 +35,9 @@ fn benchmarks(c: &mut Criterion) {
             audit::AuditAction,
             ids::{AccountId, KeyId, UserId},
         };
-        use keyward::server::{
-            audit::{Actor, Event},
-            clock::now_millis,
-            stores,
-        };
+        use keyward::server::audit::{Actor, Event};
+        use keyward::server::clock::now_millis;
+        use keyward::server::stores;
         let pool = &state.pool;
         let (user, account, now) = (UserId::generate(), AccountId::generate(), now_millis());
         let event = |action| {
@@ -97,7 +99,7 @@ fn benchmarks(c: &mut Criterion) {
     });
     c.bench_function("key/full_verification", |b| {
         b.to_async(&runtime).iter(|| async {
-            let caller = principal::from_key(&state, black_box(&secret), None)
+            let caller = check::from_key(&state, black_box(&secret), None)
                 .await
                 .unwrap();
             black_box(caller.role)

@@ -23,9 +23,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         leptos::nonce::use_nonce(),
         use_context::<leptos_axum::ResponseOptions>(),
     ) {
-        if let Ok(policy) = http::HeaderValue::from_str(
-            &crate::server::boundary::page_content_security_policy(&nonce),
-        ) {
+        if let Ok(policy) = http::HeaderValue::from_str(&page_content_security_policy(&nonce)) {
             response.insert_header(http::header::CONTENT_SECURITY_POLICY, policy);
         }
     }
@@ -46,6 +44,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+#[cfg(feature = "ssr")]
+/// The policy of an HTML page: scripts only from keyward itself or inline with this response's
+/// nonce (Leptos' hydration and resource scripts carry it), Wasm compiled from our own bundle.
+pub fn page_content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 }
 
 #[component]

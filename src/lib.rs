@@ -9,6 +9,8 @@ pub mod api;
 pub mod app;
 pub mod domain;
 #[cfg(feature = "ssr")]
+pub mod host;
+#[cfg(feature = "ssr")]
 pub mod server;
 pub mod ui;
 

@@ -1,7 +1,7 @@
 //! The `keyward` binary: serves by default; see `keyward --help` for the admin commands.
 
 use clap::Parser;
-use keyward::server::cli::{AdminCommand, AuditCommand, Cli, Command, LegacyKeysCommand};
+use keyward::host::cli::{AdminCommand, AuditCommand, Cli, Command, LegacyKeysCommand};
 
 // Every request allocates and frees a few hundred small blocks (headers, the row, the JSON).
 // Under glibc's malloc a key-authenticated call took 162,744 instructions, 139,095 under
@@ -11,24 +11,24 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    keyward::server::init_logging();
+    keyward::host::init_logging();
     match Cli::parse().command {
-        None | Some(Command::Serve) => keyward::server::run().await,
+        None | Some(Command::Serve) => keyward::host::run().await,
         Some(Command::Admin(AdminCommand::Create {
             email,
             account_name,
-        })) => keyward::server::cli::create_admin(&email, &account_name).await,
+        })) => keyward::host::cli::create_admin(&email, &account_name).await,
         Some(Command::LegacyKeys(LegacyKeysCommand::Import { account })) => {
-            keyward::server::cli::import_legacy_keys(&account).await
+            keyward::host::cli::import_legacy_keys(&account).await
         }
         Some(Command::Audit(AuditCommand::Verify)) => {
-            if !keyward::server::cli::verify_audit_trail().await? {
+            if !keyward::host::cli::verify_audit_trail().await? {
                 std::process::exit(1);
             }
             Ok(())
         }
         Some(Command::Audit(AuditCommand::Checkpoint)) => {
-            keyward::server::cli::write_audit_checkpoint().await
+            keyward::host::cli::write_audit_checkpoint().await
         }
     }
 }

@@ -6,7 +6,8 @@ use server_fn::codec::Json;
 #[server(prefix = "/api", endpoint = "v1/account/policy", input = Json, output = Json)]
 pub async fn key_policy() -> Result<OnePolicy, ApiError> {
     use crate::domain::Action;
-    use crate::server::{principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::stores;
 
     let (state, caller) = authorize(Action::Read).await?;
     let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
@@ -20,7 +21,8 @@ pub async fn set_key_policy(
     #[server(flatten)] request: SetKeyPolicyRequest,
 ) -> Result<OnePolicy, ApiError> {
     use crate::domain::{audit::AuditAction, Action};
-    use crate::server::{principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::stores;
 
     let (state, caller) = authorize(Action::ManageAccountKeys).await?;
     let max_key_lifetime_days = match request.max_key_lifetime_days {

@@ -13,7 +13,9 @@ pub async fn list_audit_events(
     #[server(flatten)] request: AuditListRequest,
 ) -> Result<AuditList, ApiError> {
     use crate::domain::Action;
-    use crate::server::{audit::AuditQuery, principal::authorize, stores};
+    use crate::server::audit::query::AuditQuery;
+    use crate::server::caller::authorize;
+    use crate::server::stores;
 
     let (state, caller) = authorize(Action::ReadAudit).await?;
     let query = AuditQuery::parse(&request)?;
@@ -30,7 +32,10 @@ pub async fn list_audit_events(
 #[server(prefix = "/api", endpoint = "v1/audit/find-key", input = Json, output = Json)]
 pub async fn find_key(#[server(flatten)] request: FindKeyRequest) -> Result<FoundKey, ApiError> {
     use crate::domain::Action;
-    use crate::server::{clock::now_millis, keys::KeySecret, principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::keys::secret::KeySecret;
+    use crate::server::stores;
 
     let (state, caller) = authorize(Action::ReadAudit).await?;
     let text = request.secret.trim();

@@ -16,15 +16,13 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
         views::{Account, User},
         ErrorCode, Role,
     };
-    use crate::server::{
-        audit::{Actor, Event, Origin},
-        boundary::respond_created,
-        clock::now_millis,
-        error::is_unique_violation,
-        guards,
-        principal::app_state,
-        sessions, stores,
-    };
+    use crate::server::audit::{Actor, Event, Origin};
+    use crate::server::clock::now_millis;
+    use crate::server::error::is_unique_violation;
+    use crate::server::request::app_state;
+    use crate::server::respond::respond_created;
+    use crate::server::signin::sessions;
+    use crate::server::{signin, stores};
 
     let SignupRequest {
         email,
@@ -41,7 +39,7 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
     let email = Email::parse(&email)?;
     let password = NewPassword::parse(&password)?;
     let account_name = AccountName::parse(&account_name)?;
-    guards::new_login_allowed(&state).await?;
+    signin::login_checks::new_login_allowed(&state).await?;
     let password_hash = state.passwords.hash(password.expose()).await?;
     let user = User {
         id: UserId::generate(),
@@ -88,13 +86,11 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
 #[server(prefix = "/api", endpoint = "v1/auth/login", input = Json, output = Json)]
 pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn, ApiError> {
     use crate::domain::{audit::AuditAction, inputs::Email, ErrorCode};
-    use crate::server::{
-        audit::{Actor, Event, Origin},
-        clock::now_millis,
-        guards,
-        principal::app_state,
-        sessions, stores,
-    };
+    use crate::server::audit::{Actor, Event, Origin};
+    use crate::server::clock::now_millis;
+    use crate::server::request::app_state;
+    use crate::server::signin::sessions;
+    use crate::server::{signin, stores};
 
     let LoginRequest { email, password } = request;
     let state = app_state()?;
@@ -106,14 +102,15 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
         ));
     }
     let user = stores::users::find_by_email(&state.pool, email.as_str()).await?;
-    let user = guards::prove_password(&state, email.as_str(), &password, user.as_ref())
-        .await
-        .map_err(|error| match error.code {
-            ErrorCode::Unauthenticated => {
-                ApiError::new(ErrorCode::Unauthenticated, "Wrong email or password.")
-            }
-            _ => error,
-        })?;
+    let user =
+        signin::login_checks::prove_password(&state, email.as_str(), &password, user.as_ref())
+            .await
+            .map_err(|error| match error.code {
+                ErrorCode::Unauthenticated => {
+                    ApiError::new(ErrorCode::Unauthenticated, "Wrong email or password.")
+                }
+                _ => error,
+            })?;
     let membership = stores::accounts::memberships_of(&state.pool, &user.id)
         .await?
         .into_iter()
@@ -143,11 +140,10 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
 #[server(prefix = "/api", endpoint = "v1/auth/logout", input = Json, output = Json)]
 pub async fn logout() -> Result<Empty, ApiError> {
     use crate::domain::{audit::AuditAction, Action};
-    use crate::server::{
-        audit::{Actor, Event, Origin},
-        principal::{app_state, is_bearer_request, resolve, signed_in_session},
-        stores,
-    };
+    use crate::server::audit::{Actor, Event, Origin};
+    use crate::server::caller::{resolve, signed_in_session};
+    use crate::server::request::{app_state, is_bearer_request};
+    use crate::server::stores;
 
     let state = app_state()?;
     if is_bearer_request() {
@@ -173,7 +169,8 @@ pub async fn logout() -> Result<Empty, ApiError> {
 #[server(prefix = "/api", endpoint = "v1/auth/me", input = Json, output = Json)]
 pub async fn whoami() -> Result<Me, ApiError> {
     use crate::domain::{views::Via, Action};
-    use crate::server::{principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::stores;
 
     let (state, caller) = authorize(Action::Read).await?;
     let accounts = match (&caller.user, caller.via) {
@@ -200,10 +197,10 @@ pub async fn switch_account(
     #[server(flatten)] request: SwitchAccountRequest,
 ) -> Result<SwitchedAccount, ApiError> {
     use crate::domain::{ids::*, Action};
-    use crate::server::{
-        principal::{authorize, session},
-        sessions, stores,
-    };
+    use crate::server::caller::authorize;
+    use crate::server::request::session;
+    use crate::server::signin::sessions;
+    use crate::server::stores;
 
     let SwitchAccountRequest { account_id } = request;
     let (state, caller) = authorize(Action::ManageOwnLogin).await?;
@@ -226,9 +223,11 @@ pub async fn change_password(
     #[server(flatten)] request: ChangePasswordRequest,
 ) -> Result<Empty, ApiError> {
     use crate::domain::{audit::AuditAction, inputs::NewPassword, Action, ErrorCode};
-    use crate::server::{
-        audit::Target, clock::now_millis, guards, principal::authorize, sessions, stores,
-    };
+    use crate::server::audit::Target;
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::signin::sessions;
+    use crate::server::{signin, stores};
 
     let ChangePasswordRequest {
         current_password,
@@ -238,7 +237,7 @@ pub async fn change_password(
     let new_password = NewPassword::parse_field("new_password", &new_password)?;
     let person = caller.person()?;
     let stored = stores::users::find(&state.pool, &person.id).await?;
-    guards::prove_password(&state, &person.email, &current_password, stored.as_ref())
+    signin::login_checks::prove_password(&state, &person.email, &current_password, stored.as_ref())
         .await
         .map_err(|error| match error.code {
             ErrorCode::Unauthenticated => {

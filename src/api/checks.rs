@@ -12,7 +12,8 @@ pub async fn list_checks(
     #[server(flatten)] request: ListChecksRequest,
 ) -> Result<CheckList, ApiError> {
     use crate::domain::{ids::CheckId, Action};
-    use crate::server::{paging, principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::{paging, stores};
 
     let (state, caller) = authorize(Action::Read).await?;
     let search = paging::search_pattern(&request.search)?;
@@ -35,7 +36,8 @@ pub async fn list_checks(
 #[server(prefix = "/api", endpoint = "v1/checks/get", input = Json, output = Json)]
 pub async fn get_check(#[server(flatten)] request: CheckIdRequest) -> Result<OneCheck, ApiError> {
     use crate::domain::{ids::*, Action};
-    use crate::server::{principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::stores;
 
     let CheckIdRequest { check_id } = request;
     let (state, caller) = authorize(Action::Read).await?;
@@ -51,9 +53,10 @@ pub async fn create_check(
     #[server(flatten)] request: CreateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
     use crate::domain::{audit::AuditAction, ids::CheckId, Action};
-    use crate::server::{
-        boundary::respond_created, clock::now_millis, principal::authorize, stores,
-    };
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::respond::respond_created;
+    use crate::server::stores;
 
     let (state, caller) = authorize(Action::WriteChecks).await?;
     state
@@ -81,7 +84,9 @@ pub async fn update_check(
     #[server(flatten)] request: UpdateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
     use crate::domain::{audit::AuditAction, ids::CheckId, Action};
-    use crate::server::{clock::now_millis, principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::stores;
 
     let (state, caller) = authorize(Action::WriteChecks).await?;
     let check_id = CheckId::parse("check_id", &request.check_id)?;
@@ -102,7 +107,8 @@ pub async fn update_check(
 #[server(prefix = "/api", endpoint = "v1/checks/delete", input = Json, output = Json)]
 pub async fn delete_check(#[server(flatten)] request: CheckIdRequest) -> Result<Empty, ApiError> {
     use crate::domain::{audit::AuditAction, ids::*, Action};
-    use crate::server::{principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::stores;
 
     let CheckIdRequest { check_id } = request;
     let (state, caller) = authorize(Action::WriteChecks).await?;

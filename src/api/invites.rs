@@ -10,7 +10,9 @@ use server_fn::codec::Json;
 #[server(prefix = "/api", endpoint = "v1/invites/list", input = Json, output = Json)]
 pub async fn list_invites() -> Result<InviteList, ApiError> {
     use crate::domain::Action;
-    use crate::server::{clock::now_millis, principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::stores;
 
     let (state, caller) = authorize(Action::ManageMembers).await?;
     let invites = stores::invites::pending(&state.pool, caller.account_id(), now_millis()).await?;
@@ -23,7 +25,9 @@ pub async fn withdraw_invite(
     #[server(flatten)] request: WithdrawInviteRequest,
 ) -> Result<Empty, ApiError> {
     use crate::domain::{audit::AuditAction, ids::*, Action};
-    use crate::server::{clock::now_millis, principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::stores;
 
     let WithdrawInviteRequest { invite_id } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
@@ -51,13 +55,11 @@ pub async fn accept_invite(
     #[server(flatten)] request: AcceptInviteRequest,
 ) -> Result<SignedIn, ApiError> {
     use crate::domain::audit::AuditAction;
-    use crate::server::{
-        audit::{Actor, Event, Origin, Target},
-        clock::now_millis,
-        joining,
-        principal::app_state,
-        sessions, stores,
-    };
+    use crate::server::audit::{Actor, Event, Origin, Target};
+    use crate::server::clock::now_millis;
+    use crate::server::request::app_state;
+    use crate::server::signin::sessions;
+    use crate::server::{joining, stores};
 
     let AcceptInviteRequest { token, password } = request;
     let state = app_state()?;

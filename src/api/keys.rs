@@ -17,14 +17,11 @@ pub async fn create_key(
     #[server(flatten)] request: CreateKeyRequest,
 ) -> Result<CreatedKey, ApiError> {
     use crate::domain::{audit::AuditAction, ids::KeyId, inputs::KeyName, Action, ErrorCode};
-    use crate::server::{
-        boundary::respond_created,
-        clock::{now_millis, parse_rfc3339, rfc3339},
-        key_rules,
-        keys::KeySecret,
-        principal::authorize,
-        stores,
-    };
+    use crate::server::caller::authorize;
+    use crate::server::clock::{now_millis, parse_rfc3339, rfc3339};
+    use crate::server::keys::secret::KeySecret;
+    use crate::server::respond::respond_created;
+    use crate::server::{keys, stores};
 
     let CreateKeyRequest {
         name,
@@ -83,9 +80,9 @@ pub async fn create_key(
         }
     };
     let (allowed_cidrs, rate_limit_per_minute) =
-        key_rules::key_guards(&caller, allowed_cidrs, rate_limit_per_minute)?;
+        keys::rules::key_guards(&caller, allowed_cidrs, rate_limit_per_minute)?;
     let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
-    key_rules::check_key_policy(&policy, now, expires_at)?;
+    keys::rules::check_key_policy(&policy, now, expires_at)?;
     state
         .config
         .ceilings
@@ -127,7 +124,10 @@ pub async fn create_key(
 #[server(prefix = "/api", endpoint = "v1/keys/list", input = Json, output = Json)]
 pub async fn list_keys(#[server(flatten)] request: ListKeysRequest) -> Result<KeyList, ApiError> {
     use crate::domain::Action;
-    use crate::server::{clock::now_millis, key_rules::key_query, principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::keys::rules::key_query;
+    use crate::server::stores;
 
     let (state, caller) = authorize(Action::ListOwnKeys).await?;
     let owner = caller.person()?;
@@ -155,9 +155,10 @@ pub async fn list_keys(#[server(flatten)] request: ListKeysRequest) -> Result<Ke
 #[server(prefix = "/api", endpoint = "v1/keys/get", input = Json, output = Json)]
 pub async fn get_key(#[server(flatten)] request: GetKeyRequest) -> Result<OneKey, ApiError> {
     use crate::domain::{ids::KeyId, Action, KeyChange};
-    use crate::server::{
-        clock::now_millis, key_rules::action_on_key, principal::authorize, stores,
-    };
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::keys::rules::action_on_key;
+    use crate::server::stores;
 
     let (state, caller) = authorize(Action::Read).await?;
     let key_id = KeyId::parse("key_id", &request.key_id)?;
@@ -177,9 +178,10 @@ pub async fn revoke_key(
     #[server(flatten)] request: RevokeKeyRequest,
 ) -> Result<RevokedKeys, ApiError> {
     use crate::domain::{audit::AuditAction, ids::*, Action, KeyChange};
-    use crate::server::{
-        clock::now_millis, key_rules::action_on_key, principal::authorize, stores,
-    };
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::keys::rules::action_on_key;
+    use crate::server::stores;
 
     const MOST: usize = 100;
     let RevokeKeyRequest { key_id, key_ids } = request;
@@ -245,9 +247,11 @@ pub async fn update_key(#[server(flatten)] request: UpdateKeyRequest) -> Result<
     use crate::domain::{
         audit::AuditAction, ids::KeyId, inputs::KeyName, Action, ErrorCode, KeyChange,
     };
-    use crate::server::{
-        clock::now_millis, key_rules::action_on_key, networks, principal::authorize, stores,
-    };
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::keys::networks;
+    use crate::server::keys::rules::action_on_key;
+    use crate::server::stores;
 
     let UpdateKeyRequest {
         key_id,
@@ -309,14 +313,12 @@ pub async fn rotate_key(
         views::{KeyKind, KeyStatus},
         Action, ErrorCode, KeyChange,
     };
-    use crate::server::{
-        boundary::respond_created,
-        clock::{now_millis, parse_rfc3339},
-        key_rules::{self, action_on_key},
-        keys::KeySecret,
-        principal::authorize,
-        stores,
-    };
+    use crate::server::caller::authorize;
+    use crate::server::clock::{now_millis, parse_rfc3339};
+    use crate::server::keys::rules::action_on_key;
+    use crate::server::keys::secret::KeySecret;
+    use crate::server::respond::respond_created;
+    use crate::server::{keys, stores};
     use std::time::Duration;
 
     let RotateKeyRequest {
@@ -343,7 +345,7 @@ pub async fn rotate_key(
     caller.authorize(action_on_key(&caller, &old, KeyChange::Rotate))?;
     // A rotation hands its caller a secret that acts as the key's owner: only the owner may
     // hold one. An Admin revokes or narrows another person's key instead.
-    if old.kind == KeyKind::User && !key_rules::is_own_key(&caller, &old) {
+    if old.kind == KeyKind::User && !keys::rules::is_own_key(&caller, &old) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "Only the key's owner can rotate it: its new secret would act as them. Revoke or narrow the key instead, and ask its owner to rotate it.",
@@ -395,7 +397,7 @@ pub async fn rotate_key(
         let latest = now.after(Duration::from_secs(u64::from(days) * 86_400));
         expires_at = Some(expires_at.map_or(latest, |at| at.min(latest)));
     }
-    key_rules::check_key_policy(&policy, now, expires_at)?;
+    keys::rules::check_key_policy(&policy, now, expires_at)?;
 
     let secret = KeySecret::generate();
     let successor = stores::keys::NewKey {
@@ -456,14 +458,12 @@ pub async fn rotate_key(
 #[server(prefix = "/api", endpoint = "v1/keys/report-leak", input = Json, output = Json)]
 pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Result<Empty, ApiError> {
     use crate::domain::{audit::AuditAction, views::KeyStatus, ErrorCode};
-    use crate::server::{
-        audit::{Actor, Event, Origin},
-        boundary::{respond_accepted, respond_retry_after},
-        clock::now_millis,
-        keys::KeySecret,
-        principal::{app_state, client_address},
-        stores,
-    };
+    use crate::server::audit::{Actor, Event, Origin};
+    use crate::server::clock::now_millis;
+    use crate::server::keys::secret::KeySecret;
+    use crate::server::request::{app_state, client_address};
+    use crate::server::respond::{respond_accepted, respond_retry_after};
+    use crate::server::stores;
 
     let state = app_state()?;
     if request.secrets.is_empty() || request.secrets.len() > 100 {
@@ -482,7 +482,7 @@ pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Resul
     // A report that revokes a key answers only once every instance has let go of it (see
     // `key_cache`); every other report answers as late, or the timing would tell what the
     // status does not.
-    crate::server::key_cache::note_wait();
+    crate::server::keys::changes::note_wait();
     let origin = Origin::of_request(&state);
     for text in &request.secrets {
         let Some(secret) = KeySecret::parse(text.trim()) else {
@@ -523,9 +523,11 @@ pub async fn list_account_keys(
     #[server(flatten)] request: ListAccountKeysRequest,
 ) -> Result<KeyList, ApiError> {
     use crate::domain::{ids::UserId, Action};
-    use crate::server::{
-        clock::now_millis, key_rules::key_query, paging::present, principal::authorize, stores,
-    };
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::keys::rules::key_query;
+    use crate::server::paging::present;
+    use crate::server::stores;
 
     let (state, caller) = authorize(Action::ManageAccountKeys).await?;
     let ListAccountKeysRequest {

@@ -14,7 +14,8 @@ pub async fn list_members(
     #[server(flatten)] request: ListMembersRequest,
 ) -> Result<MemberList, ApiError> {
     use crate::domain::Action;
-    use crate::server::{paging, principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::{paging, stores};
 
     let (state, caller) = authorize(Action::Read).await?;
     let after: Option<(i64, String)> = paging::decode_cursor(&request.cursor, "members/list")?;
@@ -34,14 +35,12 @@ pub async fn list_members(
 pub async fn invite_member(
     #[server(flatten)] request: InviteMemberRequest,
 ) -> Result<Invitation, ApiError> {
+    use crate::domain::random::random_base62;
     use crate::domain::{audit::AuditAction, ids::InviteId, inputs::Email, Action};
-    use crate::server::{
-        boundary::respond_created,
-        clock::{now_millis, rfc3339},
-        ids::random_base62,
-        principal::authorize,
-        stores,
-    };
+    use crate::server::caller::authorize;
+    use crate::server::clock::{now_millis, rfc3339};
+    use crate::server::respond::respond_created;
+    use crate::server::stores;
 
     let InviteMemberRequest { email, role } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
@@ -53,13 +52,13 @@ pub async fn invite_member(
         .room_for_invite(&state.pool, caller.account_id(), now)
         .await?;
     if let Err(wait) = state.throttles.invite(caller.account_id()).await {
-        crate::server::boundary::respond_retry_after(wait);
+        crate::server::respond::respond_retry_after(wait);
         return Err(ApiError::new(
             crate::domain::ErrorCode::RateLimited,
             format!(
                 "This account has sent {} invites in the last hour, the most it may ({}). Try again later.",
                 state.config.ceilings.invites_per_account_per_hour,
-                crate::server::ceilings::INVITES_PER_HOUR_VAR
+                crate::server::limits::ceilings::INVITES_PER_HOUR_VAR
             ),
         ));
     }
@@ -135,7 +134,8 @@ pub async fn set_member_role(
     #[server(flatten)] request: SetMemberRoleRequest,
 ) -> Result<OneMember, ApiError> {
     use crate::domain::{audit::AuditAction, ids::*, Action};
-    use crate::server::{principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::stores;
 
     let SetMemberRoleRequest { user_id, role } = request;
     let (state, caller) = authorize(Action::ManageMembers).await?;
@@ -154,7 +154,9 @@ pub async fn remove_member(
     #[server(flatten)] request: RemoveMemberRequest,
 ) -> Result<Empty, ApiError> {
     use crate::domain::{audit::AuditAction, ids::*, Action};
-    use crate::server::{clock::now_millis, principal::authorize, stores};
+    use crate::server::caller::authorize;
+    use crate::server::clock::now_millis;
+    use crate::server::stores;
 
     let RemoveMemberRequest { user_id } = request;
     let (state, caller) = authorize(Action::Read).await?;

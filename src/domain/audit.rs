@@ -1,7 +1,8 @@
 //! The audit trail as the API and the UI see it: what happened, who did it (the person *and*
 //! the key), to what, from where — and each event as one readable sentence.
 
-use super::{ids::AccountId, views::User};
+use crate::domain::ids::AccountId;
+use crate::domain::views::User;
 use serde::{Deserialize, Serialize};
 
 macro_rules! audit_actions {
@@ -294,8 +295,8 @@ impl AuditEvent {
 }
 
 fn role_label(role: Option<&str>) -> &'static str {
-    role.and_then(super::Role::parse)
-        .map(super::Role::label)
+    role.and_then(crate::domain::Role::parse)
+        .map(crate::domain::Role::label)
         .unwrap_or("an unknown role")
 }
 

@@ -1,7 +1,7 @@
 //! Ids as types: an `AccountId` cannot be passed where a `UserId` is expected, so swapping two
 //! ids does not compile. On the wire and in the database each is its plain string.
 
-use super::ApiError;
+use crate::domain::ApiError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -27,7 +27,7 @@ macro_rules! id_type {
             /// A new random id (server only: it needs the OS's CSPRNG).
             #[cfg(feature = "ssr")]
             pub fn generate() -> Self {
-                $type(crate::server::ids::new_id($prefix))
+                $type(crate::domain::random::new_id($prefix))
             }
 
             pub fn as_str(&self) -> &str {

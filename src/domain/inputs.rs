@@ -1,7 +1,8 @@
 //! Validated inputs. Holding one of these means the value was checked against the limits in
 //! `docs/api.md`; each constructor names the field in its error so the caller knows what to fix.
 
-use super::{views::CheckKind, ApiError};
+use crate::domain::views::CheckKind;
+use crate::domain::ApiError;
 
 /// Checks a name-like field: 1–100 characters after trimming.
 fn trimmed_name(field: &str, raw: &str) -> Result<String, ApiError> {

@@ -6,6 +6,8 @@ pub mod error;
 pub mod ids;
 pub mod inputs;
 pub mod policy;
+#[cfg(feature = "ssr")]
+pub mod random;
 pub mod requests;
 pub mod views;
 

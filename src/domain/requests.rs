@@ -2,7 +2,7 @@
 //! the body is the plain object of `docs/api.md`), and the OpenAPI document describes the very
 //! same types, so the published contract cannot drift from what the server accepts.
 
-use super::Role;
+use crate::domain::Role;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Tells a field sent as `null` (`Some(None)`: clear it) from one left out (`None`: keep it).

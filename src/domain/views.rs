@@ -1,11 +1,9 @@
 //! What the server sends back: the views of `docs/api.md`. None of them can carry a secret
 //! or a hash; the one response that carries a new key's secret is [`CreatedKey`].
 
-pub use super::policy::Via;
-use super::{
-    ids::{AccountId, CheckId, InviteId, KeyId, UserId},
-    Role,
-};
+use crate::domain::ids::{AccountId, CheckId, InviteId, KeyId, UserId};
+pub use crate::domain::policy::Via;
+use crate::domain::Role;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -38,19 +38,19 @@ pub struct Config {
     /// Audit events older than this many days are deleted by the background task.
     pub audit_retention_days: u32,
     /// Where email goes (`KEYWARD_SMTP_URL`); `None`: keyward sends none.
-    pub smtp_url: Option<super::mail::SmtpUrl>,
+    pub smtp_url: Option<crate::server::mail::SmtpUrl>,
     /// The sender of keyward's emails (`KEYWARD_MAIL_FROM`).
     pub mail_from: String,
     /// Where several instances share their rate limits (`KEYWARD_REDIS_URL`); `None`: each
     /// instance limits on its own.
-    pub redis_url: Option<super::shared_limits::RedisUrl>,
+    pub redis_url: Option<crate::server::limits::shared::RedisUrl>,
     /// Put before every Redis key (`KEYWARD_REDIS_PREFIX`), so deployments can share a Redis.
     pub redis_prefix: String,
     /// How long a reading of the key-check counter is trusted (`KEYWARD_KEY_CACHE_MS`, 500 by
     /// default); `None` (`0`): keys are not cached. See `key_cache`.
     pub key_cache_window: Option<std::time::Duration>,
     /// How much one account may hold (keys, checks, invites), see `ceilings`.
-    pub ceilings: super::ceilings::Ceilings,
+    pub ceilings: crate::server::limits::ceilings::Ceilings,
     /// The key-hashing secret from the environment; `None` means "use or create the file".
     pepper_from_env: Option<String>,
 }
@@ -116,26 +116,26 @@ impl Config {
             signup_open,
             signups_per_hour,
             audit_retention_days,
-            smtp_url: std::env::var(super::mail::SMTP_URL_VAR)
+            smtp_url: std::env::var(crate::server::mail::SMTP_URL_VAR)
                 .ok()
                 .map(|url| url.trim().to_string())
                 .filter(|url| !url.is_empty())
-                .map(super::mail::SmtpUrl),
-            mail_from: std::env::var(super::mail::MAIL_FROM_VAR)
+                .map(crate::server::mail::SmtpUrl),
+            mail_from: std::env::var(crate::server::mail::MAIL_FROM_VAR)
                 .ok()
                 .filter(|from| !from.trim().is_empty())
-                .unwrap_or_else(|| super::mail::DEFAULT_MAIL_FROM.to_string()),
-            redis_url: std::env::var(super::shared_limits::REDIS_URL_VAR)
+                .unwrap_or_else(|| crate::server::mail::DEFAULT_MAIL_FROM.to_string()),
+            redis_url: std::env::var(crate::server::limits::shared::REDIS_URL_VAR)
                 .ok()
                 .map(|url| url.trim().to_string())
                 .filter(|url| !url.is_empty())
-                .map(super::shared_limits::RedisUrl),
-            redis_prefix: std::env::var(super::shared_limits::REDIS_PREFIX_VAR)
+                .map(crate::server::limits::shared::RedisUrl),
+            redis_prefix: std::env::var(crate::server::limits::shared::REDIS_PREFIX_VAR)
                 .ok()
                 .filter(|prefix| !prefix.is_empty())
-                .unwrap_or_else(|| super::shared_limits::DEFAULT_REDIS_PREFIX.to_string()),
-            key_cache_window: match std::env::var(super::key_cache::KEY_CACHE_VAR) {
-                Err(_) => Some(super::key_cache::DEFAULT_WINDOW),
+                .unwrap_or_else(|| crate::server::limits::shared::DEFAULT_REDIS_PREFIX.to_string()),
+            key_cache_window: match std::env::var(crate::server::keys::cache::KEY_CACHE_VAR) {
+                Err(_) => Some(crate::server::keys::cache::DEFAULT_WINDOW),
                 Ok(value) => value
                     .trim()
                     .parse::<u64>()
@@ -147,11 +147,11 @@ impl Config {
                     .with_context(|| {
                         format!(
                             "{} must be a whole number of milliseconds, 0 (no cache) to 60000",
-                            super::key_cache::KEY_CACHE_VAR
+                            crate::server::keys::cache::KEY_CACHE_VAR
                         )
                     })?,
             },
-            ceilings: super::ceilings::Ceilings::from_env()?,
+            ceilings: crate::server::limits::ceilings::Ceilings::from_env()?,
             pepper_from_env: std::env::var(PEPPER_VAR).ok().filter(|p| !p.is_empty()),
         })
     }
@@ -163,7 +163,7 @@ impl Config {
         if self.smtp_url.is_some() && self.public_url.is_none() {
             anyhow::bail!(
                 "{PUBLIC_URL_VAR} must be set when {} is: invite emails carry links, and a link built from the request's Host header could point anywhere",
-                super::mail::SMTP_URL_VAR
+                crate::server::mail::SMTP_URL_VAR
             );
         }
         Ok(())
@@ -182,12 +182,12 @@ impl Config {
             signups_per_hour: 100_000,
             audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
             smtp_url: None,
-            mail_from: super::mail::DEFAULT_MAIL_FROM.to_string(),
+            mail_from: crate::server::mail::DEFAULT_MAIL_FROM.to_string(),
             redis_url: None,
-            redis_prefix: super::shared_limits::DEFAULT_REDIS_PREFIX.to_string(),
+            redis_prefix: crate::server::limits::shared::DEFAULT_REDIS_PREFIX.to_string(),
             // Short, so the many changes tests make each wait little; still four readings.
             key_cache_window: Some(std::time::Duration::from_millis(80)),
-            ceilings: super::ceilings::Ceilings::default(),
+            ceilings: crate::server::limits::ceilings::Ceilings::default(),
             pepper_from_env: None,
         }
     }
@@ -209,7 +209,7 @@ impl Config {
             anyhow::ensure!(pepper.len() >= 32, "{} is too short", path.display());
             return Ok(pepper);
         }
-        let pepper = crate::server::ids::random_base62(64).into_bytes();
+        let pepper = crate::domain::random::random_base62(64).into_bytes();
         write_private_file(&path, &pepper)?;
         tracing::info!(path = %path.display(), "generated a new key-hashing pepper");
         Ok(pepper)

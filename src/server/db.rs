@@ -2,7 +2,7 @@
 //! migration history that runs on both. Queries use `$1` placeholders, text ids and integer
 //! millisecond times, which both engines accept through `Any`.
 
-use super::config::Config;
+use crate::server::config::Config;
 use anyhow::{Context, Result};
 use sqlx::{
     any::AnyPoolOptions,

@@ -29,9 +29,9 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-impl From<super::stores::accounts::MembershipChangeError> for ApiError {
-    fn from(error: super::stores::accounts::MembershipChangeError) -> Self {
-        use super::stores::accounts::MembershipChangeError::*;
+impl From<crate::server::stores::accounts::MembershipChangeError> for ApiError {
+    fn from(error: crate::server::stores::accounts::MembershipChangeError) -> Self {
+        use crate::server::stores::accounts::MembershipChangeError::*;
         match error {
             NoSuchMember => ApiError::not_found("member"),
             LastAdmin => ApiError::conflict(

@@ -2,17 +2,11 @@
 //! prove it, and what a refused join tells the caller. `api::invites::accept_invite` runs these
 //! in order around the one transaction in `stores::invites::accept`.
 
-use super::{
-    clock::Millis,
-    guards,
-    principal::signed_in_session,
-    stores::{
-        self,
-        invites::{Accepted, InviteByToken, Joiner},
-    },
-    AppState,
-};
 use crate::domain::{ids::UserId, inputs::NewPassword, views::User, ApiError, ErrorCode};
+use crate::server::caller::signed_in_session;
+use crate::server::clock::Millis;
+use crate::server::stores::invites::{Accepted, InviteByToken, Joiner};
+use crate::server::{signin, stores, AppState};
 
 /// The invite behind `token`, if it can still be accepted: not withdrawn, used or expired, and
 /// whoever sent it could still invite.
@@ -109,7 +103,7 @@ pub async fn who_joins(
                     "is required: enter the password of your keyward login",
                 )
             })?;
-            guards::prove_password(state, &user.email, &password, Some(user)).await?;
+            signin::login_checks::prove_password(state, &user.email, &password, Some(user)).await?;
             Ok(Joining {
                 user: user.view(),
                 password_hash: None,
@@ -120,7 +114,7 @@ pub async fn who_joins(
                 ApiError::invalid_input("password", "is required to create your login")
             })?;
             let password = NewPassword::parse(&password)?;
-            guards::new_login_allowed(state).await?;
+            signin::login_checks::new_login_allowed(state).await?;
             let hash = state.passwords.hash(password.expose()).await?;
             Ok(Joining {
                 user: User {
@@ -150,6 +144,6 @@ pub fn refuse_unless_joined(outcome: Accepted) -> Result<(), ApiError> {
 /// The stored form of an invite token: a keyed hash under the pepper, separated by its purpose
 /// from key hashes (which are the pepper's unprefixed use, kept so for every key already out
 /// there), session ids and the audit chain.
-pub fn invite_token_hash(hasher: &super::keys::KeyHasher, token: &str) -> String {
-    super::keys::to_hex(&hasher.hash_bytes(b"invite", token.as_bytes()))
+pub fn invite_token_hash(hasher: &crate::server::keys::secret::KeyHasher, token: &str) -> String {
+    crate::server::keys::secret::to_hex(&hasher.hash_bytes(b"invite", token.as_bytes()))
 }

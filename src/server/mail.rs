@@ -3,7 +3,8 @@
 //! it: an invite is still a link the Admin can copy, and an expiry notice that could not be
 //! sent is tried again on the next round.
 
-use super::{clock::Millis, stores, AppState};
+use crate::server::clock::Millis;
+use crate::server::{stores, AppState};
 use anyhow::{Context, Result};
 use lettre::{message::Mailbox, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::fmt;
@@ -26,7 +27,7 @@ impl fmt::Debug for SmtpUrl {
 impl SmtpUrl {
     /// Scheme, host and port: what a log line may say about it.
     pub fn server(&self) -> String {
-        super::config::url_without_credentials(&self.0, "smtp")
+        crate::server::config::url_without_credentials(&self.0, "smtp")
     }
 }
 
@@ -127,7 +128,8 @@ pub fn expiry_letter(key: &ExpiringKey, now: Millis, keys_url: Option<&str>) -> 
             ),
         }
     } else {
-        let days = super::stores::keys::expires_in_days(now, Some(key.expires_at)).unwrap_or(1);
+        let days =
+            crate::server::stores::keys::expires_in_days(now, Some(key.expires_at)).unwrap_or(1);
         Letter {
             to: key.email.clone(),
             subject: format!(

@@ -1,9 +1,14 @@
 //! The state every request handler and server function can reach.
 
-use super::{
-    audit::Repeats, config::Config, db::Pool, key_cache::KeyCache, keys::KeyHasher,
-    passwords::Passwords, sessions::HashedSessionStore, throttle::Throttles, usage::KeyUsage,
-};
+use crate::server::audit::repeats::Repeats;
+use crate::server::config::Config;
+use crate::server::db::Pool;
+use crate::server::keys::cache::KeyCache;
+use crate::server::keys::secret::KeyHasher;
+use crate::server::keys::usage::KeyUsage;
+use crate::server::limits::throttle::Throttles;
+use crate::server::signin::passwords::Passwords;
+use crate::server::signin::sessions::HashedSessionStore;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::{ops::Deref, sync::Arc};
@@ -22,7 +27,7 @@ pub struct Services {
     /// The keys this instance has verified, while it may trust them.
     pub key_cache: KeyCache,
     /// The other instances on the same PostgreSQL database (`None` on SQLite).
-    pub peers: Option<super::peers::Peers>,
+    pub peers: Option<crate::server::keys::peers::Peers>,
     pub passwords: Passwords,
     pub key_usage: KeyUsage,
     pub throttles: Throttles,
@@ -30,7 +35,7 @@ pub struct Services {
     /// Repeated failures (refused keys, wrong passwords) waiting to be counted into the trail.
     pub audit_repeats: Repeats,
     /// Set when `KEYWARD_SMTP_URL` is.
-    pub mailer: Option<Arc<super::mail::Mailer>>,
+    pub mailer: Option<Arc<crate::server::mail::Mailer>>,
 }
 
 impl AppState {

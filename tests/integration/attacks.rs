@@ -3,7 +3,9 @@
 //! the attack, and the answer it now gets.
 
 use crate::support::*;
-use keyward::server::{audit, checkpoints, clock::now_millis};
+use keyward::server::audit;
+use keyward::server::audit::checkpoints;
+use keyward::server::clock::now_millis;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -586,7 +588,8 @@ async fn junk_tokens_from_a_shared_address_do_not_lock_out_valid_keys() {
             throttled |= status == StatusCode::TOO_MANY_REQUESTS;
         }
         assert!(throttled, "junk was throttled");
-        let unknown_well_formed = keyward::server::keys::KeySecret::generate().reveal_once();
+        let unknown_well_formed =
+            keyward::server::keys::secret::KeySecret::generate().reveal_once();
         assert_eq!(
             status_of(&app.anonymous_from(nat).using_key(&unknown_well_formed)).await,
             401
@@ -635,12 +638,12 @@ async fn cutting_a_trail_at_either_end_or_whole_is_found_against_the_checkpoints
                 &state.key_hasher,
             )
             .unwrap();
-            audit::VerifyAgainst {
+            audit::verify::VerifyAgainst {
                 anchor,
                 retention_cutoff: Some(now_millis().before(Duration::from_secs(365 * 86_400))),
             }
         };
-        let intact = audit::verify(&state.pool, &state.key_hasher, &against())
+        let intact = audit::verify::verify(&state.pool, &state.key_hasher, &against())
             .await
             .unwrap();
         assert!(intact.broken.is_empty(), "{:?}", intact.broken);
@@ -673,10 +676,10 @@ async fn cutting_a_trail_at_either_end_or_whole_is_found_against_the_checkpoints
         run(format!("DELETE FROM audit_heads WHERE account_id = '{whole}'")).await;
 
         // Without the checkpoints only the missing head is noticed.
-        let alone = audit::verify(&state.pool, &state.key_hasher, &Default::default())
+        let alone = audit::verify::verify(&state.pool, &state.key_hasher, &Default::default())
             .await
             .unwrap();
-        let named = |verification: &audit::Verification, account: &str| {
+        let named = |verification: &audit::verify::Verification, account: &str| {
             verification
                 .broken
                 .iter()
@@ -687,7 +690,7 @@ async fn cutting_a_trail_at_either_end_or_whole_is_found_against_the_checkpoints
         assert!(named(&alone, prefix).is_none());
         assert!(named(&alone, whole).is_some());
 
-        let checked = audit::verify(&state.pool, &state.key_hasher, &against())
+        let checked = audit::verify::verify(&state.pool, &state.key_hasher, &against())
             .await
             .unwrap();
         let problem = named(&checked, newest).expect("the cut newest end is found");

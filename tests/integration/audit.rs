@@ -4,10 +4,8 @@
 
 use crate::support::*;
 use keyward::domain::{audit::AuditAction, ids::AccountId};
-use keyward::server::{
-    audit::{self, Actor, Event, Origin, Target},
-    stores,
-};
+use keyward::server::audit::{Actor, Event, Origin, Target};
+use keyward::server::{audit, stores};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -279,7 +277,7 @@ async fn every_change_writes_exactly_its_event() {
 
         let account_id = account_of(&signed_up);
         let before = mark(&admin).await;
-        keyward::server::cli::import_legacy_secrets(
+        keyward::host::cli::import_legacy_secrets(
             &app.state.pool,
             &app.state.key_hasher,
             &account_id,
@@ -343,7 +341,7 @@ async fn every_change_writes_exactly_its_event() {
         admin.call_ok("account-keys/list", json!({}), StatusCode::OK).await;
         let reads = before.new_events().await;
         assert!(reads.is_empty(), "{reads:#?}");
-        let verification = audit::verify(&app.state.pool, &app.state.key_hasher, &Default::default()).await.unwrap();
+        let verification = audit::verify::verify(&app.state.pool, &app.state.key_hasher, &Default::default()).await.unwrap();
         assert!(verification.broken.is_empty(), "{:?}", verification.broken);
     })
     .await;
@@ -648,8 +646,8 @@ async fn verification_names_the_first_tampered_event() {
                 )
                 .await;
         }
-        let nothing_else = audit::VerifyAgainst::default();
-        let verify = || audit::verify(&app.state.pool, &app.state.key_hasher, &nothing_else);
+        let nothing_else = audit::verify::VerifyAgainst::default();
+        let verify = || audit::verify::verify(&app.state.pool, &app.state.key_hasher, &nothing_else);
         let intact = verify().await.unwrap();
         assert!(intact.broken.is_empty(), "{:?}", intact.broken);
         assert!(intact.events >= 6);
@@ -718,13 +716,13 @@ async fn retention_prunes_old_events_and_the_rest_still_verifies() {
             .execute(&app.state.pool)
             .await
             .unwrap();
-        keyward::server::app::prune_audit_trail(&app.state).await;
+        keyward::host::router::prune_audit_trail(&app.state).await;
         let kept = trail(&admin).await;
         assert_eq!(kept.len(), 1, "{kept:#?}");
         assert_eq!(kept[0]["action"], "key.created");
         // The edited-then-pruned account.created row is gone; the kept chain verifies.
         let verification =
-            audit::verify(&app.state.pool, &app.state.key_hasher, &Default::default())
+            audit::verify::verify(&app.state.pool, &app.state.key_hasher, &Default::default())
                 .await
                 .unwrap();
         assert!(verification.broken.is_empty(), "{:?}", verification.broken);

@@ -3,7 +3,8 @@
 
 use crate::support::*;
 use keyward::domain::ids::{AccountId, KeyId, UserId};
-use keyward::server::{clock::now_millis, stores};
+use keyward::server::clock::now_millis;
+use keyward::server::stores;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -179,7 +180,7 @@ async fn keys_die_with_the_membership_they_were_made_in() {
             .await;
         // A key-creating request that resolved the person just before the removal commits
         // its key just after it (the race the removal's revocation cannot see).
-        let secret = keyward::server::keys::KeySecret::generate();
+        let secret = keyward::server::keys::secret::KeySecret::generate();
         let inserted = stores::keys::insert(
             &app.state.pool,
             &stores::keys::NewKey {
@@ -755,7 +756,7 @@ async fn a_failed_usage_flush_keeps_the_batch_for_the_next_one() {
         let (admin, _) = app.signup("flush@example.com").await;
         let (key, secret) = admin.create_key(json!({"name": "used"})).await;
         // Collect the use without letting the server's own 10 s flush run first.
-        let usage = keyward::server::usage::KeyUsage::default();
+        let usage = keyward::server::keys::usage::KeyUsage::default();
         let key_id = KeyId::parse("key_id", key["id"].as_str().unwrap()).unwrap();
         usage.record(&key_id, now_millis(), Some("192.0.2.1".into()));
         let broken = sqlx::any::AnyPoolOptions::new()

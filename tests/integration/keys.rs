@@ -1,7 +1,8 @@
 //! User-scoped API keys: creation, verification, revocation, legacy keys.
 
 use crate::support::*;
-use keyward::server::{cli::import_legacy_secrets, clock::now_millis};
+use keyward::host::cli::import_legacy_secrets;
+use keyward::server::clock::now_millis;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -537,7 +538,7 @@ async fn anyone_can_report_a_leaked_key_and_it_dies_at_once() {
             assert_invalid_field(status, &error, "secrets");
         }
         // Throttled per address.
-        let per_minute = keyward::server::throttle::LEAK_REPORTS_PER_MINUTE as usize;
+        let per_minute = keyward::server::limits::throttle::LEAK_REPORTS_PER_MINUTE as usize;
         let flooder = app.anonymous_from("127.0.3.2");
         let mut accepted = 0;
         let mut limited = false;

@@ -5,7 +5,9 @@
 
 use crate::support::*;
 use keyward::domain::ids::AccountId;
-use keyward::server::{cli::import_legacy_secrets, clock::now_millis, keys::KeySecret};
+use keyward::host::cli::import_legacy_secrets;
+use keyward::server::clock::now_millis;
+use keyward::server::keys::secret::KeySecret;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -345,7 +347,7 @@ async fn every_operation_for_every_caller() {
             registered, covered,
             "every server function needs a row in MATRIX"
         );
-        let documented: BTreeSet<String> = keyward::server::openapi::OPERATIONS
+        let documented: BTreeSet<String> = keyward::host::openapi::OPERATIONS
             .iter()
             .map(|operation| operation.path.trim_start_matches("/api/v1/").to_string())
             .collect();

@@ -150,7 +150,7 @@ async fn the_openapi_document_describes_every_operation() {
         assert!(document["openapi"].as_str().unwrap().starts_with("3."));
         let paths = document["paths"].as_object().unwrap();
         // Every server function, and the streamed export (a GET with query parameters).
-        assert_eq!(paths.len(), keyward::server::openapi::OPERATIONS.len() + 1);
+        assert_eq!(paths.len(), keyward::host::openapi::OPERATIONS.len() + 1);
         let export = &paths["/api/v1/audit/export"]["get"];
         assert_eq!(export["parameters"][0]["name"], "format");
         assert!(export["responses"]["200"]["content"]["text/csv; charset=utf-8"].is_object());
@@ -172,7 +172,7 @@ async fn the_openapi_document_describes_every_operation() {
 /// Enums are documented with the spellings the API sends.
 #[tokio::test]
 async fn documented_enums_use_their_wire_spellings() {
-    let document = keyward::server::openapi::document_json();
+    let document = keyward::host::openapi::document_json();
     let actions = &document["components"]["schemas"]["AuditAction"]["enum"];
     assert!(
         actions
@@ -196,7 +196,7 @@ async fn serve_site(site: &std::path::Path) -> std::net::SocketAddr {
         .leptos_options;
     options.site_root = site.to_string_lossy().into_owned().into();
     options.hash_files = false;
-    let server = keyward::server::app::build(
+    let server = keyward::host::router::build(
         keyward::server::config::Config::for_tests(&data_dir, None),
         options,
     )
@@ -204,7 +204,7 @@ async fn serve_site(site: &std::path::Path) -> std::net::SocketAddr {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(keyward::server::app::serve(listener, server));
+    tokio::spawn(keyward::host::router::serve(listener, server));
     address
 }
 

@@ -3,7 +3,9 @@
 //! `KEYWARD_TEST_POSTGRES_URL`; a PostgreSQL that does not answer fails the test, unless
 //! `KEYWARD_SKIP_POSTGRES=1` says to skip that half (and the skip is printed).
 
-use keyward::server::{app, config::Config, AppState};
+use keyward::host;
+use keyward::server::config::Config;
+use keyward::server::AppState;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use std::{
@@ -67,7 +69,7 @@ pub fn postgres_did_not_answer() {
 }
 
 fn random_suffix() -> String {
-    keyward::server::ids::random_base62(12).to_lowercase()
+    keyward::domain::random::random_base62(12).to_lowercase()
 }
 
 /// A throw-away PostgreSQL database, or `None` when the server does not answer.
@@ -189,7 +191,7 @@ pub async fn spawn_instances(
 /// The Redis that tests share limits through (`KEYWARD_TEST_REDIS_URL`, by default the one on
 /// 127.0.0.1:6379), with a prefix of its own so tests never see each other's budgets. A Redis
 /// that does not answer fails the test, unless `KEYWARD_SKIP_REDIS=1` says to skip it.
-pub async fn test_redis() -> Option<(keyward::server::shared_limits::RedisUrl, String)> {
+pub async fn test_redis() -> Option<(keyward::server::limits::shared::RedisUrl, String)> {
     let url = std::env::var("KEYWARD_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
     let answers = tokio::time::timeout(
@@ -206,7 +208,7 @@ pub async fn test_redis() -> Option<(keyward::server::shared_limits::RedisUrl, S
         panic!("Redis does not answer at {url}: start it, or set KEYWARD_SKIP_REDIS=1");
     }
     let prefix = format!("keyward-test:{}:", random_suffix());
-    Some((keyward::server::shared_limits::RedisUrl(url), prefix))
+    Some((keyward::server::limits::shared::RedisUrl(url), prefix))
 }
 
 /// Starts the app on an existing SQLite data directory (one the CLI prepared, say).
@@ -222,13 +224,13 @@ async fn start(config: Config, engine: Engine) -> TestApp {
     // Hashed bundle names come from the hash.txt cargo-leptos writes beside the server binary,
     // which a test binary does not have.
     leptos_options.hash_files = false;
-    let server = app::build(config, leptos_options)
+    let server = host::router::build(config, leptos_options)
         .await
         .expect("the app builds");
     let state = server.state.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(app::serve(listener, server));
+    tokio::spawn(host::router::serve(listener, server));
     TestApp {
         address,
         state,

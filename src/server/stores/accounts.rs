@@ -1,16 +1,14 @@
-use super::conditions::Conditions;
 use crate::domain::{
     ids::{AccountId, MembershipId, UserId},
     views::{Account, AccountMembership, KeyPolicy, Member, User},
     Role,
 };
+use crate::server::audit::{Event, Target};
 use crate::server::clock::Millis;
+use crate::server::clock::{now_millis, rfc3339};
+use crate::server::db::Pool;
 use crate::server::paging;
-use crate::server::{
-    audit::{Event, Target},
-    clock::{now_millis, rfc3339},
-    db::Pool,
-};
+use crate::server::stores::conditions::Conditions;
 use serde_json::json;
 use sqlx::{Any, Executor, Transaction};
 
@@ -121,7 +119,7 @@ pub async fn create_with_admin(
 ) -> Result<(), sqlx::Error> {
     let now = now_millis();
     let mut transaction = pool.begin().await?;
-    super::users::insert(
+    crate::server::stores::users::insert(
         &mut *transaction,
         new.user_id,
         new.email,
@@ -139,7 +137,7 @@ pub async fn create_with_admin(
     )
     .await?;
     let event = event.target(Target::new("account", new.account_id, new.account_name));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(())
 }
@@ -319,7 +317,7 @@ pub async fn set_key_policy(
     let event = event
         .target(Target::new("account", account_id, ""))
         .details(json!({"from": before, "to": after}));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(after)
 }
@@ -374,7 +372,7 @@ pub async fn set_role(
     let event = event
         .target(Target::user(user_id, &current.user.email))
         .details(json!({"from": current.role.as_str(), "to": role.as_str()}));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(Member { role, ..current })
 }
@@ -408,12 +406,17 @@ pub async fn remove(
         .execute(&mut *transaction)
         .await?
         .rows_affected();
-    super::invites::withdraw_pending_for(&mut *transaction, account_id, &current.user.email, now)
-        .await?;
+    crate::server::stores::invites::withdraw_pending_for(
+        &mut *transaction,
+        account_id,
+        &current.user.email,
+        now,
+    )
+    .await?;
     let event = event
         .target(Target::user(user_id, &current.user.email))
         .details(json!({"role": current.role.as_str(), "keys_revoked": keys_revoked}));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(())
 }

@@ -1,19 +1,16 @@
 //! The audit trail in the database: appending (always inside the caller's transaction),
 //! reading newest first with filters and a cursor, pruning by age, and walking a chain.
 
+use crate::domain::random::new_id;
 use crate::domain::{
     audit::{ActorType, AuditAction, AuditActor, AuditEvent, AuditTarget, Outcome},
     ids::{AccountId, KeyId, UserId},
     views::User,
 };
-use crate::server::{
-    audit::{ChainedFields, Event},
-    clock::{rfc3339, Millis},
-    db::Pool,
-    ids::new_id,
-    key_cache,
-    keys::KeyHasher,
-};
+use crate::server::audit::{ChainedFields, Event};
+use crate::server::clock::{rfc3339, Millis};
+use crate::server::db::Pool;
+use crate::server::keys::secret::KeyHasher;
 use sqlx::{any::AnyRow, Any, Row, Transaction};
 
 /// Appends `event` to its account's chain, inside `transaction` — the one that makes the
@@ -90,9 +87,9 @@ pub async fn append(
         .await?;
     // The change this event records may alter how a key checks out: every instance must forget
     // the account's keys it has verified, and this request must not answer before they have.
-    if key_cache::changes_key_checks(event.action, event.guards_changed) {
-        super::keys::move_check_epoch(transaction, &event.account_id).await?;
-        key_cache::note_change(&event.account_id);
+    if crate::server::keys::cache::changes_key_checks(event.action, event.guards_changed) {
+        crate::server::stores::keys::move_check_epoch(transaction, &event.account_id).await?;
+        crate::server::keys::changes::note_change(&event.account_id);
     }
     Ok(())
 }

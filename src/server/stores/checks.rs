@@ -1,4 +1,3 @@
-use super::conditions::Conditions;
 use crate::domain::{
     ids::{AccountId, CheckId},
     inputs::{parse_check_kind, CheckName, CheckUrl, Frequency},
@@ -6,13 +5,12 @@ use crate::domain::{
     views::{Check, CheckKind},
     ApiError,
 };
+use crate::server::audit::{Event, Target};
+use crate::server::clock::rfc3339;
 use crate::server::clock::Millis;
+use crate::server::db::Pool;
 use crate::server::paging;
-use crate::server::{
-    audit::{Event, Target},
-    clock::rfc3339,
-    db::Pool,
-};
+use crate::server::stores::conditions::Conditions;
 use serde_json::json;
 
 #[derive(sqlx::FromRow)]
@@ -186,7 +184,7 @@ pub async fn insert(
     .fetch_one(&mut *transaction)
     .await?;
     let event = event.target(Target::new("check", id, fields.name.as_str()));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(row.view())
 }
@@ -229,7 +227,7 @@ pub async fn update(
     let event = event
         .target(Target::new("check", id, &check.name))
         .details(json!({"changed": changes.names()}));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(Some(check))
 }
@@ -252,7 +250,7 @@ pub async fn delete(
         return Ok(false);
     };
     let event = event.target(Target::new("check", id, &name));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(true)
 }

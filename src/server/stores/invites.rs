@@ -3,12 +3,10 @@ use crate::domain::{
     views::{Invite, User},
     Role,
 };
+use crate::server::audit::{Event, Target};
+use crate::server::clock::rfc3339;
 use crate::server::clock::Millis;
-use crate::server::{
-    audit::{Event, Target},
-    clock::rfc3339,
-    db::Pool,
-};
+use crate::server::db::Pool;
 use serde_json::json;
 use sqlx::{Any, Executor};
 
@@ -78,7 +76,7 @@ pub async fn insert(pool: &Pool, invite: NewInvite<'_>, event: Event) -> Result<
     let event = event
         .target(Target::new("invite", invite.id, invite.email))
         .details(json!({"email": invite.email, "role": invite.role.as_str()}));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await
 }
 
@@ -174,7 +172,7 @@ pub async fn withdraw(
         return Ok(false);
     };
     let event = event.target(Target::new("invite", invite_id, &email));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(true)
 }
@@ -232,7 +230,8 @@ pub async fn accept(
     now: Millis,
     event: Event,
 ) -> Result<Accepted, sqlx::Error> {
-    use crate::server::{error::is_unique_violation, stores};
+    use crate::server::error::is_unique_violation;
+    use crate::server::stores;
     let new_login = matches!(joiner, Joiner::New { .. });
     let mut transaction = pool.begin().await?;
     if !mark_accepted(&mut *transaction, &invite.id, now).await? {
@@ -270,7 +269,7 @@ pub async fn accept(
         "invite_id": invite.id,
         "new_login": new_login,
     }));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(Accepted::Joined)
 }

@@ -1,4 +1,3 @@
-use super::conditions::Conditions;
 use crate::domain::inputs::KeyStatusFilter;
 use crate::domain::{
     audit::AuditAction,
@@ -6,14 +5,13 @@ use crate::domain::{
     views::{Key, KeyKind, KeyStatus, User},
     Role,
 };
+use crate::server::audit::{Event, Target};
+use crate::server::clock::rfc3339;
 use crate::server::clock::Millis;
-use crate::server::networks;
+use crate::server::db::Pool;
+use crate::server::keys::networks;
 use crate::server::paging;
-use crate::server::{
-    audit::{Event, Target},
-    clock::rfc3339,
-    db::Pool,
-};
+use crate::server::stores::conditions::Conditions;
 use ipnet::IpNet;
 use serde_json::json;
 use sqlx::{Any, Transaction};
@@ -286,7 +284,7 @@ pub async fn insert(pool: &Pool, key: &NewKey<'_>, event: Event) -> Result<Inser
         "parent_key_id": key.created_by_key_id,
         "owner": owner,
     }));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(Inserted::Yes)
 }
@@ -351,7 +349,7 @@ pub async fn update(
             "changed": changes.names(),
             "from": {"name": key.name, "allowed_cidrs": key.allowed_cidrs, "rate_limit_per_minute": key.rate_limit_per_minute},
         }));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(true)
 }
@@ -447,7 +445,7 @@ pub async fn rotate(
             "old_key_stops_at": rfc3339(old_stops_at),
             "successor_bound_to_old_key": bound,
         }));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(Rotated::Yes)
 }
@@ -464,7 +462,7 @@ pub async fn import_legacy(
         insert_row(&mut transaction, key).await?;
     }
     let event = event.details(json!({"count": keys.len()}));
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await
 }
 
@@ -698,7 +696,7 @@ struct UsageRecord {
 
 /// The UTC day number of the oldest day `usage_7d` shows.
 fn first_usage_day(now: Millis) -> i64 {
-    crate::server::usage::day_of(now) - (USAGE_DAYS as i64 - 1)
+    crate::server::keys::usage::day_of(now) - (USAGE_DAYS as i64 - 1)
 }
 
 fn fill_usage(keys: &mut [Key], usage: Vec<UsageRecord>, now: Millis) {
@@ -815,7 +813,7 @@ pub async fn revoke_all(
     // The events last, after every key's row is locked: appending takes the chain's and the
     // key-check counter's locks, which every transaction takes last (no two wait on each other).
     for event in &events {
-        super::audit::append(&mut transaction, event).await?;
+        crate::server::stores::audit::append(&mut transaction, event).await?;
     }
     transaction.commit().await?;
     Ok(stopped)

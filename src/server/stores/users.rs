@@ -1,6 +1,7 @@
 use crate::domain::{ids::UserId, views::User};
+use crate::server::audit::Event;
 use crate::server::clock::Millis;
-use crate::server::{audit::Event, db::Pool};
+use crate::server::db::Pool;
 use sqlx::{Any, Executor};
 
 /// A user with the password hash: server-only, never `Serialize`.
@@ -73,6 +74,6 @@ pub async fn change_password(
         .bind(user_id)
         .execute(&mut *transaction)
         .await?;
-    super::audit::append(&mut transaction, &event).await?;
+    crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await
 }

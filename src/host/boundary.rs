@@ -15,12 +15,12 @@
 //! [`response_headers`] wraps every response (pages, assets, the API): security headers,
 //! `Cache-Control: no-store` under `/api/`, and no cookie ever for a request sent with a key.
 
-use super::key_cache;
 use crate::domain::{ApiError, ErrorCode};
+use crate::server::keys;
 use axum::{
     body::{to_bytes, Body},
     extract::{Request, State},
-    http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -28,7 +28,7 @@ use axum::{
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub async fn api_boundary(
-    State(state): State<super::AppState>,
+    State(state): State<crate::server::AppState>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -55,12 +55,13 @@ pub async fn api_boundary(
         return too_large();
     };
     if parts.method == Method::POST {
-        if let Err(error) = super::openapi::check_request_shape(parts.uri.path(), &bytes) {
+        if let Err(error) = crate::host::openapi::check_request_shape(parts.uri.path(), &bytes) {
             return error_response(error);
         }
     }
     let (response, changes) =
-        key_cache::noting_changes(next.run(Request::from_parts(parts, Body::from(bytes)))).await;
+        keys::changes::noting_changes(next.run(Request::from_parts(parts, Body::from(bytes))))
+            .await;
     if changes.any() {
         // Revoked means revoked on every instance by the time the caller hears it: this one
         // forgets at once, the others within the settling time (none on SQLite).
@@ -78,21 +79,11 @@ pub async fn api_boundary(
 pub const DEFAULT_CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// The policy of an HTML page: scripts only from keyward itself or inline with this response's
-/// nonce (Leptos' hydration and resource scripts carry it), Wasm compiled from our own bundle.
-pub fn page_content_security_policy(nonce: &str) -> String {
-    format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
-         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    )
-}
-
 /// Headers on every response, and the guarantee that a request authenticated with a bearer
 /// key never receives a cookie: a key must not turn into a browser session, whatever the
 /// operation did.
 pub async fn response_headers(
-    State(state): State<super::AppState>,
+    State(state): State<crate::server::AppState>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -222,104 +213,9 @@ async fn with_error_status(mut response: Response) -> Response {
     }
 }
 
-/// Marks the current server-function response `201 Created`.
-pub fn respond_created() {
-    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(StatusCode::CREATED);
-    }
-}
-
-/// Marks the current server-function response `202 Accepted`.
-pub fn respond_accepted() {
-    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(StatusCode::ACCEPTED);
-    }
-}
-
-/// Announces a key's expiry on every answer to it, so the program holding it can warn before
-/// it stops working: `Keyward-Key-Expires: <RFC 3339>`, and under 7 days also
-/// `Keyward-Key-Warning: expires in N days` (N rounded up).
-pub fn respond_key_expiry(now: super::clock::Millis, expires_at: super::clock::Millis) {
-    let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() else {
-        return;
-    };
-    if let Ok(value) = HeaderValue::from_str(&expires_at.rfc3339()) {
-        response.insert_header(HeaderName::from_static(KEY_EXPIRES_HEADER), value);
-    }
-    if let Some(warning) = expiry_warning(expires_at.since(now)) {
-        if let Ok(value) = HeaderValue::from_str(&warning) {
-            response.insert_header(HeaderName::from_static(KEY_WARNING_HEADER), value);
-        }
-    }
-}
-
-/// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on every answer to a key with
-/// a limit, and `Retry-After` when it is used up.
-pub fn respond_rate_standing(standing: &super::throttle::RateStanding) {
-    let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() else {
-        return;
-    };
-    for (name, value) in [
-        ("ratelimit-limit", u64::from(standing.limit)),
-        ("ratelimit-remaining", u64::from(standing.remaining)),
-        ("ratelimit-reset", standing.reset_seconds),
-    ] {
-        response.insert_header(HeaderName::from_static(name), HeaderValue::from(value));
-    }
-    if let Some(wait) = standing.retry_after {
-        respond_retry_after(wait);
-    }
-}
-
-pub const KEY_EXPIRES_HEADER: &str = "keyward-key-expires";
-pub const KEY_WARNING_HEADER: &str = "keyward-key-warning";
-
-/// The warning for a key with `left` to live; `None` from 7 days on.
-fn expiry_warning(left: std::time::Duration) -> Option<String> {
-    const DAY: u64 = 86_400;
-    let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-    if seconds >= 7 * DAY {
-        return None;
-    }
-    let days = seconds.div_ceil(DAY).max(1);
-    Some(format!(
-        "expires in {days} day{}",
-        if days == 1 { "" } else { "s" }
-    ))
-}
-
-/// Sets `Retry-After` (whole seconds, rounded up) on the current server-function response.
-pub fn respond_retry_after(wait: std::time::Duration) {
-    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
-            response.insert_header(header::RETRY_AFTER, value);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_key_is_warned_about_in_its_last_week_in_whole_days() {
-        let day = std::time::Duration::from_secs(86_400);
-        assert_eq!(expiry_warning(day * 30), None);
-        assert_eq!(expiry_warning(day * 7), None);
-        assert_eq!(
-            expiry_warning(day * 7 - std::time::Duration::from_secs(1)).as_deref(),
-            Some("expires in 7 days")
-        );
-        assert_eq!(
-            expiry_warning(day * 2).as_deref(),
-            Some("expires in 2 days")
-        );
-        assert_eq!(
-            expiry_warning(std::time::Duration::from_secs(3_600)).as_deref(),
-            Some("expires in 1 day")
-        );
-    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs

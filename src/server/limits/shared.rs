@@ -56,7 +56,7 @@ impl fmt::Debug for RedisUrl {
 impl RedisUrl {
     /// Scheme, host and port: what a log line may say about it.
     pub fn server(&self) -> String {
-        super::config::url_without_credentials(&self.0, "redis")
+        crate::server::config::url_without_credentials(&self.0, "redis")
     }
 }
 

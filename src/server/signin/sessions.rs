@@ -2,12 +2,13 @@
 //! engine, so [`SessionBackend`] picks the one that matches the configured database, and
 //! [`HashedSessionStore`] keeps only a keyed hash of each session id in it.
 
-use super::{db::EnginePool, keys::KeyHasher};
 use crate::domain::{
     ids::{AccountId, UserId},
     ApiError,
 };
 use crate::server::clock::Millis;
+use crate::server::db::EnginePool;
+use crate::server::keys::secret::KeyHasher;
 use async_trait::async_trait;
 use std::time::Duration;
 use tower_sessions::{
@@ -48,10 +49,10 @@ impl SessionUser {
 /// (session fixation) is worthless afterwards. A request that carries a bearer key never gets
 /// a session, whatever it proved: a key must not become a browser login.
 pub async fn start(user_id: &UserId, account_id: &AccountId, now: Millis) -> Result<(), ApiError> {
-    if super::principal::is_bearer_request() {
+    if crate::server::request::is_bearer_request() {
         return Ok(());
     }
-    let session = super::principal::session().await?;
+    let session = crate::server::request::session().await?;
     session.cycle_id().await?;
     let user = SessionUser {
         user_id: user_id.clone(),

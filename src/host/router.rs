@@ -1,25 +1,21 @@
 //! Builds the whole server: state, router, layers and background work. `main` and the
 //! integration tests both start keyward through here.
 
-use super::{
-    audit::Repeats,
-    boundary,
-    clock::now_millis,
-    config::Config,
-    db,
-    key_cache::KeyCache,
-    keys::KeyHasher,
-    openapi,
-    passwords::Passwords,
-    sessions::{HashedSessionStore, SessionBackend},
-    shared_limits::SharedLimits,
-    state::Services,
-    stores,
-    throttle::Throttles,
-    usage::KeyUsage,
-    AppState,
-};
 use crate::app::{shell, App};
+use crate::host::boundary;
+use crate::host::openapi;
+use crate::server::audit::repeats::Repeats;
+use crate::server::clock::now_millis;
+use crate::server::config::Config;
+use crate::server::keys::cache::KeyCache;
+use crate::server::keys::secret::KeyHasher;
+use crate::server::keys::usage::KeyUsage;
+use crate::server::limits::shared::SharedLimits;
+use crate::server::limits::throttle::Throttles;
+use crate::server::signin::passwords::Passwords;
+use crate::server::signin::sessions::{HashedSessionStore, SessionBackend};
+use crate::server::state::Services;
+use crate::server::{db, stores, AppState};
 use anyhow::Result;
 use axum::serve::ListenerExt;
 use axum::{
@@ -64,7 +60,8 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         pool: database.pool,
         key_hasher,
         key_cache: KeyCache::new(config.key_cache_window, other_instances_possible),
-        peers: other_instances_possible.then(|| super::peers::Peers::new(&config.database_url)),
+        peers: other_instances_possible
+            .then(|| crate::server::keys::peers::Peers::new(&config.database_url)),
         passwords: Passwords::new()?,
         key_usage: KeyUsage::default(),
         throttles: Throttles::new(
@@ -78,7 +75,10 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
             None => None,
             Some(url) => {
                 tracing::info!(server = %url.server(), from = %config.mail_from, "sending email");
-                Some(Arc::new(super::mail::Mailer::new(url, &config.mail_from)?))
+                Some(Arc::new(crate::server::mail::Mailer::new(
+                    url,
+                    &config.mail_from,
+                )?))
             }
         },
         config: config.clone(),
@@ -97,7 +97,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         .route("/api/openapi.json", get(openapi::serve_document))
         .route(
             "/api/v1/audit/export",
-            get(super::export::export_audit_trail),
+            get(crate::host::export::export_audit_trail),
         )
         .route("/api/{*operation}", any(boundary::unknown_operation))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -192,7 +192,7 @@ pub fn spawn_background_work(state: AppState) {
     // The audit trail's anchor outside the database (see `checkpoints`), once a minute.
     let anchoring = state.clone();
     tokio::spawn(async move {
-        let mut writer = super::checkpoints::Writer::new(&anchoring.config.data_dir);
+        let mut writer = crate::server::audit::checkpoints::Writer::new(&anchoring.config.data_dir);
         let mut ticks = tokio::time::interval(Duration::from_secs(60));
         loop {
             ticks.tick().await;
@@ -213,7 +213,7 @@ pub fn spawn_background_work(state: AppState) {
             state.audit_repeats.flush(&state, false).await;
             state.throttles.forget_idle();
             if count % 60 == 1 {
-                match super::mail::send_expiry_notices(&state, now_millis()).await {
+                match crate::server::mail::send_expiry_notices(&state, now_millis()).await {
                     Ok(0) => {}
                     Ok(sent) => tracing::info!(sent, "emailed key owners about expiring keys"),
                     Err(error) => tracing::warn!(%error, "could not look for keys to warn about"),

@@ -2,12 +2,14 @@
 //! — for a key made by a key — guards that stay within its parent's. `keys/create` and
 //! `keys/rotate` both ask here. The key lists' filters are read here too.
 
-use super::{clock::Millis, networks, Principal};
 use crate::domain::{
     key_action,
     views::{Key, KeyPolicy},
     Action, ApiError, KeyChange, KeyHolder,
 };
+use crate::server::clock::Millis;
+use crate::server::keys::networks;
+use crate::server::Principal;
 
 /// Whether `key` belongs to the person calling.
 pub fn is_own_key(caller: &Principal, key: &Key) -> bool {
@@ -100,10 +102,10 @@ pub fn key_query<'a>(
     search: Option<String>,
     status: Option<String>,
     list: &str,
-) -> Result<super::stores::keys::KeyQuery<'a>, ApiError> {
-    use super::paging;
+) -> Result<crate::server::stores::keys::KeyQuery<'a>, ApiError> {
     use crate::domain::inputs::KeyStatusFilter;
-    Ok(super::stores::keys::KeyQuery {
+    use crate::server::paging;
+    Ok(crate::server::stores::keys::KeyQuery {
         account_id,
         owner: None,
         search: paging::search_pattern(&search)?,

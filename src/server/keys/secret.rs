@@ -4,7 +4,7 @@
 //! characters of the CRC32 of everything before them. The checksum lets us (and secret scanners)
 //! reject a mistyped or made-up key without touching the database.
 
-use super::ids::{random_base62, BASE62};
+use crate::domain::random::{random_base62, BASE62};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 

@@ -1,14 +1,12 @@
 //! Checks that several server functions make before acting, written once: proving a password
 //! (throttled, the same cost whether or not the person exists) and the quota on new logins.
 
-use super::{
-    audit::{Actor, Event, Origin, Target},
-    boundary::respond_retry_after,
-    principal::client_address,
-    stores::{self, users::UserWithPassword},
-    AppState,
-};
 use crate::domain::{audit::AuditAction, views::User, ApiError, ErrorCode};
+use crate::server::audit::{Actor, Event, Origin, Target};
+use crate::server::request::client_address;
+use crate::server::respond::respond_retry_after;
+use crate::server::stores::users::UserWithPassword;
+use crate::server::{stores, AppState};
 use serde_json::json;
 use std::time::Duration;
 

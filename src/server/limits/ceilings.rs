@@ -4,11 +4,12 @@
 //! the insert, outside its transaction: requests racing at the very edge may pass it by a few,
 //! which bounds growth all the same.
 
-use super::{clock::Millis, db::Pool};
 use crate::domain::{
     ids::{AccountId, KeyId},
     ApiError,
 };
+use crate::server::clock::Millis;
+use crate::server::db::Pool;
 use anyhow::{Context, Result};
 
 pub const KEYS_VAR: &str = "KEYWARD_MAX_KEYS_PER_ACCOUNT";

@@ -5,19 +5,17 @@
 //! `principal::authorize`, run with the request in context — and then reads the trail a page
 //! at a time, so memory stays the same whatever the trail's size.
 
-use super::{
-    audit::AuditQuery,
-    boundary::error_response,
-    principal::authorize,
-    stores::{self, audit::Filter},
-    AppState,
-};
 use crate::domain::{
     audit::AuditEvent,
     ids::AccountId,
     requests::{AuditExportQuery, AuditListRequest},
     Action, ApiError,
 };
+use crate::host::boundary::error_response;
+use crate::server::audit::query::AuditQuery;
+use crate::server::caller::authorize;
+use crate::server::stores::audit::Filter;
+use crate::server::{stores, AppState};
 use axum::{
     body::{Body, Bytes},
     extract::{Query, Request, State},

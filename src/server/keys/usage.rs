@@ -2,9 +2,9 @@
 //! written in batches, so that verifying a key never writes to the database (at most ten seconds
 //! behind, see the README's "Running several instances").
 
-use super::db::Pool;
 use crate::domain::ids::KeyId;
 use crate::server::clock::Millis;
+use crate::server::db::Pool;
 use std::{collections::HashMap, sync::Arc, sync::Mutex};
 
 const DAY_MILLIS: i64 = 86_400_000;

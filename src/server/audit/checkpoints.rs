@@ -21,12 +21,10 @@
 //! What happened after the last checkpoint (at most a minute) is not covered, nor is an attacker
 //! who can also write the data directory — keep a copy of the file (or of the log) elsewhere.
 
-use super::{
-    clock::{now_millis, rfc3339, Millis},
-    db::Pool,
-    keys::{to_hex, KeyHasher},
-};
 use crate::domain::ids::AccountId;
+use crate::server::clock::{now_millis, rfc3339, Millis};
+use crate::server::db::Pool;
+use crate::server::keys::secret::{to_hex, KeyHasher};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, HashMap},

@@ -26,8 +26,8 @@
 //! A notification lost while a listener reconnects costs only the fallback wait: nothing relies
 //! on a notification arriving.
 
-use super::db::Pool;
 use crate::domain::ids::AccountId;
+use crate::server::db::Pool;
 use sqlx::postgres::PgListener;
 use std::{
     collections::{HashMap, HashSet},
@@ -70,7 +70,7 @@ pub enum Announced {
 impl Peers {
     pub fn new(database_url: &str) -> Peers {
         Peers {
-            id: super::ids::new_id("ins"),
+            id: crate::domain::random::new_id("ins"),
             database_url: database_url.to_string(),
             pending: Mutex::new(HashMap::new()),
         }

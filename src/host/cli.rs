@@ -1,20 +1,17 @@
 //! The `keyward` command line. With no arguments it serves (that is how cargo-leptos runs it);
 //! the other commands administer a headless deployment with the same configuration variables.
 
-use super::{
-    audit::{self, Actor, Event, Origin},
-    clock::now_millis,
-    config::Config,
-    db,
-    keys::{KeyHasher, KeySecret},
-    passwords::Passwords,
-    stores,
-};
 use crate::domain::{
     audit::AuditAction,
     ids::{AccountId, KeyId, UserId},
     inputs::{AccountName, Email, NewPassword},
 };
+use crate::server::audit::{Actor, Event, Origin};
+use crate::server::clock::now_millis;
+use crate::server::config::Config;
+use crate::server::keys::secret::{KeyHasher, KeySecret};
+use crate::server::signin::passwords::Passwords;
+use crate::server::{audit, db, stores};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -141,8 +138,8 @@ pub async fn verify_audit_trail() -> Result<bool> {
     let config = Config::from_env()?;
     let database = db::connect(&config).await?;
     let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
-    let path = super::checkpoints::path_in(&config.data_dir);
-    let anchor = super::checkpoints::load(&path, &hasher)?;
+    let path = crate::server::audit::checkpoints::path_in(&config.data_dir);
+    let anchor = crate::server::audit::checkpoints::load(&path, &hasher)?;
     match &anchor {
         Some(anchor) => println!(
             "Holding the chains against {} checkpoint line(s) in {}.",
@@ -155,11 +152,11 @@ pub async fn verify_audit_trail() -> Result<bool> {
         ),
     }
     let retention = std::time::Duration::from_secs(u64::from(config.audit_retention_days) * 86_400);
-    let against = audit::VerifyAgainst {
+    let against = audit::verify::VerifyAgainst {
         anchor,
         retention_cutoff: Some(now_millis().before(retention)),
     };
-    let verification = audit::verify(&database.pool, &hasher, &against).await?;
+    let verification = audit::verify::verify(&database.pool, &hasher, &against).await?;
     for broken in &verification.broken {
         println!(
             "BROKEN account {}: event {} (number {}) {}",
@@ -187,11 +184,11 @@ pub async fn write_audit_checkpoint() -> Result<()> {
     let config = Config::from_env()?;
     let database = db::connect(&config).await?;
     let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
-    let mut writer = super::checkpoints::Writer::new(&config.data_dir);
+    let mut writer = crate::server::audit::checkpoints::Writer::new(&config.data_dir);
     let written = writer.write(&database.pool, &hasher).await?;
     println!(
         "Wrote a checkpoint of {written} chain head(s) to {}.",
-        super::checkpoints::path_in(&config.data_dir).display()
+        crate::server::audit::checkpoints::path_in(&config.data_dir).display()
     );
     Ok(())
 }

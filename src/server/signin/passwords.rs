@@ -39,7 +39,7 @@ impl Passwords {
             .thread_name(|n| format!("argon2-{n}"))
             .start_handler(|_| lower_this_threads_priority())
             .build()?;
-        let dummy_hash = hash_blocking(&crate::server::ids::random_base62(24))?;
+        let dummy_hash = hash_blocking(&crate::domain::random::random_base62(24))?;
         Ok(Passwords {
             permits: Arc::new(Semaphore::new(slots)),
             pool: Arc::new(pool),

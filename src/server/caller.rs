@@ -1,0 +1,156 @@
+//! Who is calling: every server function starts by resolving the request into a [`Principal`]
+//! and asking the policy whether it may act. There is no other way in: a bearer key is checked
+//! by `keys::check`, a browser session here.
+
+use crate::domain::{views::Via, Action, ApiError, ErrorCode};
+use crate::server::clock::now_millis;
+use crate::server::limits::throttle::AddressGroup;
+use crate::server::signin::sessions;
+use crate::server::signin::sessions::SessionUser;
+use crate::server::{stores, AppState};
+use axum::http::header::AUTHORIZATION;
+use std::net::IpAddr;
+use tower_sessions::Session;
+
+use crate::server::keys::check::from_key;
+use crate::server::principal::{Principal, ACCOUNT_HEADER};
+use crate::server::request::{app_state, client_of, is_bearer_request, session, with_request};
+
+/// Resolves the caller and checks that they may perform `action`: the first line of every
+/// server function that needs a caller.
+pub async fn authorize(action: Action) -> Result<(AppState, Principal), ApiError> {
+    let state = app_state()?;
+    let principal = resolve(&state).await?;
+    principal.authorize(action)?;
+    Ok((state, principal))
+}
+
+/// Resolves the caller from a bearer key if the request has an `Authorization` header, else
+/// from the session cookie.
+pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
+    // One look at the head: the bearer token, the account it names, and the client.
+    let (token, named_account, address) = with_request(|parts| {
+        let token = parts.headers.get(AUTHORIZATION).map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_string()
+        });
+        let named_account = parts.headers.get(ACCOUNT_HEADER).cloned();
+        let address = client_of(parts, &state.config.trusted_proxies);
+        (token, named_account, address)
+    })?;
+    let principal = match token {
+        Some(token) => from_bearer(state, &token, address).await?,
+        None => from_session(state).await?,
+    };
+    if let Some(named) = named_account {
+        if named.as_bytes() != principal.account.id.as_str().as_bytes() {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "This credential acts in one account only; X-Account-Id names another.",
+            ));
+        }
+    }
+    Ok(principal)
+}
+
+/// A bearer attempt. A `kw_` key is verified whatever else came from its address: its 190
+/// random bits cannot be guessed online, and a client sharing a NAT with someone sending junk
+/// must not be locked out. Any other token is tried as a legacy key — short secrets that can be
+/// guessed — so those attempts are charged per address group before the lookup and given back
+/// when the key is good: guessing is refused with 429 long before it could succeed.
+async fn from_bearer(
+    state: &AppState,
+    token: &str,
+    address: Option<IpAddr>,
+) -> Result<Principal, ApiError> {
+    let gate = &state.throttles.bearer_attempts;
+    let group = address
+        .filter(|_| !token.starts_with(crate::server::keys::secret::USER_KEY_PREFIX))
+        .map(AddressGroup::of);
+    let Some(group) = group else {
+        return from_key(state, token, address).await;
+    };
+    let admitted = gate.admit(&group).await.map_err(|wait| {
+        crate::server::respond::respond_retry_after(wait);
+        ApiError::new(
+            ErrorCode::RateLimited,
+            "Too many failed key attempts from this address. Wait a moment and try again.",
+        )
+    })?;
+    let result = from_key(state, token, address).await;
+    if !matches!(&result, Err(error) if error.code == ErrorCode::Unauthenticated) {
+        gate.give_back(&group, admitted).await;
+    }
+    result
+}
+
+/// The signed-in person of this request's session, whatever their memberships; `None` for a
+/// bearer request, an anonymous session, or a session that is over (too old, or started before
+/// the person's last password change), which is signed out on the way.
+pub async fn signed_in_session(
+    state: &AppState,
+) -> Result<Option<(Session, SessionUser, stores::users::UserWithPassword)>, ApiError> {
+    if is_bearer_request() {
+        return Ok(None);
+    }
+    current_session(state).await
+}
+
+/// [`signed_in_session`] for a request already known to carry no bearer key.
+async fn current_session(
+    state: &AppState,
+) -> Result<Option<(Session, SessionUser, stores::users::UserWithPassword)>, ApiError> {
+    let session = session().await?;
+    let Some(signed_in) = session.get::<SessionUser>(sessions::SESSION_USER).await? else {
+        return Ok(None);
+    };
+    let user = stores::users::find(&state.pool, &signed_in.user_id).await?;
+    match user {
+        Some(user) if signed_in.is_current(now_millis(), user.sessions_valid_after) => {
+            Ok(Some((session, signed_in, user)))
+        }
+        _ => {
+            // Forget who was signed in. Not `flush()`: a server-rendered page resolves the
+            // caller from several resources at once, and concurrent flushes of one session can
+            // leave it non-empty without an id, which tower-sessions answers with a 500.
+            // Removing the entry is idempotent, and the session is refused either way.
+            session.remove_value(sessions::SESSION_USER).await?;
+            Ok(None)
+        }
+    }
+}
+
+async fn from_session(state: &AppState) -> Result<Principal, ApiError> {
+    let (session, signed_in, user) = current_session(state)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let membership =
+        match stores::accounts::membership(&state.pool, &signed_in.account_id, &user.id).await? {
+            Some(membership) => membership,
+            // Removed from the current account: carry on in another one, if any.
+            None => {
+                let first = stores::accounts::memberships_of(&state.pool, &user.id)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| {
+                        ApiError::new(ErrorCode::Forbidden, "You are not a member of any account.")
+                    })?;
+                sessions::move_to_account(&session, &first.account.id).await?;
+                first
+            }
+        };
+    Ok(Principal {
+        user: Some(user.view()),
+        account: membership.account,
+        role: membership.role,
+        via: Via::Session,
+        key: None,
+        membership_id: Some(membership.id),
+    })
+}

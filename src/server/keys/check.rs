@@ -1,0 +1,177 @@
+//! The key check: what a bearer key must pass before its request acts — the format and
+//! checksum, its row (from the cache or the database), its status, its owner's current role, the
+//! guards of its whole line (networks, rate limit) and the account's key policy.
+
+use crate::domain::{
+    audit::AuditAction,
+    views::KeyStatus,
+    views::{Account, User, Via},
+    ApiError, ErrorCode,
+};
+use crate::server::audit::{Actor, Event, Origin, Target};
+use crate::server::clock::now_millis;
+use crate::server::clock::Millis;
+use crate::server::keys::secret::KeySecret;
+use crate::server::{stores, AppState};
+use serde_json::json;
+use std::net::IpAddr;
+
+use crate::server::principal::{CallingKey, Principal};
+
+/// Verifies a bearer key: format and checksum first (no database), then its row — with the
+/// owner's current role in the membership the key was made in — from one indexed query, or
+/// from the keys this instance has verified while no change can have passed it by (see
+/// `key_cache`): a revocation, a downgrade or a removal applies to the very next request, on
+/// every instance.
+pub async fn from_key(
+    state: &AppState,
+    token: &str,
+    address: Option<IpAddr>,
+) -> Result<Principal, ApiError> {
+    let secret = KeySecret::parse(token).ok_or_else(ApiError::unauthenticated)?;
+    let hash = state.key_hasher.hash(&secret);
+    let key = state
+        .key_cache
+        .find(&state.pool, hash)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let now = now_millis();
+    let status = stores::keys::status(now, key.expires_at, key.revoked_at);
+    let role = stores::keys::effective_role(key.kind, key.role_cap, key.owner_role);
+    let refusal = match (status, role) {
+        (KeyStatus::Revoked, _) => Some("revoked"),
+        (KeyStatus::Expired, _) => Some("expired"),
+        (KeyStatus::Active, None) => Some("owner_removed"),
+        _ if outlived_policy(&key, now) => Some("older_than_policy"),
+        (KeyStatus::Active, Some(_)) => None,
+    };
+    if let Some(reason) = refusal {
+        // A known key that is refused is how a leak shows itself: it goes in the trail.
+        record_rejection(state, &key, reason).await;
+        return Err(ApiError::unauthenticated());
+    }
+    let role = role.ok_or_else(ApiError::unauthenticated)?;
+    let allowed_cidrs = crate::server::keys::networks::from_stored(&key.allowed_cidrs);
+    if !crate::server::keys::networks::allows(&allowed_cidrs, address) {
+        record_rejection(state, &key, "outside_networks").await;
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This key may only be used from its allowed networks.",
+        ));
+    }
+    // A child (or a successor of a rotation through itself) is held to its ancestors' guards as
+    // they are now, not as they were when it was made: the networks of the whole line, and one
+    // budget shared by the line.
+    let outside_line = key
+        .ancestors
+        .iter()
+        .any(|ancestor| !crate::server::keys::networks::allows(&ancestor.allowed_cidrs, address));
+    if outside_line {
+        record_rejection(state, &key, "outside_parent_networks").await;
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This key may only be used from the allowed networks of the keys above it in its line (the key that created it, or the key it replaced).",
+        ));
+    }
+    let rate_limit_per_minute = key
+        .rate_limit_per_minute
+        .and_then(|limit| u32::try_from(limit).ok());
+    let limits = std::iter::once((&key.id, rate_limit_per_minute)).chain(
+        key.ancestors
+            .iter()
+            .map(|ancestor| (&ancestor.id, ancestor.rate_limit_per_minute)),
+    );
+    let mut tightest: Option<crate::server::limits::key_rate::RateStanding> = None;
+    for (limited_key, limit) in limits {
+        let Some(limit) = limit else {
+            continue;
+        };
+        match state.throttles.key_limits.check(limited_key, limit).await {
+            Ok(standing) => {
+                if tightest.is_none_or(|tight| standing.remaining < tight.remaining) {
+                    tightest = Some(standing);
+                }
+            }
+            Err(standing) => {
+                crate::server::respond::respond_rate_standing(&standing);
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    if limited_key == &key.id {
+                        format!(
+                        "This key may make {limit} requests a minute; wait for Retry-After seconds."
+                    )
+                    } else {
+                        format!(
+                        "A key above this one in its line may make {limit} requests a minute, shared with the keys below it; wait for Retry-After seconds."
+                    )
+                    },
+                ));
+            }
+        }
+    }
+    if let Some(standing) = &tightest {
+        crate::server::respond::respond_rate_standing(standing);
+    }
+    let account = Account {
+        id: key.account_id.clone(),
+        name: key.account_name.clone(),
+    };
+    state
+        .key_usage
+        .record(&key.id, now, address.map(|ip| ip.to_string()));
+    if let Some(expires_at) = key.expires_at {
+        crate::server::respond::respond_key_expiry(now, expires_at);
+    }
+    let user = match (&key.user_id, &key.email) {
+        (Some(id), Some(email)) => Some(User {
+            id: id.clone(),
+            email: email.clone(),
+        }),
+        _ => None,
+    };
+    Ok(Principal {
+        via: if user.is_some() {
+            Via::UserKey
+        } else {
+            Via::AccountKey
+        },
+        user,
+        account,
+        role,
+        key: Some(CallingKey {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            expires_at: key.expires_at,
+            allowed_cidrs,
+            rate_limit_per_minute,
+        }),
+        membership_id: key.membership_id.clone(),
+    })
+}
+
+/// Whether a user key is older than its account's maximum key lifetime. Such a key is refused
+/// but not revoked, so raising the maximum brings it back (as GitHub's policy works). Legacy
+/// account keys predate lifetimes and are not affected.
+fn outlived_policy(key: &stores::keys::KeyForVerification, now: Millis) -> bool {
+    let Some(days) = key.max_key_lifetime_days else {
+        return false;
+    };
+    let lifetime = std::time::Duration::from_secs(u64::try_from(days).unwrap_or(0) * 86_400);
+    key.kind == crate::domain::views::KeyKind::User && key.created_at.after(lifetime) <= now
+}
+
+/// A `key.rejected` event on the refused key, counted rather than repeated (see
+/// `audit::Repeats`). The presenter is anonymous: holding a key proves nothing once it is dead.
+async fn record_rejection(state: &AppState, key: &stores::keys::KeyForVerification, reason: &str) {
+    let event = Event::new(
+        &state.key_hasher,
+        &key.account_id,
+        AuditAction::KeyRejected,
+        Actor::anonymous(),
+        Origin::of_request(state),
+    )
+    .target(Target::key(&key.id, &key.name))
+    .details(json!({"reason": reason, "owner": key.email}))
+    .failed();
+    state.audit_repeats.record(state, event).await;
+}

@@ -1,0 +1,125 @@
+//! What a server function reads from the request it serves: the server state, the browser
+//! session, whether a bearer key came with it, and the client's address (behind trusted proxies).
+
+use crate::domain::ApiError;
+use crate::server::AppState;
+use axum::{
+    extract::ConnectInfo,
+    http::{header::AUTHORIZATION, request::Parts},
+};
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use tower_sessions::Session;
+
+/// The server state, provided to every server function by the router.
+pub fn app_state() -> Result<AppState, ApiError> {
+    leptos::prelude::use_context::<AppState>().ok_or_else(|| {
+        tracing::error!("AppState was not provided to a server function");
+        ApiError::internal()
+    })
+}
+
+/// The browser session of this request.
+pub async fn session() -> Result<Session, ApiError> {
+    leptos_axum::extract::<Session>().await.map_err(|error| {
+        tracing::error!(?error, "no session layer");
+        ApiError::internal()
+    })
+}
+
+/// Reads this request's head in place. `leptos_axum::extract` would clone the whole head
+/// (every header) on each call, and the key path asks it several questions.
+pub(crate) fn with_request<R>(read: impl FnOnce(&Parts) -> R) -> Result<R, ApiError> {
+    leptos::prelude::with_context::<Parts, _>(read).ok_or_else(|| {
+        tracing::error!("the request was not provided to a server function");
+        ApiError::internal()
+    })
+}
+
+/// Whether this request authenticates with a bearer key. Such a request never signs anyone
+/// in: a key must not turn into a browser session.
+pub fn is_bearer_request() -> bool {
+    with_request(|parts| parts.headers.contains_key(AUTHORIZATION)).unwrap_or(false)
+}
+
+/// The client's address: the socket's peer, or — when that peer is one of the configured
+/// trusted proxies — the address those proxies recorded in `X-Forwarded-For`.
+pub fn client_address(state: &AppState) -> Option<IpAddr> {
+    with_request(|parts| client_of(parts, &state.config.trusted_proxies))
+        .ok()
+        .flatten()
+}
+
+pub(crate) fn client_of(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
+    let ConnectInfo(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>()?;
+    let peer = peer.ip();
+    // Without a trusted proxy in front (the usual case), the header is not even read.
+    if !trusted.iter().any(|net| net.contains(&peer)) {
+        return Some(peer);
+    }
+    let forwarded_for = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    Some(client_ip(peer, &forwarded_for, trusted))
+}
+
+/// Walks `X-Forwarded-For` from the right (the entry the nearest proxy appended) past trusted
+/// proxies; the first address that is not one is the client. Anything that is not an address
+/// stops the walk there, so a client cannot smuggle a value past a trusted proxy.
+pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for entry in forwarded_for.rsplit(',') {
+        let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_trusted_proxies() {
+        let trusted = ["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let ip = |text: &str| text.parse().unwrap();
+        // Not from a proxy: the header is whatever the client wrote, so it is ignored.
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), "1.2.3.4", &trusted),
+            ip("203.0.113.9")
+        );
+        // From a trusted proxy: the nearest untrusted entry, not a forged one further left.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "6.6.6.6, 198.51.100.7", &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "198.51.100.7, 10.0.0.9", &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(ip("::1"), "2001:db8::5", &trusted),
+            ip("2001:db8::5")
+        );
+        // Garbage stops the walk; no header leaves the proxy's own address.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "1.2.3.4, junk", &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(client_ip(ip("10.0.0.2"), "", &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), "1.2.3.4", &[]), ip("10.0.0.2"));
+    }
+}
