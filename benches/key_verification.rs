@@ -31,12 +31,12 @@ fn benchmarks(c: &mut Criterion) {
 
     // A real account, member and key, created through the same code the API uses.
     let secret = runtime.block_on(async {
+        use keyward::domain::time::now_millis;
         use keyward::domain::{
             audit::AuditAction,
             ids::{AccountId, KeyId, UserId},
         };
         use keyward::server::audit::{Actor, Event};
-        use keyward::server::clock::now_millis;
         use keyward::server::stores;
         let pool = &state.pool;
         let (user, account, now) = (UserId::generate(), AccountId::generate(), now_millis());

@@ -31,9 +31,9 @@ pub async fn list_audit_events(
 /// be. The secret is hashed in memory, compared, and forgotten.
 #[server(prefix = "/api", endpoint = "v1/audit/find-key", input = Json, output = Json)]
 pub async fn find_key(#[server(flatten)] request: FindKeyRequest) -> Result<FoundKey, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::Action;
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::keys::secret::KeySecret;
     use crate::server::stores;
 
@@ -46,10 +46,11 @@ pub async fn find_key(#[server(flatten)] request: FindKeyRequest) -> Result<Foun
         )
     })?;
     let hash = state.key_hasher.hash(&secret);
-    let key = match stores::keys::find_for_verification(&state.pool, &hash).await? {
+    let key = match stores::keys::verification::find_for_verification(&state.pool, &hash).await? {
         // Another account's key looks exactly like no key at all.
         Some(found) if &found.account_id == caller.account_id() => {
-            stores::keys::get(&state.pool, caller.account_id(), &found.id, now_millis()).await?
+            stores::keys::read::get(&state.pool, caller.account_id(), &found.id, now_millis())
+                .await?
         }
         _ => None,
     };

@@ -9,6 +9,7 @@ use server_fn::codec::Json;
 /// Creates a user and a new account in which they are Admin, and signs them in.
 #[server(prefix = "/api", endpoint = "v1/auth/signup", input = Json, output = Json)]
 pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedIn, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{
         audit::AuditAction,
         ids::{AccountId, UserId},
@@ -17,7 +18,6 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
         ErrorCode, Role,
     };
     use crate::server::audit::{Actor, Event, Origin};
-    use crate::server::clock::now_millis;
     use crate::server::error::is_unique_violation;
     use crate::server::request::app_state;
     use crate::server::respond::respond_created;
@@ -85,9 +85,9 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
 /// the same time; failures are throttled (see `server::throttle`).
 #[server(prefix = "/api", endpoint = "v1/auth/login", input = Json, output = Json)]
 pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{audit::AuditAction, inputs::Email, ErrorCode};
     use crate::server::audit::{Actor, Event, Origin};
-    use crate::server::clock::now_millis;
     use crate::server::request::app_state;
     use crate::server::signin::sessions;
     use crate::server::{signin, stores};
@@ -222,10 +222,10 @@ pub async fn switch_account(
 pub async fn change_password(
     #[server(flatten)] request: ChangePasswordRequest,
 ) -> Result<Empty, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{audit::AuditAction, inputs::NewPassword, Action, ErrorCode};
     use crate::server::audit::Target;
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::signin::sessions;
     use crate::server::{signin, stores};
 

@@ -52,9 +52,9 @@ pub async fn get_check(#[server(flatten)] request: CheckIdRequest) -> Result<One
 pub async fn create_check(
     #[server(flatten)] request: CreateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{audit::AuditAction, ids::CheckId, Action};
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::respond::respond_created;
     use crate::server::stores;
 
@@ -83,9 +83,9 @@ pub async fn create_check(
 pub async fn update_check(
     #[server(flatten)] request: UpdateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{audit::AuditAction, ids::CheckId, Action};
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::stores;
 
     let (state, caller) = authorize(Action::WriteChecks).await?;

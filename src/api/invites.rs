@@ -9,9 +9,9 @@ use server_fn::codec::Json;
 /// The invites of the account that can still be accepted (Admins only).
 #[server(prefix = "/api", endpoint = "v1/invites/list", input = Json, output = Json)]
 pub async fn list_invites() -> Result<InviteList, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::Action;
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::stores;
 
     let (state, caller) = authorize(Action::ManageMembers).await?;
@@ -24,9 +24,9 @@ pub async fn list_invites() -> Result<InviteList, ApiError> {
 pub async fn withdraw_invite(
     #[server(flatten)] request: WithdrawInviteRequest,
 ) -> Result<Empty, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{audit::AuditAction, ids::*, Action};
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::stores;
 
     let WithdrawInviteRequest { invite_id } = request;
@@ -55,8 +55,8 @@ pub async fn accept_invite(
     #[server(flatten)] request: AcceptInviteRequest,
 ) -> Result<SignedIn, ApiError> {
     use crate::domain::audit::AuditAction;
+    use crate::domain::time::now_millis;
     use crate::server::audit::{Actor, Event, Origin, Target};
-    use crate::server::clock::now_millis;
     use crate::server::request::app_state;
     use crate::server::signin::sessions;
     use crate::server::{joining, stores};

@@ -16,9 +16,9 @@ use server_fn::codec::Json;
 pub async fn create_key(
     #[server(flatten)] request: CreateKeyRequest,
 ) -> Result<CreatedKey, ApiError> {
+    use crate::domain::time::{now_millis, parse_rfc3339, rfc3339};
     use crate::domain::{audit::AuditAction, ids::KeyId, inputs::KeyName, Action, ErrorCode};
     use crate::server::caller::authorize;
-    use crate::server::clock::{now_millis, parse_rfc3339, rfc3339};
     use crate::server::keys::secret::KeySecret;
     use crate::server::respond::respond_created;
     use crate::server::{keys, stores};
@@ -123,9 +123,9 @@ pub async fn create_key(
 /// expired ones included unless `status` says otherwise.
 #[server(prefix = "/api", endpoint = "v1/keys/list", input = Json, output = Json)]
 pub async fn list_keys(#[server(flatten)] request: ListKeysRequest) -> Result<KeyList, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::Action;
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::keys::rules::key_query;
     use crate::server::stores;
 
@@ -146,7 +146,7 @@ pub async fn list_keys(#[server(flatten)] request: ListKeysRequest) -> Result<Ke
         "keys/list",
     )?;
     query.owner = Some(&owner.id);
-    let (keys, next_cursor) = stores::keys::page(&state.pool, &query, now_millis()).await?;
+    let (keys, next_cursor) = stores::keys::read::page(&state.pool, &query, now_millis()).await?;
     Ok(KeyList { keys, next_cursor })
 }
 
@@ -154,15 +154,15 @@ pub async fn list_keys(#[server(flatten)] request: ListKeysRequest) -> Result<Ke
 /// account.
 #[server(prefix = "/api", endpoint = "v1/keys/get", input = Json, output = Json)]
 pub async fn get_key(#[server(flatten)] request: GetKeyRequest) -> Result<OneKey, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{ids::KeyId, Action, KeyChange};
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::keys::rules::action_on_key;
     use crate::server::stores;
 
     let (state, caller) = authorize(Action::Read).await?;
     let key_id = KeyId::parse("key_id", &request.key_id)?;
-    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now_millis())
+    let key = stores::keys::read::get(&state.pool, caller.account_id(), &key_id, now_millis())
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
     caller.authorize(action_on_key(&caller, &key, KeyChange::Read))?;
@@ -177,9 +177,9 @@ pub async fn get_key(#[server(flatten)] request: GetKeyRequest) -> Result<OneKey
 pub async fn revoke_key(
     #[server(flatten)] request: RevokeKeyRequest,
 ) -> Result<RevokedKeys, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{audit::AuditAction, ids::*, Action, KeyChange};
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::keys::rules::action_on_key;
     use crate::server::stores;
 
@@ -216,7 +216,7 @@ pub async fn revoke_key(
         }
     }
     let now = now_millis();
-    let keys = stores::keys::get_all(&state.pool, caller.account_id(), &parsed, now)
+    let keys = stores::keys::read::get_all(&state.pool, caller.account_id(), &parsed, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
     for key in &keys {
@@ -227,7 +227,8 @@ pub async fn revoke_key(
         .map(|key| (key, caller.audit(&state, AuditAction::KeyRevoked)))
         .collect();
     let stopped =
-        stores::keys::revoke_all(&state.pool, revocations, caller.account_id(), now).await?;
+        stores::keys::revoke::revoke_all(&state.pool, revocations, caller.account_id(), now)
+            .await?;
     let keys: Vec<_> = keys
         .into_iter()
         .map(|key| stores::keys::revoked_view(key, now))
@@ -244,11 +245,11 @@ pub async fn revoke_key(
 /// key only the name can change: a stolen key must not loosen its own guards.
 #[server(prefix = "/api", endpoint = "v1/keys/update", input = Json, output = Json)]
 pub async fn update_key(#[server(flatten)] request: UpdateKeyRequest) -> Result<OneKey, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{
         audit::AuditAction, ids::KeyId, inputs::KeyName, Action, ErrorCode, KeyChange,
     };
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::keys::networks;
     use crate::server::keys::rules::action_on_key;
     use crate::server::stores;
@@ -273,7 +274,7 @@ pub async fn update_key(#[server(flatten)] request: UpdateKeyRequest) -> Result<
         })
         .transpose()?;
     let now = now_millis();
-    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
+    let key = stores::keys::read::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
     caller.authorize(action_on_key(&caller, &key, KeyChange::Update))?;
@@ -292,7 +293,7 @@ pub async fn update_key(#[server(flatten)] request: UpdateKeyRequest) -> Result<
     if !stores::keys::update(&state.pool, &key, caller.account_id(), &changes, event).await? {
         return Err(ApiError::not_found("key"));
     }
-    let key = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
+    let key = stores::keys::read::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
     Ok(OneKey { key })
@@ -307,6 +308,7 @@ pub async fn update_key(#[server(flatten)] request: UpdateKeyRequest) -> Result<
 pub async fn rotate_key(
     #[server(flatten)] request: RotateKeyRequest,
 ) -> Result<RotatedKey, ApiError> {
+    use crate::domain::time::{now_millis, parse_rfc3339};
     use crate::domain::{
         audit::AuditAction,
         ids::KeyId,
@@ -314,7 +316,6 @@ pub async fn rotate_key(
         Action, ErrorCode, KeyChange,
     };
     use crate::server::caller::authorize;
-    use crate::server::clock::{now_millis, parse_rfc3339};
     use crate::server::keys::rules::action_on_key;
     use crate::server::keys::secret::KeySecret;
     use crate::server::respond::respond_created;
@@ -329,11 +330,11 @@ pub async fn rotate_key(
     let key_id = KeyId::parse("key_id", &key_id)?;
     let grace = u64::try_from(grace_seconds)
         .ok()
-        .filter(|seconds| *seconds <= 7 * 86_400)
+        .filter(|seconds| *seconds <= crate::domain::time::DAY.as_secs() * 7)
         .map(Duration::from_secs)
         .ok_or_else(|| ApiError::invalid_input("grace_seconds", "must be 0 to 604800 (7 days)"))?;
     let now = now_millis();
-    let old = stores::keys::get(&state.pool, caller.account_id(), &key_id, now)
+    let old = stores::keys::read::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
     if caller.key.is_some() && caller.key_id() != Some(&old.id) {
@@ -382,7 +383,8 @@ pub async fn rotate_key(
         old_expiry.map(|at| now.after(at.since(created_at)))
     };
     if let Some(parent_id) = &old.created_by_key_id {
-        let parent = stores::keys::get(&state.pool, caller.account_id(), parent_id, now).await?;
+        let parent =
+            stores::keys::read::get(&state.pool, caller.account_id(), parent_id, now).await?;
         if let Some(limit) = parent
             .as_ref()
             .map(|parent| parse(&parent.expires_at))
@@ -394,7 +396,7 @@ pub async fn rotate_key(
     }
     let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
     if let Some(days) = policy.max_key_lifetime_days {
-        let latest = now.after(Duration::from_secs(u64::from(days) * 86_400));
+        let latest = now.after(crate::domain::time::days(u64::from(days)));
         expires_at = Some(expires_at.map_or(latest, |at| at.min(latest)));
     }
     keys::rules::check_key_policy(&policy, now, expires_at)?;
@@ -436,10 +438,10 @@ pub async fn rotate_key(
             ))
         }
     }
-    let key = stores::keys::get(&state.pool, caller.account_id(), successor.id, now)
+    let key = stores::keys::read::get(&state.pool, caller.account_id(), successor.id, now)
         .await?
         .ok_or_else(ApiError::internal)?;
-    let previous = stores::keys::get(&state.pool, caller.account_id(), &old.id, now)
+    let previous = stores::keys::read::get(&state.pool, caller.account_id(), &old.id, now)
         .await?
         .ok_or_else(ApiError::internal)?;
     tracing::info!(key_id = %old.id, successor = %key.id, account_id = %caller.account_id(), "rotated a key");
@@ -457,9 +459,9 @@ pub async fn rotate_key(
 /// same `202` whatever the secrets were, so it tells nothing about them.
 #[server(prefix = "/api", endpoint = "v1/keys/report-leak", input = Json, output = Json)]
 pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Result<Empty, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{audit::AuditAction, views::KeyStatus, ErrorCode};
     use crate::server::audit::{Actor, Event, Origin};
-    use crate::server::clock::now_millis;
     use crate::server::keys::secret::KeySecret;
     use crate::server::request::{app_state, client_address};
     use crate::server::respond::{respond_accepted, respond_retry_after};
@@ -489,11 +491,14 @@ pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Resul
             continue;
         };
         let hash = state.key_hasher.hash(&secret);
-        let Some(found) = stores::keys::find_for_verification(&state.pool, &hash).await? else {
+        let Some(found) =
+            stores::keys::verification::find_for_verification(&state.pool, &hash).await?
+        else {
             continue;
         };
         let now = now_millis();
-        let Some(key) = stores::keys::get(&state.pool, &found.account_id, &found.id, now).await?
+        let Some(key) =
+            stores::keys::read::get(&state.pool, &found.account_id, &found.id, now).await?
         else {
             continue;
         };
@@ -509,7 +514,7 @@ pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Resul
             origin.clone(),
         );
         let stopped =
-            stores::keys::revoke(&state.pool, &key, &found.account_id, now, event).await?;
+            stores::keys::revoke::revoke(&state.pool, &key, &found.account_id, now, event).await?;
         tracing::warn!(key_id = %key.id, account_id = %found.account_id, stopped, "revoked a key reported as leaked");
     }
     respond_accepted();
@@ -522,9 +527,9 @@ pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Resul
 pub async fn list_account_keys(
     #[server(flatten)] request: ListAccountKeysRequest,
 ) -> Result<KeyList, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{ids::UserId, Action};
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::keys::rules::key_query;
     use crate::server::paging::present;
     use crate::server::stores;
@@ -549,6 +554,6 @@ pub async fn list_account_keys(
         "account-keys/list",
     )?;
     query.owner = owner.as_ref();
-    let (keys, next_cursor) = stores::keys::page(&state.pool, &query, now_millis()).await?;
+    let (keys, next_cursor) = stores::keys::read::page(&state.pool, &query, now_millis()).await?;
     Ok(KeyList { keys, next_cursor })
 }

@@ -36,9 +36,9 @@ pub async fn invite_member(
     #[server(flatten)] request: InviteMemberRequest,
 ) -> Result<Invitation, ApiError> {
     use crate::domain::random::random_base62;
+    use crate::domain::time::{now_millis, rfc3339};
     use crate::domain::{audit::AuditAction, ids::InviteId, inputs::Email, Action};
     use crate::server::caller::authorize;
-    use crate::server::clock::{now_millis, rfc3339};
     use crate::server::respond::respond_created;
     use crate::server::stores;
 
@@ -153,9 +153,9 @@ pub async fn set_member_role(
 pub async fn remove_member(
     #[server(flatten)] request: RemoveMemberRequest,
 ) -> Result<Empty, ApiError> {
+    use crate::domain::time::now_millis;
     use crate::domain::{audit::AuditAction, ids::*, Action};
     use crate::server::caller::authorize;
-    use crate::server::clock::now_millis;
     use crate::server::stores;
 
     let RemoveMemberRequest { user_id } = request;

@@ -5,10 +5,12 @@ pub mod audit;
 pub mod error;
 pub mod ids;
 pub mod inputs;
+pub mod key_state;
 pub mod policy;
 #[cfg(feature = "ssr")]
 pub mod random;
 pub mod requests;
+pub mod time;
 pub mod views;
 
 pub use error::{ApiError, ErrorCode};

@@ -1,13 +1,13 @@
 //! The `keyward` command line. With no arguments it serves (that is how cargo-leptos runs it);
 //! the other commands administer a headless deployment with the same configuration variables.
 
+use crate::domain::time::now_millis;
 use crate::domain::{
     audit::AuditAction,
     ids::{AccountId, KeyId, UserId},
     inputs::{AccountName, Email, NewPassword},
 };
 use crate::server::audit::{Actor, Event, Origin};
-use crate::server::clock::now_millis;
 use crate::server::config::Config;
 use crate::server::keys::secret::{KeyHasher, KeySecret};
 use crate::server::signin::passwords::Passwords;
@@ -151,7 +151,7 @@ pub async fn verify_audit_trail() -> Result<bool> {
             path.display()
         ),
     }
-    let retention = std::time::Duration::from_secs(u64::from(config.audit_retention_days) * 86_400);
+    let retention = crate::domain::time::days(u64::from(config.audit_retention_days));
     let against = audit::verify::VerifyAgainst {
         anchor,
         retention_cutoff: Some(now_millis().before(retention)),

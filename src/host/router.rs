@@ -2,10 +2,10 @@
 //! integration tests both start keyward through here.
 
 use crate::app::{shell, App};
+use crate::domain::time::now_millis;
 use crate::host::boundary;
 use crate::host::openapi;
 use crate::server::audit::repeats::Repeats;
-use crate::server::clock::now_millis;
 use crate::server::config::Config;
 use crate::server::keys::cache::KeyCache;
 use crate::server::keys::secret::KeyHasher;
@@ -231,7 +231,7 @@ pub fn spawn_background_work(state: AppState) {
 
 /// Deletes audit events older than `KEYWARD_AUDIT_RETENTION_DAYS`.
 pub async fn prune_audit_trail(state: &AppState) {
-    let retention = Duration::from_secs(u64::from(state.config.audit_retention_days) * 86_400);
+    let retention = crate::domain::time::days(u64::from(state.config.audit_retention_days));
     let before = now_millis().before(retention);
     match stores::audit::prune(&state.pool, before).await {
         Ok(0) => {}

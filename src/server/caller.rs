@@ -2,8 +2,8 @@
 //! and asking the policy whether it may act. There is no other way in: a bearer key is checked
 //! by `keys::check`, a browser session here.
 
+use crate::domain::time::now_millis;
 use crate::domain::{views::Via, Action, ApiError, ErrorCode};
-use crate::server::clock::now_millis;
 use crate::server::limits::throttle::AddressGroup;
 use crate::server::signin::sessions;
 use crate::server::signin::sessions::SessionUser;

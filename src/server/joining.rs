@@ -2,9 +2,9 @@
 //! prove it, and what a refused join tells the caller. `api::invites::accept_invite` runs these
 //! in order around the one transaction in `stores::invites::accept`.
 
+use crate::domain::time::Millis;
 use crate::domain::{ids::UserId, inputs::NewPassword, views::User, ApiError, ErrorCode};
 use crate::server::caller::signed_in_session;
-use crate::server::clock::Millis;
 use crate::server::stores::invites::{Accepted, InviteByToken, Joiner};
 use crate::server::{signin, stores, AppState};
 

@@ -3,7 +3,7 @@
 //! it: an invite is still a link the Admin can copy, and an expiry notice that could not be
 //! sent is tried again on the next round.
 
-use crate::server::clock::Millis;
+use crate::domain::time::Millis;
 use crate::server::{stores, AppState};
 use anyhow::{Context, Result};
 use lettre::{message::Mailbox, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -129,7 +129,7 @@ pub fn expiry_letter(key: &ExpiringKey, now: Millis, keys_url: Option<&str>) -> 
         }
     } else {
         let days =
-            crate::server::stores::keys::expires_in_days(now, Some(key.expires_at)).unwrap_or(1);
+            crate::domain::key_state::expires_in_days(now, Some(key.expires_at)).unwrap_or(1);
         Letter {
             to: key.email.clone(),
             subject: format!(
@@ -162,11 +162,11 @@ pub async fn send_expiry_notices(state: &AppState, now: Millis) -> Result<usize>
         .map(|base| format!("{base}/keys"));
     let mut sent = 0;
     for notice in [
-        stores::keys::Notice::ExpiresSoon,
-        stores::keys::Notice::Expired,
+        stores::keys::notices::Notice::ExpiresSoon,
+        stores::keys::notices::Notice::Expired,
     ] {
-        for key in stores::keys::due_for_notice(&state.pool, notice, now).await? {
-            if !stores::keys::claim_notice(&state.pool, notice, &key.id, now).await? {
+        for key in stores::keys::notices::due_for_notice(&state.pool, notice, now).await? {
+            if !stores::keys::notices::claim_notice(&state.pool, notice, &key.id, now).await? {
                 continue;
             }
             match mailer
@@ -176,7 +176,7 @@ pub async fn send_expiry_notices(state: &AppState, now: Millis) -> Result<usize>
                 Ok(()) => sent += 1,
                 Err(error) => {
                     tracing::warn!(%error, key_id = %key.id, "could not send an expiry notice; will retry");
-                    stores::keys::release_notice(&state.pool, notice, &key.id).await?;
+                    stores::keys::notices::release_notice(&state.pool, notice, &key.id).await?;
                 }
             }
         }

@@ -5,7 +5,6 @@
 
 pub mod audit;
 pub mod caller;
-pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -2,13 +2,13 @@
 //! with, and the key it came with. `caller` resolves it; the policy (`domain::policy`) decides
 //! what it may do.
 
+use crate::domain::time::Millis;
 use crate::domain::{
     allows,
     ids::{AccountId, KeyId, MembershipId},
     views::{Account, User, Via},
     Action, ApiError, ErrorCode, Role,
 };
-use crate::server::clock::Millis;
 use ipnet::IpNet;
 
 /// Names another account than the key's; refused rather than silently ignored.

@@ -22,8 +22,8 @@ pub fn respond_accepted() {
 /// it stops working: `Keyward-Key-Expires: <RFC 3339>`, and under 7 days also
 /// `Keyward-Key-Warning: expires in N days` (N rounded up).
 pub fn respond_key_expiry(
-    now: crate::server::clock::Millis,
-    expires_at: crate::server::clock::Millis,
+    now: crate::domain::time::Millis,
+    expires_at: crate::domain::time::Millis,
 ) {
     let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() else {
         return;
@@ -61,7 +61,7 @@ pub const KEY_WARNING_HEADER: &str = "keyward-key-warning";
 
 /// The warning for a key with `left` to live; `None` from 7 days on.
 fn expiry_warning(left: std::time::Duration) -> Option<String> {
-    const DAY: u64 = 86_400;
+    const DAY: u64 = crate::domain::time::DAY.as_secs();
     let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
     if seconds >= 7 * DAY {
         return None;
@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn a_key_is_warned_about_in_its_last_week_in_whole_days() {
-        let day = std::time::Duration::from_secs(86_400);
+        let day = crate::domain::time::DAY;
         assert_eq!(expiry_warning(day * 30), None);
         assert_eq!(expiry_warning(day * 7), None);
         assert_eq!(

@@ -3,9 +3,9 @@
 //! the attack, and the answer it now gets.
 
 use crate::support::*;
+use keyward::domain::time::now_millis;
 use keyward::server::audit;
 use keyward::server::audit::checkpoints;
-use keyward::server::clock::now_millis;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

@@ -688,7 +688,7 @@ async fn retention_prunes_old_events_and_the_rest_still_verifies() {
     on_each_engine(|app| async move {
         let (admin, signed_up) = app.signup("old@example.com").await;
         let account_id = account_of(&signed_up);
-        let long_ago = keyward::server::clock::now_millis()
+        let long_ago = keyward::domain::time::now_millis()
             .before(std::time::Duration::from_secs(400 * 86_400));
         let event = Event::new(
             &app.state.key_hasher,

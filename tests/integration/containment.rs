@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use keyward::domain::ids::{AccountId, KeyId, UserId};
-use keyward::server::clock::now_millis;
+use keyward::domain::time::now_millis;
 use keyward::server::stores;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -1,8 +1,8 @@
 //! User-scoped API keys: creation, verification, revocation, legacy keys.
 
 use crate::support::*;
+use keyward::domain::time::now_millis;
 use keyward::host::cli::import_legacy_secrets;
-use keyward::server::clock::now_millis;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;

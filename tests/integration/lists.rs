@@ -1,7 +1,7 @@
 //! Lists at scale: keyset pages, searches and filters on the key, check and member lists.
 
 use crate::support::*;
-use keyward::server::clock::now_millis;
+use keyward::domain::time::now_millis;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -149,7 +149,7 @@ async fn key_lists_are_searched_and_filtered() {
         admin
             .call_ok("keys/revoke", json!({"key_id": revoked["id"]}), StatusCode::OK)
             .await;
-        let in_three_days = keyward::server::clock::rfc3339(
+        let in_three_days = keyward::domain::time::rfc3339(
             now_millis().after(std::time::Duration::from_secs(3 * 86_400)),
         );
         let (expiring, _) = admin

@@ -2,7 +2,7 @@
 //! mail server receives, not what keyward believes it sent.
 
 use crate::support::*;
-use keyward::server::clock::{now_millis, rfc3339};
+use keyward::domain::time::{now_millis, rfc3339};
 use keyward::server::mail::{send_expiry_notices, SmtpUrl};
 use reqwest::StatusCode;
 use serde_json::json;

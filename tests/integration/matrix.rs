@@ -5,8 +5,8 @@
 
 use crate::support::*;
 use keyward::domain::ids::AccountId;
+use keyward::domain::time::now_millis;
 use keyward::host::cli::import_legacy_secrets;
-use keyward::server::clock::now_millis;
 use keyward::server::keys::secret::KeySecret;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -22,7 +22,7 @@
 //! who can also write the data directory — keep a copy of the file (or of the log) elsewhere.
 
 use crate::domain::ids::AccountId;
-use crate::server::clock::{now_millis, rfc3339, Millis};
+use crate::domain::time::{now_millis, rfc3339, Millis};
 use crate::server::db::Pool;
 use crate::server::keys::secret::{to_hex, KeyHasher};
 use serde::{Deserialize, Serialize};

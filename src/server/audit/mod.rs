@@ -6,12 +6,12 @@
 //! commit without its event, nor an event without its change, and a store that changes
 //! something cannot be called without an event to write.
 
+use crate::domain::time::{now_millis, Millis};
 use crate::domain::{
     audit::{ActorType, AuditAction, Outcome},
     ids::{AccountId, KeyId, UserId},
     views::{User, Via},
 };
-use crate::server::clock::{now_millis, Millis};
 use crate::server::keys::secret::{to_hex, KeyHasher};
 use crate::server::request::{client_address, with_request};
 use crate::server::{AppState, Principal};

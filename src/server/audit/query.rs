@@ -48,10 +48,10 @@ impl AuditQuery {
             .map(|id| KeyId::parse("key_id", &id))
             .transpose()?;
         let since = present(&request.since)
-            .map(|text| crate::server::clock::parse_rfc3339("since", &text))
+            .map(|text| crate::domain::time::parse_rfc3339("since", &text))
             .transpose()?;
         let until = present(&request.until)
-            .map(|text| crate::server::clock::parse_rfc3339("until", &text))
+            .map(|text| crate::domain::time::parse_rfc3339("until", &text))
             .transpose()?;
         Ok(AuditQuery {
             filter: stores::audit::Filter {

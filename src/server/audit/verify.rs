@@ -3,7 +3,7 @@
 //! trail cut short or rewritten from some point on is found.
 
 use crate::domain::ids::AccountId;
-use crate::server::clock::Millis;
+use crate::domain::time::Millis;
 use crate::server::keys::secret::KeyHasher;
 use crate::server::stores;
 

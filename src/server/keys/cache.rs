@@ -32,7 +32,7 @@ use crate::server::db::Pool;
 use crate::server::keys::changes::Changes;
 use crate::server::keys::peers::{Announced, Peers};
 use crate::server::stores;
-use crate::server::stores::keys::KeyForVerification;
+use crate::server::stores::keys::verification::KeyForVerification;
 use std::{
     collections::HashSet,
     sync::{
@@ -118,7 +118,9 @@ impl KeyCache {
             return Ok(Some(key));
         }
         let generation_before_read = self.generation.load(Ordering::SeqCst);
-        let Some(key) = stores::keys::find_for_verification(pool, &secret_hash).await? else {
+        let Some(key) =
+            stores::keys::verification::find_for_verification(pool, &secret_hash).await?
+        else {
             return Ok(None);
         };
         let key = Arc::new(key);
@@ -266,7 +268,7 @@ impl KeyCache {
     /// every account whose last change is after that reading (a change counted in the counter
     /// has committed, since each takes the counter's row lock until its commit).
     async fn read_changes(&self, pool: &Pool) -> Result<(u64, HashSet<AccountId>), sqlx::Error> {
-        let epoch = stores::keys::check_epoch(pool).await?;
+        let epoch = stores::key_checks::check_epoch(pool).await?;
         if self.trusted_until.load(Ordering::Acquire) == 0 {
             // The first reading: whatever was kept before it (trusted by nothing yet) goes,
             // rather than asking for every account that ever changed.
@@ -278,7 +280,7 @@ impl KeyCache {
         if epoch == last {
             return Ok((epoch, HashSet::new()));
         }
-        let changed = stores::keys::accounts_changed_after(pool, last).await?;
+        let changed = stores::key_checks::accounts_changed_after(pool, last).await?;
         Ok((epoch, changed.into_iter().collect()))
     }
 
@@ -295,8 +297,8 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::time::Millis;
     use crate::domain::{ids::KeyId, views::KeyKind};
-    use crate::server::clock::Millis;
 
     fn a_key_of(account_id: &AccountId) -> Arc<KeyForVerification> {
         Arc::new(KeyForVerification {

@@ -2,6 +2,8 @@
 //! checksum, its row (from the cache or the database), its status, its owner's current role, the
 //! guards of its whole line (networks, rate limit) and the account's key policy.
 
+use crate::domain::time::now_millis;
+use crate::domain::time::Millis;
 use crate::domain::{
     audit::AuditAction,
     views::KeyStatus,
@@ -9,8 +11,6 @@ use crate::domain::{
     ApiError, ErrorCode,
 };
 use crate::server::audit::{Actor, Event, Origin, Target};
-use crate::server::clock::now_millis;
-use crate::server::clock::Millis;
 use crate::server::keys::secret::KeySecret;
 use crate::server::{stores, AppState};
 use serde_json::json;
@@ -36,8 +36,8 @@ pub async fn from_key(
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     let now = now_millis();
-    let status = stores::keys::status(now, key.expires_at, key.revoked_at);
-    let role = stores::keys::effective_role(key.kind, key.role_cap, key.owner_role);
+    let status = crate::domain::key_state::status(now, key.expires_at, key.revoked_at);
+    let role = crate::domain::key_state::effective_role(key.kind, key.role_cap, key.owner_role);
     let refusal = match (status, role) {
         (KeyStatus::Revoked, _) => Some("revoked"),
         (KeyStatus::Expired, _) => Some("expired"),
@@ -152,17 +152,21 @@ pub async fn from_key(
 /// Whether a user key is older than its account's maximum key lifetime. Such a key is refused
 /// but not revoked, so raising the maximum brings it back (as GitHub's policy works). Legacy
 /// account keys predate lifetimes and are not affected.
-fn outlived_policy(key: &stores::keys::KeyForVerification, now: Millis) -> bool {
+fn outlived_policy(key: &stores::keys::verification::KeyForVerification, now: Millis) -> bool {
     let Some(days) = key.max_key_lifetime_days else {
         return false;
     };
-    let lifetime = std::time::Duration::from_secs(u64::try_from(days).unwrap_or(0) * 86_400);
+    let lifetime = crate::domain::time::days(u64::try_from(days).unwrap_or(0));
     key.kind == crate::domain::views::KeyKind::User && key.created_at.after(lifetime) <= now
 }
 
 /// A `key.rejected` event on the refused key, counted rather than repeated (see
 /// `audit::Repeats`). The presenter is anonymous: holding a key proves nothing once it is dead.
-async fn record_rejection(state: &AppState, key: &stores::keys::KeyForVerification, reason: &str) {
+async fn record_rejection(
+    state: &AppState,
+    key: &stores::keys::verification::KeyForVerification,
+    reason: &str,
+) {
     let event = Event::new(
         &state.key_hasher,
         &key.account_id,

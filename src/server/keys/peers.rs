@@ -39,7 +39,7 @@ use tokio::sync::oneshot;
 const CHECKS_CHANNEL: &str = "keyward_key_checks";
 const ACKS_CHANNEL: &str = "keyward_key_acks";
 /// Rows of instances gone for a day are deleted.
-const FORGET_AFTER_MS: i64 = 86_400_000;
+const FORGET_AFTER_MS: i64 = crate::domain::time::DAY.as_millis() as i64;
 /// The database's clock, in milliseconds since the epoch.
 const DATABASE_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 

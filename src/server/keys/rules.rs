@@ -2,12 +2,12 @@
 //! — for a key made by a key — guards that stay within its parent's. `keys/create` and
 //! `keys/rotate` both ask here. The key lists' filters are read here too.
 
+use crate::domain::time::Millis;
 use crate::domain::{
     key_action,
     views::{Key, KeyPolicy},
     Action, ApiError, KeyChange, KeyHolder,
 };
-use crate::server::clock::Millis;
 use crate::server::keys::networks;
 use crate::server::Principal;
 
@@ -76,7 +76,7 @@ pub fn check_key_policy(
     expires_at: Option<Millis>,
 ) -> Result<(), ApiError> {
     if let Some(days) = policy.max_key_lifetime_days {
-        let latest = now.after(std::time::Duration::from_secs(u64::from(days) * 86_400));
+        let latest = now.after(crate::domain::time::days(u64::from(days)));
         if expires_at.is_none_or(|at| at > latest) {
             return Err(ApiError::invalid_input(
                 "expires_at",
@@ -102,10 +102,10 @@ pub fn key_query<'a>(
     search: Option<String>,
     status: Option<String>,
     list: &str,
-) -> Result<crate::server::stores::keys::KeyQuery<'a>, ApiError> {
+) -> Result<crate::server::stores::keys::read::KeyQuery<'a>, ApiError> {
     use crate::domain::inputs::KeyStatusFilter;
     use crate::server::paging;
-    Ok(crate::server::stores::keys::KeyQuery {
+    Ok(crate::server::stores::keys::read::KeyQuery {
         account_id,
         owner: None,
         search: paging::search_pattern(&search)?,

@@ -3,11 +3,11 @@
 //! behind, see the README's "Running several instances").
 
 use crate::domain::ids::KeyId;
-use crate::server::clock::Millis;
+use crate::domain::time::Millis;
 use crate::server::db::Pool;
 use std::{collections::HashMap, sync::Arc, sync::Mutex};
 
-const DAY_MILLIS: i64 = 86_400_000;
+const DAY_MILLIS: i64 = crate::domain::time::DAY.as_millis() as i64;
 
 /// The UTC day number (days since the Unix epoch) of `at`.
 pub fn day_of(at: Millis) -> i64 {

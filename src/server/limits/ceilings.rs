@@ -4,11 +4,11 @@
 //! the insert, outside its transaction: requests racing at the very edge may pass it by a few,
 //! which bounds growth all the same.
 
+use crate::domain::time::Millis;
 use crate::domain::{
     ids::{AccountId, KeyId},
     ApiError,
 };
-use crate::server::clock::Millis;
 use crate::server::db::Pool;
 use anyhow::{Context, Result};
 

@@ -2,11 +2,11 @@
 //! engine, so [`SessionBackend`] picks the one that matches the configured database, and
 //! [`HashedSessionStore`] keeps only a keyed hash of each session id in it.
 
+use crate::domain::time::Millis;
 use crate::domain::{
     ids::{AccountId, UserId},
     ApiError,
 };
-use crate::server::clock::Millis;
 use crate::server::db::EnginePool;
 use crate::server::keys::secret::KeyHasher;
 use async_trait::async_trait;

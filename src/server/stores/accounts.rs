@@ -1,11 +1,11 @@
+use crate::domain::time::Millis;
+use crate::domain::time::{now_millis, rfc3339};
 use crate::domain::{
     ids::{AccountId, MembershipId, UserId},
     views::{Account, AccountMembership, KeyPolicy, Member, User},
     Role,
 };
 use crate::server::audit::{Event, Target};
-use crate::server::clock::Millis;
-use crate::server::clock::{now_millis, rfc3339};
 use crate::server::db::Pool;
 use crate::server::paging;
 use crate::server::stores::conditions::Conditions;

@@ -2,13 +2,13 @@
 //! reading newest first with filters and a cursor, pruning by age, and walking a chain.
 
 use crate::domain::random::new_id;
+use crate::domain::time::{rfc3339, Millis};
 use crate::domain::{
     audit::{ActorType, AuditAction, AuditActor, AuditEvent, AuditTarget, Outcome},
     ids::{AccountId, KeyId, UserId},
     views::User,
 };
 use crate::server::audit::{ChainedFields, Event};
-use crate::server::clock::{rfc3339, Millis};
 use crate::server::db::Pool;
 use crate::server::keys::secret::KeyHasher;
 use sqlx::{any::AnyRow, Any, Row, Transaction};
@@ -88,7 +88,7 @@ pub async fn append(
     // The change this event records may alter how a key checks out: every instance must forget
     // the account's keys it has verified, and this request must not answer before they have.
     if crate::server::keys::cache::changes_key_checks(event.action, event.guards_changed) {
-        crate::server::stores::keys::move_check_epoch(transaction, &event.account_id).await?;
+        crate::server::stores::key_checks::move_check_epoch(transaction, &event.account_id).await?;
         crate::server::keys::changes::note_change(&event.account_id);
     }
     Ok(())

@@ -1,3 +1,5 @@
+use crate::domain::time::rfc3339;
+use crate::domain::time::Millis;
 use crate::domain::{
     ids::{AccountId, CheckId},
     inputs::{parse_check_kind, CheckName, CheckUrl, Frequency},
@@ -6,8 +8,6 @@ use crate::domain::{
     ApiError,
 };
 use crate::server::audit::{Event, Target};
-use crate::server::clock::rfc3339;
-use crate::server::clock::Millis;
 use crate::server::db::Pool;
 use crate::server::paging;
 use crate::server::stores::conditions::Conditions;

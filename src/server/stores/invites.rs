@@ -1,11 +1,11 @@
+use crate::domain::time::rfc3339;
+use crate::domain::time::Millis;
 use crate::domain::{
     ids::{AccountId, InviteId, KeyId, UserId},
     views::{Invite, User},
     Role,
 };
 use crate::server::audit::{Event, Target};
-use crate::server::clock::rfc3339;
-use crate::server::clock::Millis;
 use crate::server::db::Pool;
 use serde_json::json;
 use sqlx::{Any, Executor};

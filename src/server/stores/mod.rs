@@ -6,5 +6,6 @@ pub mod audit;
 pub mod checks;
 mod conditions;
 pub mod invites;
+pub mod key_checks;
 pub mod keys;
 pub mod users;

@@ -1,6 +1,6 @@
+use crate::domain::time::Millis;
 use crate::domain::{ids::UserId, views::User};
 use crate::server::audit::Event;
-use crate::server::clock::Millis;
 use crate::server::db::Pool;
 use sqlx::{Any, Executor};
 

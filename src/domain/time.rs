@@ -1,6 +1,7 @@
 //! The clock and how times are kept: every time is a [`Millis`] — milliseconds since the Unix
 //! epoch, UTC, stored as one integer type on both engines — and is sent as an RFC 3339 string.
 
+#[cfg(feature = "ssr")]
 use crate::domain::ApiError;
 use std::time::Duration;
 
@@ -16,11 +17,10 @@ use std::time::Duration;
     PartialOrd,
     Ord,
     Hash,
-    sqlx::Type,
     serde::Serialize,
     serde::Deserialize,
 )]
-#[sqlx(transparent)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
 #[serde(transparent)]
 pub struct Millis(i64);
 
@@ -52,6 +52,7 @@ impl Millis {
     }
 
     /// As sent to callers: an RFC 3339 UTC string.
+    #[cfg(feature = "ssr")]
     pub fn rfc3339(self) -> String {
         rfc3339(self)
     }
@@ -61,12 +62,14 @@ fn duration_millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+#[cfg(feature = "ssr")]
 /// Now, by the server's clock.
 pub fn now_millis() -> Millis {
     let now = time::OffsetDateTime::now_utc();
     Millis((now.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
+#[cfg(feature = "ssr")]
 /// An RFC 3339 UTC string for a stored time.
 pub fn rfc3339(millis: Millis) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis.0) * 1_000_000)
@@ -78,6 +81,7 @@ pub fn rfc3339(millis: Millis) -> String {
         .unwrap_or_default()
 }
 
+#[cfg(feature = "ssr")]
 /// Parses an RFC 3339 time from a caller, naming the field when it is not one.
 pub fn parse_rfc3339(field: &str, text: &str) -> Result<Millis, ApiError> {
     let parsed =
@@ -89,6 +93,15 @@ pub fn parse_rfc3339(field: &str, text: &str) -> Result<Millis, ApiError> {
                 )
             })?;
     Ok(Millis((parsed.unix_timestamp_nanos() / 1_000_000) as i64))
+}
+
+/// One day. Days are what people set (grace periods, lifetimes, retention); this is the one
+/// place they turn into a duration.
+pub const DAY: Duration = Duration::from_secs(86_400);
+
+/// `n` whole days.
+pub fn days(n: u64) -> Duration {
+    DAY.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]

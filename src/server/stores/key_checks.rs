@@ -1,0 +1,51 @@
+//! The deployment-wide key-check counter: every change to how a key checks out moves it, in the
+//! transaction of the change, and records the account it changed; each instance reads it to know
+//! when to forget what it kept (see `keys::cache`).
+
+use crate::domain::ids::AccountId;
+use crate::server::db::Pool;
+use sqlx::{Any, Transaction};
+
+/// The counter that every change to how a key checks out moves (see `key_cache`).
+pub async fn check_epoch(pool: &Pool) -> Result<u64, sqlx::Error> {
+    let (epoch,): (i64,) = sqlx::query_as("SELECT epoch FROM key_check_epoch WHERE id = 1")
+        .fetch_one(pool)
+        .await?;
+    Ok(epoch.unsigned_abs())
+}
+
+/// Moves that counter in the transaction of the change, and records that this account's key
+/// checks changed at the new value. The counter's row is the last but one such a transaction
+/// locks (`audit::append` moves it after the event is written), the account's row the last,
+/// so they all lock in one order.
+pub async fn move_check_epoch(
+    transaction: &mut Transaction<'static, Any>,
+    account_id: &AccountId,
+) -> Result<(), sqlx::Error> {
+    let (epoch,): (i64,) =
+        sqlx::query_as("UPDATE key_check_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch")
+            .fetch_one(&mut **transaction)
+            .await?;
+    sqlx::query(
+        "INSERT INTO key_check_accounts (account_id, seq) VALUES ($1, $2) \
+         ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq",
+    )
+    .bind(account_id)
+    .bind(epoch)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
+}
+
+/// The accounts whose key checks changed after the counter stood at `after`.
+pub async fn accounts_changed_after(
+    pool: &Pool,
+    after: u64,
+) -> Result<Vec<AccountId>, sqlx::Error> {
+    let rows: Vec<(AccountId,)> =
+        sqlx::query_as("SELECT account_id FROM key_check_accounts WHERE seq > $1")
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}

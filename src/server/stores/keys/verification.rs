@@ -1,0 +1,115 @@
+//! What a key check reads: the key with its owner's current role and its account's key policy,
+//! and the guards of every key above it in its line, in one indexed query.
+
+use crate::domain::time::Millis;
+use crate::domain::{
+    ids::{AccountId, KeyId, MembershipId, UserId},
+    views::KeyKind,
+    Role,
+};
+use crate::server::db::Pool;
+use crate::server::keys::networks;
+use ipnet::IpNet;
+
+/// What verification needs, read in one indexed query together with the owner's *current*
+/// role in the membership the key was created in (NULL once that membership is gone — even if
+/// the person has since joined the account again).
+#[derive(sqlx::FromRow)]
+pub struct KeyForVerification {
+    pub id: KeyId,
+    pub account_id: AccountId,
+    pub account_name: String,
+    pub name: String,
+    pub user_id: Option<UserId>,
+    pub email: Option<String>,
+    pub kind: KeyKind,
+    pub role_cap: Option<Role>,
+    pub owner_role: Option<Role>,
+    pub membership_id: Option<MembershipId>,
+    pub expires_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+    pub created_at: Millis,
+    /// The account's maximum key lifetime, which applies at use too.
+    pub max_key_lifetime_days: Option<i64>,
+    /// Stored networks (see `networks::to_stored`), empty for anywhere.
+    pub allowed_cidrs: String,
+    pub rate_limit_per_minute: Option<i64>,
+    pub created_by_key_id: Option<KeyId>,
+    /// The key this one replaced by a rotation through itself, if it did.
+    pub bound_to_key_id: Option<KeyId>,
+    /// The guards of the keys above this one in its line — its parent, the parent's parent, …,
+    /// and the key it replaced through itself — as they are now: the key is checked against
+    /// every one of them on each use.
+    #[sqlx(skip)]
+    pub ancestors: Vec<AncestorGuards>,
+}
+
+/// The guards of one ancestor of a key, parsed once when the key is read.
+#[derive(Clone, Debug)]
+pub struct AncestorGuards {
+    pub id: KeyId,
+    pub allowed_cidrs: Vec<IpNet>,
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AncestorRow {
+    id: KeyId,
+    allowed_cidrs: String,
+    rate_limit_per_minute: Option<i64>,
+}
+
+/// The key with this secret hash, with its owner's current role and — for a key made by a key
+/// or by a rotation through itself — its ancestors' current guards (a second query, only for
+/// those).
+pub async fn find_for_verification(
+    pool: &Pool,
+    secret_hash: &str,
+) -> Result<Option<KeyForVerification>, sqlx::Error> {
+    let key: Option<KeyForVerification> = sqlx::query_as(
+        "SELECT k.id, k.account_id, a.name AS account_name, k.name, k.user_id, u.email, k.kind, k.role_cap, \
+                m.role AS owner_role, k.membership_id, k.expires_at, k.revoked_at, k.created_at, \
+                a.max_key_lifetime_days, k.allowed_cidrs, k.rate_limit_per_minute, k.created_by_key_id, \
+                k.bound_to_key_id \
+         FROM api_keys k \
+         JOIN accounts a ON a.id = k.account_id \
+         LEFT JOIN memberships m ON m.id = k.membership_id \
+         LEFT JOIN users u ON u.id = k.user_id \
+         WHERE k.secret_hash = $1",
+    )
+    .bind(secret_hash)
+    .fetch_optional(pool)
+    .await?;
+    let Some(mut key) = key else {
+        return Ok(None);
+    };
+    if key.created_by_key_id.is_some() || key.bound_to_key_id.is_some() {
+        let rows: Vec<AncestorRow> = sqlx::query_as(
+            "WITH RECURSIVE line (id, allowed_cidrs, rate_limit_per_minute, parent, bound_to, depth) AS ( \
+                 SELECT id, allowed_cidrs, rate_limit_per_minute, created_by_key_id, bound_to_key_id, 1 \
+                 FROM api_keys WHERE account_id = $1 AND (id = $2 OR id = $3) \
+                 UNION ALL \
+                 SELECT k.id, k.allowed_cidrs, k.rate_limit_per_minute, k.created_by_key_id, \
+                        k.bound_to_key_id, line.depth + 1 \
+                 FROM api_keys k JOIN line ON k.id = line.parent OR k.id = line.bound_to \
+                 WHERE line.depth < 64 \
+             ) SELECT DISTINCT id, allowed_cidrs, rate_limit_per_minute FROM line",
+        )
+        .bind(&key.account_id)
+        .bind(&key.created_by_key_id)
+        .bind(&key.bound_to_key_id)
+        .fetch_all(pool)
+        .await?;
+        key.ancestors = rows
+            .into_iter()
+            .map(|row| AncestorGuards {
+                id: row.id,
+                allowed_cidrs: networks::from_stored(&row.allowed_cidrs),
+                rate_limit_per_minute: row
+                    .rate_limit_per_minute
+                    .and_then(|limit| u32::try_from(limit).ok()),
+            })
+            .collect();
+    }
+    Ok(Some(key))
+}
