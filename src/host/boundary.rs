@@ -55,7 +55,9 @@ pub async fn api_boundary(
         return too_large();
     };
     if parts.method == Method::POST {
-        if let Err(error) = crate::host::openapi::check_request_shape(parts.uri.path(), &bytes) {
+        if let Err(error) =
+            crate::host::openapi::shape::check_request_shape(parts.uri.path(), &bytes)
+        {
             return error_response(error);
         }
     }

@@ -5,8 +5,9 @@ use crate::domain::{
 };
 use crate::ui::{
     components::{action_error, ErrorNote, Loading},
+    key_table::KeyTable,
     layout::{use_session, RequireSignIn},
-    pages::keys::{KeyFilterBar, KeyFilters, KeyTable},
+    pages::keys::{KeyFilterBar, KeyFilters},
     paging::{LoadMore, MorePages},
 };
 use leptos::prelude::*;

@@ -7,7 +7,7 @@ use crate::domain::{
     views::{Key, KeyKind, KeyStatus, Me},
     Action,
 };
-use crate::ui::pages::keys::{last_used, status_badge};
+use crate::ui::key_table::{last_used, status_badge};
 use crate::ui::{
     components::{
         action_error, short_time, ConfirmButton, ErrorNote, Loading, RelativeTime, RoleBadge,

@@ -1,0 +1,349 @@
+//! The OpenAPI document of `/api/v1`, built from the same request and view types the server
+//! functions use, and the request-shape check the API boundary runs against it: unknown fields,
+//! missing fields and wrong types are refused with a 400 that names the field, before any
+//! server function runs. One table, [`OPERATIONS`], lists every operation; a test fails when a
+//! server function has no row.
+
+pub mod shape;
+
+use crate::api::{account, audit, auth, checks, invites, keys, members};
+use crate::domain::requests::*;
+use serde_json::Value;
+use std::sync::OnceLock;
+use utoipa::{
+    openapi::{
+        path::{HttpMethod, OperationBuilder, PathItem},
+        request_body::RequestBodyBuilder,
+        security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        },
+        ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref,
+        RefOr, Required, ResponseBuilder, ResponsesBuilder, Schema,
+    },
+    ToSchema,
+};
+
+type Schemas = Vec<(String, RefOr<Schema>)>;
+
+/// Adds `T` and the schemas it refers to, and returns its name.
+fn schema<T: ToSchema>(schemas: &mut Schemas) -> String {
+    let name = T::name().into_owned();
+    schemas.push((name.clone(), T::schema()));
+    T::schemas(schemas);
+    name
+}
+
+/// Who may call an operation, for its security requirements.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Callers {
+    /// No credentials needed (sign-up, sign-in, accepting an invite).
+    Anyone,
+    /// A session cookie or a bearer key.
+    Authenticated,
+}
+
+pub struct Operation {
+    /// The whole path, `/api/v1/...`.
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub callers: Callers,
+    pub request: fn(&mut Schemas) -> String,
+    pub response: fn(&mut Schemas) -> String,
+    pub success: u16,
+    /// Failures particular to this operation; every one can also answer 400, 403 (cross-site),
+    /// 413 and 500.
+    pub errors: &'static [u16],
+}
+
+const AUTH: Callers = Callers::Authenticated;
+const ANYONE: Callers = Callers::Anyone;
+
+/// One row per server function. The path and the response type are the function's own
+/// (`ServerFn::PATH`, `ServerFn::Output`), and the request type must be the function's argument
+/// or the row does not compile, so a row cannot disagree with its function. What the code
+/// cannot tell is written here: the summary, who may call, the success status and the
+/// failures particular to the operation (schemathesis checks every answer against them).
+macro_rules! operation {
+    ($function:path: NoArguments, $summary:literal, $callers:expr, $success:literal, $errors:expr) => {{
+        fn takes(_: NoArguments) -> $function {
+            $function {}
+        }
+        operation!(@row takes, $function, NoArguments, $summary, $callers, $success, $errors)
+    }};
+    ($function:path: $request:ty, $summary:literal, $callers:expr, $success:literal, $errors:expr) => {{
+        fn takes(request: $request) -> $function {
+            $function { request }
+        }
+        operation!(@row takes, $function, $request, $summary, $callers, $success, $errors)
+    }};
+    (@row $takes:ident, $function:path, $request:ty, $summary:literal, $callers:expr, $success:literal, $errors:expr) => {{
+        // Only compiles when `$request` is what `$function` takes.
+        const _: fn($request) -> $function = $takes;
+        Operation {
+            path: <$function as server_fn::ServerFn>::PATH,
+            summary: $summary,
+            callers: $callers,
+            request: schema::<$request>,
+            response: schema::<<$function as server_fn::ServerFn>::Output>,
+            success: $success,
+            errors: $errors,
+        }
+    }};
+}
+
+#[rustfmt::skip]
+pub static OPERATIONS: [Operation; 30] = [
+    operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
+    operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
+    operation!(auth::Logout: NoArguments, "End the browser session", AUTH, 200, &[401]),
+    operation!(auth::Whoami: NoArguments, "Who is calling, in which account, with which role and how", AUTH, 200, &[401]),
+    operation!(auth::ChangePassword: ChangePasswordRequest, "Change the signed-in person's password; every other session of theirs ends (sessions only)", AUTH, 200, &[401, 429]),
+    operation!(auth::SwitchAccount: SwitchAccountRequest, "Make another of the signed-in person's accounts the current one (sessions only)", AUTH, 200, &[401, 404]),
+    operation!(members::ListMembers: ListMembersRequest, "Members of the account in the order they joined, a page at a time (any role)", AUTH, 200, &[401]),
+    operation!(members::InviteMember: InviteMemberRequest, "Invite someone by email with a role; returns a one-time link (Admin). 409 at the account's ceiling of pending invites, 429 past its invites an hour", AUTH, 201, &[401, 409, 429]),
+    operation!(invites::AcceptInvite: AcceptInviteRequest, "Accept an invitation: create the user or attach an existing one; starts a session", ANYONE, 200, &[401, 404, 409, 429]),
+    operation!(invites::ListInvites: NoArguments, "Pending invites of the account (Admin)", AUTH, 200, &[401]),
+    operation!(invites::WithdrawInvite: WithdrawInviteRequest, "Withdraw a pending invite; its link answers 404 from then on (Admin)", AUTH, 200, &[401, 404]),
+    operation!(members::SetMemberRole: SetMemberRoleRequest, "Change a member's role; the last Admin cannot be demoted (Admin)", AUTH, 200, &[401, 404, 409]),
+    operation!(members::RemoveMember: RemoveMemberRequest, "Remove a member (Admin) or leave (the member); their keys stop working", AUTH, 200, &[401, 404, 409]),
+    operation!(keys::CreateKey: CreateKeyRequest, "Create a key for the caller's own membership; the only response that carries its secret. 409 at the account's ceiling of active keys (or of a key's children)", AUTH, 201, &[401, 409]),
+    operation!(keys::ListKeys: ListKeysRequest, "The caller's own keys in this account, newest first, searched and filtered, a page at a time", AUTH, 200, &[401]),
+    operation!(keys::RevokeKey: RevokeKeyRequest, "Revoke a key (key_id) or up to 100 in one transaction (key_ids), with every key each created: one's own, or any key of the account (Admin). All or none", AUTH, 200, &[401, 404]),
+    operation!(keys::UpdateKey: UpdateKeyRequest, "Rename a key or change its guards (allowed networks, requests a minute); through a key only the name (owner; Admin: any key)", AUTH, 200, &[401, 404]),
+    operation!(keys::RotateKey: RotateKeyRequest, "Replace one's own key: the successor (shown once) copies its settings; the old key works for the grace period, then stops. Rotated through itself, the successor is revoked with it. 409 when already rotated", AUTH, 201, &[401, 404, 409]),
+    operation!(keys::ReportLeak: ReportLeakRequest, "Report keys found where they should not be (for secret scanners; no credentials): valid ones are revoked at once. Always 202, whatever the secrets were", ANYONE, 202, &[429]),
+    operation!(keys::ListAccountKeys: ListAccountKeysRequest, "Every key of the account, legacy account keys included, newest first, searched and filtered, a page at a time (Admin)", AUTH, 200, &[401]),
+    operation!(keys::GetKey: GetKeyRequest, "One key with everything about it: one's own, or any key of the account (Admin)", AUTH, 200, &[401, 404]),
+    operation!(checks::ListChecks: ListChecksRequest, "Checks of the account by name, searched, a page at a time (any role)", AUTH, 200, &[401]),
+    operation!(checks::GetCheck: CheckIdRequest, "One check (any role)", AUTH, 200, &[401, 404]),
+    operation!(checks::CreateCheck: CreateCheckRequest, "Create a check (Read & write, Admin); 409 at the account's ceiling of checks", AUTH, 201, &[401, 409]),
+    operation!(checks::UpdateCheck: UpdateCheckRequest, "Change fields of a check (Read & write, Admin)", AUTH, 200, &[401, 404]),
+    operation!(checks::DeleteCheck: CheckIdRequest, "Delete a check (Read & write, Admin)", AUTH, 200, &[401, 404]),
+    operation!(account::KeyPolicy: NoArguments, "The account's key policy: maximum key lifetime and whether keys must expire (any role)", AUTH, 200, &[401]),
+    operation!(account::SetKeyPolicy: SetKeyPolicyRequest, "Change the key policy; applies at creation and, for the maximum lifetime, at every use (Admin)", AUTH, 200, &[401]),
+    operation!(audit::ListAuditEvents: AuditListRequest, "The account's audit trail, newest first, filtered and a page at a time (Admin)", AUTH, 200, &[401]),
+    operation!(audit::FindKey: FindKeyRequest, "Which key of this account a (leaked) secret is; the secret is never stored or logged (Admin)", AUTH, 200, &[401]),
+];
+
+/// The one operation that is a `GET` (it streams; see `server::export`).
+pub const EXPORT_PATH: &str = "/api/v1/audit/export";
+
+const COMMON_ERRORS: [u16; 4] = [400, 403, 413, 500];
+
+fn error_description(status: u16) -> &'static str {
+    match status {
+        400 => "invalid_input: malformed JSON or a missing, unknown or ill-formed field (the message names it)",
+        401 => "unauthenticated: no credentials, wrong password, or an unknown, revoked, expired or malformed key",
+        403 => "forbidden: the role does not allow this, a cross-site request, or X-Account-Id naming another account",
+        404 => "not_found: no such object in this account",
+        409 => "conflict: last Admin, duplicate email, invite already used or expired, or an account ceiling reached (the message says which)",
+        413 => "payload_too_large: body over 64 KiB",
+        429 => "rate_limited: too many attempts (sign-ins, sign-ups, failed keys from one address); see Retry-After",
+        _ => "internal: something unexpected; details are in the server log only",
+    }
+}
+
+fn json_content(schema_name: &str) -> utoipa::openapi::Content {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name(schema_name)))
+        .build()
+}
+
+/// Builds the document. Cheap enough, but [`document_json`] caches it.
+pub fn document() -> OpenApi {
+    let mut schemas = Schemas::new();
+    let error_schema = schema::<crate::domain::error::ErrorBody>(&mut schemas);
+    let mut paths = PathsBuilder::new();
+    for operation in &OPERATIONS {
+        let request = (operation.request)(&mut schemas);
+        let response = (operation.response)(&mut schemas);
+        let mut responses = ResponsesBuilder::new().response(
+            operation.success.to_string(),
+            ResponseBuilder::new()
+                .description("Success")
+                .content("application/json", json_content(&response)),
+        );
+        // Failed bearer attempts are throttled per client address, so any operation that
+        // takes credentials can answer 429.
+        let throttled = (operation.callers == Callers::Authenticated).then_some(429);
+        let mut errors: Vec<u16> = COMMON_ERRORS
+            .iter()
+            .chain(operation.errors)
+            .copied()
+            .chain(throttled)
+            .collect();
+        errors.sort_unstable();
+        errors.dedup();
+        for status in errors {
+            responses = responses.response(
+                status.to_string(),
+                ResponseBuilder::new()
+                    .description(error_description(status))
+                    .content("application/json", json_content(&error_schema)),
+            );
+        }
+        let security = match operation.callers {
+            Callers::Authenticated => vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::new("session", Vec::<String>::new()),
+            ],
+            Callers::Anyone => vec![SecurityRequirement::default()],
+        };
+        let tag = operation
+            .path
+            .trim_start_matches("/api/v1/")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let built = OperationBuilder::new()
+            .operation_id(Some(
+                operation
+                    .path
+                    .trim_start_matches("/api/v1/")
+                    .replace(['/', '-'], "_"),
+            ))
+            .summary(Some(operation.summary))
+            .tag(tag)
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/json", json_content(&request))
+                    .required(Some(Required::True))
+                    .build(),
+            ))
+            .responses(responses.build())
+            .securities(Some(security))
+            .build();
+        paths = paths.path(operation.path, PathItem::new(HttpMethod::Post, built));
+    }
+    paths = paths.path(
+        EXPORT_PATH,
+        PathItem::new(HttpMethod::Get, export_operation()),
+    );
+    schemas.sort_by(|a, b| a.0.cmp(&b.0));
+    schemas.dedup_by(|a, b| a.0 == b.0);
+    let components = ComponentsBuilder::new()
+        .schemas_from_iter(schemas)
+        .security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("kw_ + 38 base62 characters")
+                    .description(Some("A user key (acts with its owner's current role, capped) or a legacy account key (acts as Admin)."))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "keyward_session",
+                "Set by auth/signup, auth/login and invites/accept (named __Host-keyward_session over https). Cookie calls must come from keyward's own origin.",
+            ))),
+        )
+        .build();
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("keyward API")
+                .version("1")
+                .description(Some(
+                    "Every operation is a POST with a JSON object body. Failures answer \
+                     {\"error\": {\"code\", \"message\"}} with the status of the code.",
+                ))
+                .build(),
+        )
+        .paths(paths.build())
+        .components(Some(components))
+        .build()
+}
+
+/// `GET /api/v1/audit/export`: its query parameters are the filters of `audit/list`.
+fn export_operation() -> utoipa::openapi::path::Operation {
+    use utoipa::openapi::{
+        path::{ParameterBuilder, ParameterIn},
+        schema::{ObjectBuilder, Type},
+    };
+    let text = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+            .build()
+    };
+    let parameters = [
+        ("format", "jsonl (default) or csv"),
+        ("action", "an audit action, e.g. key.revoked"),
+        ("actor_user_id", "events done by this person"),
+        ("key_id", "events done with this key, or about it"),
+        ("since", "RFC 3339: at or after"),
+        ("until", "RFC 3339: before"),
+    ]
+    .map(|(name, description)| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .schema(Some(text(description)))
+            .build()
+    });
+    let mut responses = ResponsesBuilder::new().response(
+        "200",
+        ResponseBuilder::new()
+            .description(
+                "The events, newest first: one JSON object per line, or CSV rows under a header",
+            )
+            .content("application/x-ndjson", ContentBuilder::new().build())
+            .content("text/csv; charset=utf-8", ContentBuilder::new().build()),
+    );
+    for status in [400, 401, 403, 429, 500] {
+        responses = responses.response(
+            status.to_string(),
+            ResponseBuilder::new()
+                .description(error_description(status))
+                .content("application/json", json_content("ErrorBody")),
+        );
+    }
+    OperationBuilder::new()
+        .operation_id(Some("audit_export"))
+        .summary(Some(
+            "The audit trail as a download, streamed (Admin, by session or key)",
+        ))
+        .tag("audit")
+        .parameters(Some(parameters))
+        .responses(responses.build())
+        .securities(Some(vec![
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("session", Vec::<String>::new()),
+        ]))
+        .build()
+}
+
+pub fn document_json() -> &'static Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT
+        .get_or_init(|| serde_json::to_value(document()).expect("the OpenAPI document serialises"))
+}
+
+/// `GET /api/openapi.json`.
+pub async fn serve_document() -> axum::Json<&'static Value> {
+    axum::Json(document_json())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shape::request_schema;
+
+    #[test]
+    fn every_operation_is_documented_with_its_body() {
+        let document = document_json();
+        for operation in &OPERATIONS {
+            assert!(
+                request_schema(operation.path).is_some(),
+                "{}",
+                operation.path
+            );
+        }
+        assert_eq!(document["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+    }
+}
