@@ -72,8 +72,10 @@ fn benchmarks(c: &mut Criterion) {
             &stores::keys::NewKey {
                 id: &KeyId::generate(),
                 account_id: &account,
-                user_id: Some(&user),
-                membership_id: Some(&membership.id),
+                owner: stores::keys::Owner::Person {
+                    user_id: &user,
+                    membership_id: Some(&membership.id),
+                },
                 created_by_key_id: None,
                 name: "bench",
                 secret_hash: &state.key_hasher.hash(&secret),

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use keyward::host::cli::{AdminCommand, AuditCommand, Cli, Command, LegacyKeysCommand};
+use keyward::server::config::Config;
 
 // Every request allocates and frees a few hundred small blocks (headers, the row, the JSON).
 // Under glibc's malloc a key-authenticated call took 162,744 instructions, 139,095 under
@@ -12,23 +13,25 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     keyward::host::init_logging();
-    match Cli::parse().command {
-        None | Some(Command::Serve) => keyward::host::run().await,
+    let cli = Cli::parse();
+    let config = Config::from_settings(cli.settings);
+    match cli.command {
+        None | Some(Command::Serve) => keyward::host::run(config).await,
         Some(Command::Admin(AdminCommand::Create {
             email,
             account_name,
-        })) => keyward::host::cli::create_admin(&email, &account_name).await,
+        })) => keyward::host::cli::create_admin(config, &email, &account_name).await,
         Some(Command::LegacyKeys(LegacyKeysCommand::Import { account })) => {
-            keyward::host::cli::import_legacy_keys(&account).await
+            keyward::host::cli::import_legacy_keys(config, &account).await
         }
         Some(Command::Audit(AuditCommand::Verify)) => {
-            if !keyward::host::cli::verify_audit_trail().await? {
+            if !keyward::host::cli::verify_audit_trail(config).await? {
                 std::process::exit(1);
             }
             Ok(())
         }
         Some(Command::Audit(AuditCommand::Checkpoint)) => {
-            keyward::host::cli::write_audit_checkpoint().await
+            keyward::host::cli::write_audit_checkpoint(config).await
         }
     }
 }

@@ -47,5 +47,7 @@ pub async fn set_key_policy(
     let event = caller.audit(&state, AuditAction::PolicyChanged);
     let policy =
         stores::accounts::set_key_policy(&state.pool, caller.account_id(), &change, event).await?;
+    // Keys that outlived a new maximum are refused from the next request, on every instance.
+    crate::server::keys::changes::note_change(caller.account_id());
     Ok(OnePolicy { policy })
 }

@@ -58,7 +58,7 @@ pub async fn invite_member(
             format!(
                 "This account has sent {} invites in the last hour, the most it may ({}). Try again later.",
                 state.config.ceilings.invites_per_account_per_hour,
-                crate::server::limits::ceilings::INVITES_PER_HOUR_VAR
+                crate::server::config::INVITES_PER_HOUR_VAR
             ),
         ));
     }
@@ -143,6 +143,8 @@ pub async fn set_member_role(
     let event = caller.audit(&state, AuditAction::MemberRoleChanged);
     let member =
         stores::accounts::set_role(&state.pool, caller.account_id(), &user_id, role, event).await?;
+    // The member's keys act with the new role from the next request, on every instance.
+    crate::server::keys::changes::note_change(caller.account_id());
     Ok(OneMember { member })
 }
 
@@ -183,5 +185,7 @@ pub async fn remove_member(
         event,
     )
     .await?;
+    // The member's keys stop at the next request, on every instance.
+    crate::server::keys::changes::note_change(caller.account_id());
     Ok(Empty {})
 }

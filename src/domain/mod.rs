@@ -14,4 +14,4 @@ pub mod time;
 pub mod views;
 
 pub use error::{ApiError, ErrorCode};
-pub use policy::{allows, key_action, Action, KeyChange, KeyHolder, Role, Via};
+pub use policy::{allows, key_access, Action, KeyChange, KeyHolder, KeyRefusal, Role, Via};

@@ -143,7 +143,10 @@ impl fmt::Display for Role {
 pub enum KeyChange {
     Read,
     Revoke,
-    Update,
+    /// A new name: changes nothing about what the key may do.
+    Rename,
+    /// New networks or a new rate limit.
+    Reguard,
     Rotate,
 }
 
@@ -154,23 +157,62 @@ pub enum KeyHolder {
     CallingKey,
     /// Another key of the calling person.
     Own,
-    /// Another person's key, or a legacy account key.
-    Other,
+    /// Another person's key.
+    OtherPersons,
+    /// A legacy account key: nobody's.
+    Legacy,
 }
 
-/// The action that doing `change` to a key of `holder` needs: any key may revoke itself; one's
-/// own keys are read with `ListOwnKeys` and changed with `ChangeOwnKeys`; anyone else's need
-/// `ManageAccountKeys` (Admin). Rotation asks for more than this (only the owner receives a
-/// secret that acts as them), which `keys/rotate` checks on top.
-pub fn key_action(change: KeyChange, holder: KeyHolder) -> Action {
-    use KeyHolder::{CallingKey, Other, Own};
-    match (change, holder) {
-        (KeyChange::Revoke, CallingKey) => Action::RevokeCallingKey,
-        (KeyChange::Read, CallingKey | Own) => Action::ListOwnKeys,
-        (KeyChange::Revoke | KeyChange::Update | KeyChange::Rotate, CallingKey | Own) => {
-            Action::ChangeOwnKeys
+/// A change to a key that no role allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// Through a key, only that key itself may be rotated: a key must not mint a secret for a
+    /// sibling that may do more than it.
+    RotatingAnotherKeyThroughAKey,
+    /// A rotation hands its caller a secret that acts as the key's owner: only the owner may
+    /// hold one. An Admin revokes or narrows another person's key instead.
+    RotatingAnotherPersonsKey,
+    /// A stolen key must not loosen its own guards, nor its siblings'.
+    ReguardingThroughAKey,
+}
+
+impl KeyRefusal {
+    /// What the caller is told (with 403).
+    pub fn message(self) -> &'static str {
+        match self {
+            KeyRefusal::RotatingAnotherKeyThroughAKey => {
+                "Through a key, only the key itself can be rotated. Rotate other keys in the app."
+            }
+            KeyRefusal::RotatingAnotherPersonsKey => {
+                "Only the key's owner can rotate it: its new secret would act as them. Revoke or narrow the key instead, and ask its owner to rotate it."
+            }
+            KeyRefusal::ReguardingThroughAKey => {
+                "Networks and rate limits are changed in the app: a key cannot change the guards of keys."
+            }
         }
-        (_, Other) => Action::ManageAccountKeys,
+    }
+}
+
+/// Who may do what to which key, in one place: the action that doing `change` to a key of
+/// `holder` needs (checked against the caller's role by [`allows`]), or the reason it is refused
+/// whatever the role. Any key may revoke itself; one's own keys are read with `ListOwnKeys` and
+/// changed with `ChangeOwnKeys`; anyone else's need `ManageAccountKeys` (Admin). Through a key
+/// (`via` a user or legacy key) guards do not change and only the calling key rotates; nobody
+/// rotates another person's key.
+pub fn key_access(change: KeyChange, holder: KeyHolder, via: Via) -> Result<Action, KeyRefusal> {
+    use KeyChange::{Read, Reguard, Rename, Revoke, Rotate};
+    use KeyHolder::{CallingKey, Legacy, OtherPersons, Own};
+    let through_a_key = via != Via::Session;
+    match (change, holder) {
+        (Reguard, _) if through_a_key => Err(KeyRefusal::ReguardingThroughAKey),
+        (Rotate, Own | OtherPersons | Legacy) if through_a_key => {
+            Err(KeyRefusal::RotatingAnotherKeyThroughAKey)
+        }
+        (Rotate, OtherPersons) => Err(KeyRefusal::RotatingAnotherPersonsKey),
+        (Revoke, CallingKey) => Ok(Action::RevokeCallingKey),
+        (Read, CallingKey | Own) => Ok(Action::ListOwnKeys),
+        (Revoke | Rename | Reguard | Rotate, CallingKey | Own) => Ok(Action::ChangeOwnKeys),
+        (_, OtherPersons | Legacy) => Ok(Action::ManageAccountKeys),
     }
 }
 
@@ -243,30 +285,52 @@ mod tests {
         );
     }
 
+    /// Every (change, holder, credential) with what the policy answers. A row per triple: a new
+    /// change or holder fails here until someone has decided.
     #[test]
-    fn the_action_a_key_change_needs_depends_on_whose_key_it_is() {
+    fn who_may_do_what_to_which_key() {
         use KeyChange::*;
         use KeyHolder::*;
+        use KeyRefusal::*;
+        let allowed = Ok;
+        let own = allowed(Action::ChangeOwnKeys);
+        let admin = allowed(Action::ManageAccountKeys);
+        #[rustfmt::skip]
         let table = [
-            (Read, CallingKey, Action::ListOwnKeys),
-            (Read, Own, Action::ListOwnKeys),
-            (Read, Other, Action::ManageAccountKeys),
-            (Revoke, CallingKey, Action::RevokeCallingKey),
-            (Revoke, Own, Action::ChangeOwnKeys),
-            (Revoke, Other, Action::ManageAccountKeys),
-            (Update, CallingKey, Action::ChangeOwnKeys),
-            (Update, Own, Action::ChangeOwnKeys),
-            (Update, Other, Action::ManageAccountKeys),
-            (Rotate, CallingKey, Action::ChangeOwnKeys),
-            (Rotate, Own, Action::ChangeOwnKeys),
-            (Rotate, Other, Action::ManageAccountKeys),
+            // change   holder        in a session                  through a user key                       through a legacy key
+            (Read,    CallingKey,   [allowed(Action::ListOwnKeys), allowed(Action::ListOwnKeys),       allowed(Action::ListOwnKeys)]),
+            (Read,    Own,          [allowed(Action::ListOwnKeys), allowed(Action::ListOwnKeys),       allowed(Action::ListOwnKeys)]),
+            (Read,    OtherPersons, [admin,                        admin,                              admin]),
+            (Read,    Legacy,       [admin,                        admin,                              admin]),
+            (Revoke,  CallingKey,   [allowed(Action::RevokeCallingKey), allowed(Action::RevokeCallingKey), allowed(Action::RevokeCallingKey)]),
+            (Revoke,  Own,          [own,                          own,                                own]),
+            (Revoke,  OtherPersons, [admin,                        admin,                              admin]),
+            (Revoke,  Legacy,       [admin,                        admin,                              admin]),
+            (Rename,  CallingKey,   [own,                          own,                                own]),
+            (Rename,  Own,          [own,                          own,                                own]),
+            (Rename,  OtherPersons, [admin,                        admin,                              admin]),
+            (Rename,  Legacy,       [admin,                        admin,                              admin]),
+            (Reguard, CallingKey,   [own,                          Err(ReguardingThroughAKey),         Err(ReguardingThroughAKey)]),
+            (Reguard, Own,          [own,                          Err(ReguardingThroughAKey),         Err(ReguardingThroughAKey)]),
+            (Reguard, OtherPersons, [admin,                        Err(ReguardingThroughAKey),         Err(ReguardingThroughAKey)]),
+            (Reguard, Legacy,       [admin,                        Err(ReguardingThroughAKey),         Err(ReguardingThroughAKey)]),
+            (Rotate,  CallingKey,   [own,                          own,                                own]),
+            (Rotate,  Own,          [own,                          Err(RotatingAnotherKeyThroughAKey), Err(RotatingAnotherKeyThroughAKey)]),
+            (Rotate,  OtherPersons, [Err(RotatingAnotherPersonsKey), Err(RotatingAnotherKeyThroughAKey), Err(RotatingAnotherKeyThroughAKey)]),
+            (Rotate,  Legacy,       [admin,                        Err(RotatingAnotherKeyThroughAKey), Err(RotatingAnotherKeyThroughAKey)]),
         ];
-        for (change, holder, expected) in table {
-            assert_eq!(
-                key_action(change, holder),
-                expected,
-                "{change:?} of {holder:?}"
-            );
+        assert_eq!(table.len(), 5 * 4, "every change needs a row per holder");
+        for (change, holder, answers) in table {
+            for (via, expected) in [Via::Session, Via::UserKey, Via::AccountKey]
+                .into_iter()
+                .zip(answers)
+            {
+                assert_eq!(
+                    key_access(change, holder, via),
+                    expected,
+                    "{change:?} of {holder:?} {via:?}"
+                );
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::domain::{
     inputs::{AccountName, Email, NewPassword},
 };
 use crate::server::audit::{Actor, Event, Origin};
-use crate::server::config::Config;
+use crate::server::config::{Config, Settings};
 use crate::server::keys::secret::{KeyHasher, KeySecret};
 use crate::server::signin::passwords::Passwords;
 use crate::server::{audit, db, stores};
@@ -24,12 +24,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
     about = "Self-hostable user-scoped API keys."
 )]
 #[command(
-    after_help = "Configuration: LEPTOS_SITE_ADDR, KEYWARD_DATA_DIR, DATABASE_URL, KEYWARD_PEPPER, \
-KEYWARD_PUBLIC_URL, KEYWARD_SECURE_COOKIES (see README.md)."
+    after_help = "The address to listen on is Leptos' LEPTOS_SITE_ADDR (127.0.0.1:3000 by default)."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
 }
 
 #[derive(Subcommand)]
@@ -79,14 +80,13 @@ pub enum LegacyKeysCommand {
     },
 }
 
-pub async fn create_admin(email: &str, account_name: &str) -> Result<()> {
+pub async fn create_admin(config: Config, email: &str, account_name: &str) -> Result<()> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!(e.message))?;
     let account_name = AccountName::parse(account_name).map_err(|e| anyhow::anyhow!(e.message))?;
     let mut password = String::new();
     tokio::io::stdin().read_to_string(&mut password).await?;
     let password = NewPassword::parse(password.trim_end_matches(['\r', '\n']))
         .map_err(|e| anyhow::anyhow!(e.message))?;
-    let config = Config::from_env()?;
     let database = db::connect(&config).await?;
     let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
     let hash = Passwords::new()?.hash(password.expose()).await?;
@@ -120,10 +120,9 @@ pub async fn create_admin(email: &str, account_name: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn import_legacy_keys(account_id: &str) -> Result<()> {
+pub async fn import_legacy_keys(config: Config, account_id: &str) -> Result<()> {
     let account_id =
         AccountId::parse("--account", account_id).map_err(|e| anyhow::anyhow!(e.message))?;
-    let config = Config::from_env()?;
     let database = db::connect(&config).await?;
     let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
     let imported =
@@ -134,8 +133,7 @@ pub async fn import_legacy_keys(account_id: &str) -> Result<()> {
 
 /// Verifies the audit trail's hash chains, and holds them against the checkpoints in the data
 /// directory; `Ok(false)` when one is broken.
-pub async fn verify_audit_trail() -> Result<bool> {
-    let config = Config::from_env()?;
+pub async fn verify_audit_trail(config: Config) -> Result<bool> {
     let database = db::connect(&config).await?;
     let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
     let path = crate::server::audit::checkpoints::path_in(&config.data_dir);
@@ -180,8 +178,7 @@ pub async fn verify_audit_trail() -> Result<bool> {
 }
 
 /// Writes a checkpoint of every chain head to the data directory.
-pub async fn write_audit_checkpoint() -> Result<()> {
-    let config = Config::from_env()?;
+pub async fn write_audit_checkpoint(config: Config) -> Result<()> {
     let database = db::connect(&config).await?;
     let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
     let mut writer = crate::server::audit::checkpoints::Writer::new(&config.data_dir);
@@ -232,8 +229,7 @@ pub async fn import_legacy_secrets(
         .map(|(id, name, secret_hash, hint)| stores::keys::NewKey {
             id,
             account_id,
-            user_id: None,
-            membership_id: None,
+            owner: stores::keys::Owner::Account,
             created_by_key_id: None,
             name,
             secret_hash,

@@ -21,9 +21,8 @@ pub fn init_logging() {
 }
 
 /// Reads the configuration, builds the app and serves it at `LEPTOS_SITE_ADDR`.
-pub async fn run() -> anyhow::Result<()> {
+pub async fn run(config: crate::server::config::Config) -> anyhow::Result<()> {
     let leptos_options = leptos::config::get_configuration(None)?.leptos_options;
-    let config = crate::server::config::Config::from_env()?;
     let address = leptos_options.site_addr;
     tracing::info!(database = %config.database_label(), data_dir = %config.data_dir.display(), "starting keyward");
     let server = router::build(config, leptos_options).await?;

@@ -25,6 +25,14 @@ pub async fn authorize(action: Action) -> Result<(AppState, Principal), ApiError
     Ok((state, principal))
 }
 
+/// Resolves the caller without asking the policy yet: for operations on one object, whose
+/// policy check needs the object (`Principal::authorize_key`), made by the use case.
+pub async fn resolve_caller() -> Result<(AppState, Principal), ApiError> {
+    let state = app_state()?;
+    let principal = resolve(&state).await?;
+    Ok((state, principal))
+}
+
 /// Resolves the caller from a bearer key if the request has an `Authorization` header, else
 /// from the session cookie.
 pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {

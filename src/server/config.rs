@@ -1,9 +1,14 @@
-//! Configuration from environment variables, with defaults that run on a laptop unchanged.
+//! Configuration: one declarative table ([`Settings`]) of every variable keyward reads, with its
+//! default and what it means, and the [`Config`] the server runs with, made from it. Each
+//! setting comes from its environment variable (or the flag of the same name before the
+//! command: `keyward --data-dir /srv/keyward serve`); `keyward --help` prints the table, and a
+//! test holds the README's table to it, so a new variable cannot be left out of either.
+//! Defaults run on a laptop unchanged.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// Names of the variables, in one place for the README and the `--help` texts.
 pub const DATA_DIR_VAR: &str = "KEYWARD_DATA_DIR";
 pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
 pub const PEPPER_VAR: &str = "KEYWARD_PEPPER";
@@ -13,6 +18,16 @@ pub const TRUSTED_PROXIES_VAR: &str = "KEYWARD_TRUSTED_PROXIES";
 pub const SIGNUP_VAR: &str = "KEYWARD_SIGNUP";
 pub const SIGNUPS_PER_HOUR_VAR: &str = "KEYWARD_SIGNUPS_PER_HOUR";
 pub const AUDIT_RETENTION_DAYS_VAR: &str = "KEYWARD_AUDIT_RETENTION_DAYS";
+pub const SMTP_URL_VAR: &str = "KEYWARD_SMTP_URL";
+pub const MAIL_FROM_VAR: &str = "KEYWARD_MAIL_FROM";
+pub const REDIS_URL_VAR: &str = "KEYWARD_REDIS_URL";
+pub const REDIS_PREFIX_VAR: &str = "KEYWARD_REDIS_PREFIX";
+pub const KEY_CACHE_VAR: &str = "KEYWARD_KEY_CACHE_MS";
+pub const MAX_KEYS_VAR: &str = "KEYWARD_MAX_KEYS_PER_ACCOUNT";
+pub const MAX_CHILDREN_VAR: &str = "KEYWARD_MAX_CHILDREN_PER_KEY";
+pub const MAX_CHECKS_VAR: &str = "KEYWARD_MAX_CHECKS_PER_ACCOUNT";
+pub const MAX_PENDING_INVITES_VAR: &str = "KEYWARD_MAX_PENDING_INVITES";
+pub const INVITES_PER_HOUR_VAR: &str = "KEYWARD_INVITES_PER_HOUR";
 
 /// How long audit events are kept: a year covers the usual compliance questions.
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
@@ -20,6 +35,85 @@ pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 /// Sign-ups (and new logins made by accepting an invite) allowed per client address per hour:
 /// a person signs up once, and each attempt costs an argon2 hash.
 pub const DEFAULT_SIGNUPS_PER_HOUR: u32 = 10;
+
+pub const DEFAULT_MAIL_FROM: &str = "keyward <keyward@localhost>";
+pub const DEFAULT_REDIS_PREFIX: &str = "keyward:";
+
+/// How long a reading of the key-check counter is trusted by default (see `keys::cache`).
+pub const DEFAULT_KEY_CACHE_WINDOW: Duration = Duration::from_millis(500);
+
+/// Every setting, as it is read. An empty text setting counts as unset.
+#[derive(clap::Args, Clone, Debug)]
+#[command(next_help_heading = "Configuration (each flag also reads its environment variable)")]
+pub struct Settings {
+    /// Created on first start; holds the SQLite file, the pepper and the audit checkpoints.
+    #[arg(long, env = DATA_DIR_VAR, value_name = DATA_DIR_VAR, default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://user@host/db` (for several instances behind a load balancer).
+    /// Default: `sqlite://<data dir>/keyward.db`.
+    #[arg(long, env = DATABASE_URL_VAR, value_name = DATABASE_URL_VAR, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// The secret keys are hashed with (at least 32 characters). Default: generated into
+    /// `<data dir>/pepper`. Changing it invalidates every key.
+    #[arg(long, env = PEPPER_VAR, value_name = PEPPER_VAR, hide_env_values = true)]
+    pub pepper: Option<String>,
+    /// Base of the links keyward hands out (`https://keys.example.com`); required with SMTP.
+    /// Default: from the request's Host.
+    #[arg(long, env = PUBLIC_URL_VAR, value_name = PUBLIC_URL_VAR)]
+    pub public_url: Option<String>,
+    /// The `Secure` flag on the session cookie. Default: on when the public URL is https.
+    #[arg(long, env = SECURE_COOKIES_VAR, value_name = SECURE_COOKIES_VAR, value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub secure_cookies: Option<bool>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: addresses or CIDR networks,
+    /// comma-separated. Default: none.
+    #[arg(long, env = TRUSTED_PROXIES_VAR, value_name = TRUSTED_PROXIES_VAR, value_parser = parse_networks, default_value = "")]
+    pub trusted_proxies: Networks,
+    /// `open`, or `closed`: no public sign-up (accounts start with `keyward admin create`).
+    #[arg(long, env = SIGNUP_VAR, value_name = SIGNUP_VAR, value_parser = parse_signup, default_value = "open", action = clap::ArgAction::Set)]
+    pub signup: bool,
+    /// New logins allowed per client address per hour.
+    #[arg(long, env = SIGNUPS_PER_HOUR_VAR, value_name = SIGNUPS_PER_HOUR_VAR, default_value_t = DEFAULT_SIGNUPS_PER_HOUR, value_parser = clap::value_parser!(u32).range(1..))]
+    pub signups_per_hour: u32,
+    /// Audit events older than this many days are deleted (1 to 36500).
+    #[arg(long, env = AUDIT_RETENTION_DAYS_VAR, value_name = AUDIT_RETENTION_DAYS_VAR, default_value_t = DEFAULT_AUDIT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub audit_retention_days: u32,
+    /// Where keyward sends email (`smtp://user:password@host:587?tls=required`). Default: none.
+    #[arg(long, env = SMTP_URL_VAR, value_name = SMTP_URL_VAR, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of keyward's emails.
+    #[arg(long, env = MAIL_FROM_VAR, value_name = MAIL_FROM_VAR, default_value = DEFAULT_MAIL_FROM)]
+    pub mail_from: String,
+    /// Where several instances share their limits (`redis://host:6379`). Default: none.
+    #[arg(long, env = REDIS_URL_VAR, value_name = REDIS_URL_VAR, hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Put before every Redis key, so deployments can share a Redis.
+    #[arg(long, env = REDIS_PREFIX_VAR, value_name = REDIS_PREFIX_VAR, default_value = DEFAULT_REDIS_PREFIX)]
+    pub redis_prefix: String,
+    /// Milliseconds a key check may be answered from memory (0 to 60000; 0: no cache).
+    #[arg(long, env = KEY_CACHE_VAR, value_name = KEY_CACHE_VAR, default_value_t = DEFAULT_KEY_CACHE_WINDOW.as_millis() as u64, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub key_cache_ms: u64,
+    /// Active keys an account may hold.
+    #[arg(long, env = MAX_KEYS_VAR, value_name = MAX_KEYS_VAR, default_value_t = Ceilings::default().keys_per_account, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_keys_per_account: u32,
+    /// Active keys one key may have made.
+    #[arg(long, env = MAX_CHILDREN_VAR, value_name = MAX_CHILDREN_VAR, default_value_t = Ceilings::default().children_per_key, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_children_per_key: u32,
+    /// Checks an account may hold.
+    #[arg(long, env = MAX_CHECKS_VAR, value_name = MAX_CHECKS_VAR, default_value_t = Ceilings::default().checks_per_account, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_checks_per_account: u32,
+    /// Pending invites an account may hold.
+    #[arg(long, env = MAX_PENDING_INVITES_VAR, value_name = MAX_PENDING_INVITES_VAR, default_value_t = Ceilings::default().pending_invites_per_account, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pending_invites: u32,
+    /// Invites an account may send an hour.
+    #[arg(long, env = INVITES_PER_HOUR_VAR, value_name = INVITES_PER_HOUR_VAR, default_value_t = Ceilings::default().invites_per_account_per_hour, value_parser = clap::value_parser!(u32).range(1..))]
+    pub invites_per_hour: u32,
+}
+
+/// Networks as a setting holds them (a type of its own, so clap reads the list as one value).
+#[derive(Clone, Debug, Default)]
+pub struct Networks(pub Vec<ipnet::IpNet>);
+
+use crate::server::limits::ceilings::Ceilings;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -37,123 +131,81 @@ pub struct Config {
     pub signups_per_hour: u32,
     /// Audit events older than this many days are deleted by the background task.
     pub audit_retention_days: u32,
-    /// Where email goes (`KEYWARD_SMTP_URL`); `None`: keyward sends none.
+    /// Where email goes; `None`: keyward sends none.
     pub smtp_url: Option<crate::server::mail::SmtpUrl>,
-    /// The sender of keyward's emails (`KEYWARD_MAIL_FROM`).
+    /// The sender of keyward's emails.
     pub mail_from: String,
-    /// Where several instances share their rate limits (`KEYWARD_REDIS_URL`); `None`: each
-    /// instance limits on its own.
+    /// Where several instances share their rate limits; `None`: each instance limits on its own.
     pub redis_url: Option<crate::server::limits::shared::RedisUrl>,
-    /// Put before every Redis key (`KEYWARD_REDIS_PREFIX`), so deployments can share a Redis.
+    /// Put before every Redis key, so deployments can share a Redis.
     pub redis_prefix: String,
-    /// How long a reading of the key-check counter is trusted (`KEYWARD_KEY_CACHE_MS`, 500 by
-    /// default); `None` (`0`): keys are not cached. See `key_cache`.
-    pub key_cache_window: Option<std::time::Duration>,
-    /// How much one account may hold (keys, checks, invites), see `ceilings`.
-    pub ceilings: crate::server::limits::ceilings::Ceilings,
+    /// How long a reading of the key-check counter is trusted; `None` (`0`): keys are not
+    /// cached. See `keys::cache`.
+    pub key_cache_window: Option<Duration>,
+    /// How much one account may hold (keys, checks, invites), see `limits::ceilings`.
+    pub ceilings: Ceilings,
     /// The key-hashing secret from the environment; `None` means "use or create the file".
     pepper_from_env: Option<String>,
 }
 
+/// A text setting, with an empty one counting as unset.
+fn given(text: Option<String>) -> Option<String> {
+    text.map(|text| text.trim().to_string())
+        .filter(|text| !text.is_empty())
+}
+
 impl Config {
+    /// The configuration from the environment alone (no flags).
     pub fn from_env() -> Result<Self> {
-        let data_dir =
-            PathBuf::from(std::env::var(DATA_DIR_VAR).unwrap_or_else(|_| "./data".to_string()));
-        let database_url = std::env::var(DATABASE_URL_VAR)
-            .ok()
-            .filter(|url| !url.trim().is_empty())
-            .unwrap_or_else(|| sqlite_url_in(&data_dir));
-        let public_url = std::env::var(PUBLIC_URL_VAR)
-            .ok()
+        #[derive(clap::Parser)]
+        struct EnvironmentOnly {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let parsed = <EnvironmentOnly as clap::Parser>::try_parse_from(["keyward"])
+            .map_err(|error| anyhow::anyhow!("{}", error.render().to_string().trim()))?;
+        Ok(Config::from_settings(parsed.settings))
+    }
+
+    /// The configuration the settings say, with the defaults that depend on other settings.
+    pub fn from_settings(settings: Settings) -> Self {
+        let public_url = given(settings.public_url)
             .map(|url| url.trim_end_matches('/').to_string())
             .filter(|url| !url.is_empty());
-        let secure_cookies = match std::env::var(SECURE_COOKIES_VAR) {
-            Ok(value) => parse_bool(SECURE_COOKIES_VAR, &value)?,
-            Err(_) => public_url
+        let secure_cookies = settings.secure_cookies.unwrap_or_else(|| {
+            public_url
                 .as_deref()
-                .is_some_and(|url| url.starts_with("https://")),
-        };
-        let trusted_proxies = parse_networks(
-            TRUSTED_PROXIES_VAR,
-            &std::env::var(TRUSTED_PROXIES_VAR).unwrap_or_default(),
-        )?;
-        let signup_open = match std::env::var(SIGNUP_VAR) {
-            Err(_) => true,
-            Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
-                "" | "open" => true,
-                "closed" => false,
-                other => anyhow::bail!("{SIGNUP_VAR} must be open or closed, not {other:?}"),
-            },
-        };
-        let signups_per_hour = match std::env::var(SIGNUPS_PER_HOUR_VAR) {
-            Err(_) => DEFAULT_SIGNUPS_PER_HOUR,
-            Ok(value) => value
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n > 0)
-                .with_context(|| {
-                    format!("{SIGNUPS_PER_HOUR_VAR} must be a whole number above 0")
-                })?,
-        };
-        let audit_retention_days = match std::env::var(AUDIT_RETENTION_DAYS_VAR) {
-            Err(_) => DEFAULT_AUDIT_RETENTION_DAYS,
-            Ok(value) => value
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|days| (1..=36_500).contains(days))
-                .with_context(|| {
-                    format!("{AUDIT_RETENTION_DAYS_VAR} must be a whole number of days, 1 to 36500")
-                })?,
-        };
-        Ok(Config {
-            data_dir,
+                .is_some_and(|url| url.starts_with("https://"))
+        });
+        let database_url =
+            given(settings.database_url).unwrap_or_else(|| sqlite_url_in(&settings.data_dir));
+        Config {
             database_url,
             secure_cookies,
             public_url,
-            trusted_proxies,
-            signup_open,
-            signups_per_hour,
-            audit_retention_days,
-            smtp_url: std::env::var(crate::server::mail::SMTP_URL_VAR)
-                .ok()
-                .map(|url| url.trim().to_string())
-                .filter(|url| !url.is_empty())
-                .map(crate::server::mail::SmtpUrl),
-            mail_from: std::env::var(crate::server::mail::MAIL_FROM_VAR)
-                .ok()
-                .filter(|from| !from.trim().is_empty())
-                .unwrap_or_else(|| crate::server::mail::DEFAULT_MAIL_FROM.to_string()),
-            redis_url: std::env::var(crate::server::limits::shared::REDIS_URL_VAR)
-                .ok()
-                .map(|url| url.trim().to_string())
-                .filter(|url| !url.is_empty())
-                .map(crate::server::limits::shared::RedisUrl),
-            redis_prefix: std::env::var(crate::server::limits::shared::REDIS_PREFIX_VAR)
-                .ok()
+            trusted_proxies: settings.trusted_proxies.0,
+            signup_open: settings.signup,
+            signups_per_hour: settings.signups_per_hour,
+            audit_retention_days: settings.audit_retention_days,
+            smtp_url: given(settings.smtp_url).map(crate::server::mail::SmtpUrl),
+            mail_from: given(Some(settings.mail_from))
+                .unwrap_or_else(|| DEFAULT_MAIL_FROM.to_string()),
+            redis_url: given(settings.redis_url).map(crate::server::limits::shared::RedisUrl),
+            redis_prefix: Some(settings.redis_prefix)
                 .filter(|prefix| !prefix.is_empty())
-                .unwrap_or_else(|| crate::server::limits::shared::DEFAULT_REDIS_PREFIX.to_string()),
-            key_cache_window: match std::env::var(crate::server::keys::cache::KEY_CACHE_VAR) {
-                Err(_) => Some(crate::server::keys::cache::DEFAULT_WINDOW),
-                Ok(value) => value
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|millis| *millis <= 60_000)
-                    .map(|millis| {
-                        Some(std::time::Duration::from_millis(millis)).filter(|w| !w.is_zero())
-                    })
-                    .with_context(|| {
-                        format!(
-                            "{} must be a whole number of milliseconds, 0 (no cache) to 60000",
-                            crate::server::keys::cache::KEY_CACHE_VAR
-                        )
-                    })?,
+                .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_string()),
+            key_cache_window: Some(Duration::from_millis(settings.key_cache_ms))
+                .filter(|window| !window.is_zero()),
+            ceilings: Ceilings {
+                keys_per_account: settings.max_keys_per_account,
+                checks_per_account: settings.max_checks_per_account,
+                pending_invites_per_account: settings.max_pending_invites,
+                children_per_key: settings.max_children_per_key,
+                invites_per_account_per_hour: settings.invites_per_hour,
             },
-            ceilings: crate::server::limits::ceilings::Ceilings::from_env()?,
-            pepper_from_env: std::env::var(PEPPER_VAR).ok().filter(|p| !p.is_empty()),
-        })
+            pepper_from_env: settings.pepper.filter(|pepper| !pepper.is_empty()),
+            data_dir: settings.data_dir,
+        }
     }
 
     /// Settings that are fine one by one but not together. Invite links (and the emails that
@@ -162,8 +214,7 @@ impl Config {
     pub fn check(&self) -> Result<()> {
         if self.smtp_url.is_some() && self.public_url.is_none() {
             anyhow::bail!(
-                "{PUBLIC_URL_VAR} must be set when {} is: invite emails carry links, and a link built from the request's Host header could point anywhere",
-                crate::server::mail::SMTP_URL_VAR
+                "{PUBLIC_URL_VAR} must be set when {SMTP_URL_VAR} is: invite emails carry links, and a link built from the request's Host header could point anywhere"
             );
         }
         Ok(())
@@ -182,12 +233,12 @@ impl Config {
             signups_per_hour: 100_000,
             audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
             smtp_url: None,
-            mail_from: crate::server::mail::DEFAULT_MAIL_FROM.to_string(),
+            mail_from: DEFAULT_MAIL_FROM.to_string(),
             redis_url: None,
-            redis_prefix: crate::server::limits::shared::DEFAULT_REDIS_PREFIX.to_string(),
+            redis_prefix: DEFAULT_REDIS_PREFIX.to_string(),
             // Short, so the many changes tests make each wait little; still four readings.
-            key_cache_window: Some(std::time::Duration::from_millis(80)),
-            ceilings: crate::server::limits::ceilings::Ceilings::default(),
+            key_cache_window: Some(Duration::from_millis(80)),
+            ceilings: Ceilings::default(),
             pepper_from_env: None,
         }
     }
@@ -251,7 +302,7 @@ fn sqlite_url_in(data_dir: &Path) -> String {
 }
 
 /// A comma-separated list of networks (`10.0.0.0/8, ::1`); a bare address is one host.
-pub fn parse_networks(name: &str, text: &str) -> Result<Vec<ipnet::IpNet>> {
+pub fn parse_networks(text: &str) -> Result<Networks, String> {
     text.split(',')
         .map(str::trim)
         .filter(|entry| !entry.is_empty())
@@ -259,18 +310,25 @@ pub fn parse_networks(name: &str, text: &str) -> Result<Vec<ipnet::IpNet>> {
             entry
                 .parse::<ipnet::IpNet>()
                 .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    anyhow::anyhow!("{name}: {entry:?} is not an address or a CIDR network")
-                })
+                .map_err(|_| format!("{entry:?} is not an address or a CIDR network"))
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Networks)
 }
 
-fn parse_bool(name: &str, value: &str) -> Result<bool> {
+fn parse_bool(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        other => anyhow::bail!("{name} must be true or false, not {other:?}"),
+        _ => Err("must be true or false".to_string()),
+    }
+}
+
+fn parse_signup(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "open" => Ok(true),
+        "closed" => Ok(false),
+        _ => Err("must be open or closed".to_string()),
     }
 }
 
@@ -288,4 +346,108 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(contents)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let args = std::iter::once("keyward").chain(args.iter().copied());
+        Flags::try_parse_from(args)
+            .map(|flags| Config::from_settings(flags.settings))
+            .map_err(|error| error.to_string())
+    }
+
+    /// The README's configuration table and the settings are one list: a variable added to
+    /// [`Settings`] without a row (or a row left for a variable that is gone) fails here.
+    #[test]
+    fn the_readme_lists_every_setting_and_no_other() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("\n## Configuration\n")
+            .nth(1)
+            .expect("the README has a Configuration section");
+        let section = section.split("\n## ").next().unwrap_or_default();
+        let mut documented: Vec<String> = section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|rest| rest.split('`').next())
+            .map(str::to_string)
+            .collect();
+        documented.sort();
+        let command = Flags::command();
+        let mut settings: Vec<String> = command
+            .get_arguments()
+            .filter(|arg| arg.get_id() != "help")
+            .map(|arg| {
+                arg.get_env()
+                    .unwrap_or_else(|| panic!("--{} has no variable", arg.get_id()))
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        // Read by Leptos (the address) and by the log filter; the README lists them with ours.
+        settings.extend(["LEPTOS_SITE_ADDR".to_string(), "RUST_LOG".to_string()]);
+        settings.sort();
+        assert_eq!(documented, settings);
+    }
+
+    #[test]
+    fn defaults_run_on_a_laptop_and_empty_texts_count_as_unset() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert!(config.database_url.starts_with("sqlite://"));
+        assert!(config.signup_open && !config.secure_cookies);
+        assert_eq!(config.signups_per_hour, DEFAULT_SIGNUPS_PER_HOUR);
+        assert_eq!(config.key_cache_window, Some(DEFAULT_KEY_CACHE_WINDOW));
+        assert_eq!(config.ceilings, Ceilings::default());
+        let config = parse(&["--database-url", " ", "--smtp-url", "", "--public-url", ""]).unwrap();
+        assert!(config.database_url.starts_with("sqlite://"));
+        assert!(config.smtp_url.is_none() && config.public_url.is_none());
+        let config = parse(&[
+            "--public-url",
+            "https://keys.example.com/",
+            "--key-cache-ms",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://keys.example.com")
+        );
+        assert!(config.secure_cookies, "https means secure cookies");
+        assert_eq!(config.key_cache_window, None);
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_its_variable() {
+        for (args, variable) in [
+            (["--signups-per-hour", "0"], SIGNUPS_PER_HOUR_VAR),
+            (
+                ["--audit-retention-days", "36501"],
+                AUDIT_RETENTION_DAYS_VAR,
+            ),
+            (["--key-cache-ms", "soon"], KEY_CACHE_VAR),
+            (["--signup", "maybe"], SIGNUP_VAR),
+            (["--secure-cookies", "perhaps"], SECURE_COOKIES_VAR),
+            (
+                ["--trusted-proxies", "10.0.0.0/8, nonsense"],
+                TRUSTED_PROXIES_VAR,
+            ),
+            (["--max-keys-per-account", "0"], MAX_KEYS_VAR),
+        ] {
+            let error = parse(&args).unwrap_err();
+            assert!(error.contains(variable), "{args:?}: {error}");
+        }
+        let proxies = parse(&["--trusted-proxies", "10.0.0.0/8, ::1"]).unwrap();
+        assert_eq!(proxies.trusted_proxies.len(), 2);
+    }
 }

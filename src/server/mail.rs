@@ -4,14 +4,11 @@
 //! sent is tried again on the next round.
 
 use crate::domain::time::Millis;
+use crate::server::config::{MAIL_FROM_VAR, SMTP_URL_VAR};
 use crate::server::{stores, AppState};
 use anyhow::{Context, Result};
 use lettre::{message::Mailbox, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::fmt;
-
-pub const SMTP_URL_VAR: &str = "KEYWARD_SMTP_URL";
-pub const MAIL_FROM_VAR: &str = "KEYWARD_MAIL_FROM";
-pub const DEFAULT_MAIL_FROM: &str = "keyward <keyward@localhost>";
 
 /// `smtp://user:password@host:port` (add `?tls=required` for STARTTLS) or `smtps://…`. It may
 /// hold a password, so it is never printed whole.

@@ -6,8 +6,9 @@ use crate::domain::time::Millis;
 use crate::domain::{
     allows,
     ids::{AccountId, KeyId, MembershipId},
-    views::{Account, User, Via},
-    Action, ApiError, ErrorCode, Role,
+    key_access,
+    views::{Account, Key, KeyKind, User, Via},
+    Action, ApiError, ErrorCode, KeyChange, KeyHolder, Role,
 };
 use ipnet::IpNet;
 
@@ -73,5 +74,26 @@ impl Principal {
 
     pub fn key_id(&self) -> Option<&KeyId> {
         self.key.as_ref().map(|key| &key.id)
+    }
+
+    /// Whose `key` is, as this caller sees it.
+    pub fn holder_of(&self, key: &Key) -> KeyHolder {
+        if self.key_id() == Some(&key.id) {
+            KeyHolder::CallingKey
+        } else if key.kind == KeyKind::LegacyAccount {
+            KeyHolder::Legacy
+        } else if matches!((&key.owner, &self.user), (Some(owner), Some(me)) if owner.id == me.id) {
+            KeyHolder::Own
+        } else {
+            KeyHolder::OtherPersons
+        }
+    }
+
+    /// The policy check for doing `change` to one key of the account: the policy's answer for
+    /// this caller and this key ([`key_access`]), and then the role check of that action.
+    pub fn authorize_key(&self, key: &Key, change: KeyChange) -> Result<(), ApiError> {
+        let action = key_access(change, self.holder_of(key), self.via)
+            .map_err(|refusal| ApiError::new(ErrorCode::Forbidden, refusal.message()))?;
+        self.authorize(action)
     }
 }

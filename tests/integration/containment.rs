@@ -186,8 +186,10 @@ async fn keys_die_with_the_membership_they_were_made_in() {
             &stores::keys::NewKey {
                 id: &KeyId::generate(),
                 account_id: &account_id,
-                user_id: Some(&user_id),
-                membership_id: Some(&old_membership.id),
+                owner: stores::keys::Owner::Person {
+                    user_id: &user_id,
+                    membership_id: Some(&old_membership.id),
+                },
                 created_by_key_id: None,
                 name: "late",
                 secret_hash: &app.state.key_hasher.hash(&secret),

@@ -42,8 +42,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub const KEY_CACHE_VAR: &str = "KEYWARD_KEY_CACHE_MS";
-pub const DEFAULT_WINDOW: Duration = Duration::from_millis(500);
 /// What a writer waits beyond the window: the time between the commit and the start of its
 /// wait is already on its side, this covers clocks that run at slightly different rates.
 const MARGIN: Duration = Duration::from_millis(50);

@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod changes;
 pub mod check;
+pub mod lifecycle;
 pub mod networks;
 pub mod peers;
 pub mod rules;

@@ -1,32 +1,12 @@
 //! What a new key may be, beyond its owner's role: the account's key policy on its expiry, and
 //! — for a key made by a key — guards that stay within its parent's. `keys/create` and
-//! `keys/rotate` both ask here. The key lists' filters are read here too.
+//! `keys/rotate` both ask here. The key lists' filters are read here too. Who may change which
+//! key is the policy's (`domain::policy::key_access`, applied by `Principal::authorize_key`).
 
 use crate::domain::time::Millis;
-use crate::domain::{
-    key_action,
-    views::{Key, KeyPolicy},
-    Action, ApiError, KeyChange, KeyHolder,
-};
+use crate::domain::{views::KeyPolicy, ApiError};
 use crate::server::keys::networks;
 use crate::server::Principal;
-
-/// Whether `key` belongs to the person calling.
-pub fn is_own_key(caller: &Principal, key: &Key) -> bool {
-    matches!((&key.owner, &caller.user), (Some(owner), Some(me)) if owner.id == me.id)
-}
-
-/// The policy's action for doing `change` to `key` (see [`key_action`]).
-pub fn action_on_key(caller: &Principal, key: &Key, change: KeyChange) -> Action {
-    let holder = if caller.key_id() == Some(&key.id) {
-        KeyHolder::CallingKey
-    } else if is_own_key(caller, key) {
-        KeyHolder::Own
-    } else {
-        KeyHolder::Other
-    };
-    key_action(change, holder)
-}
 
 /// The guards a new key gets: as asked, checked; a child's must lie within its parent's (its
 /// networks inside the parent's, its limit no higher), and without its own it takes the

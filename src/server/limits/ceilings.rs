@@ -10,13 +10,11 @@ use crate::domain::{
     ApiError,
 };
 use crate::server::db::Pool;
-use anyhow::{Context, Result};
 
-pub const KEYS_VAR: &str = "KEYWARD_MAX_KEYS_PER_ACCOUNT";
-pub const CHECKS_VAR: &str = "KEYWARD_MAX_CHECKS_PER_ACCOUNT";
-pub const PENDING_INVITES_VAR: &str = "KEYWARD_MAX_PENDING_INVITES";
-pub const CHILDREN_VAR: &str = "KEYWARD_MAX_CHILDREN_PER_KEY";
-pub const INVITES_PER_HOUR_VAR: &str = "KEYWARD_INVITES_PER_HOUR";
+use crate::server::config::{
+    MAX_CHECKS_VAR as CHECKS_VAR, MAX_CHILDREN_VAR as CHILDREN_VAR, MAX_KEYS_VAR as KEYS_VAR,
+    MAX_PENDING_INVITES_VAR as PENDING_INVITES_VAR,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ceilings {
@@ -43,34 +41,6 @@ impl Default for Ceilings {
 }
 
 impl Ceilings {
-    pub fn from_env() -> Result<Ceilings> {
-        let defaults = Ceilings::default();
-        let read = |name: &str, default: u32| -> Result<u32> {
-            match std::env::var(name) {
-                Err(_) => Ok(default),
-                Ok(value) => value
-                    .trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .with_context(|| format!("{name} must be a whole number above 0")),
-            }
-        };
-        Ok(Ceilings {
-            keys_per_account: read(KEYS_VAR, defaults.keys_per_account)?,
-            checks_per_account: read(CHECKS_VAR, defaults.checks_per_account)?,
-            pending_invites_per_account: read(
-                PENDING_INVITES_VAR,
-                defaults.pending_invites_per_account,
-            )?,
-            children_per_key: read(CHILDREN_VAR, defaults.children_per_key)?,
-            invites_per_account_per_hour: read(
-                INVITES_PER_HOUR_VAR,
-                defaults.invites_per_account_per_hour,
-            )?,
-        })
-    }
-
     /// Whether the account (and, for a child, its parent key) has room for one more key.
     pub async fn room_for_key(
         &self,

@@ -9,6 +9,7 @@
 //! limit. After a failure Redis is left alone for a few seconds, so an outage costs one slow
 //! request every few seconds, not every request.
 
+use crate::server::config::REDIS_URL_VAR;
 use redis::{aio::ConnectionManager, Script};
 use std::{
     fmt,
@@ -26,10 +27,6 @@ fn unix_millis() -> u64 {
             u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
         })
 }
-
-pub const REDIS_URL_VAR: &str = "KEYWARD_REDIS_URL";
-pub const REDIS_PREFIX_VAR: &str = "KEYWARD_REDIS_PREFIX";
-pub const DEFAULT_REDIS_PREFIX: &str = "keyward:";
 
 /// A Redis call that takes longer than this counts as failed, and the instance limits on its own:
 /// a slow Redis must not slow every sign-in and every limited key.

@@ -318,6 +318,8 @@ pub async fn set_key_policy(
         .target(Target::new("account", account_id, ""))
         .details(json!({"from": before, "to": after}));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
+    // A key check reads this: every instance must forget the account's keys.
+    crate::server::stores::key_checks::changed(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(after)
 }
@@ -373,6 +375,8 @@ pub async fn set_role(
         .target(Target::user(user_id, &current.user.email))
         .details(json!({"from": current.role.as_str(), "to": role.as_str()}));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
+    // A key check reads this: every instance must forget the account's keys.
+    crate::server::stores::key_checks::changed(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(Member { role, ..current })
 }
@@ -417,6 +421,8 @@ pub async fn remove(
         .target(Target::user(user_id, &current.user.email))
         .details(json!({"role": current.role.as_str(), "keys_revoked": keys_revoked}));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
+    // A key check reads this: every instance must forget the account's keys.
+    crate::server::stores::key_checks::changed(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(())
 }

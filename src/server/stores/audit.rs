@@ -85,12 +85,6 @@ pub async fn append(
         .bind(&event.account_id)
         .execute(&mut **transaction)
         .await?;
-    // The change this event records may alter how a key checks out: every instance must forget
-    // the account's keys it has verified, and this request must not answer before they have.
-    if crate::server::keys::cache::changes_key_checks(event.action, event.guards_changed) {
-        crate::server::stores::key_checks::move_check_epoch(transaction, &event.account_id).await?;
-        crate::server::keys::changes::note_change(&event.account_id);
-    }
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 //! when to forget what it kept (see `keys::cache`).
 
 use crate::domain::ids::AccountId;
+use crate::server::audit::Event;
 use crate::server::db::Pool;
+use crate::server::keys::cache::changes_key_checks;
 use sqlx::{Any, Transaction};
 
 /// The counter that every change to how a key checks out moves (see `key_cache`).
@@ -14,14 +16,22 @@ pub async fn check_epoch(pool: &Pool) -> Result<u64, sqlx::Error> {
     Ok(epoch.unsigned_abs())
 }
 
-/// Moves that counter in the transaction of the change, and records that this account's key
-/// checks changed at the new value. The counter's row is the last but one such a transaction
-/// locks (`audit::append` moves it after the event is written), the account's row the last,
-/// so they all lock in one order.
-pub async fn move_check_epoch(
+/// Says, in the transaction of the change that `event` records, that the change alters how keys
+/// of its account check out: moves the counter and records the account at the new value. Each
+/// store whose change a key check reads calls it right after appending the event (so the
+/// chain's lock, the counter's and the account's are taken in one order, last), and the use
+/// case that called the store notes the change for the API boundary (`keys::changes`).
+/// Which changes those are is `keys::cache::changes_key_checks`, held to this in debug builds.
+pub async fn changed(
     transaction: &mut Transaction<'static, Any>,
-    account_id: &AccountId,
+    event: &Event,
 ) -> Result<(), sqlx::Error> {
+    debug_assert!(
+        changes_key_checks(event.action, event.guards_changed),
+        "{} does not change key checks",
+        event.action.as_str()
+    );
+    let account_id = &event.account_id;
     let (epoch,): (i64,) =
         sqlx::query_as("UPDATE key_check_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch")
             .fetch_one(&mut **transaction)

@@ -24,13 +24,22 @@ use ipnet::IpNet;
 use serde_json::json;
 use sqlx::{Any, Transaction};
 
+/// Whose a new key is.
+#[derive(Clone, Copy)]
+pub enum Owner<'a> {
+    /// A person's key, acting through their membership (it dies with it).
+    Person {
+        user_id: &'a UserId,
+        membership_id: Option<&'a MembershipId>,
+    },
+    /// A legacy account key: nobody's, acting as Admin (imported, never created).
+    Account,
+}
+
 pub struct NewKey<'a> {
     pub id: &'a KeyId,
     pub account_id: &'a AccountId,
-    /// `None` for a legacy account key.
-    pub user_id: Option<&'a UserId>,
-    /// The membership the key acts through (`None` for a legacy account key).
-    pub membership_id: Option<&'a MembershipId>,
+    pub owner: Owner<'a>,
     /// The key that creates this one, when a program does it with a key.
     pub created_by_key_id: Option<&'a KeyId>,
     pub name: &'a str,
@@ -177,6 +186,10 @@ pub async fn update(
             "from": {"name": key.name, "allowed_cidrs": key.allowed_cidrs, "rate_limit_per_minute": key.rate_limit_per_minute},
         }));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
+    if guards_changed {
+        // A key check reads the guards (a rename it does not): every instance must forget.
+        crate::server::stores::key_checks::changed(&mut transaction, &event).await?;
+    }
     transaction.commit().await?;
     Ok(true)
 }
@@ -192,6 +205,16 @@ pub(crate) const DESCENDANTS: &str = "WITH RECURSIVE descendants (id) AS ( \
      )";
 
 /// How a rotation ended.
+/// What a rotation's successor gets of its own; everything else (owner, membership, parent,
+/// name, cap, guards) it copies from the old key, in SQL.
+pub struct Successor<'a> {
+    pub id: &'a KeyId,
+    pub secret_hash: &'a str,
+    pub hint: &'a str,
+    pub now: Millis,
+    pub expires_at: Option<Millis>,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotated {
     Yes,
@@ -208,7 +231,7 @@ pub async fn rotate(
     pool: &Pool,
     old: &Key,
     account_id: &AccountId,
-    successor: &NewKey<'_>,
+    successor: &Successor<'_>,
     bound: bool,
     old_stops_at: Millis,
     event: Event,
@@ -273,6 +296,8 @@ pub async fn rotate(
             "successor_bound_to_old_key": bound,
         }));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
+    // A key check reads this: every instance must forget the account's keys.
+    crate::server::stores::key_checks::changed(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(Rotated::Yes)
 }
@@ -313,10 +338,12 @@ async fn insert_row(
     transaction: &mut Transaction<'static, Any>,
     key: &NewKey<'_>,
 ) -> Result<(), sqlx::Error> {
-    let kind = if key.user_id.is_some() {
-        KeyKind::User
-    } else {
-        KeyKind::LegacyAccount
+    let (kind, user_id, membership_id) = match key.owner {
+        Owner::Person {
+            user_id,
+            membership_id,
+        } => (KeyKind::User, Some(user_id), membership_id),
+        Owner::Account => (KeyKind::LegacyAccount, None, None),
     };
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, user_id, membership_id, created_by_key_id, kind, name, \
@@ -326,8 +353,8 @@ async fn insert_row(
     )
     .bind(key.id)
     .bind(key.account_id)
-    .bind(key.user_id)
-    .bind(key.membership_id)
+    .bind(user_id)
+    .bind(membership_id)
     .bind(key.created_by_key_id)
     .bind(kind)
     .bind(key.name)

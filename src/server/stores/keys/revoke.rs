@@ -3,7 +3,6 @@
 
 use crate::domain::time::Millis;
 use crate::domain::{
-    audit::AuditAction,
     ids::{AccountId, KeyId},
     views::Key,
 };
@@ -12,6 +11,15 @@ use crate::server::db::Pool;
 use crate::server::stores::keys::DESCENDANTS;
 use serde_json::json;
 use sqlx::{Any, Transaction};
+
+/// Why a key is revoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// By a person or a program that may (`keys/revoke`).
+    ByCaller,
+    /// By a leak report: the key is also marked, so its owner is told why.
+    LeakReport,
+}
 
 /// Revokes a key of this account and every key it created, recursively (a no-op on keys
 /// already revoked, which keep their first time), with its event: `key.revoked`, or
@@ -22,10 +30,11 @@ pub async fn revoke(
     pool: &Pool,
     key: &Key,
     account_id: &AccountId,
+    revocation: Revocation,
     now: Millis,
     event: Event,
 ) -> Result<u64, sqlx::Error> {
-    revoke_all(pool, vec![(key, event)], account_id, now).await
+    revoke_all(pool, vec![(key, event)], account_id, revocation, now).await
 }
 
 /// [`revoke`] for several keys of one account in one transaction: all of them stop, or none.
@@ -33,13 +42,15 @@ pub async fn revoke_all(
     pool: &Pool,
     keys: Vec<(&Key, Event)>,
     account_id: &AccountId,
+    revocation: Revocation,
     now: Millis,
 ) -> Result<u64, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     let mut stopped = 0;
     let mut events = Vec::new();
     for (key, event) in keys {
-        let (count, event) = revoke_in(&mut transaction, key, account_id, now, event).await?;
+        let (count, event) =
+            revoke_in(&mut transaction, key, account_id, revocation, now, event).await?;
         stopped += count;
         events.extend(event);
     }
@@ -47,6 +58,8 @@ pub async fn revoke_all(
     // key-check counter's locks, which every transaction takes last (no two wait on each other).
     for event in &events {
         crate::server::stores::audit::append(&mut transaction, event).await?;
+        // A key check reads revocations: every instance must forget the account's keys.
+        crate::server::stores::key_checks::changed(&mut transaction, event).await?;
     }
     transaction.commit().await?;
     Ok(stopped)
@@ -58,11 +71,12 @@ async fn revoke_in(
     transaction: &mut Transaction<'static, Any>,
     key: &Key,
     account_id: &AccountId,
+    revocation: Revocation,
     now: Millis,
     event: Event,
 ) -> Result<(u64, Option<Event>), sqlx::Error> {
     let key_id = &key.id;
-    let leaked = event.action == AuditAction::KeyLeakReported;
+    let leaked = revocation == Revocation::LeakReport;
     // First the key itself: this waits for (and then excludes) a child being inserted under
     // the lock `insert` takes on its parent.
     let reported = if leaked {

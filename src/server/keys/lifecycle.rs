@@ -1,0 +1,410 @@
+//! The key lifecycle as use cases: create, read, rename or re-guard, rotate, revoke, and revoke
+//! on a leak report. Each takes the resolved caller, asks the policy about the key it touches
+//! (`Principal::authorize_key`), makes its change in one store call, and says so when the change
+//! alters how keys check out (`keys::changes::note_change`): the API boundary then has every
+//! instance forget the account's kept keys before the caller hears the answer.
+
+use crate::domain::{
+    audit::AuditAction,
+    ids::KeyId,
+    inputs::KeyName,
+    requests::{CreateKeyRequest, UpdateKeyRequest},
+    time::{days, now_millis, parse_rfc3339, rfc3339, Millis, DAY},
+    views::{Key, KeyKind, KeyStatus},
+    ApiError, ErrorCode, KeyChange,
+};
+use crate::server::audit::{Actor, Event, Origin};
+use crate::server::keys::changes::note_change;
+use crate::server::keys::secret::KeySecret;
+use crate::server::keys::{networks, rules};
+use crate::server::stores::keys::{self as key_store, read, revoke::Revocation};
+use crate::server::{stores, AppState, Principal};
+use std::time::Duration;
+
+/// The longest grace a rotation gives the old key.
+const MOST_GRACE: Duration = DAY.saturating_mul(7);
+
+/// A key that was just made, with its secret (shown once).
+pub struct Made {
+    pub key: Key,
+    pub secret: KeySecret,
+}
+
+/// Makes a key for the caller's own membership. A key made with a key is that key's child:
+/// never above its role, never outliving it, its guards within its parent's.
+pub async fn create(
+    state: &AppState,
+    caller: &Principal,
+    request: CreateKeyRequest,
+) -> Result<Made, ApiError> {
+    let CreateKeyRequest {
+        name,
+        role_cap,
+        expires_at,
+        allowed_cidrs,
+        rate_limit_per_minute,
+    } = request;
+    let owner = caller.person()?;
+    let name = KeyName::parse(&name)?;
+    if role_cap.is_some_and(|cap| cap > caller.role) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "role_cap: a key cannot have a higher role than the one creating it.",
+        ));
+    }
+    let now = now_millis();
+    let requested_expiry = match expires_at
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+    {
+        Some(text) => {
+            let at = parse_rfc3339("expires_at", text)?;
+            if at <= now {
+                return Err(ApiError::invalid_input(
+                    "expires_at",
+                    "must be in the future",
+                ));
+            }
+            Some(at)
+        }
+        None => None,
+    };
+    let (role_cap, expires_at) = match &caller.key {
+        None => (role_cap, requested_expiry),
+        // A child passes its parent's limits on: without a cap of its own, it would follow the
+        // owner's full role; without an expiry, it would outlive its parent.
+        Some(parent) => {
+            let cap = Some(role_cap.unwrap_or(caller.role).min(caller.role));
+            let expiry = match (requested_expiry, parent.expires_at) {
+                (Some(asked), Some(limit)) if asked > limit => {
+                    return Err(ApiError::invalid_input(
+                        "expires_at",
+                        &format!(
+                            "must not be later than the expiry of the key creating it ({})",
+                            rfc3339(limit)
+                        ),
+                    ));
+                }
+                (Some(asked), _) => Some(asked),
+                (None, limit) => limit,
+            };
+            (cap, expiry)
+        }
+    };
+    let (allowed_cidrs, rate_limit_per_minute) =
+        rules::key_guards(caller, allowed_cidrs, rate_limit_per_minute)?;
+    let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
+    rules::check_key_policy(&policy, now, expires_at)?;
+    state
+        .config
+        .ceilings
+        .room_for_key(&state.pool, caller.account_id(), caller.key_id(), now)
+        .await?;
+    let secret = KeySecret::generate();
+    let new_key = key_store::NewKey {
+        id: &KeyId::generate(),
+        account_id: caller.account_id(),
+        owner: key_store::Owner::Person {
+            user_id: &owner.id,
+            membership_id: caller.membership_id.as_ref(),
+        },
+        created_by_key_id: caller.key_id(),
+        name: name.as_str(),
+        secret_hash: &state.key_hasher.hash(&secret),
+        hint: &secret.hint(),
+        role_cap,
+        now,
+        expires_at,
+        allowed_cidrs: &allowed_cidrs,
+        rate_limit_per_minute,
+    };
+    // The new key acts with its cap, lowered to the role its owner has right now.
+    let effective_role = role_cap.map_or(caller.role, |cap| cap.min(caller.role));
+    let event = caller.audit(state, AuditAction::KeyCreated);
+    let key = match key_store::insert(&state.pool, &new_key, event).await? {
+        key_store::Inserted::Yes => new_key.view(owner.clone(), effective_role),
+        key_store::Inserted::ParentRevoked => return Err(ApiError::unauthenticated()),
+    };
+    tracing::info!(key_id = %key.id, account_id = %caller.account_id(), "created a key");
+    Ok(Made { key, secret })
+}
+
+/// A key of the caller's account that `change` may be done to by the caller; 404 when the
+/// account has no such key.
+async fn key_for(
+    state: &AppState,
+    caller: &Principal,
+    key_id: &KeyId,
+    change: KeyChange,
+    now: Millis,
+) -> Result<Key, ApiError> {
+    let key = read::get(&state.pool, caller.account_id(), key_id, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    caller.authorize_key(&key, change)?;
+    Ok(key)
+}
+
+/// One key with everything about it: the caller's own, or — for an Admin — any key of the
+/// account.
+pub async fn get(state: &AppState, caller: &Principal, key_id: &str) -> Result<Key, ApiError> {
+    let key_id = KeyId::parse("key_id", key_id)?;
+    key_for(state, caller, &key_id, KeyChange::Read, now_millis()).await
+}
+
+/// Revokes keys of the account (each with every key it created) in one transaction. When one of
+/// them may not be revoked by the caller, none is. Returns their views after the revocation.
+pub async fn revoke(
+    state: &AppState,
+    caller: &Principal,
+    key_ids: &[KeyId],
+) -> Result<Vec<Key>, ApiError> {
+    let now = now_millis();
+    let keys = read::get_all(&state.pool, caller.account_id(), key_ids, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    for key in &keys {
+        caller.authorize_key(key, KeyChange::Revoke)?;
+    }
+    let revocations: Vec<_> = keys
+        .iter()
+        .map(|key| (key, caller.audit(state, AuditAction::KeyRevoked)))
+        .collect();
+    let stopped = key_store::revoke::revoke_all(
+        &state.pool,
+        revocations,
+        caller.account_id(),
+        Revocation::ByCaller,
+        now,
+    )
+    .await?;
+    if stopped > 0 {
+        note_change(caller.account_id());
+    }
+    tracing::info!(keys = keys.len(), account_id = %caller.account_id(), stopped, "revoked keys");
+    Ok(keys
+        .into_iter()
+        .map(|key| key_store::revoked_view(key, now))
+        .collect())
+}
+
+/// Renames a key or changes its guards (allowed networks, requests a minute); the next request
+/// with the key sees the change.
+pub async fn update(
+    state: &AppState,
+    caller: &Principal,
+    request: UpdateKeyRequest,
+) -> Result<Key, ApiError> {
+    let UpdateKeyRequest {
+        key_id,
+        name,
+        allowed_cidrs,
+        rate_limit_per_minute,
+    } = request;
+    let key_id = KeyId::parse("key_id", &key_id)?;
+    let name = name.as_deref().map(KeyName::parse).transpose()?;
+    let allowed_cidrs = allowed_cidrs
+        .map(|entries| networks::parse("allowed_cidrs", &entries))
+        .transpose()?;
+    let rate_limit_per_minute = rate_limit_per_minute
+        .map(|limit| {
+            limit
+                .map(|limit| networks::parse_rate_limit("rate_limit_per_minute", limit))
+                .transpose()
+        })
+        .transpose()?;
+    let reguards = allowed_cidrs.is_some() || rate_limit_per_minute.is_some();
+    let change = if reguards {
+        KeyChange::Reguard
+    } else {
+        KeyChange::Rename
+    };
+    let now = now_millis();
+    let key = key_for(state, caller, &key_id, change, now).await?;
+    let changes = key_store::KeyChanges {
+        name: name.as_ref().map(KeyName::as_str),
+        allowed_cidrs: allowed_cidrs.as_deref(),
+        rate_limit_per_minute,
+    };
+    let event = caller.audit(state, AuditAction::KeyUpdated);
+    if !key_store::update(&state.pool, &key, caller.account_id(), &changes, event).await? {
+        return Err(ApiError::not_found("key"));
+    }
+    if reguards {
+        note_change(caller.account_id());
+    }
+    read::get(&state.pool, caller.account_id(), &key_id, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))
+}
+
+/// A rotation's outcome: the successor with its secret, and the old key as it stands now.
+pub struct Rotation {
+    pub successor: Made,
+    pub previous: Key,
+}
+
+/// Replaces a key without downtime: the successor copies the old key's owner, name, cap and
+/// lifetime; the old key keeps working for `grace_seconds`, then stops (with every key it
+/// created). A key is rotated once. Rotated through itself, the successor is bound to the old
+/// key: revoked with it, and never living longer than it was going to.
+pub async fn rotate(
+    state: &AppState,
+    caller: &Principal,
+    key_id: &str,
+    grace_seconds: i64,
+) -> Result<Rotation, ApiError> {
+    let key_id = KeyId::parse("key_id", key_id)?;
+    let grace = u64::try_from(grace_seconds)
+        .ok()
+        .map(Duration::from_secs)
+        .filter(|grace| *grace <= MOST_GRACE)
+        .ok_or_else(|| ApiError::invalid_input("grace_seconds", "must be 0 to 604800 (7 days)"))?;
+    let now = now_millis();
+    let old = key_for(state, caller, &key_id, KeyChange::Rotate, now).await?;
+    let through_itself = caller.key_id() == Some(&old.id);
+    if old.kind == KeyKind::LegacyAccount {
+        return Err(ApiError::conflict(
+            "Legacy account keys cannot be rotated: create a user key for the integration and revoke this one.",
+        ));
+    }
+    if old.rotated_to.is_some() {
+        return Err(ApiError::conflict("This key was already rotated."));
+    }
+    if old.status != KeyStatus::Active {
+        return Err(ApiError::conflict(
+            "Only an active key can be rotated; this one is revoked or expired.",
+        ));
+    }
+    let expires_at = successor_expiry(state, caller, &old, through_itself, now).await?;
+    let secret = KeySecret::generate();
+    let successor = key_store::Successor {
+        id: &KeyId::generate(),
+        secret_hash: &state.key_hasher.hash(&secret),
+        hint: &secret.hint(),
+        now,
+        expires_at,
+    };
+    let event = caller.audit(state, AuditAction::KeyRotated);
+    match key_store::rotate(
+        &state.pool,
+        &old,
+        caller.account_id(),
+        &successor,
+        through_itself,
+        now.after(grace),
+        event,
+    )
+    .await?
+    {
+        key_store::Rotated::Yes => note_change(caller.account_id()),
+        key_store::Rotated::NoLonger => {
+            return Err(ApiError::conflict(
+                "This key was rotated or revoked while this request ran.",
+            ))
+        }
+    }
+    let key = read::get(&state.pool, caller.account_id(), successor.id, now)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let previous = read::get(&state.pool, caller.account_id(), &old.id, now)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    tracing::info!(key_id = %old.id, successor = %key.id, account_id = %caller.account_id(), "rotated a key");
+    Ok(Rotation {
+        successor: Made { key, secret },
+        previous,
+    })
+}
+
+/// The successor lives as long as the old key was meant to, counted from now (or exactly as
+/// long, when the key rotates itself) — but never past the key that created the old one, nor
+/// past the account's maximum lifetime.
+async fn successor_expiry(
+    state: &AppState,
+    caller: &Principal,
+    old: &Key,
+    through_itself: bool,
+    now: Millis,
+) -> Result<Option<Millis>, ApiError> {
+    let parse = |text: &Option<String>| {
+        text.as_deref()
+            .map(|at| parse_rfc3339("expires_at", at))
+            .transpose()
+    };
+    let created_at = parse_rfc3339("created_at", &old.created_at)?;
+    let old_expiry = parse(&old.expires_at)?;
+    let mut expires_at = if through_itself {
+        old_expiry
+    } else {
+        old_expiry.map(|at| now.after(at.since(created_at)))
+    };
+    if let Some(parent_id) = &old.created_by_key_id {
+        let parent = read::get(&state.pool, caller.account_id(), parent_id, now).await?;
+        if let Some(limit) = parent
+            .as_ref()
+            .map(|parent| parse(&parent.expires_at))
+            .transpose()?
+            .flatten()
+        {
+            expires_at = Some(expires_at.map_or(limit, |at| at.min(limit)));
+        }
+    }
+    let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
+    if let Some(lifetime) = policy.max_key_lifetime_days {
+        let latest = now.after(days(u64::from(lifetime)));
+        expires_at = Some(expires_at.map_or(latest, |at| at.min(latest)));
+    }
+    rules::check_key_policy(&policy, now, expires_at)?;
+    Ok(expires_at)
+}
+
+/// Revokes every live key among `secrets` (with the keys it created), marked as leaked so its
+/// owner is told why; the audit trail names the reporter's address. Says nothing about what it
+/// found: a report that revokes nothing answers as late as one that does.
+pub async fn revoke_reported(state: &AppState, secrets: &[String]) -> Result<(), ApiError> {
+    // The wait comes first, whatever is found (see `keys::changes`).
+    crate::server::keys::changes::note_wait();
+    let origin = Origin::of_request(state);
+    for text in secrets {
+        let Some(secret) = KeySecret::parse(text.trim()) else {
+            continue;
+        };
+        let hash = state.key_hasher.hash(&secret);
+        let Some(found) =
+            key_store::verification::find_for_verification(&state.pool, &hash).await?
+        else {
+            continue;
+        };
+        let now = now_millis();
+        let Some(key) = read::get(&state.pool, &found.account_id, &found.id, now).await? else {
+            continue;
+        };
+        // A key already dead changes nothing and records nothing.
+        if key.status != KeyStatus::Active {
+            continue;
+        }
+        let event = Event::new(
+            &state.key_hasher,
+            &found.account_id,
+            AuditAction::KeyLeakReported,
+            Actor::anonymous(),
+            origin.clone(),
+        );
+        let stopped = key_store::revoke::revoke(
+            &state.pool,
+            &key,
+            &found.account_id,
+            Revocation::LeakReport,
+            now,
+            event,
+        )
+        .await?;
+        if stopped > 0 {
+            note_change(&found.account_id);
+        }
+        tracing::warn!(key_id = %key.id, account_id = %found.account_id, stopped, "revoked a key reported as leaked");
+    }
+    Ok(())
+}
