@@ -18,7 +18,7 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
         ErrorCode, Role,
     };
     use crate::server::audit::{Actor, Event, Origin};
-    use crate::server::error::is_unique_violation;
+    use crate::server::db::is_unique_violation;
     use crate::server::request::app_state;
     use crate::server::respond::respond_created;
     use crate::server::signin::sessions;
@@ -82,7 +82,7 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
 }
 
 /// Signs in with email and password. Unknown email and wrong password give the same answer in
-/// the same time; failures are throttled (see `server::throttle`).
+/// the same time; failures are throttled (see `server::limits::throttle`).
 #[server(prefix = "/api", endpoint = "v1/auth/login", input = Json, output = Json)]
 pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn, ApiError> {
     use crate::domain::time::now_millis;
@@ -111,13 +111,7 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
                 }
                 _ => error,
             })?;
-    let membership = stores::accounts::memberships_of(&state.pool, &user.id)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            ApiError::new(ErrorCode::Forbidden, "You are not a member of any account.")
-        })?;
+    let membership = crate::server::caller::first_membership(&state, &user.id).await?;
     let person = user.view();
     let event = Event::new(
         &state.key_hasher,

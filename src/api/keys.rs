@@ -34,31 +34,13 @@ pub async fn create_key(
 /// expired ones included unless `status` says otherwise.
 #[server(prefix = "/api", endpoint = "v1/keys/list", input = Json, output = Json)]
 pub async fn list_keys(#[server(flatten)] request: ListKeysRequest) -> Result<KeyList, ApiError> {
-    use crate::domain::time::now_millis;
     use crate::domain::Action;
     use crate::server::caller::authorize;
-    use crate::server::keys::rules::key_query;
-    use crate::server::stores;
+    use crate::server::keys::lifecycle;
 
     let (state, caller) = authorize(Action::ListOwnKeys).await?;
-    let owner = caller.person()?;
-    let ListKeysRequest {
-        cursor,
-        limit,
-        search,
-        status,
-    } = request;
-    let mut query = key_query(
-        caller.account_id(),
-        cursor,
-        limit,
-        search,
-        status,
-        "keys/list",
-    )?;
-    query.owner = Some(&owner.id);
-    let (keys, next_cursor) = stores::keys::read::page(&state.pool, &query, now_millis()).await?;
-    Ok(KeyList { keys, next_cursor })
+    let owner = caller.person()?.id.clone();
+    lifecycle::list(&state, &caller, Some(&owner), request, "keys/list").await
 }
 
 /// One key with everything about it: the caller's own, or — for an Admin — any key of the
@@ -197,12 +179,10 @@ pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Resul
 pub async fn list_account_keys(
     #[server(flatten)] request: ListAccountKeysRequest,
 ) -> Result<KeyList, ApiError> {
-    use crate::domain::time::now_millis;
     use crate::domain::{ids::UserId, Action};
     use crate::server::caller::authorize;
-    use crate::server::keys::rules::key_query;
+    use crate::server::keys::lifecycle;
     use crate::server::paging::present;
-    use crate::server::stores;
 
     let (state, caller) = authorize(Action::ManageAccountKeys).await?;
     let ListAccountKeysRequest {
@@ -215,15 +195,18 @@ pub async fn list_account_keys(
     let owner = present(&owner_user_id)
         .map(|id| UserId::parse("owner_user_id", id))
         .transpose()?;
-    let mut query = key_query(
-        caller.account_id(),
+    let filters = ListKeysRequest {
         cursor,
         limit,
         search,
         status,
+    };
+    lifecycle::list(
+        &state,
+        &caller,
+        owner.as_ref(),
+        filters,
         "account-keys/list",
-    )?;
-    query.owner = owner.as_ref();
-    let (keys, next_cursor) = stores::keys::read::page(&state.pool, &query, now_millis()).await?;
-    Ok(KeyList { keys, next_cursor })
+    )
+    .await
 }

@@ -2,7 +2,7 @@
 //!
 //! - Bodies over 64 KiB are refused with 413 before any server function sees them.
 //! - Bodies that do not have the documented shape (unknown, missing or mistyped fields) are
-//!   refused with a 400 naming the field (see `openapi::check_request_shape`).
+//!   refused with a 400 naming the field (see `openapi::shape::check_request_shape`).
 //! - A cookie-authenticated call from another origin is refused with 403 (CSRF): browsers
 //!   send `Sec-Fetch-Site` and `Origin`, and programs using a bearer key carry no cookie.
 //! - Server-function errors get the status their [`ErrorCode`] names when they are encoded
@@ -10,7 +10,7 @@
 //! - Unknown paths and methods answer in the same JSON error shape.
 //! - A call that changed how keys check out answers only once no instance can still trust
 //!   what it kept from before: its own instance forgets at once, and where other instances may
-//!   exist it waits for their acknowledgement, or a cache window (see `key_cache`, `peers`).
+//!   exist it waits for their acknowledgement, or a cache window (see `keys::cache`, `keys::peers`).
 //!
 //! [`response_headers`] wraps every response (pages, assets, the API): security headers,
 //! `Cache-Control: no-store` under `/api/`, and no cookie ever for a request sent with a key.

@@ -2,7 +2,7 @@
 //!
 //! The one operation that is not a server function: server functions buffer their answer, and
 //! a trail can hold millions of events. It authorizes exactly as they do — the same
-//! `principal::authorize`, run with the request in context — and then reads the trail a page
+//! `caller::authorize`, run with the request in context — and then reads the trail a page
 //! at a time, so memory stays the same whatever the trail's size.
 
 use crate::domain::{

@@ -33,6 +33,19 @@ pub async fn resolve_caller() -> Result<(AppState, Principal), ApiError> {
     Ok((state, principal))
 }
 
+/// The account a person signs in to (or carries on in, when removed from the current one): the
+/// first of their memberships; 403 when they belong to none.
+pub async fn first_membership(
+    state: &AppState,
+    user_id: &crate::domain::ids::UserId,
+) -> Result<stores::accounts::Membership, ApiError> {
+    stores::accounts::memberships_of(&state.pool, user_id)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "You are not a member of any account."))
+}
+
 /// Resolves the caller from a bearer key if the request has an `Authorization` header, else
 /// from the session cookie.
 pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
@@ -142,13 +155,7 @@ async fn from_session(state: &AppState) -> Result<Principal, ApiError> {
             Some(membership) => membership,
             // Removed from the current account: carry on in another one, if any.
             None => {
-                let first = stores::accounts::memberships_of(&state.pool, &user.id)
-                    .await?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| {
-                        ApiError::new(ErrorCode::Forbidden, "You are not a member of any account.")
-                    })?;
+                let first = first_membership(state, &user.id).await?;
                 sessions::move_to_account(&session, &first.account.id).await?;
                 first
             }

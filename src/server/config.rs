@@ -6,6 +6,7 @@
 //! Defaults run on a laptop unchanged.
 
 use anyhow::{Context, Result};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -113,7 +114,53 @@ pub struct Settings {
 #[derive(Clone, Debug, Default)]
 pub struct Networks(pub Vec<ipnet::IpNet>);
 
-use crate::server::limits::ceilings::Ceilings;
+/// `smtp://user:password@host:port` (add `?tls=required` for STARTTLS) or `smtps://…`. It may
+/// hold a password, so it is never printed whole.
+#[derive(Clone)]
+pub struct SmtpUrl(pub String);
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "SmtpUrl({})", self.server())
+    }
+}
+
+/// `redis://[:password@]host[:port][/db]` or `rediss://…`. It may hold a password, so it is
+/// never printed whole.
+#[derive(Clone)]
+pub struct RedisUrl(pub String);
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "RedisUrl({})", self.server())
+    }
+}
+
+/// How much one account may hold, so that one sign-up cannot fill the database (the checks
+/// are `limits::ceilings`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ceilings {
+    /// Active (unrevoked, unexpired) keys of an account, legacy ones included.
+    pub keys_per_account: u32,
+    pub checks_per_account: u32,
+    pub pending_invites_per_account: u32,
+    /// Active keys made by one key.
+    pub children_per_key: u32,
+    /// Invites an account may send in an hour (each may be an email keyward sends).
+    pub invites_per_account_per_hour: u32,
+}
+
+impl Default for Ceilings {
+    fn default() -> Self {
+        Ceilings {
+            keys_per_account: 10_000,
+            checks_per_account: 10_000,
+            pending_invites_per_account: 500,
+            children_per_key: 100,
+            invites_per_account_per_hour: 100,
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -132,11 +179,11 @@ pub struct Config {
     /// Audit events older than this many days are deleted by the background task.
     pub audit_retention_days: u32,
     /// Where email goes; `None`: keyward sends none.
-    pub smtp_url: Option<crate::server::mail::SmtpUrl>,
+    pub smtp_url: Option<SmtpUrl>,
     /// The sender of keyward's emails.
     pub mail_from: String,
     /// Where several instances share their rate limits; `None`: each instance limits on its own.
-    pub redis_url: Option<crate::server::limits::shared::RedisUrl>,
+    pub redis_url: Option<RedisUrl>,
     /// Put before every Redis key, so deployments can share a Redis.
     pub redis_prefix: String,
     /// How long a reading of the key-check counter is trusted; `None` (`0`): keys are not
@@ -187,10 +234,10 @@ impl Config {
             signup_open: settings.signup,
             signups_per_hour: settings.signups_per_hour,
             audit_retention_days: settings.audit_retention_days,
-            smtp_url: given(settings.smtp_url).map(crate::server::mail::SmtpUrl),
+            smtp_url: given(settings.smtp_url).map(SmtpUrl),
             mail_from: given(Some(settings.mail_from))
                 .unwrap_or_else(|| DEFAULT_MAIL_FROM.to_string()),
-            redis_url: given(settings.redis_url).map(crate::server::limits::shared::RedisUrl),
+            redis_url: given(settings.redis_url).map(RedisUrl),
             redis_prefix: Some(settings.redis_prefix)
                 .filter(|prefix| !prefix.is_empty())
                 .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_string()),

@@ -143,3 +143,8 @@ stored_as_text!(
     crate::domain::views::KeyKind,
     crate::domain::views::CheckKind
 );
+
+/// Whether a database error is the violation of a unique constraint (a duplicate email, say).
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}

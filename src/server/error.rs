@@ -24,11 +24,6 @@ impl From<tower_sessions::session::Error> for ApiError {
     }
 }
 
-/// Whether a database error is the violation of a unique constraint (a duplicate email, say).
-pub fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
 impl From<crate::server::stores::accounts::MembershipChangeError> for ApiError {
     fn from(error: crate::server::stores::accounts::MembershipChangeError) -> Self {
         use crate::server::stores::accounts::MembershipChangeError::*;

@@ -4,22 +4,12 @@
 //! sent is tried again on the next round.
 
 use crate::domain::time::Millis;
+use crate::server::config::SmtpUrl;
 use crate::server::config::{MAIL_FROM_VAR, SMTP_URL_VAR};
+use crate::server::stores::keys::notices::ExpiringKey;
 use crate::server::{stores, AppState};
 use anyhow::{Context, Result};
 use lettre::{message::Mailbox, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use std::fmt;
-
-/// `smtp://user:password@host:port` (add `?tls=required` for STARTTLS) or `smtps://…`. It may
-/// hold a password, so it is never printed whole.
-#[derive(Clone)]
-pub struct SmtpUrl(pub String);
-
-impl fmt::Debug for SmtpUrl {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "SmtpUrl({})", self.server())
-    }
-}
 
 impl SmtpUrl {
     /// Scheme, host and port: what a log line may say about it.
@@ -95,17 +85,6 @@ pub fn invite_letter(
             role = role.label(),
         ),
     }
-}
-
-/// A key whose owner is told about its expiry.
-#[derive(sqlx::FromRow)]
-pub struct ExpiringKey {
-    pub id: crate::domain::ids::KeyId,
-    pub name: String,
-    pub hint: String,
-    pub email: String,
-    pub account_name: String,
-    pub expires_at: Millis,
 }
 
 pub fn expiry_letter(key: &ExpiringKey, now: Millis, keys_url: Option<&str>) -> Letter {

@@ -96,30 +96,25 @@ mod tests {
     fn forwarded_addresses_count_only_behind_trusted_proxies() {
         let trusted = ["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
         let ip = |text: &str| text.parse().unwrap();
-        // Not from a proxy: the header is whatever the client wrote, so it is ignored.
-        assert_eq!(
-            client_ip(ip("203.0.113.9"), "1.2.3.4", &trusted),
-            ip("203.0.113.9")
-        );
-        // From a trusted proxy: the nearest untrusted entry, not a forged one further left.
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), "6.6.6.6, 198.51.100.7", &trusted),
-            ip("198.51.100.7")
-        );
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), "198.51.100.7, 10.0.0.9", &trusted),
-            ip("198.51.100.7")
-        );
-        assert_eq!(
-            client_ip(ip("::1"), "2001:db8::5", &trusted),
-            ip("2001:db8::5")
-        );
-        // Garbage stops the walk; no header leaves the proxy's own address.
-        assert_eq!(
-            client_ip(ip("10.0.0.2"), "1.2.3.4, junk", &trusted),
-            ip("10.0.0.2")
-        );
-        assert_eq!(client_ip(ip("10.0.0.2"), "", &trusted), ip("10.0.0.2"));
+        #[rustfmt::skip]
+        let cases = [
+            // Not from a proxy: the header is whatever the client wrote, so it is ignored.
+            ("203.0.113.9", "1.2.3.4", "203.0.113.9"),
+            // From a trusted proxy: the nearest untrusted entry, not a forged one further left.
+            ("10.0.0.2", "6.6.6.6, 198.51.100.7", "198.51.100.7"),
+            ("10.0.0.2", "198.51.100.7, 10.0.0.9", "198.51.100.7"),
+            ("::1", "2001:db8::5", "2001:db8::5"),
+            // Garbage stops the walk; no header leaves the proxy's own address.
+            ("10.0.0.2", "1.2.3.4, junk", "10.0.0.2"),
+            ("10.0.0.2", "", "10.0.0.2"),
+        ];
+        for (peer, forwarded_for, client) in cases {
+            assert_eq!(
+                client_ip(ip(peer), forwarded_for, &trusted),
+                ip(client),
+                "{peer} {forwarded_for:?}"
+            );
+        }
         assert_eq!(client_ip(ip("10.0.0.2"), "1.2.3.4", &[]), ip("10.0.0.2"));
     }
 }

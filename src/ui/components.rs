@@ -156,6 +156,20 @@ pub fn RoleSelect(
     }
 }
 
+/// A table's header row: one column heading each, and — when its rows have actions — a last
+/// column named for screen readers only.
+#[component]
+pub fn ColumnHeads(columns: Vec<&'static str>, #[prop(optional)] actions: bool) -> impl IntoView {
+    view! {
+        <thead>
+            <tr>
+                {columns.into_iter().map(|column| view! { <th scope="col">{column}</th> }).collect_view()}
+                {actions.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}
+            </tr>
+        </thead>
+    }
+}
+
 /// A destructive row action that asks first: `label` opens the question, `confirm_label`
 /// does it, Cancel goes back. The question says what will happen, in the row's own words.
 #[component]

@@ -7,6 +7,7 @@ use crate::domain::{
     ids::KeyId,
     views::{Key, KeyKind, KeyStatus},
 };
+use crate::ui::components::ColumnHeads;
 use crate::ui::components::{ConfirmButton, RelativeTime, RoleBadge, UsageBars};
 use leptos::prelude::*;
 
@@ -21,20 +22,12 @@ pub fn KeyTable(
 ) -> impl IntoView {
     view! {
         <table class="table">
-            <thead>
-                <tr>
-                    <th scope="col">"Name"</th>
-                    {show_owner.then(|| view! { <th scope="col">"Owner"</th> })}
-                    <th scope="col">"Key"</th>
-                    <th scope="col">"Role"</th>
-                    <th scope="col">"Created"</th>
-                    <th scope="col">"Last used"</th>
-                    <th scope="col">"Requests, 7 days"</th>
-                    <th scope="col">"Expires"</th>
-                    <th scope="col">"Status"</th>
-                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                </tr>
-            </thead>
+            {
+                let mut columns = vec!["Name"];
+                if show_owner { columns.push("Owner"); }
+                columns.extend(["Key", "Role", "Created", "Last used", "Requests, 7 days", "Expires", "Status"]);
+                view! { <ColumnHeads columns actions=true /> }
+            }
             <tbody>
                 {keys
                     .iter()
@@ -133,17 +126,32 @@ fn KeyRow(
                 {active
                     .then(|| {
                         view! {
-                            <ConfirmButton
-                                label="Revoke"
-                                question=format!("Revoke “{name}”? Programs using it (and any key it created) get 401 at once.")
-                                confirm_label="Revoke key"
-                                on_confirm=move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: Some(key_id.to_string()), key_ids: None } }); }
-                                pending=revoke.pending()
-                            />
+                            <RevokeKeyButton key_id=key_id.to_string() name=name.to_string() revoke />
                         }
                     })}
             </td>
         </tr>
+    }
+}
+
+/// Revoke, asking first: the question says what revoking does to the programs using the key.
+#[component]
+pub fn RevokeKeyButton(
+    key_id: String,
+    name: String,
+    revoke: ServerAction<RevokeKey>,
+) -> impl IntoView {
+    let key_id = StoredValue::new(key_id);
+    view! {
+        <ConfirmButton
+            label="Revoke"
+            question=format!("Revoke “{name}”? Programs using it (and any key it created) get 401 at once.")
+            confirm_label="Revoke key"
+            on_confirm=move |_| {
+                revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: Some(key_id.get_value()), key_ids: None } });
+            }
+            pending=revoke.pending()
+        />
     }
 }
 

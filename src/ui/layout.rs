@@ -122,9 +122,14 @@ fn SignedInNav(me: Me) -> impl IntoView {
     }
 }
 
-/// Renders `render(me)` for a signed-in caller, or asks them to sign in.
+/// A page for members: its title, and `render(me)` for a signed-in caller — or a request to sign
+/// in.
 #[component]
-pub fn RequireSignIn<F, IV>(render: F) -> impl IntoView
+pub fn SignedInPage<F, IV>(
+    /// The page's name in the browser's title bar and history ("Checks" shows "Checks · keyward").
+    title: &'static str,
+    render: F,
+) -> impl IntoView
 where
     F: Fn(Me) -> IV + Send + Sync + 'static,
     IV: IntoView + 'static,
@@ -132,6 +137,7 @@ where
     let session = use_session();
     let render = StoredValue::new(render);
     view! {
+        <leptos_meta::Title text=format!("{title} · keyward") />
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match session.me.await {

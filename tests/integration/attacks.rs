@@ -709,7 +709,7 @@ async fn cutting_a_trail_at_either_end_or_whole_is_found_against_the_checkpoints
 async fn invites_need_a_public_url_with_mail_and_are_bounded_per_hour() {
     let mut config =
         keyward::server::config::Config::for_tests(&std::env::temp_dir().join("unused"), None);
-    config.smtp_url = Some(keyward::server::mail::SmtpUrl(
+    config.smtp_url = Some(keyward::server::config::SmtpUrl(
         "smtp://127.0.0.1:2525".to_string(),
     ));
     let error = config.check().unwrap_err().to_string();

@@ -164,7 +164,7 @@ async fn when_redis_stops_answering_each_instance_still_limits_and_nothing_fails
         return;
     };
     let relay = CuttableRelay::to(url.0.trim_start_matches("redis://")).await;
-    let relayed = keyward::server::limits::shared::RedisUrl(format!("redis://{}", relay.address));
+    let relayed = keyward::server::config::RedisUrl(format!("redis://{}", relay.address));
     let app = spawn_app_with(Engine::Sqlite, |config| {
         config.redis_url = Some(relayed.clone());
         config.redis_prefix = prefix.clone();

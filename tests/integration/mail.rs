@@ -3,7 +3,8 @@
 
 use crate::support::*;
 use keyward::domain::time::{now_millis, rfc3339};
-use keyward::server::mail::{send_expiry_notices, SmtpUrl};
+use keyward::server::config::SmtpUrl;
+use keyward::server::mail::send_expiry_notices;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::net::SocketAddr;

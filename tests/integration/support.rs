@@ -191,7 +191,7 @@ pub async fn spawn_instances(
 /// The Redis that tests share limits through (`KEYWARD_TEST_REDIS_URL`, by default the one on
 /// 127.0.0.1:6379), with a prefix of its own so tests never see each other's budgets. A Redis
 /// that does not answer fails the test, unless `KEYWARD_SKIP_REDIS=1` says to skip it.
-pub async fn test_redis() -> Option<(keyward::server::limits::shared::RedisUrl, String)> {
+pub async fn test_redis() -> Option<(keyward::server::config::RedisUrl, String)> {
     let url = std::env::var("KEYWARD_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
     let answers = tokio::time::timeout(
@@ -208,7 +208,7 @@ pub async fn test_redis() -> Option<(keyward::server::limits::shared::RedisUrl, 
         panic!("Redis does not answer at {url}: start it, or set KEYWARD_SKIP_REDIS=1");
     }
     let prefix = format!("keyward-test:{}:", random_suffix());
-    Some((keyward::server::limits::shared::RedisUrl(url), prefix))
+    Some((keyward::server::config::RedisUrl(url), prefix))
 }
 
 /// Starts the app on an existing SQLite data directory (one the CLI prepared, say).

@@ -125,7 +125,7 @@ pub static OPERATIONS: [Operation; 30] = [
     operation!(audit::FindKey: FindKeyRequest, "Which key of this account a (leaked) secret is; the secret is never stored or logged (Admin)", AUTH, 200, &[401]),
 ];
 
-/// The one operation that is a `GET` (it streams; see `server::export`).
+/// The one operation that is a `GET` (it streams; see `host::export`).
 pub const EXPORT_PATH: &str = "/api/v1/audit/export";
 
 const COMMON_ERRORS: [u16; 4] = [400, 403, 413, 500];

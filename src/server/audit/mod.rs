@@ -136,7 +136,7 @@ pub struct Event {
     pub details: Value,
     pub origin: Origin,
     /// For `key.updated`: whether the key's guards changed (a rename alone changes no key
-    /// check, see `key_cache::changes_key_checks`).
+    /// check, see `stores::key_checks::changes_key_checks`).
     pub guards_changed: bool,
 }
 

@@ -27,7 +27,7 @@
 //!
 //! Every instance must run with the same window; `0` turns the cache (and the wait) off.
 
-use crate::domain::{audit::AuditAction, ids::AccountId};
+use crate::domain::ids::AccountId;
 use crate::server::db::Pool;
 use crate::server::keys::changes::Changes;
 use crate::server::keys::peers::{Announced, Peers};
@@ -49,25 +49,6 @@ const MARGIN: Duration = Duration::from_millis(50);
 const MAX_AGE: Duration = Duration::from_secs(60);
 /// Rows kept at most (a few hundred bytes each); beyond it the least used are dropped.
 const CAPACITY: usize = 100_000;
-
-/// Whether an event's change can alter how a key checks out. Every action has an answer here:
-/// a new action does not compile until someone has decided. `key.updated` moves it only when
-/// the key's guards changed (`guards_changed`): a rename alters no key check.
-pub fn changes_key_checks(action: AuditAction, guards_changed: bool) -> bool {
-    use AuditAction::*;
-    match action {
-        // What a key check reads: the key's revocation, expiry and guards (and its ancestors'),
-        // its owner's role in the membership it was made in, the account's key policy.
-        KeyRevoked | KeyRotated | KeyLeakReported | MemberRoleChanged | MemberRemoved
-        | MemberLeft | PolicyChanged => true,
-        KeyUpdated => guards_changed,
-        // New rows (a key that is not cached yet, a membership no existing key is bound to)
-        // and changes to nothing a key check reads.
-        AccountCreated | MemberInvited | InviteWithdrawn | MemberJoined | KeyCreated
-        | KeyRejected | LegacyKeysImported | SessionSignedIn | SessionSignInFailed
-        | SessionSignedOut | PasswordChanged | CheckCreated | CheckUpdated | CheckDeleted => false,
-    }
-}
 
 pub struct KeyCache {
     /// `None`: off, every check reads the database.
@@ -411,29 +392,5 @@ mod tests {
             KeyCache::new(Some(WINDOW), false).settling_time(),
             Duration::ZERO
         );
-    }
-
-    #[test]
-    fn exactly_the_changes_a_key_check_reads_move_the_counter() {
-        let moving: Vec<_> = AuditAction::ALL
-            .iter()
-            .filter(|action| changes_key_checks(**action, false))
-            .map(|action| action.as_str())
-            .collect();
-        assert_eq!(
-            moving,
-            [
-                "member.role_changed",
-                "member.removed",
-                "member.left",
-                "key.revoked",
-                "key.rotated",
-                "key.leak_reported",
-                "policy.changed"
-            ]
-        );
-        // A rename does not; a change of guards does.
-        assert!(!changes_key_checks(AuditAction::KeyUpdated, false));
-        assert!(changes_key_checks(AuditAction::KeyUpdated, true));
     }
 }

@@ -21,7 +21,7 @@ use crate::server::principal::{CallingKey, Principal};
 /// Verifies a bearer key: format and checksum first (no database), then its row — with the
 /// owner's current role in the membership the key was made in — from one indexed query, or
 /// from the keys this instance has verified while no change can have passed it by (see
-/// `key_cache`): a revocation, a downgrade or a removal applies to the very next request, on
+/// `keys::cache`): a revocation, a downgrade or a removal applies to the very next request, on
 /// every instance.
 pub async fn from_key(
     state: &AppState,
@@ -161,7 +161,7 @@ fn outlived_policy(key: &stores::keys::verification::KeyForVerification, now: Mi
 }
 
 /// A `key.rejected` event on the refused key, counted rather than repeated (see
-/// `audit::Repeats`). The presenter is anonymous: holding a key proves nothing once it is dead.
+/// `audit::repeats::Repeats`). The presenter is anonymous: holding a key proves nothing once it is dead.
 async fn record_rejection(
     state: &AppState,
     key: &stores::keys::verification::KeyForVerification,

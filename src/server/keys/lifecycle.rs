@@ -6,11 +6,11 @@
 
 use crate::domain::{
     audit::AuditAction,
-    ids::KeyId,
+    ids::{KeyId, UserId},
     inputs::KeyName,
-    requests::{CreateKeyRequest, UpdateKeyRequest},
+    requests::{CreateKeyRequest, ListKeysRequest, UpdateKeyRequest},
     time::{days, now_millis, parse_rfc3339, rfc3339, Millis, DAY},
-    views::{Key, KeyKind, KeyStatus},
+    views::{Key, KeyKind, KeyList, KeyStatus},
     ApiError, ErrorCode, KeyChange,
 };
 use crate::server::audit::{Actor, Event, Origin};
@@ -128,6 +128,27 @@ pub async fn create(
     };
     tracing::info!(key_id = %key.id, account_id = %caller.account_id(), "created a key");
     Ok(Made { key, secret })
+}
+
+/// One page of the account's keys, newest first: `owner`'s only when given. `list` names the
+/// operation, whose cursors are its own.
+pub async fn list(
+    state: &AppState,
+    caller: &Principal,
+    owner: Option<&UserId>,
+    filters: ListKeysRequest,
+    list: &str,
+) -> Result<KeyList, ApiError> {
+    let ListKeysRequest {
+        cursor,
+        limit,
+        search,
+        status,
+    } = filters;
+    let mut query = rules::key_query(caller.account_id(), cursor, limit, search, status, list)?;
+    query.owner = owner;
+    let (keys, next_cursor) = read::page(&state.pool, &query, now_millis()).await?;
+    Ok(KeyList { keys, next_cursor })
 }
 
 /// A key of the caller's account that `change` may be done to by the caller; 404 when the

@@ -1,7 +1,7 @@
 //! Instances that share a PostgreSQL database, and how a change to key checks made on one is
 //! acknowledged by the others instead of waited for.
 //!
-//! `key_cache` makes a change safe on every instance by waiting one cache window after the
+//! `keys::cache` makes a change safe on every instance by waiting one cache window after the
 //! commit: by then no instance trusts what it kept from before. This module lets the writer
 //! answer as soon as every *live* instance has said that it forgot, and keeps the window only
 //! for an instance that does not answer:

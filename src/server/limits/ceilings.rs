@@ -9,36 +9,13 @@ use crate::domain::{
     ids::{AccountId, KeyId},
     ApiError,
 };
+use crate::server::config::Ceilings;
 use crate::server::db::Pool;
 
 use crate::server::config::{
     MAX_CHECKS_VAR as CHECKS_VAR, MAX_CHILDREN_VAR as CHILDREN_VAR, MAX_KEYS_VAR as KEYS_VAR,
     MAX_PENDING_INVITES_VAR as PENDING_INVITES_VAR,
 };
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ceilings {
-    /// Active (unrevoked, unexpired) keys of an account, legacy ones included.
-    pub keys_per_account: u32,
-    pub checks_per_account: u32,
-    pub pending_invites_per_account: u32,
-    /// Active keys made by one key.
-    pub children_per_key: u32,
-    /// Invites an account may send in an hour (each may be an email keyward sends).
-    pub invites_per_account_per_hour: u32,
-}
-
-impl Default for Ceilings {
-    fn default() -> Self {
-        Ceilings {
-            keys_per_account: 10_000,
-            checks_per_account: 10_000,
-            pending_invites_per_account: 500,
-            children_per_key: 100,
-            invites_per_account_per_hour: 100,
-        }
-    }
-}
 
 impl Ceilings {
     /// Whether the account (and, for a child, its parent key) has room for one more key.

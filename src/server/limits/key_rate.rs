@@ -3,14 +3,22 @@
 //! standing it reports on every answer (`RateLimit-*` headers).
 
 use crate::server::limits::shared::{Budget, SharedLimits};
-use crate::server::limits::throttle::wait_until;
-use governor::{clock::DefaultClock, Quota, RateLimiter};
+use governor::{
+    clock::{Clock, DefaultClock},
+    Quota, RateLimiter,
+};
 use std::{
     collections::HashMap,
     num::NonZeroU32,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
+
+pub(crate) fn wait_until(
+    not_until: governor::NotUntil<governor::clock::QuantaInstant>,
+) -> Duration {
+    not_until.wait_time_from(DefaultClock::default().now())
+}
 
 type InformingLimiter = RateLimiter<
     governor::state::NotKeyed,

@@ -9,10 +9,10 @@
 //! limit. After a failure Redis is left alone for a few seconds, so an outage costs one slow
 //! request every few seconds, not every request.
 
+use crate::server::config::RedisUrl;
 use crate::server::config::REDIS_URL_VAR;
 use redis::{aio::ConnectionManager, Script};
 use std::{
-    fmt,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -38,17 +38,6 @@ const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(5);
 /// Redis did not answer (in time); the caller limits in its own memory instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unavailable;
-
-/// `redis://[:password@]host[:port][/db]` or `rediss://…`. It may hold a password, so it is
-/// never printed whole.
-#[derive(Clone)]
-pub struct RedisUrl(pub String);
-
-impl fmt::Debug for RedisUrl {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "RedisUrl({})", self.server())
-    }
-}
 
 impl RedisUrl {
     /// Scheme, host and port: what a log line may say about it.

@@ -10,17 +10,14 @@
 //! Clients are counted by [`AddressGroup`]: an IPv4 address, or the /64 network of an IPv6 one
 //! (one host is handed a whole /64, so counting single IPv6 addresses would be no limit at all).
 //!
-//! With `KEYWARD_REDIS_URL` the budgets live in Redis (`shared_limits`), so several instances
+//! With `KEYWARD_REDIS_URL` the budgets live in Redis (`limits::shared`), so several instances
 //! count as one; without it, or while Redis does not answer, each instance counts in its own
 //! memory. One budget is always per instance: failed bearer attempts with legacy-shaped tokens
 //! per address, so that a key check costs no round trip to Redis.
 
-use crate::server::limits::key_rate::KeyRateLimits;
+use crate::server::limits::key_rate::{wait_until, KeyRateLimits};
 use crate::server::limits::shared::{Budget, SharedLimits, Unavailable};
-use governor::{
-    clock::{Clock, DefaultClock},
-    DefaultKeyedRateLimiter, Quota, RateLimiter,
-};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::{
     collections::HashMap,
     hash::Hash,
@@ -93,12 +90,6 @@ fn quota(budget: Budget) -> Quota {
     Quota::with_period(budget.period)
         .expect("a non-zero period")
         .allow_burst(NonZeroU32::new(budget.burst).expect("a non-zero burst"))
-}
-
-pub(crate) fn wait_until(
-    not_until: governor::NotUntil<governor::clock::QuantaInstant>,
-) -> Duration {
-    not_until.wait_time_from(DefaultClock::default().now())
 }
 
 /// GCRA cells in this instance's memory that can also give a request back (governor's cannot):

@@ -64,7 +64,7 @@ pub async fn prove_password<'a>(
 /// Counts one new login (sign-up, or a new person accepting an invite) from the caller's
 /// address; each costs an argon2 hash and a person needs one.
 /// A wrong password for a known person is told to every account they belong to: Admins should
-/// see their members being guessed at. Repeats are counted, not repeated (`audit::Repeats`).
+/// see their members being guessed at. Repeats are counted, not repeated (`audit::repeats::Repeats`).
 async fn record_failed_sign_in(state: &AppState, user: &User, origin: Origin) {
     let accounts = match stores::accounts::memberships_of(&state.pool, &user.id).await {
         Ok(memberships) => memberships,

@@ -78,28 +78,6 @@ async fn insert_account(
     Ok(())
 }
 
-/// Adds a person to an account. Each membership gets a new id, so keys of an earlier
-/// membership of the same person never come back to life.
-pub async fn insert_membership<'e>(
-    executor: impl Executor<'e, Database = Any>,
-    account_id: &AccountId,
-    user_id: &UserId,
-    role: Role,
-    now: Millis,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO memberships (id, account_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(MembershipId::generate())
-    .bind(account_id)
-    .bind(user_id)
-    .bind(role)
-    .bind(now)
-    .execute(executor)
-    .await?;
-    Ok(())
-}
-
 /// A new account with its first Admin, a new login.
 pub struct NewAccount<'a> {
     pub user_id: &'a UserId,
@@ -128,7 +106,7 @@ pub async fn create_with_admin(
     )
     .await?;
     insert_account(&mut transaction, new.account_id, new.account_name, now).await?;
-    insert_membership(
+    crate::server::stores::memberships::insert_membership(
         &mut *transaction,
         new.account_id,
         new.user_id,

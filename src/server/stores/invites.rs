@@ -230,7 +230,7 @@ pub async fn accept(
     now: Millis,
     event: Event,
 ) -> Result<Accepted, sqlx::Error> {
-    use crate::server::error::is_unique_violation;
+    use crate::server::db::is_unique_violation;
     use crate::server::stores;
     let new_login = matches!(joiner, Joiner::New { .. });
     let mut transaction = pool.begin().await?;
@@ -252,7 +252,7 @@ pub async fn accept(
             user_id
         }
     };
-    match stores::accounts::insert_membership(
+    match stores::memberships::insert_membership(
         &mut *transaction,
         &invite.account_id,
         user_id,

@@ -2,13 +2,32 @@
 //! transaction of the change, and records the account it changed; each instance reads it to know
 //! when to forget what it kept (see `keys::cache`).
 
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::AccountId;
 use crate::server::audit::Event;
 use crate::server::db::Pool;
-use crate::server::keys::cache::changes_key_checks;
 use sqlx::{Any, Transaction};
 
-/// The counter that every change to how a key checks out moves (see `key_cache`).
+/// Whether an event's change can alter how a key checks out. Every action has an answer here:
+/// a new action does not compile until someone has decided. `key.updated` moves it only when
+/// the key's guards changed (`guards_changed`): a rename alters no key check.
+pub fn changes_key_checks(action: AuditAction, guards_changed: bool) -> bool {
+    use AuditAction::*;
+    match action {
+        // What a key check reads: the key's revocation, expiry and guards (and its ancestors'),
+        // its owner's role in the membership it was made in, the account's key policy.
+        KeyRevoked | KeyRotated | KeyLeakReported | MemberRoleChanged | MemberRemoved
+        | MemberLeft | PolicyChanged => true,
+        KeyUpdated => guards_changed,
+        // New rows (a key that is not cached yet, a membership no existing key is bound to)
+        // and changes to nothing a key check reads.
+        AccountCreated | MemberInvited | InviteWithdrawn | MemberJoined | KeyCreated
+        | KeyRejected | LegacyKeysImported | SessionSignedIn | SessionSignInFailed
+        | SessionSignedOut | PasswordChanged | CheckCreated | CheckUpdated | CheckDeleted => false,
+    }
+}
+
+/// The counter that every change to how a key checks out moves (see `keys::cache`).
 pub async fn check_epoch(pool: &Pool) -> Result<u64, sqlx::Error> {
     let (epoch,): (i64,) = sqlx::query_as("SELECT epoch FROM key_check_epoch WHERE id = 1")
         .fetch_one(pool)
@@ -21,7 +40,7 @@ pub async fn check_epoch(pool: &Pool) -> Result<u64, sqlx::Error> {
 /// store whose change a key check reads calls it right after appending the event (so the
 /// chain's lock, the counter's and the account's are taken in one order, last), and the use
 /// case that called the store notes the change for the API boundary (`keys::changes`).
-/// Which changes those are is `keys::cache::changes_key_checks`, held to this in debug builds.
+/// Which changes those are is [`changes_key_checks`], held to this in debug builds.
 pub async fn changed(
     transaction: &mut Transaction<'static, Any>,
     event: &Event,
@@ -58,4 +77,33 @@ pub async fn accounts_changed_after(
             .fetch_all(pool)
             .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_the_changes_a_key_check_reads_move_the_counter() {
+        let moving: Vec<_> = AuditAction::ALL
+            .iter()
+            .filter(|action| changes_key_checks(**action, false))
+            .map(|action| action.as_str())
+            .collect();
+        assert_eq!(
+            moving,
+            [
+                "member.role_changed",
+                "member.removed",
+                "member.left",
+                "key.revoked",
+                "key.rotated",
+                "key.leak_reported",
+                "policy.changed"
+            ]
+        );
+        // A rename does not; a change of guards does.
+        assert!(!changes_key_checks(AuditAction::KeyUpdated, false));
+        assert!(changes_key_checks(AuditAction::KeyUpdated, true));
+    }
 }

@@ -8,4 +8,5 @@ mod conditions;
 pub mod invites;
 pub mod key_checks;
 pub mod keys;
+pub mod memberships;
 pub mod users;

@@ -6,18 +6,16 @@ use crate::domain::{
 use crate::ui::{
     components::{action_error, ErrorNote, Loading},
     key_table::KeyTable,
-    layout::{use_session, RequireSignIn},
+    layout::{use_session, SignedInPage},
     pages::keys::{KeyFilterBar, KeyFilters},
     paging::{LoadMore, MorePages},
 };
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[component]
 pub fn AccountKeysPage() -> impl IntoView {
     view! {
-        <Title text="All keys · keyward" />
-        <RequireSignIn render=|me| view! { <AccountKeys me /> } />
+        <SignedInPage title="All keys" render=|me| view! { <AccountKeys me /> } />
     }
 }
 

@@ -14,17 +14,15 @@ use crate::domain::{
 };
 use crate::ui::{
     components::{action_error, short_time, ErrorNote, Loading, RelativeTime, RoleBadge},
-    layout::{use_session, RequireSignIn},
+    layout::{use_session, SignedInPage},
 };
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
     view! {
-        <Title text="Audit log · keyward" />
-        <RequireSignIn render=|me| view! { <AuditLog me /> } />
+        <SignedInPage title="Audit log" render=|me| view! { <AuditLog me /> } />
     }
 }
 

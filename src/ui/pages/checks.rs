@@ -6,19 +6,18 @@ use crate::domain::{
     views::{Check, Me},
     Action,
 };
+use crate::ui::components::ColumnHeads;
 use crate::ui::{
     components::{action_error, ConfirmButton, ErrorNote, Loading, RelativeTime},
-    layout::{use_session, RequireSignIn},
+    layout::{use_session, SignedInPage},
     paging::{LoadMore, MorePages},
 };
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[component]
 pub fn ChecksPage() -> impl IntoView {
     view! {
-        <Title text="Checks · keyward" />
-        <RequireSignIn render=|me| view! { <Checks me /> } />
+        <SignedInPage title="Checks" render=|me| view! { <Checks me /> } />
     }
 }
 
@@ -146,17 +145,7 @@ fn Checks(me: Me) -> impl IntoView {
                         let first = list.checks;
                         view! {
                             <table class="table">
-                                <thead>
-                                    <tr>
-                                        <th scope="col">"Name"</th>
-                                        <th scope="col">"Kind"</th>
-                                        <th scope="col">"URL"</th>
-                                        <th scope="col">"Every"</th>
-                                        <th scope="col">"State"</th>
-                                        <th scope="col">"Updated"</th>
-                                        {can_write.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}
-                                    </tr>
-                                </thead>
+                                <ColumnHeads columns=vec!["Name", "Kind", "URL", "Every", "State", "Updated"] actions=can_write />
                                 <tbody>
                                     {move || more
                                         .after_first(&first)

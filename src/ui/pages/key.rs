@@ -3,16 +3,14 @@
 
 use crate::api::keys::{get_key, RevokeKey};
 use crate::domain::{
-    requests::{GetKeyRequest, RevokeKeyRequest},
+    requests::GetKeyRequest,
     views::{Key, KeyKind, KeyStatus, Me},
     Action,
 };
-use crate::ui::key_table::{last_used, status_badge};
+use crate::ui::key_table::{last_used, status_badge, RevokeKeyButton};
 use crate::ui::{
-    components::{
-        action_error, short_time, ConfirmButton, ErrorNote, Loading, RelativeTime, RoleBadge,
-    },
-    layout::{use_session, RequireSignIn},
+    components::{action_error, short_time, ErrorNote, Loading, RelativeTime, RoleBadge},
+    layout::{use_session, SignedInPage},
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -21,8 +19,7 @@ use leptos_router::hooks::use_params_map;
 #[component]
 pub fn KeyPage() -> impl IntoView {
     view! {
-        <Title text="Key · keyward" />
-        <RequireSignIn render=|me| view! { <KeyDetails me /> } />
+        <SignedInPage title="Key" render=|me| view! { <KeyDetails me /> } />
     }
 }
 
@@ -141,13 +138,7 @@ fn KeySheet(key: Key, revoke: ServerAction<RevokeKey>, is_admin: bool) -> impl I
         <div class="actions">
             {is_admin.then(|| view! { <a class="button secondary" href=format!("/audit?key_id={}", key.id)>"Its audit events"</a> })}
             {active.then(|| view! {
-                <ConfirmButton
-                    label="Revoke"
-                    question=format!("Revoke “{name}”? Programs using it (and any key it created) get 401 at once.")
-                    confirm_label="Revoke key"
-                    on_confirm=move |_| { revoke.dispatch(RevokeKey { request: RevokeKeyRequest { key_id: Some(key_id.to_string()), key_ids: None } }); }
-                    pending=revoke.pending()
-                />
+                <RevokeKeyButton key_id=key_id.to_string() name=name.to_string() revoke />
             })}
         </div>
     }

@@ -14,17 +14,15 @@ use crate::ui::{
         action_error, close_dialog, short_time, CopyButton, ErrorNote, Loading, ModalDialog,
         RoleBadge,
     },
-    layout::{use_session, RequireSignIn},
+    layout::{use_session, SignedInPage},
     paging::{LoadMore, MorePages},
 };
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[component]
 pub fn KeysPage() -> impl IntoView {
     view! {
-        <Title text="API keys · keyward" />
-        <RequireSignIn render=|me| view! { <Keys me /> } />
+        <SignedInPage title="API keys" render=|me| view! { <Keys me /> } />
     }
 }
 
@@ -207,15 +205,19 @@ impl KeyFilters {
         !self.search.get_untracked().trim().is_empty() || self.status.get_untracked().is_some()
     }
 
+    /// The status filter as the list operations take it (their `status` is text).
+    fn status_sent(&self) -> Option<String> {
+        self.status
+            .get_untracked()
+            .map(|status| status.as_str().to_string())
+    }
+
     fn own_keys_request(&self, cursor: Option<String>) -> ListKeysRequest {
         ListKeysRequest {
             cursor,
             limit: None,
             search: Some(self.search.get_untracked()),
-            status: self
-                .status
-                .get_untracked()
-                .map(|status| status.as_str().to_string()),
+            status: self.status_sent(),
         }
     }
 
@@ -224,10 +226,7 @@ impl KeyFilters {
             cursor,
             limit: None,
             search: Some(self.search.get_untracked()),
-            status: self
-                .status
-                .get_untracked()
-                .map(|status| status.as_str().to_string()),
+            status: self.status_sent(),
             owner_user_id: None,
         }
     }

@@ -8,22 +8,21 @@ use crate::domain::{
     views::{Invite, Me, Member},
     Action, Role,
 };
+use crate::ui::components::ColumnHeads;
 use crate::ui::{
     components::{
         action_error, input_value, select_value, short_time, ConfirmButton, CopyButton, ErrorNote,
         Loading, RelativeTime, RoleBadge, RoleSelect,
     },
-    layout::{use_session, RequireSignIn},
+    layout::{use_session, SignedInPage},
     paging::{LoadMore, MorePages},
 };
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[component]
 pub fn MembersPage() -> impl IntoView {
     view! {
-        <Title text="Members · keyward" />
-        <RequireSignIn render=|me| view! { <Members me /> } />
+        <SignedInPage title="Members" render=|me| view! { <Members me /> } />
     }
 }
 
@@ -145,14 +144,7 @@ fn Members(me: Me) -> impl IntoView {
                             let first = list.members;
                             view! {
                                 <table class="table" aria-labelledby="people-title">
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"Email"</th>
-                                            <th scope="col">"Role"</th>
-                                            <th scope="col">"Joined"</th>
-                                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                                        </tr>
-                                    </thead>
+                                    <ColumnHeads columns=vec!["Email", "Role", "Joined"] actions=true />
                                     <tbody>
                                         {move || more
                                             .after_first(&first)
@@ -272,15 +264,7 @@ fn PendingInvites(invite: ServerAction<InviteMember>) -> impl IntoView {
                         Ok(list) => {
                             view! {
                                 <table class="table">
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"Email"</th>
-                                            <th scope="col">"Role"</th>
-                                            <th scope="col">"Invited by"</th>
-                                            <th scope="col">"Expires"</th>
-                                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                                        </tr>
-                                    </thead>
+                                    <ColumnHeads columns=vec!["Email", "Role", "Invited by", "Expires"] actions=true />
                                     <tbody>
                                         {list.invites.into_iter().map(|pending| view! { <InviteRow pending withdraw /> }).collect_view()}
                                     </tbody>

@@ -9,16 +9,14 @@ use crate::domain::{
 };
 use crate::ui::{
     components::{action_error, input_value, ErrorNote, Loading},
-    layout::{use_session, RequireSignIn},
+    layout::{use_session, SignedInPage},
 };
 use leptos::prelude::*;
-use leptos_meta::Title;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     view! {
-        <Title text="Settings · keyward" />
-        <RequireSignIn render=|me| view! { <Settings me /> } />
+        <SignedInPage title="Settings" render=|me| view! { <Settings me /> } />
     }
 }
 

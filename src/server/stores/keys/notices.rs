@@ -5,6 +5,17 @@ use crate::domain::time::Millis;
 use crate::server::db::Pool;
 use crate::server::stores::keys::read::EXPIRY_WARNING;
 
+/// A key whose owner is told about its expiry.
+#[derive(sqlx::FromRow)]
+pub struct ExpiringKey {
+    pub id: KeyId,
+    pub name: String,
+    pub hint: String,
+    pub email: String,
+    pub account_name: String,
+    pub expires_at: Millis,
+}
+
 /// The emails a key's owner gets about its expiry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Notice {
@@ -29,7 +40,7 @@ pub async fn due_for_notice(
     pool: &Pool,
     notice: Notice,
     now: Millis,
-) -> Result<Vec<crate::server::mail::ExpiringKey>, sqlx::Error> {
+) -> Result<Vec<ExpiringKey>, sqlx::Error> {
     let (from, to) = match notice {
         Notice::ExpiresSoon => (now, now.after(EXPIRY_WARNING)),
         Notice::Expired => (now.before(EXPIRY_WARNING), now),
