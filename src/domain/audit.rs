@@ -150,6 +150,28 @@ pub struct AuditActor {
     pub key_name: Option<String>,
 }
 
+/// The kinds of things an event can be about, as stored and sent (`target.type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    Key,
+    User,
+    Invite,
+    Check,
+    Account,
+}
+
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Key => "key",
+            TargetKind::User => "user",
+            TargetKind::Invite => "invite",
+            TargetKind::Check => "check",
+            TargetKind::Account => "account",
+        }
+    }
+}
+
 /// What an event is about: `{type: "key"|"user"|"invite"|"check"|"account", id, label}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

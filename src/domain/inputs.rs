@@ -307,7 +307,31 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_bounded_tokens() {}
+    fn ids_are_bounded_tokens() {
+        use crate::domain::ids::KeyId;
+        assert!(KeyId::parse("key_id", "key_3fQ9aZ").is_ok());
+        assert!(
+            KeyId::parse("key_id", " key_3fQ9aZ ").is_ok(),
+            "surrounding space is trimmed"
+        );
+        for bad in [
+            "",
+            "   ",
+            "key-1",
+            "key 1",
+            "key_1;DROP",
+            "ключ",
+            &"k".repeat(65),
+        ] {
+            let error = KeyId::parse("key_id", bad).unwrap_err();
+            assert!(
+                error.message.starts_with("key_id"),
+                "{bad:?}: {}",
+                error.message
+            );
+        }
+        assert!(KeyId::parse("key_id", &"k".repeat(64)).is_ok());
+    }
 
     #[test]
     fn key_status_filters_are_the_four_named_ones() {

@@ -193,6 +193,13 @@ fn RotateButton(key_id: String, name: String, rotate: ServerAction<RotateKey>) -
     let choosing = RwSignal::new(false);
     let grace = RwSignal::new(3_600i64);
     let key_id = StoredValue::new(key_id);
+    // The question stays while the rotation runs (its button disabled, as in `ConfirmButton`)
+    // and closes when it is done; the new secret then shows in its dialog.
+    Effect::new(move |_| {
+        if rotate.version().get() > 0 {
+            choosing.set(false);
+        }
+    });
     // Focus follows the question, as in `ConfirmButton`.
     let grace_select = NodeRef::<leptos::html::Select>::new();
     Effect::new(move |_| {
@@ -217,8 +224,11 @@ fn RotateButton(key_id: String, name: String, rotate: ServerAction<RotateKey>) -
                     .map(|(label, seconds)| view! { <option value=seconds.to_string() selected=seconds == 3_600>{label}</option> })
                     .collect_view()}
             </select>
-            <button type="button" on:click=move |_| {
-                choosing.set(false);
+            <button
+                type="button"
+                disabled=move || rotate.pending().get()
+                aria-busy=move || rotate.pending().get().to_string()
+                on:click=move |_| {
                 rotate.dispatch(RotateKey { request: RotateKeyRequest { key_id: key_id.get_value(), grace_seconds: grace.get_untracked() } });
             }>"Rotate key"</button>
             <button type="button" class="secondary" on:click=move |_| choosing.set(false)>"Cancel"</button>

@@ -568,7 +568,7 @@ async fn pages_walk_a_large_trail_once_in_order_and_filters_combine() {
                 (AuditAction::CheckCreated, Actor::cli())
             };
             let event = Event::new(&app.state.key_hasher, &account_id, action, actor, Origin::default())
-                .target(Target::new("check", format!("chk_{n}"), "c"));
+                .target(Target::new(keyward::domain::audit::TargetKind::Check, format!("chk_{n}"), "c"));
             stores::audit::append(&mut transaction, &event).await.unwrap();
         }
         transaction.commit().await.unwrap();

@@ -6,6 +6,7 @@
 //! commit without its event, nor an event without its change, and a store that changes
 //! something cannot be called without an event to write.
 
+use crate::domain::audit::TargetKind;
 use crate::domain::time::{now_millis, Millis};
 use crate::domain::{
     audit::{ActorType, AuditAction, Outcome},
@@ -62,7 +63,7 @@ impl Actor {
 /// What an event is about.
 #[derive(Clone, Debug)]
 pub struct Target {
-    pub kind: &'static str,
+    pub kind: TargetKind,
     pub id: String,
     pub label: String,
 }
@@ -70,7 +71,7 @@ pub struct Target {
 impl Target {
     pub fn key(id: &KeyId, name: &str) -> Target {
         Target {
-            kind: "key",
+            kind: TargetKind::Key,
             id: id.to_string(),
             label: name.to_string(),
         }
@@ -78,13 +79,13 @@ impl Target {
 
     pub fn user(id: &UserId, email: &str) -> Target {
         Target {
-            kind: "user",
+            kind: TargetKind::User,
             id: id.to_string(),
             label: email.to_string(),
         }
     }
 
-    pub fn new(kind: &'static str, id: impl ToString, label: &str) -> Target {
+    pub fn new(kind: TargetKind, id: impl ToString, label: &str) -> Target {
         Target {
             kind,
             id: id.to_string(),

@@ -114,7 +114,11 @@ pub async fn create_with_admin(
         now,
     )
     .await?;
-    let event = event.target(Target::new("account", new.account_id, new.account_name));
+    let event = event.target(Target::new(
+        crate::domain::audit::TargetKind::Account,
+        new.account_id,
+        new.account_name,
+    ));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(())
@@ -293,7 +297,11 @@ pub async fn set_key_policy(
     .execute(&mut *transaction)
     .await?;
     let event = event
-        .target(Target::new("account", account_id, ""))
+        .target(Target::new(
+            crate::domain::audit::TargetKind::Account,
+            account_id,
+            "",
+        ))
         .details(json!({"from": before, "to": after}));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
     // A key check reads this: every instance must forget the account's keys.

@@ -1,6 +1,7 @@
 //! The audit trail in the database: appending (always inside the caller's transaction),
 //! reading newest first with filters and a cursor, pruning by age, and walking a chain.
 
+use crate::domain::audit::TargetKind;
 use crate::domain::random::new_id;
 use crate::domain::time::{rfc3339, Millis};
 use crate::domain::{
@@ -44,7 +45,7 @@ pub async fn append(
         actor_email: actor.user.as_ref().map(|user| user.email.as_str()),
         actor_key_id: actor.key_id.as_ref().map(KeyId::as_str),
         actor_key_name: actor.key_name.as_deref(),
-        target_type: target.map(|target| target.kind),
+        target_type: target.map(|target| target.kind.as_str()),
         target_id: target.map(|target| target.id.as_str()),
         target_label: target.map(|target| target.label.as_str()),
         details: &details,
@@ -162,8 +163,9 @@ pub async fn page(
                      AND actor_key_id = ${n} ORDER BY seq DESC LIMIT {fetch}) AS by_key \
                  UNION ALL \
                  SELECT seq FROM (SELECT seq FROM audit_events WHERE {conditions} \
-                     AND target_id = ${n} AND target_type = 'key' ORDER BY seq DESC LIMIT {fetch}) AS about_key \
-             ) ORDER BY seq DESC LIMIT {fetch}"
+                     AND target_id = ${n} AND target_type = '{key}' ORDER BY seq DESC LIMIT {fetch}) AS about_key \
+             ) ORDER BY seq DESC LIMIT {fetch}",
+            key = TargetKind::Key.as_str(),
         ),
     };
     let mut query = sqlx::query(&sql).bind(account_id);

@@ -183,7 +183,11 @@ pub async fn insert(
     .bind(now)
     .fetch_one(&mut *transaction)
     .await?;
-    let event = event.target(Target::new("check", id, fields.name.as_str()));
+    let event = event.target(Target::new(
+        crate::domain::audit::TargetKind::Check,
+        id,
+        fields.name.as_str(),
+    ));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(row.view())
@@ -225,7 +229,11 @@ pub async fn update(
     };
     let check = row.view();
     let event = event
-        .target(Target::new("check", id, &check.name))
+        .target(Target::new(
+            crate::domain::audit::TargetKind::Check,
+            id,
+            &check.name,
+        ))
         .details(json!({"changed": changes.names()}));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
@@ -249,7 +257,11 @@ pub async fn delete(
     let Some((name,)) = deleted else {
         return Ok(false);
     };
-    let event = event.target(Target::new("check", id, &name));
+    let event = event.target(Target::new(
+        crate::domain::audit::TargetKind::Check,
+        id,
+        &name,
+    ));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(true)

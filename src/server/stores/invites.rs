@@ -74,7 +74,11 @@ pub async fn insert(pool: &Pool, invite: NewInvite<'_>, event: Event) -> Result<
     .execute(&mut *transaction)
     .await?;
     let event = event
-        .target(Target::new("invite", invite.id, invite.email))
+        .target(Target::new(
+            crate::domain::audit::TargetKind::Invite,
+            invite.id,
+            invite.email,
+        ))
         .details(json!({"email": invite.email, "role": invite.role.as_str()}));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await
@@ -171,7 +175,11 @@ pub async fn withdraw(
     let Some((email,)) = withdrawn else {
         return Ok(false);
     };
-    let event = event.target(Target::new("invite", invite_id, &email));
+    let event = event.target(Target::new(
+        crate::domain::audit::TargetKind::Invite,
+        invite_id,
+        &email,
+    ));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(true)
