@@ -17,6 +17,7 @@
 
 use crate::domain::{ApiError, ErrorCode};
 use crate::server::keys;
+use crate::server::request::carries_bearer_key;
 use axum::{
     body::{to_bytes, Body},
     extract::{Request, State},
@@ -36,7 +37,7 @@ pub async fn api_boundary(
         return next.run(request).await;
     }
     let reads_only = matches!(*request.method(), Method::GET | Method::HEAD);
-    let uses_bearer = request.headers().contains_key(header::AUTHORIZATION);
+    let uses_bearer = carries_bearer_key(request.headers());
     if !reads_only && !uses_bearer && is_cross_site(request.headers()) {
         return error_response(ApiError::new(
             ErrorCode::Forbidden,
@@ -89,7 +90,7 @@ pub async fn response_headers(
     request: Request,
     next: Next,
 ) -> Response {
-    let uses_bearer = request.headers().contains_key(header::AUTHORIZATION);
+    let uses_bearer = carries_bearer_key(request.headers());
     let is_api = request.uri().path().starts_with("/api/");
     let asset_caching = request
         .uri()

@@ -5,7 +5,7 @@ use crate::domain::ApiError;
 use crate::server::AppState;
 use axum::{
     extract::ConnectInfo,
-    http::{header::AUTHORIZATION, request::Parts},
+    http::{header::AUTHORIZATION, request::Parts, HeaderMap},
 };
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -36,10 +36,16 @@ pub(crate) fn with_request<R>(read: impl FnOnce(&Parts) -> R) -> Result<R, ApiEr
     })
 }
 
-/// Whether this request authenticates with a bearer key. Such a request never signs anyone
-/// in: a key must not turn into a browser session.
+/// Whether a request with these headers authenticates with a bearer key (whatever the key is
+/// worth): the one test of it. Such a request never signs anyone in, gets no cookie, and is not
+/// a browser's, so no cross-site check applies.
+pub fn carries_bearer_key(headers: &HeaderMap) -> bool {
+    headers.contains_key(AUTHORIZATION)
+}
+
+/// Whether this request authenticates with a bearer key ([`carries_bearer_key`]).
 pub fn is_bearer_request() -> bool {
-    with_request(|parts| parts.headers.contains_key(AUTHORIZATION)).unwrap_or(false)
+    with_request(|parts| carries_bearer_key(&parts.headers)).unwrap_or(false)
 }
 
 /// The client's address: the socket's peer, or — when that peer is one of the configured
