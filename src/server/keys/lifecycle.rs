@@ -349,26 +349,20 @@ async fn successor_expiry(
     through_itself: bool,
     now: Millis,
 ) -> Result<Option<Millis>, ApiError> {
-    let parse = |text: &Option<String>| {
-        text.as_deref()
-            .map(|at| parse_rfc3339("expires_at", at))
-            .transpose()
-    };
-    let created_at = parse_rfc3339("created_at", &old.created_at)?;
-    let old_expiry = parse(&old.expires_at)?;
+    let account_id = caller.account_id();
+    let old_lifetime = read::lifetime(&state.pool, account_id, &old.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
     let mut expires_at = if through_itself {
-        old_expiry
+        old_lifetime.expires_at
     } else {
-        old_expiry.map(|at| now.after(at.since(created_at)))
+        old_lifetime
+            .expires_at
+            .map(|at| now.after(at.since(old_lifetime.created_at)))
     };
     if let Some(parent_id) = &old.created_by_key_id {
-        let parent = read::get(&state.pool, caller.account_id(), parent_id, now).await?;
-        if let Some(limit) = parent
-            .as_ref()
-            .map(|parent| parse(&parent.expires_at))
-            .transpose()?
-            .flatten()
-        {
+        let parent = read::lifetime(&state.pool, account_id, parent_id).await?;
+        if let Some(limit) = parent.and_then(|parent| parent.expires_at) {
             expires_at = Some(expires_at.map_or(limit, |at| at.min(limit)));
         }
     }

@@ -241,6 +241,27 @@ pub async fn get(
     Ok(Some(key))
 }
 
+/// When a key was made and when it stops, as stored (a rotation works out its successor's
+/// lifetime from these).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Lifetime {
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+}
+
+/// The lifetime of a key of this account; `None` when it has no such key.
+pub async fn lifetime(
+    pool: &Pool,
+    account_id: &AccountId,
+    key_id: &KeyId,
+) -> Result<Option<Lifetime>, sqlx::Error> {
+    sqlx::query_as("SELECT created_at, expires_at FROM api_keys WHERE account_id = $1 AND id = $2")
+        .bind(account_id)
+        .bind(key_id)
+        .fetch_optional(pool)
+        .await
+}
+
 /// Several keys of this account, in the order of `key_ids`; `None` when one of them is not one
 /// of its keys. Two queries, whatever the number.
 pub async fn get_all(
