@@ -145,18 +145,6 @@ request!(
     }
 );
 request!(
-    /// The query string of `GET /api/v1/audit/export`: the filters of `audit/list`, and a format.
-    AuditExportQuery {
-        /// `jsonl` (one JSON event per line, the default) or `csv`.
-        format: Option<String>,
-        action: Option<String>,
-        actor_user_id: Option<String>,
-        key_id: Option<String>,
-        since: Option<String>,
-        until: Option<String>,
-    }
-);
-request!(
     /// Every field is optional; filters combine (AND). Newest keys first.
     ListKeysRequest {
         /// `next_cursor` of the previous page.

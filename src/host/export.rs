@@ -6,10 +6,7 @@
 //! at a time, so memory stays the same whatever the trail's size.
 
 use crate::domain::{
-    audit::AuditEvent,
-    ids::AccountId,
-    requests::{AuditExportQuery, AuditListRequest},
-    Action, ApiError,
+    audit::AuditEvent, ids::AccountId, requests::AuditListRequest, Action, ApiError,
 };
 use crate::host::boundary::error_response;
 use crate::server::audit::query::AuditQuery;
@@ -35,9 +32,19 @@ enum Format {
     Csv,
 }
 
+/// The query string: the filters of `audit/list` (its paging aside: the export is the whole
+/// trail), and a format.
+#[derive(serde::Deserialize)]
+struct ExportQuery {
+    /// `jsonl` (one JSON event per line, the default) or `csv`.
+    format: Option<String>,
+    #[serde(flatten)]
+    filters: AuditListRequest,
+}
+
 pub async fn export_audit_trail(State(state): State<AppState>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
-    let query = match Query::<AuditExportQuery>::try_from_uri(&parts.uri) {
+    let query = match Query::<ExportQuery>::try_from_uri(&parts.uri) {
         Ok(Query(query)) => query,
         Err(rejection) => {
             return error_response(ApiError::invalid_input(
@@ -56,11 +63,7 @@ pub async fn export_audit_trail(State(state): State<AppState>, request: Request)
     let parsed = AuditQuery::parse(&AuditListRequest {
         cursor: None,
         limit: None,
-        action: query.action,
-        actor_user_id: query.actor_user_id,
-        key_id: query.key_id,
-        since: query.since,
-        until: query.until,
+        ..query.filters
     });
     let filter = match parsed {
         Ok(parsed) => parsed.filter,

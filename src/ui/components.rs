@@ -156,6 +156,27 @@ pub fn RoleSelect(
     }
 }
 
+/// A titled card: its heading (which names the section for screen readers), a line saying what
+/// it is for, and its contents.
+#[component]
+pub fn Card(
+    /// Classes beside `card`.
+    class: &'static str,
+    /// The heading's id, unique on the page.
+    title_id: &'static str,
+    title: &'static str,
+    hint: &'static str,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <section class=format!("card {class}") aria-labelledby=title_id>
+            <h2 id=title_id>{title}</h2>
+            <p class="hint">{hint}</p>
+            {children()}
+        </section>
+    }
+}
+
 /// A table's header row: one column heading each, and — when its rows have actions — a last
 /// column named for screen readers only.
 #[component]

@@ -13,7 +13,7 @@ use crate::domain::{
     Action as PolicyAction,
 };
 use crate::ui::{
-    components::{action_error, short_time, ErrorNote, Loading, RelativeTime, RoleBadge},
+    components::{action_error, short_time, Card, ErrorNote, Loading, RelativeTime, RoleBadge},
     layout::{use_session, SignedInPage},
 };
 use leptos::prelude::*;
@@ -226,12 +226,13 @@ fn FindKeyCard(filters: RwSignal<Filters>) -> impl IntoView {
     let find = ServerAction::<FindKey>::new();
     let secret = RwSignal::new(String::new());
     view! {
-        <section class="card find-key" aria-labelledby="find-key-title">
-            <h2 id="find-key-title">"Whose key is this?"</h2>
-            <p class="hint">
-                "Found a key in a public repository, a log or a screenshot? Paste it to see whose it is. "
-                "keyward hashes it to look it up and never stores or logs it."
-            </p>
+        <Card
+            class="find-key"
+            title_id="find-key-title"
+            title="Whose key is this?"
+            hint="Found a key in a public repository, a log or a screenshot? Paste it to see whose it is. \
+                  keyward hashes it to look it up and never stores or logs it."
+        >
             <form class="inline-form" on:submit=move |ev| {
                 ev.prevent_default();
                 find.dispatch(FindKey { request: FindKeyRequest { secret: secret.get_untracked() } });
@@ -255,7 +256,7 @@ fn FindKeyCard(filters: RwSignal<Filters>) -> impl IntoView {
                 }),
                 _ => None,
             }}
-        </section>
+        </Card>
     }
 }
 

@@ -8,7 +8,7 @@ use crate::domain::{
     Action, ApiError, ErrorCode,
 };
 use crate::ui::{
-    components::{action_error, input_value, ErrorNote, Loading},
+    components::{action_error, input_value, Card, ErrorNote, Loading},
     layout::{use_session, SignedInPage},
 };
 use leptos::prelude::*;
@@ -46,13 +46,14 @@ fn KeyPolicySection(can_set_policy: bool) -> impl IntoView {
         |_| key_policy(),
     );
     view! {
-        <section class="card narrow-left policy" aria-labelledby="policy-title">
-            <h2 id="policy-title">"Key policy"</h2>
-            <p class="hint">
-                "Rules for every user key of this account. A maximum lifetime applies when a key is created "
-                "and every time it is used: an older key is refused (and the refusal is in the audit log) but "
-                "not revoked, so raising the maximum brings it back. Legacy account keys are not affected."
-            </p>
+        <Card
+            class="narrow-left policy"
+            title_id="policy-title"
+            title="Key policy"
+            hint="Rules for every user key of this account. A maximum lifetime applies when a key is created \
+                  and every time it is used: an older key is refused (and the refusal is in the audit log) but \
+                  not revoked, so raising the maximum brings it back. Legacy account keys are not affected."
+        >
             <Transition fallback=|| view! { <Loading /> }>
                 {move || Suspend::new(async move {
                     match policy.await {
@@ -62,7 +63,7 @@ fn KeyPolicySection(can_set_policy: bool) -> impl IntoView {
                     }
                 })}
             </Transition>
-        </section>
+        </Card>
     }
 }
 
