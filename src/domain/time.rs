@@ -108,6 +108,7 @@ pub fn days(n: u64) -> Duration {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "ssr")]
     #[test]
     fn times_round_trip_through_rfc3339() {
         let millis = Millis(1_900_000_000_123);
@@ -129,5 +130,14 @@ mod tests {
         assert_eq!(later.since(start), Duration::from_secs(3));
         assert_eq!(start.since(later), Duration::ZERO);
         assert_eq!(later.before(Duration::from_secs(3)), start);
+    }
+
+    #[test]
+    fn days_are_whole_days_and_never_overflow() {
+        assert_eq!(days(0), Duration::ZERO);
+        assert_eq!(days(7), Duration::from_secs(7 * 24 * 60 * 60));
+        assert_eq!(DAY.as_millis(), 86_400_000);
+        // A lifetime of u64::MAX days is the longest duration, not a panic.
+        assert!(days(u64::MAX) >= days(u64::from(u32::MAX)));
     }
 }
