@@ -12,6 +12,8 @@ use keyward::host;
 use keyward::server::config::Config;
 use keyward::server::keys::check;
 use keyward::server::keys::secret::KeySecret;
+use keyward::server::request::RequestHead;
+use keyward::server::respond::AnswerHeaders;
 use keyward::server::signin::passwords::Passwords;
 use std::hint::black_box;
 
@@ -99,11 +101,17 @@ fn benchmarks(c: &mut Criterion) {
             black_box(state.key_hasher.hash(&parsed))
         })
     });
+    let head = RequestHead::default();
     c.bench_function("key/full_verification", |b| {
         b.to_async(&runtime).iter(|| async {
-            let caller = check::from_key(&state, black_box(&secret), None)
-                .await
-                .unwrap();
+            let caller = check::from_key(
+                &state,
+                black_box(&secret),
+                &head,
+                &mut AnswerHeaders::default(),
+            )
+            .await
+            .unwrap();
             black_box(caller.role)
         })
     });

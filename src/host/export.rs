@@ -2,15 +2,17 @@
 //!
 //! The one operation that is not a server function: server functions buffer their answer, and
 //! a trail can hold millions of events. It authorizes exactly as they do — the same
-//! `caller::authorize`, run with the request in context — and then reads the trail a page
-//! at a time, so memory stays the same whatever the trail's size.
+//! `caller::resolve_head` on its request's head, and the same policy check — and then reads the
+//! trail a page at a time, so memory stays the same whatever the trail's size.
 
 use crate::domain::{
     audit::AuditEvent, ids::AccountId, requests::AuditListRequest, Action, ApiError,
 };
 use crate::host::boundary::error_response;
 use crate::server::audit::query::AuditQuery;
-use crate::server::caller::authorize;
+use crate::server::caller::resolve_head;
+use crate::server::request::RequestHead;
+use crate::server::respond::AnswerHeaders;
 use crate::server::stores::audit::Filter;
 use crate::server::{stores, AppState};
 use axum::{
@@ -19,9 +21,6 @@ use axum::{
     http::{header, HeaderValue},
     response::{IntoResponse, Response},
 };
-use leptos::prelude::provide_context;
-use leptos::reactive::{computed::ScopedFuture, owner::Owner};
-use leptos_axum::ResponseOptions;
 
 /// Events read per query while streaming.
 const EXPORT_PAGE: usize = 1_000;
@@ -70,25 +69,18 @@ pub async fn export_audit_trail(State(state): State<AppState>, request: Request)
         Err(error) => return error_response(error),
     };
 
-    // Resolve and authorize the caller the way every server function does.
-    let response_options = ResponseOptions::default();
-    let owner = Owner::new();
-    let authorized = owner
-        .with(|| {
-            provide_context(parts);
-            provide_context(state.clone());
-            provide_context(response_options.clone());
-            ScopedFuture::new(authorize(Action::ReadAudit))
-        })
-        .await;
+    // Resolve and authorize the caller the way every server function does, from this request's
+    // head; the key's headers (rate limit, expiry, Retry-After) go on the answer either way.
+    let head = RequestHead::read(&parts, &state.config.trusted_proxies);
+    let mut key_headers = AnswerHeaders::default();
+    let authorized = resolve_head(&state, &head, &mut key_headers)
+        .await
+        .and_then(|caller| caller.authorize(Action::ReadAudit).map(|()| caller));
     let caller = match authorized {
-        Ok((_, caller)) => caller,
+        Ok(caller) => caller,
         Err(error) => {
             let mut response = error_response(error);
-            let set = response_options.0.read().map(|set| set.headers.clone());
-            if let Ok(headers) = set {
-                response.headers_mut().extend(headers);
-            }
+            key_headers.put_on(response.headers_mut());
             return response;
         }
     };
@@ -102,6 +94,7 @@ pub async fn export_audit_trail(State(state): State<AppState>, request: Request)
     let body = Body::from_stream(stream_pages(state, account_id, filter, format));
     let mut response = body.into_response();
     let headers = response.headers_mut();
+    key_headers.put_on(headers);
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, value);

@@ -8,13 +8,12 @@ use crate::server::limits::throttle::AddressGroup;
 use crate::server::signin::sessions;
 use crate::server::signin::sessions::SessionUser;
 use crate::server::{stores, AppState};
-use axum::http::header::AUTHORIZATION;
-use std::net::IpAddr;
 use tower_sessions::Session;
 
 use crate::server::keys::check::from_key;
-use crate::server::principal::{Principal, ACCOUNT_HEADER};
-use crate::server::request::{app_state, client_of, is_bearer_request, session, with_request};
+use crate::server::principal::Principal;
+use crate::server::request::{app_state, is_bearer_request, session, RequestHead};
+use crate::server::respond::AnswerHeaders;
 
 /// Resolves the caller and checks that they may perform `action`: the first line of every
 /// server function that needs a caller.
@@ -46,29 +45,29 @@ pub async fn first_membership(
         .ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "You are not a member of any account."))
 }
 
-/// Resolves the caller from a bearer key if the request has an `Authorization` header, else
-/// from the session cookie.
+/// Resolves the caller of the current server function: from a bearer key if the request has an
+/// `Authorization` header, else from the session cookie ([`resolve_head`]), and puts the key's
+/// headers (rate limit, expiry, `Retry-After`) on its answer.
 pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
-    // One look at the head: the bearer token, the account it names, and the client.
-    let (token, named_account, address) = with_request(|parts| {
-        let token = parts.headers.get(AUTHORIZATION).map(|value| {
-            value
-                .to_str()
-                .ok()
-                .and_then(|value| value.strip_prefix("Bearer "))
-                .map(str::trim)
-                .unwrap_or_default()
-                .to_string()
-        });
-        let named_account = parts.headers.get(ACCOUNT_HEADER).cloned();
-        let address = client_of(parts, &state.config.trusted_proxies);
-        (token, named_account, address)
-    })?;
-    let principal = match token {
-        Some(token) => from_bearer(state, &token, address).await?,
-        None => from_session(state).await?,
+    let head = RequestHead::current(state)?;
+    let mut headers = AnswerHeaders::default();
+    let principal = resolve_head(state, &head, &mut headers).await;
+    headers.respond();
+    principal
+}
+
+/// Resolves the caller of a request from its head: the one way in, for the server functions and
+/// the export route alike. What the answer should carry about the key goes into `headers`.
+pub async fn resolve_head(
+    state: &AppState,
+    head: &RequestHead,
+    headers: &mut AnswerHeaders,
+) -> Result<Principal, ApiError> {
+    let principal = match &head.bearer {
+        Some(token) => from_bearer(state, token, head, headers).await?,
+        None => from_session(state, head).await?,
     };
-    if let Some(named) = named_account {
+    if let Some(named) = &head.named_account {
         if named.as_bytes() != principal.account.id.as_str().as_bytes() {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
@@ -87,23 +86,28 @@ pub async fn resolve(state: &AppState) -> Result<Principal, ApiError> {
 async fn from_bearer(
     state: &AppState,
     token: &str,
-    address: Option<IpAddr>,
+    head: &RequestHead,
+    headers: &mut AnswerHeaders,
 ) -> Result<Principal, ApiError> {
     let gate = &state.throttles.bearer_attempts;
-    let group = address
+    let group = head
+        .address
         .filter(|_| !token.starts_with(crate::server::keys::secret::USER_KEY_PREFIX))
         .map(AddressGroup::of);
     let Some(group) = group else {
-        return from_key(state, token, address).await;
+        return from_key(state, token, head, headers).await;
     };
-    let admitted = gate.admit(&group).await.map_err(|wait| {
-        crate::server::respond::respond_retry_after(wait);
-        ApiError::new(
+    let Ok(admitted) = gate
+        .admit(&group)
+        .await
+        .map_err(|wait| headers.retry_after(wait))
+    else {
+        return Err(ApiError::new(
             ErrorCode::RateLimited,
             "Too many failed key attempts from this address. Wait a moment and try again.",
-        )
-    })?;
-    let result = from_key(state, token, address).await;
+        ));
+    };
+    let result = from_key(state, token, head, headers).await;
     if !matches!(&result, Err(error) if error.code == ErrorCode::Unauthenticated) {
         gate.give_back(&group, admitted).await;
     }
@@ -119,14 +123,14 @@ pub async fn signed_in_session(
     if is_bearer_request() {
         return Ok(None);
     }
-    current_session(state).await
+    session_user(state, session().await?).await
 }
 
-/// [`signed_in_session`] for a request already known to carry no bearer key.
-async fn current_session(
+/// Who is signed in to `session`, if anyone still is (see [`signed_in_session`]).
+async fn session_user(
     state: &AppState,
+    session: Session,
 ) -> Result<Option<(Session, SessionUser, stores::users::UserWithPassword)>, ApiError> {
-    let session = session().await?;
     let Some(signed_in) = session.get::<SessionUser>(sessions::SESSION_USER).await? else {
         return Ok(None);
     };
@@ -146,8 +150,12 @@ async fn current_session(
     }
 }
 
-async fn from_session(state: &AppState) -> Result<Principal, ApiError> {
-    let (session, signed_in, user) = current_session(state)
+async fn from_session(state: &AppState, head: &RequestHead) -> Result<Principal, ApiError> {
+    let session = head.session.clone().ok_or_else(|| {
+        tracing::error!("no session layer");
+        ApiError::internal()
+    })?;
+    let (session, signed_in, user) = session_user(state, session)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     let membership =

@@ -2,10 +2,15 @@
 //! session, whether a bearer key came with it, and the client's address (behind trusted proxies).
 
 use crate::domain::ApiError;
+use crate::server::principal::ACCOUNT_HEADER;
 use crate::server::AppState;
 use axum::{
     extract::ConnectInfo,
-    http::{header::AUTHORIZATION, request::Parts, HeaderMap},
+    http::{
+        header::{AUTHORIZATION, USER_AGENT},
+        request::Parts,
+        HeaderMap, HeaderValue,
+    },
 };
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -34,6 +39,51 @@ pub(crate) fn with_request<R>(read: impl FnOnce(&Parts) -> R) -> Result<R, ApiEr
         tracing::error!("the request was not provided to a server function");
         ApiError::internal()
     })
+}
+
+/// What a caller is resolved from, read from a request's head in one look: the bearer token (if
+/// an `Authorization` header came), the account it names, the client's address and user agent,
+/// and the browser session. A server function reads its request's ([`RequestHead::current`]);
+/// the export route, which is not one, reads its own ([`RequestHead::read`]).
+#[derive(Clone, Default)]
+pub struct RequestHead {
+    /// `Some` whenever an `Authorization` header came (empty when it was not `Bearer …`).
+    pub bearer: Option<String>,
+    pub named_account: Option<HeaderValue>,
+    pub address: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    pub session: Option<Session>,
+}
+
+impl RequestHead {
+    pub fn read(parts: &Parts, trusted: &[IpNet]) -> RequestHead {
+        let header_text = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|value: &HeaderValue| value.to_str().ok())
+        };
+        RequestHead {
+            bearer: parts.headers.get(AUTHORIZATION).map(|value| {
+                value
+                    .to_str()
+                    .ok()
+                    .and_then(|value| value.strip_prefix("Bearer "))
+                    .map(str::trim)
+                    .unwrap_or_default()
+                    .to_string()
+            }),
+            named_account: parts.headers.get(ACCOUNT_HEADER).cloned(),
+            address: client_of(parts, trusted),
+            user_agent: header_text(USER_AGENT).map(str::to_string),
+            session: parts.extensions.get::<Session>().cloned(),
+        }
+    }
+
+    /// The head of the request the current server function serves.
+    pub fn current(state: &AppState) -> Result<RequestHead, ApiError> {
+        with_request(|parts| RequestHead::read(parts, &state.config.trusted_proxies))
+    }
 }
 
 /// Whether a request with these headers authenticates with a bearer key (whatever the key is

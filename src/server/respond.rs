@@ -18,41 +18,73 @@ pub fn respond_accepted() {
     }
 }
 
-/// Announces a key's expiry on every answer to it, so the program holding it can warn before
-/// it stops working: `Keyward-Key-Expires: <RFC 3339>`, and under 7 days also
-/// `Keyward-Key-Warning: expires in N days` (N rounded up).
-pub fn respond_key_expiry(
-    now: crate::domain::time::Millis,
-    expires_at: crate::domain::time::Millis,
-) {
-    let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() else {
-        return;
-    };
-    if let Ok(value) = HeaderValue::from_str(&expires_at.rfc3339()) {
-        response.insert_header(HeaderName::from_static(KEY_EXPIRES_HEADER), value);
-    }
-    if let Some(warning) = expiry_warning(expires_at.since(now)) {
-        if let Ok(value) = HeaderValue::from_str(&warning) {
-            response.insert_header(HeaderName::from_static(KEY_WARNING_HEADER), value);
+/// Headers about the calling key and the throttles it met — its rate limit's standing, its
+/// expiry, `Retry-After` — gathered while the caller is resolved, and put on the answer by
+/// whoever answers: a server function's response ([`AnswerHeaders::respond`]), or the export
+/// route's own.
+#[derive(Default)]
+pub struct AnswerHeaders(Vec<(HeaderName, HeaderValue)>);
+
+impl AnswerHeaders {
+    /// `Keyward-Key-Expires: <RFC 3339>`, and under 7 days also `Keyward-Key-Warning: expires
+    /// in N days` (N rounded up), so the program holding the key can warn before it stops.
+    pub fn key_expiry(
+        &mut self,
+        now: crate::domain::time::Millis,
+        expires_at: crate::domain::time::Millis,
+    ) {
+        if let Ok(value) = HeaderValue::from_str(&expires_at.rfc3339()) {
+            self.0
+                .push((HeaderName::from_static(KEY_EXPIRES_HEADER), value));
+        }
+        if let Some(warning) = expiry_warning(expires_at.since(now)) {
+            if let Ok(value) = HeaderValue::from_str(&warning) {
+                self.0
+                    .push((HeaderName::from_static(KEY_WARNING_HEADER), value));
+            }
         }
     }
-}
 
-/// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on every answer to a key with
-/// a limit, and `Retry-After` when it is used up.
-pub fn respond_rate_standing(standing: &crate::server::limits::key_rate::RateStanding) {
-    let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() else {
-        return;
-    };
-    for (name, value) in [
-        ("ratelimit-limit", u64::from(standing.limit)),
-        ("ratelimit-remaining", u64::from(standing.remaining)),
-        ("ratelimit-reset", standing.reset_seconds),
-    ] {
-        response.insert_header(HeaderName::from_static(name), HeaderValue::from(value));
+    /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` for a key with a limit, and
+    /// `Retry-After` when it is used up.
+    pub fn rate_standing(&mut self, standing: &crate::server::limits::key_rate::RateStanding) {
+        for (name, value) in [
+            ("ratelimit-limit", u64::from(standing.limit)),
+            ("ratelimit-remaining", u64::from(standing.remaining)),
+            ("ratelimit-reset", standing.reset_seconds),
+        ] {
+            self.0
+                .push((HeaderName::from_static(name), HeaderValue::from(value)));
+        }
+        if let Some(wait) = standing.retry_after {
+            self.retry_after(wait);
+        }
     }
-    if let Some(wait) = standing.retry_after {
-        respond_retry_after(wait);
+
+    /// `Retry-After` in whole seconds, rounded up.
+    pub fn retry_after(&mut self, wait: std::time::Duration) {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        self.0
+            .push((header::RETRY_AFTER, HeaderValue::from(seconds.max(1))));
+    }
+
+    /// Puts the headers on the current server-function response.
+    pub fn respond(self) {
+        if self.0.is_empty() {
+            return;
+        }
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            for (name, value) in self.0 {
+                response.insert_header(name, value);
+            }
+        }
+    }
+
+    /// Puts the headers on a response made by hand.
+    pub fn put_on(self, headers: &mut axum::http::HeaderMap) {
+        for (name, value) in self.0 {
+            headers.insert(name, value);
+        }
     }
 }
 
@@ -75,12 +107,9 @@ fn expiry_warning(left: std::time::Duration) -> Option<String> {
 
 /// Sets `Retry-After` (whole seconds, rounded up) on the current server-function response.
 pub fn respond_retry_after(wait: std::time::Duration) {
-    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
-            response.insert_header(header::RETRY_AFTER, value);
-        }
-    }
+    let mut headers = AnswerHeaders::default();
+    headers.retry_after(wait);
+    headers.respond();
 }
 
 #[cfg(test)]

@@ -769,6 +769,35 @@ async fn an_admin_finds_the_key_of_a_leaked_secret() {
 }
 
 /// The export streams the same events as the list, to Admins only, in both formats.
+/// The export is not a server function, but it resolves its caller the same way: a key's
+/// rate-limit headers come with it, and a used-up key is refused with `Retry-After`.
+#[tokio::test]
+async fn the_export_answers_a_limited_key_as_every_operation_does() {
+    on_each_engine(|app| async move {
+        let (admin, _) = app.signup("export-limited@example.com").await;
+        let (_, secret) = admin
+            .create_key(json!({"name": "exporter", "rate_limit_per_minute": 2}))
+            .await;
+        let export = || {
+            app.with_key(&secret)
+                .client
+                .get(app.url("/api/v1/audit/export"))
+                .bearer_auth(&secret)
+                .send()
+        };
+        let first = export().await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(first.headers()["ratelimit-limit"], "2");
+        assert_eq!(first.headers()["ratelimit-remaining"], "1");
+        assert_eq!(export().await.unwrap().status(), StatusCode::OK);
+        let refused = export().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.headers().contains_key("retry-after"));
+        assert_eq!(refused.headers()["ratelimit-remaining"], "0");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_export_streams_the_trail_to_admins_only() {
     on_each_engine(|app| async move {

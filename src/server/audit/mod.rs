@@ -14,7 +14,7 @@ use crate::domain::{
     views::{User, Via},
 };
 use crate::server::keys::secret::{to_hex, KeyHasher};
-use crate::server::request::{client_address, with_request};
+use crate::server::request::RequestHead;
 use crate::server::{AppState, Principal};
 use serde_json::{json, Value};
 pub mod checkpoints;
@@ -108,18 +108,19 @@ const MAX_USER_AGENT_CHARS: usize = 200;
 impl Origin {
     /// The client address and user agent of the request being served.
     pub fn of_request(state: &AppState) -> Origin {
-        let user_agent = with_request(|parts| {
-            parts
-                .headers
-                .get(axum::http::header::USER_AGENT)
-                .and_then(|value| value.to_str().ok())
-                .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect::<String>())
-        })
-        .ok()
-        .flatten();
+        RequestHead::current(state)
+            .map(|head| Origin::of_head(&head))
+            .unwrap_or_default()
+    }
+
+    /// The client address and user agent of a request's head.
+    pub fn of_head(head: &RequestHead) -> Origin {
         Origin {
-            client_address: client_address(state).map(|ip| ip.to_string()),
-            user_agent,
+            client_address: head.address.map(|ip| ip.to_string()),
+            user_agent: head
+                .user_agent
+                .as_deref()
+                .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect()),
         }
     }
 }

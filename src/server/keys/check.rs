@@ -12,9 +12,10 @@ use crate::domain::{
 };
 use crate::server::audit::{Actor, Event, Origin, Target};
 use crate::server::keys::secret::KeySecret;
+use crate::server::request::RequestHead;
+use crate::server::respond::AnswerHeaders;
 use crate::server::{stores, AppState};
 use serde_json::json;
-use std::net::IpAddr;
 
 use crate::server::principal::{CallingKey, Principal};
 
@@ -26,8 +27,10 @@ use crate::server::principal::{CallingKey, Principal};
 pub async fn from_key(
     state: &AppState,
     token: &str,
-    address: Option<IpAddr>,
+    head: &RequestHead,
+    headers: &mut AnswerHeaders,
 ) -> Result<Principal, ApiError> {
+    let address = head.address;
     let secret = KeySecret::parse(token).ok_or_else(ApiError::unauthenticated)?;
     let hash = state.key_hasher.hash(&secret);
     let key = state
@@ -47,13 +50,13 @@ pub async fn from_key(
     };
     if let Some(reason) = refusal {
         // A known key that is refused is how a leak shows itself: it goes in the trail.
-        record_rejection(state, &key, reason).await;
+        record_rejection(state, head, &key, reason).await;
         return Err(ApiError::unauthenticated());
     }
     let role = role.ok_or_else(ApiError::unauthenticated)?;
     let allowed_cidrs = crate::server::keys::networks::from_stored(&key.allowed_cidrs);
     if !crate::server::keys::networks::allows(&allowed_cidrs, address) {
-        record_rejection(state, &key, "outside_networks").await;
+        record_rejection(state, head, &key, "outside_networks").await;
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "This key may only be used from its allowed networks.",
@@ -67,7 +70,7 @@ pub async fn from_key(
         .iter()
         .any(|ancestor| !crate::server::keys::networks::allows(&ancestor.allowed_cidrs, address));
     if outside_line {
-        record_rejection(state, &key, "outside_parent_networks").await;
+        record_rejection(state, head, &key, "outside_parent_networks").await;
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "This key may only be used from the allowed networks of the keys above it in its line (the key that created it, or the key it replaced).",
@@ -93,7 +96,7 @@ pub async fn from_key(
                 }
             }
             Err(standing) => {
-                crate::server::respond::respond_rate_standing(&standing);
+                headers.rate_standing(&standing);
                 return Err(ApiError::new(
                     ErrorCode::RateLimited,
                     if limited_key == &key.id {
@@ -110,7 +113,7 @@ pub async fn from_key(
         }
     }
     if let Some(standing) = &tightest {
-        crate::server::respond::respond_rate_standing(standing);
+        headers.rate_standing(standing);
     }
     let account = Account {
         id: key.account_id.clone(),
@@ -120,7 +123,7 @@ pub async fn from_key(
         .key_usage
         .record(&key.id, now, address.map(|ip| ip.to_string()));
     if let Some(expires_at) = key.expires_at {
-        crate::server::respond::respond_key_expiry(now, expires_at);
+        headers.key_expiry(now, expires_at);
     }
     let user = match (&key.user_id, &key.email) {
         (Some(id), Some(email)) => Some(User {
@@ -164,6 +167,7 @@ fn outlived_policy(key: &stores::keys::verification::KeyForVerification, now: Mi
 /// `audit::repeats::Repeats`). The presenter is anonymous: holding a key proves nothing once it is dead.
 async fn record_rejection(
     state: &AppState,
+    head: &RequestHead,
     key: &stores::keys::verification::KeyForVerification,
     reason: &str,
 ) {
@@ -172,7 +176,7 @@ async fn record_rejection(
         &key.account_id,
         AuditAction::KeyRejected,
         Actor::anonymous(),
-        Origin::of_request(state),
+        Origin::of_head(head),
     )
     .target(Target::key(&key.id, &key.name))
     .details(json!({"reason": reason, "owner": key.email}))
