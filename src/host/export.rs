@@ -37,6 +37,10 @@ enum Format {
 struct ExportQuery {
     /// `jsonl` (one JSON event per line, the default) or `csv`.
     format: Option<String>,
+    /// `audit/list`'s page size, which the export does not take: ignored like any parameter it
+    /// does not know, and read as text here so that a number is not refused.
+    #[serde(default, rename = "limit")]
+    _limit: Option<String>,
     #[serde(flatten)]
     filters: AuditListRequest,
 }
@@ -219,7 +223,19 @@ fn spreadsheet_safe(field: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::spreadsheet_safe;
+    use super::{spreadsheet_safe, ExportQuery};
+    use axum::extract::Query;
+
+    #[test]
+    fn the_export_query_takes_the_list_filters_and_ignores_paging() {
+        let uri: axum::http::Uri =
+            "/api/v1/audit/export?format=csv&action=key.created&limit=5&cursor=x&other=1"
+                .parse()
+                .unwrap();
+        let Query(query) = Query::<ExportQuery>::try_from_uri(&uri).unwrap();
+        assert_eq!(query.format.as_deref(), Some("csv"));
+        assert_eq!(query.filters.action.as_deref(), Some("key.created"));
+    }
 
     #[test]
     fn formulas_in_csv_fields_become_text() {

@@ -202,18 +202,6 @@ fn given(text: Option<String>) -> Option<String> {
 }
 
 impl Config {
-    /// The configuration from the environment alone (no flags).
-    pub fn from_env() -> Result<Self> {
-        #[derive(clap::Parser)]
-        struct EnvironmentOnly {
-            #[command(flatten)]
-            settings: Settings,
-        }
-        let parsed = <EnvironmentOnly as clap::Parser>::try_parse_from(["keyward"])
-            .map_err(|error| anyhow::anyhow!("{}", error.render().to_string().trim()))?;
-        Ok(Config::from_settings(parsed.settings))
-    }
-
     /// The configuration the settings say, with the defaults that depend on other settings.
     pub fn from_settings(settings: Settings) -> Self {
         let public_url = given(settings.public_url)

@@ -51,32 +51,33 @@ pub struct RequestHead {
     pub bearer: Option<String>,
     pub named_account: Option<HeaderValue>,
     pub address: Option<IpAddr>,
-    pub user_agent: Option<String>,
+    /// Kept as the header (a cheap clone): it is read only when an event records it.
+    pub user_agent: Option<HeaderValue>,
+    /// Only for a request without a bearer key: a key never acts through a session.
     pub session: Option<Session>,
 }
 
 impl RequestHead {
     pub fn read(parts: &Parts, trusted: &[IpNet]) -> RequestHead {
-        let header_text = |name| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|value: &HeaderValue| value.to_str().ok())
+        let bearer = parts.headers.get(AUTHORIZATION).map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_string()
+        });
+        let session = match bearer {
+            Some(_) => None,
+            None => parts.extensions.get::<Session>().cloned(),
         };
         RequestHead {
-            bearer: parts.headers.get(AUTHORIZATION).map(|value| {
-                value
-                    .to_str()
-                    .ok()
-                    .and_then(|value| value.strip_prefix("Bearer "))
-                    .map(str::trim)
-                    .unwrap_or_default()
-                    .to_string()
-            }),
+            bearer,
             named_account: parts.headers.get(ACCOUNT_HEADER).cloned(),
             address: client_of(parts, trusted),
-            user_agent: header_text(USER_AGENT).map(str::to_string),
-            session: parts.extensions.get::<Session>().cloned(),
+            user_agent: parts.headers.get(USER_AGENT).cloned(),
+            session,
         }
     }
 

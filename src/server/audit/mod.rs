@@ -14,8 +14,9 @@ use crate::domain::{
     views::{User, Via},
 };
 use crate::server::keys::secret::{to_hex, KeyHasher};
-use crate::server::request::RequestHead;
+use crate::server::request::{client_of, with_request, RequestHead};
 use crate::server::{AppState, Principal};
+use axum::http::{header::USER_AGENT, HeaderValue};
 use serde_json::{json, Value};
 pub mod checkpoints;
 pub mod query;
@@ -108,21 +109,28 @@ const MAX_USER_AGENT_CHARS: usize = 200;
 impl Origin {
     /// The client address and user agent of the request being served.
     pub fn of_request(state: &AppState) -> Origin {
-        RequestHead::current(state)
-            .map(|head| Origin::of_head(&head))
-            .unwrap_or_default()
+        with_request(|parts| Origin {
+            client_address: client_of(parts, &state.config.trusted_proxies)
+                .map(|ip| ip.to_string()),
+            user_agent: user_agent(parts.headers.get(USER_AGENT)),
+        })
+        .unwrap_or_default()
     }
 
     /// The client address and user agent of a request's head.
     pub fn of_head(head: &RequestHead) -> Origin {
         Origin {
             client_address: head.address.map(|ip| ip.to_string()),
-            user_agent: head
-                .user_agent
-                .as_deref()
-                .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect()),
+            user_agent: user_agent(head.user_agent.as_ref()),
         }
     }
+}
+
+/// A user agent as the trail records it: text, cut to a length a log line can hold.
+fn user_agent(header: Option<&HeaderValue>) -> Option<String> {
+    header
+        .and_then(|value| value.to_str().ok())
+        .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect())
 }
 
 /// One event, ready to be appended to its account's chain (with the key that chains it).
