@@ -87,6 +87,7 @@ fn benchmarks(c: &mut Criterion) {
                 expires_at: None,
                 allowed_cidrs: &[],
                 rate_limit_per_minute: None,
+                grant: &keyward::domain::Grant::default(),
             },
             event(AuditAction::KeyCreated),
         )

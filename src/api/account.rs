@@ -5,11 +5,11 @@ use server_fn::codec::Json;
 /// The account's key policy (any role: everyone creating keys needs to know it).
 #[server(prefix = "/api", endpoint = "v1/account/policy", input = Json, output = Json)]
 pub async fn key_policy() -> Result<OnePolicy, ApiError> {
-    use crate::domain::Action;
+    use crate::domain::Permission;
     use crate::server::caller::authorize;
     use crate::server::stores;
 
-    let (state, caller) = authorize(Action::Read).await?;
+    let (state, caller) = authorize(Permission::AccountRead).await?;
     let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
     Ok(OnePolicy { policy })
 }
@@ -20,11 +20,11 @@ pub async fn key_policy() -> Result<OnePolicy, ApiError> {
 pub async fn set_key_policy(
     #[server(flatten)] request: SetKeyPolicyRequest,
 ) -> Result<OnePolicy, ApiError> {
-    use crate::domain::{audit::AuditAction, Action};
+    use crate::domain::{audit::AuditAction, Permission};
     use crate::server::caller::authorize;
     use crate::server::stores;
 
-    let (state, caller) = authorize(Action::ManageAccountKeys).await?;
+    let (state, caller) = authorize(Permission::AccountWrite).await?;
     let max_key_lifetime_days = match request.max_key_lifetime_days {
         None => None,
         Some(None) => Some(None),

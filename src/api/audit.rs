@@ -12,12 +12,12 @@ use server_fn::codec::Json;
 pub async fn list_audit_events(
     #[server(flatten)] request: AuditListRequest,
 ) -> Result<AuditList, ApiError> {
-    use crate::domain::Action;
+    use crate::domain::Permission;
     use crate::server::audit::query::AuditQuery;
     use crate::server::caller::authorize;
     use crate::server::stores;
 
-    let (state, caller) = authorize(Action::ReadAudit).await?;
+    let (state, caller) = authorize(Permission::AuditRead).await?;
     let query = AuditQuery::parse(&request)?;
     let (events, next) =
         stores::audit::page(&state.pool, caller.account_id(), &query.filter, query.limit).await?;
@@ -32,12 +32,12 @@ pub async fn list_audit_events(
 #[server(prefix = "/api", endpoint = "v1/audit/find-key", input = Json, output = Json)]
 pub async fn find_key(#[server(flatten)] request: FindKeyRequest) -> Result<FoundKey, ApiError> {
     use crate::domain::time::now_millis;
-    use crate::domain::Action;
+    use crate::domain::Permission;
     use crate::server::caller::authorize;
     use crate::server::keys::secret::KeySecret;
     use crate::server::stores;
 
-    let (state, caller) = authorize(Action::ReadAudit).await?;
+    let (state, caller) = authorize(Permission::AuditRead).await?;
     let text = request.secret.trim();
     let secret = KeySecret::parse(text).ok_or_else(|| {
         ApiError::invalid_input(

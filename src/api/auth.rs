@@ -133,7 +133,7 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
 /// to no account any more.
 #[server(prefix = "/api", endpoint = "v1/auth/logout", input = Json, output = Json)]
 pub async fn logout() -> Result<Empty, ApiError> {
-    use crate::domain::{audit::AuditAction, Action};
+    use crate::domain::{audit::AuditAction, Permission};
     use crate::server::audit::{Actor, Event, Origin};
     use crate::server::caller::{resolve, signed_in_session};
     use crate::server::request::{app_state, is_bearer_request};
@@ -142,7 +142,7 @@ pub async fn logout() -> Result<Empty, ApiError> {
     let state = app_state()?;
     if is_bearer_request() {
         // A key has no session to end: answer as the policy does for any key.
-        resolve(&state).await?.authorize(Action::ManageOwnLogin)?;
+        resolve(&state).await?.authorize(Permission::LoginWrite)?;
     }
     let (session, signed_in, user) = signed_in_session(&state)
         .await?
@@ -162,11 +162,11 @@ pub async fn logout() -> Result<Empty, ApiError> {
 /// Describes the caller: who, in which account, with which role, and how they authenticated.
 #[server(prefix = "/api", endpoint = "v1/auth/me", input = Json, output = Json)]
 pub async fn whoami() -> Result<Me, ApiError> {
-    use crate::domain::{views::Via, Action};
+    use crate::domain::{views::Via, Permission};
     use crate::server::caller::authorize;
     use crate::server::stores;
 
-    let (state, caller) = authorize(Action::Read).await?;
+    let (state, caller) = authorize(Permission::AccountRead).await?;
     let accounts = match (&caller.user, caller.via) {
         (Some(user), Via::Session) => stores::accounts::memberships_of(&state.pool, &user.id)
             .await?
@@ -175,8 +175,11 @@ pub async fn whoami() -> Result<Me, ApiError> {
             .collect(),
         _ => Vec::new(),
     };
+    let grant = caller.key.as_ref().map(|key| &key.grant);
     Ok(Me {
         key_id: caller.key_id().cloned(),
+        permissions: grant.and_then(|grant| grant.permission_list()),
+        check_ids: grant.and_then(|grant| grant.check_ids.clone()),
         user: caller.user,
         account: caller.account,
         role: caller.role,
@@ -190,14 +193,14 @@ pub async fn whoami() -> Result<Me, ApiError> {
 pub async fn switch_account(
     #[server(flatten)] request: SwitchAccountRequest,
 ) -> Result<SwitchedAccount, ApiError> {
-    use crate::domain::{ids::*, Action};
+    use crate::domain::{ids::*, Permission};
     use crate::server::caller::authorize;
     use crate::server::request::session;
     use crate::server::signin::sessions;
     use crate::server::stores;
 
     let SwitchAccountRequest { account_id } = request;
-    let (state, caller) = authorize(Action::ManageOwnLogin).await?;
+    let (state, caller) = authorize(Permission::LoginWrite).await?;
     let account_id = AccountId::parse("account_id", &account_id)?;
     let user = caller.person()?;
     let membership = stores::accounts::membership(&state.pool, &account_id, &user.id)
@@ -217,7 +220,7 @@ pub async fn change_password(
     #[server(flatten)] request: ChangePasswordRequest,
 ) -> Result<Empty, ApiError> {
     use crate::domain::time::now_millis;
-    use crate::domain::{audit::AuditAction, inputs::NewPassword, Action, ErrorCode};
+    use crate::domain::{audit::AuditAction, inputs::NewPassword, ErrorCode, Permission};
     use crate::server::audit::Target;
     use crate::server::caller::authorize;
     use crate::server::signin::sessions;
@@ -227,7 +230,7 @@ pub async fn change_password(
         current_password,
         new_password,
     } = request;
-    let (state, caller) = authorize(Action::ManageOwnLogin).await?;
+    let (state, caller) = authorize(Permission::LoginWrite).await?;
     let new_password = NewPassword::parse_field("new_password", &new_password)?;
     let person = caller.person()?;
     let stored = stores::users::find(&state.pool, &person.id).await?;

@@ -11,17 +11,18 @@ use server_fn::codec::Json;
 pub async fn list_checks(
     #[server(flatten)] request: ListChecksRequest,
 ) -> Result<CheckList, ApiError> {
-    use crate::domain::{ids::CheckId, Action};
+    use crate::domain::{ids::CheckId, Permission};
     use crate::server::caller::authorize;
     use crate::server::{paging, stores};
 
-    let (state, caller) = authorize(Action::Read).await?;
+    let (state, caller) = authorize(Permission::ChecksRead).await?;
     let search = paging::search_pattern(&request.search)?;
     let after: Option<(String, CheckId)> = paging::decode_cursor(&request.cursor, "checks/list")?;
     let limit = paging::page_size(request.limit)?;
     let (checks, next_cursor) = stores::checks::page(
         &state.pool,
         caller.account_id(),
+        caller.check_scope(),
         search.as_deref(),
         after.as_ref(),
         limit,
@@ -35,13 +36,16 @@ pub async fn list_checks(
 
 #[server(prefix = "/api", endpoint = "v1/checks/get", input = Json, output = Json)]
 pub async fn get_check(#[server(flatten)] request: CheckIdRequest) -> Result<OneCheck, ApiError> {
-    use crate::domain::{ids::*, Action};
+    use crate::domain::{ids::*, Permission};
     use crate::server::caller::authorize;
     use crate::server::stores;
 
     let CheckIdRequest { check_id } = request;
-    let (state, caller) = authorize(Action::Read).await?;
+    let (state, caller) = authorize(Permission::ChecksRead).await?;
     let check_id = CheckId::parse("check_id", &check_id)?;
+    if !caller.sees_check(&check_id) {
+        return Err(ApiError::not_found("check"));
+    }
     let check = stores::checks::get(&state.pool, caller.account_id(), &check_id)
         .await?
         .ok_or_else(|| ApiError::not_found("check"))?;
@@ -53,12 +57,18 @@ pub async fn create_check(
     #[server(flatten)] request: CreateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
     use crate::domain::time::now_millis;
-    use crate::domain::{audit::AuditAction, ids::CheckId, Action};
+    use crate::domain::{audit::AuditAction, ids::CheckId, ErrorCode, Permission};
     use crate::server::caller::authorize;
     use crate::server::respond::respond_created;
     use crate::server::stores;
 
-    let (state, caller) = authorize(Action::WriteChecks).await?;
+    let (state, caller) = authorize(Permission::ChecksWrite).await?;
+    if caller.check_scope().is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This key may touch only the checks it was granted, so it cannot create new ones.",
+        ));
+    }
     state
         .config
         .ceilings
@@ -84,12 +94,15 @@ pub async fn update_check(
     #[server(flatten)] request: UpdateCheckRequest,
 ) -> Result<OneCheck, ApiError> {
     use crate::domain::time::now_millis;
-    use crate::domain::{audit::AuditAction, ids::CheckId, Action};
+    use crate::domain::{audit::AuditAction, ids::CheckId, Permission};
     use crate::server::caller::authorize;
     use crate::server::stores;
 
-    let (state, caller) = authorize(Action::WriteChecks).await?;
+    let (state, caller) = authorize(Permission::ChecksWrite).await?;
     let check_id = CheckId::parse("check_id", &request.check_id)?;
+    if !caller.sees_check(&check_id) {
+        return Err(ApiError::not_found("check"));
+    }
     let changes = stores::checks::CheckChanges::parse(request)?;
     let check = stores::checks::update(
         &state.pool,
@@ -106,13 +119,16 @@ pub async fn update_check(
 
 #[server(prefix = "/api", endpoint = "v1/checks/delete", input = Json, output = Json)]
 pub async fn delete_check(#[server(flatten)] request: CheckIdRequest) -> Result<Empty, ApiError> {
-    use crate::domain::{audit::AuditAction, ids::*, Action};
+    use crate::domain::{audit::AuditAction, ids::*, Permission};
     use crate::server::caller::authorize;
     use crate::server::stores;
 
     let CheckIdRequest { check_id } = request;
-    let (state, caller) = authorize(Action::WriteChecks).await?;
+    let (state, caller) = authorize(Permission::ChecksWrite).await?;
     let check_id = CheckId::parse("check_id", &check_id)?;
+    if !caller.sees_check(&check_id) {
+        return Err(ApiError::not_found("check"));
+    }
     let event = caller.audit(&state, AuditAction::CheckDeleted);
     if !stores::checks::delete(&state.pool, caller.account_id(), &check_id, event).await? {
         return Err(ApiError::not_found("check"));

@@ -10,11 +10,11 @@ use server_fn::codec::Json;
 #[server(prefix = "/api", endpoint = "v1/invites/list", input = Json, output = Json)]
 pub async fn list_invites() -> Result<InviteList, ApiError> {
     use crate::domain::time::now_millis;
-    use crate::domain::Action;
+    use crate::domain::Permission;
     use crate::server::caller::authorize;
     use crate::server::stores;
 
-    let (state, caller) = authorize(Action::ManageMembers).await?;
+    let (state, caller) = authorize(Permission::MembersWrite).await?;
     let invites = stores::invites::pending(&state.pool, caller.account_id(), now_millis()).await?;
     Ok(InviteList { invites })
 }
@@ -25,12 +25,12 @@ pub async fn withdraw_invite(
     #[server(flatten)] request: WithdrawInviteRequest,
 ) -> Result<Empty, ApiError> {
     use crate::domain::time::now_millis;
-    use crate::domain::{audit::AuditAction, ids::*, Action};
+    use crate::domain::{audit::AuditAction, ids::*, Permission};
     use crate::server::caller::authorize;
     use crate::server::stores;
 
     let WithdrawInviteRequest { invite_id } = request;
-    let (state, caller) = authorize(Action::ManageMembers).await?;
+    let (state, caller) = authorize(Permission::MembersWrite).await?;
     let invite_id = InviteId::parse("invite_id", &invite_id)?;
     let event = caller.audit(&state, AuditAction::InviteWithdrawn);
     if !stores::invites::withdraw(

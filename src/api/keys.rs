@@ -16,12 +16,12 @@ use server_fn::codec::Json;
 pub async fn create_key(
     #[server(flatten)] request: CreateKeyRequest,
 ) -> Result<CreatedKey, ApiError> {
-    use crate::domain::Action;
+    use crate::domain::Permission;
     use crate::server::caller::authorize;
     use crate::server::keys::lifecycle;
     use crate::server::respond::respond_created;
 
-    let (state, caller) = authorize(Action::ChangeOwnKeys).await?;
+    let (state, caller) = authorize(Permission::KeysWrite).await?;
     let made = lifecycle::create(&state, &caller, request).await?;
     respond_created();
     Ok(CreatedKey {
@@ -34,11 +34,11 @@ pub async fn create_key(
 /// expired ones included unless `status` says otherwise.
 #[server(prefix = "/api", endpoint = "v1/keys/list", input = Json, output = Json)]
 pub async fn list_keys(#[server(flatten)] request: ListKeysRequest) -> Result<KeyList, ApiError> {
-    use crate::domain::Action;
+    use crate::domain::Permission;
     use crate::server::caller::authorize;
     use crate::server::keys::lifecycle;
 
-    let (state, caller) = authorize(Action::ListOwnKeys).await?;
+    let (state, caller) = authorize(Permission::KeysRead).await?;
     let owner = caller.person()?.id.clone();
     lifecycle::list(&state, &caller, Some(&owner), request, "keys/list").await
 }
@@ -179,12 +179,12 @@ pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Resul
 pub async fn list_account_keys(
     #[server(flatten)] request: ListAccountKeysRequest,
 ) -> Result<KeyList, ApiError> {
-    use crate::domain::{ids::UserId, Action};
+    use crate::domain::{ids::UserId, Permission};
     use crate::server::caller::authorize;
     use crate::server::keys::lifecycle;
     use crate::server::paging::present;
 
-    let (state, caller) = authorize(Action::ManageAccountKeys).await?;
+    let (state, caller) = authorize(Permission::AccountKeysRead).await?;
     let ListAccountKeysRequest {
         cursor,
         limit,

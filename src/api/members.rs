@@ -13,11 +13,11 @@ use server_fn::codec::Json;
 pub async fn list_members(
     #[server(flatten)] request: ListMembersRequest,
 ) -> Result<MemberList, ApiError> {
-    use crate::domain::Action;
+    use crate::domain::Permission;
     use crate::server::caller::authorize;
     use crate::server::{paging, stores};
 
-    let (state, caller) = authorize(Action::Read).await?;
+    let (state, caller) = authorize(Permission::MembersRead).await?;
     let after: Option<(i64, String)> = paging::decode_cursor(&request.cursor, "members/list")?;
     let limit = paging::page_size(request.limit)?;
     let (members, next_cursor) =
@@ -37,13 +37,13 @@ pub async fn invite_member(
 ) -> Result<Invitation, ApiError> {
     use crate::domain::random::random_base62;
     use crate::domain::time::{now_millis, rfc3339};
-    use crate::domain::{audit::AuditAction, ids::InviteId, inputs::Email, Action};
+    use crate::domain::{audit::AuditAction, ids::InviteId, inputs::Email, Permission};
     use crate::server::caller::authorize;
     use crate::server::respond::respond_created;
     use crate::server::stores;
 
     let InviteMemberRequest { email, role } = request;
-    let (state, caller) = authorize(Action::ManageMembers).await?;
+    let (state, caller) = authorize(Permission::MembersWrite).await?;
     let email = Email::parse(&email)?;
     let now = now_millis();
     state
@@ -133,12 +133,12 @@ pub(crate) async fn public_base_url(state: &crate::server::AppState) -> String {
 pub async fn set_member_role(
     #[server(flatten)] request: SetMemberRoleRequest,
 ) -> Result<OneMember, ApiError> {
-    use crate::domain::{audit::AuditAction, ids::*, Action};
+    use crate::domain::{audit::AuditAction, ids::*, Permission};
     use crate::server::caller::authorize;
     use crate::server::stores;
 
     let SetMemberRoleRequest { user_id, role } = request;
-    let (state, caller) = authorize(Action::ManageMembers).await?;
+    let (state, caller) = authorize(Permission::MembersWrite).await?;
     let user_id = UserId::parse("user_id", &user_id)?;
     let event = caller.audit(&state, AuditAction::MemberRoleChanged);
     let member =
@@ -156,18 +156,18 @@ pub async fn remove_member(
     #[server(flatten)] request: RemoveMemberRequest,
 ) -> Result<Empty, ApiError> {
     use crate::domain::time::now_millis;
-    use crate::domain::{audit::AuditAction, ids::*, Action};
-    use crate::server::caller::authorize;
+    use crate::domain::{audit::AuditAction, ids::*, Permission};
+    use crate::server::caller::resolve_caller;
     use crate::server::stores;
 
     let RemoveMemberRequest { user_id } = request;
-    let (state, caller) = authorize(Action::Read).await?;
+    let (state, caller) = resolve_caller().await?;
     let user_id = UserId::parse("user_id", &user_id)?;
     let leaving = caller.user.as_ref().is_some_and(|me| me.id == user_id);
     caller.authorize(if leaving {
-        Action::ManageOwnLogin
+        Permission::LoginWrite
     } else {
-        Action::ManageMembers
+        Permission::MembersWrite
     })?;
     let event = caller.audit(
         &state,

@@ -9,3 +9,4 @@ pub mod checks;
 pub mod invites;
 pub mod keys;
 pub mod members;
+pub mod permissions;

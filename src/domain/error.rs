@@ -46,6 +46,8 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// For a refusal of a permission: the one the operation needs (`checks:write`).
+    pub missing_permission: Option<String>,
 }
 
 /// The body of every failed call.
@@ -60,6 +62,9 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     code: ErrorCode,
     message: String,
+    /// Present on a 403 that refused a permission: the permission the operation needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    missing_permission: Option<String>,
 }
 
 impl From<ApiError> for ErrorBody {
@@ -68,6 +73,7 @@ impl From<ApiError> for ErrorBody {
             error: ErrorDetail {
                 code: error.code,
                 message: error.message,
+                missing_permission: error.missing_permission,
             },
         }
     }
@@ -78,6 +84,7 @@ impl From<ErrorBody> for ApiError {
         ApiError {
             code: envelope.error.code,
             message: envelope.error.message,
+            missing_permission: envelope.error.missing_permission,
         }
     }
 }
@@ -87,6 +94,15 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            missing_permission: None,
+        }
+    }
+
+    /// A 403 for a permission the caller lacks, naming it.
+    pub fn missing(permission: crate::domain::Permission, message: impl Into<String>) -> Self {
+        ApiError {
+            missing_permission: Some(permission.name().to_string()),
+            ..ApiError::new(ErrorCode::Forbidden, message)
         }
     }
 
@@ -196,8 +212,19 @@ mod tests {
         let json = serde_json::to_value(ApiError::forbidden()).unwrap();
         assert_eq!(json["error"]["code"], "forbidden");
         assert!(json["error"]["message"].as_str().unwrap().contains("role"));
+        assert!(json["error"].get("missing_permission").is_none());
         let back: ApiError = serde_json::from_value(json).unwrap();
         assert_eq!(back, ApiError::forbidden());
+    }
+
+    #[test]
+    fn a_refused_permission_is_named() {
+        let error = ApiError::missing(crate::domain::Permission::ChecksWrite, "no");
+        let json = serde_json::to_value(&error).unwrap();
+        assert_eq!(json["error"]["code"], "forbidden");
+        assert_eq!(json["error"]["missing_permission"], "checks:write");
+        let back: ApiError = serde_json::from_value(json).unwrap();
+        assert_eq!(back, error);
     }
 
     #[test]

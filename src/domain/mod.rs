@@ -6,6 +6,7 @@ pub mod error;
 pub mod ids;
 pub mod inputs;
 pub mod key_state;
+pub mod permissions;
 pub mod policy;
 #[cfg(feature = "ssr")]
 pub mod random;
@@ -14,4 +15,5 @@ pub mod time;
 pub mod views;
 
 pub use error::{ApiError, ErrorCode};
-pub use policy::{allows, key_access, Action, KeyChange, KeyHolder, KeyRefusal, Role, Via};
+pub use permissions::{Grant, Permission, PermissionSet};
+pub use policy::{allows, key_access, KeyChange, KeyHolder, KeyRefusal, Role, Via};

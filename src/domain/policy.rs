@@ -1,11 +1,13 @@
 //! The access policy: the single place that says who may do what.
 //!
-//! Every server function asks [`allows`] (through the server's `Principal`) before it touches
-//! anything, and the UI asks the same function to decide what to show. What a caller may do
-//! depends on two things: their role in the account, and how they proved who they are — a key
-//! is the credential most likely to leak, so it can do less than a browser session of the same
-//! person (see "What a key can never do" in the README).
+//! Every server function asks [`allows`] (through the server's `Principal`) for the permission
+//! its operation needs before it touches anything, and the UI asks the same function to decide
+//! what to show. What a caller may do depends on their role in the account, on how they proved
+//! who they are — a key is the credential most likely to leak, so it can do less than a browser
+//! session of the same person (see "What a key can never do" in the README) — and, for a key, on
+//! its grant (`permissions::Grant`).
 
+use crate::domain::permissions::Permission;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -36,74 +38,52 @@ impl Via {
     pub const ALL: [Via; 3] = [Via::Session, Via::UserKey, Via::AccountKey];
 }
 
-/// Everything a caller can ask keyward to do, at the granularity the policy cares about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// Read checks, list members, describe oneself.
-    Read,
-    /// Create, update or delete checks.
-    WriteChecks,
-    /// List the caller's own keys (needs a person to own them).
-    ListOwnKeys,
-    /// Create, rotate, update or revoke one's own keys — other than the calling key itself.
-    ChangeOwnKeys,
-    /// A key revoking itself: always allowed, so a leaked key can be killed with itself.
-    RevokeCallingKey,
-    /// Invite members, list and withdraw invites, change roles, remove other members.
-    ManageMembers,
-    /// List every key of the account (legacy ones included), revoke any of them, and set the
-    /// account's key policy.
-    ManageAccountKeys,
-    /// Sign out, switch account, change one's password, leave an account: things a person
-    /// does in a browser, never a program holding a key.
-    ManageOwnLogin,
-    /// Read the audit trail, export it, and ask whose key a secret is.
-    ReadAudit,
-}
-
-impl Action {
-    /// Every action, for exhaustive tests of the policy.
-    pub const ALL: [Action; 9] = [
-        Action::Read,
-        Action::WriteChecks,
-        Action::ListOwnKeys,
-        Action::ChangeOwnKeys,
-        Action::RevokeCallingKey,
-        Action::ManageMembers,
-        Action::ManageAccountKeys,
-        Action::ManageOwnLogin,
-        Action::ReadAudit,
-    ];
-
-    /// The least role that may perform this action through `via`; `None` when no role may do
-    /// it that way at all. The access table, as code.
+impl Permission {
+    /// The least role that may use this permission through `via`; `None` when no role may use
+    /// it that way at all. The access table, as code: a permission without a row here does not
+    /// compile.
     pub fn least_role(self, via: Via) -> Option<Role> {
-        use Action::*;
+        use Permission::*;
         use Via::*;
         match (self, via) {
-            (Read, _) => Some(Role::ReadOnly),
-            (WriteChecks, _) => Some(Role::ReadWrite),
+            (AccountRead | ChecksRead | MembersRead, _) => Some(Role::ReadOnly),
+            (ChecksWrite, _) => Some(Role::ReadWrite),
             // Legacy account keys have no person to own keys.
-            (ListOwnKeys, Session | UserKey) => Some(Role::ReadOnly),
-            (ListOwnKeys, AccountKey) => None,
-            (ChangeOwnKeys, Session) => Some(Role::ReadOnly),
+            (KeysRead, Session | UserKey) => Some(Role::ReadOnly),
+            (KeysRead | KeysWrite, AccountKey) => None,
+            (KeysWrite, Session) => Some(Role::ReadOnly),
             // Through a key, changing keys is a write: a leaked Read only key must not mint
             // keys, re-arm itself by rotation, or revoke its owner's other keys.
-            (ChangeOwnKeys, UserKey) => Some(Role::ReadWrite),
-            (ChangeOwnKeys, AccountKey) => None,
-            (RevokeCallingKey, UserKey | AccountKey) => Some(Role::ReadOnly),
-            (RevokeCallingKey, Session) => None,
+            (KeysWrite, UserKey) => Some(Role::ReadWrite),
             // Admins' keys may read the trail too: exporting it to a SIEM is a program's job.
-            (ManageMembers | ManageAccountKeys | ReadAudit, _) => Some(Role::Admin),
-            (ManageOwnLogin, Session) => Some(Role::ReadOnly),
-            (ManageOwnLogin, UserKey | AccountKey) => None,
+            (AccountWrite | MembersWrite | AccountKeysRead | AccountKeysWrite | AuditRead, _) => {
+                Some(Role::Admin)
+            }
+            (LoginWrite, Session) => Some(Role::ReadOnly),
+            (LoginWrite, UserKey | AccountKey) => None,
         }
+    }
+
+    /// Whether only a person in a browser can use it: no key can, whatever it is granted.
+    pub fn browser_only(self) -> bool {
+        self.least_role(Via::UserKey).is_none() && self.least_role(Via::AccountKey).is_none()
+    }
+
+    /// The least role a *key* needs for it, as the catalogue shows it (for sign-in, which no
+    /// key can use, a browser's).
+    pub fn least_role_of_a_key(self) -> Role {
+        self.least_role(Via::UserKey)
+            .or_else(|| self.least_role(Via::Session))
+            .unwrap_or(Role::Admin)
     }
 }
 
-/// Whether a caller with `role`, authenticated `via`, may perform `action`.
-pub fn allows(role: Role, via: Via, action: Action) -> bool {
-    action.least_role(via).is_some_and(|least| role >= least)
+/// Whether a caller with `role`, authenticated `via`, may use `permission` (a key's grant is
+/// checked apart, by `Grant::allows`).
+pub fn allows(role: Role, via: Via, permission: Permission) -> bool {
+    permission
+        .least_role(via)
+        .is_some_and(|least| role >= least)
 }
 
 impl Role {
@@ -145,7 +125,9 @@ pub enum KeyChange {
     Revoke,
     /// A new name: changes nothing about what the key may do.
     Rename,
-    /// New networks or a new rate limit.
+    /// A narrower grant (fewer permissions or checks): a key may give up what it holds.
+    Narrow,
+    /// New networks, a new rate limit, or a wider grant.
     Reguard,
     Rotate,
 }
@@ -187,20 +169,25 @@ impl KeyRefusal {
                 "Only the key's owner can rotate it: its new secret would act as them. Revoke or narrow the key instead, and ask its owner to rotate it."
             }
             KeyRefusal::ReguardingThroughAKey => {
-                "Networks and rate limits are changed in the app: a key cannot change the guards of keys."
+                "Networks, rate limits and wider grants are changed in the app: through a key, a key's guards do not change and its grant only narrows."
             }
         }
     }
 }
 
-/// Who may do what to which key, in one place: the action that doing `change` to a key of
-/// `holder` needs (checked against the caller's role by [`allows`]), or the reason it is refused
-/// whatever the role. Any key may revoke itself; one's own keys are read with `ListOwnKeys` and
-/// changed with `ChangeOwnKeys`; anyone else's need `ManageAccountKeys` (Admin). Through a key
-/// (`via` a user or legacy key) guards do not change and only the calling key rotates; nobody
-/// rotates another person's key.
-pub fn key_access(change: KeyChange, holder: KeyHolder, via: Via) -> Result<Action, KeyRefusal> {
-    use KeyChange::{Read, Reguard, Rename, Revoke, Rotate};
+/// Who may do what to which key, in one place: the permission that doing `change` to a key of
+/// `holder` needs (checked against the caller's role by [`allows`] and its grant), `None` for a
+/// key revoking itself — which any key may, so a leaked key can always be killed with itself —
+/// or the reason it is refused whatever the role. One's own keys are read with `keys:read` and
+/// changed with `keys:write`; anyone else's need `account-keys:read` / `account-keys:write`.
+/// Through a key (`via` a user or legacy key) guards do not change, grants only narrow, and
+/// only the calling key rotates; nobody rotates another person's key.
+pub fn key_access(
+    change: KeyChange,
+    holder: KeyHolder,
+    via: Via,
+) -> Result<Option<Permission>, KeyRefusal> {
+    use KeyChange::{Narrow, Read, Reguard, Rename, Revoke, Rotate};
     use KeyHolder::{CallingKey, Legacy, OtherPersons, Own};
     let through_a_key = via != Via::Session;
     match (change, holder) {
@@ -209,10 +196,13 @@ pub fn key_access(change: KeyChange, holder: KeyHolder, via: Via) -> Result<Acti
             Err(KeyRefusal::RotatingAnotherKeyThroughAKey)
         }
         (Rotate, OtherPersons) => Err(KeyRefusal::RotatingAnotherPersonsKey),
-        (Revoke, CallingKey) => Ok(Action::RevokeCallingKey),
-        (Read, CallingKey | Own) => Ok(Action::ListOwnKeys),
-        (Revoke | Rename | Reguard | Rotate, CallingKey | Own) => Ok(Action::ChangeOwnKeys),
-        (_, OtherPersons | Legacy) => Ok(Action::ManageAccountKeys),
+        (Revoke, CallingKey) => Ok(None),
+        (Read, CallingKey | Own) => Ok(Some(Permission::KeysRead)),
+        (Revoke | Rename | Narrow | Reguard | Rotate, CallingKey | Own) => {
+            Ok(Some(Permission::KeysWrite))
+        }
+        (Read, OtherPersons | Legacy) => Ok(Some(Permission::AccountKeysRead)),
+        (_, OtherPersons | Legacy) => Ok(Some(Permission::AccountKeysWrite)),
     }
 }
 
@@ -220,53 +210,62 @@ pub fn key_access(change: KeyChange, holder: KeyHolder, via: Via) -> Result<Acti
 mod tests {
     use super::*;
 
-    /// Every (action, credential) pair with what Read only, Read & write and Admin may do.
+    /// Every (permission, credential) pair with what Read only, Read & write and Admin may do.
     /// A legacy account key acts as Admin, so its row reads in the last column.
     #[test]
     fn the_policy_table_of_the_design() {
-        use Action::*;
+        use Permission::*;
         use Via::*;
         #[rustfmt::skip]
         let expected = [
-            (Read,              Session,    [true,  true,  true]),
-            (Read,              UserKey,    [true,  true,  true]),
-            (Read,              AccountKey, [true,  true,  true]),
-            (WriteChecks,       Session,    [false, true,  true]),
-            (WriteChecks,       UserKey,    [false, true,  true]),
-            (WriteChecks,       AccountKey, [false, true,  true]),
-            (ListOwnKeys,       Session,    [true,  true,  true]),
-            (ListOwnKeys,       UserKey,    [true,  true,  true]),
-            (ListOwnKeys,       AccountKey, [false, false, false]),
-            (ChangeOwnKeys,     Session,    [true,  true,  true]),
-            (ChangeOwnKeys,     UserKey,    [false, true,  true]),
-            (ChangeOwnKeys,     AccountKey, [false, false, false]),
-            (RevokeCallingKey,  Session,    [false, false, false]),
-            (RevokeCallingKey,  UserKey,    [true,  true,  true]),
-            (RevokeCallingKey,  AccountKey, [true,  true,  true]),
-            (ManageMembers,     Session,    [false, false, true]),
-            (ManageMembers,     UserKey,    [false, false, true]),
-            (ManageMembers,     AccountKey, [false, false, true]),
-            (ManageAccountKeys, Session,    [false, false, true]),
-            (ManageAccountKeys, UserKey,    [false, false, true]),
-            (ManageAccountKeys, AccountKey, [false, false, true]),
-            (ManageOwnLogin,    Session,    [true,  true,  true]),
-            (ManageOwnLogin,    UserKey,    [false, false, false]),
-            (ManageOwnLogin,    AccountKey, [false, false, false]),
-            (ReadAudit,         Session,    [false, false, true]),
-            (ReadAudit,         UserKey,    [false, false, true]),
-            (ReadAudit,         AccountKey, [false, false, true]),
+            (AccountRead,      Session,    [true,  true,  true]),
+            (AccountRead,      UserKey,    [true,  true,  true]),
+            (AccountRead,      AccountKey, [true,  true,  true]),
+            (AccountWrite,     Session,    [false, false, true]),
+            (AccountWrite,     UserKey,    [false, false, true]),
+            (AccountWrite,     AccountKey, [false, false, true]),
+            (ChecksRead,       Session,    [true,  true,  true]),
+            (ChecksRead,       UserKey,    [true,  true,  true]),
+            (ChecksRead,       AccountKey, [true,  true,  true]),
+            (ChecksWrite,      Session,    [false, true,  true]),
+            (ChecksWrite,      UserKey,    [false, true,  true]),
+            (ChecksWrite,      AccountKey, [false, true,  true]),
+            (MembersRead,      Session,    [true,  true,  true]),
+            (MembersRead,      UserKey,    [true,  true,  true]),
+            (MembersRead,      AccountKey, [true,  true,  true]),
+            (MembersWrite,     Session,    [false, false, true]),
+            (MembersWrite,     UserKey,    [false, false, true]),
+            (MembersWrite,     AccountKey, [false, false, true]),
+            (KeysRead,         Session,    [true,  true,  true]),
+            (KeysRead,         UserKey,    [true,  true,  true]),
+            (KeysRead,         AccountKey, [false, false, false]),
+            (KeysWrite,        Session,    [true,  true,  true]),
+            (KeysWrite,        UserKey,    [false, true,  true]),
+            (KeysWrite,        AccountKey, [false, false, false]),
+            (AccountKeysRead,  Session,    [false, false, true]),
+            (AccountKeysRead,  UserKey,    [false, false, true]),
+            (AccountKeysRead,  AccountKey, [false, false, true]),
+            (AccountKeysWrite, Session,    [false, false, true]),
+            (AccountKeysWrite, UserKey,    [false, false, true]),
+            (AccountKeysWrite, AccountKey, [false, false, true]),
+            (AuditRead,        Session,    [false, false, true]),
+            (AuditRead,        UserKey,    [false, false, true]),
+            (AuditRead,        AccountKey, [false, false, true]),
+            (LoginWrite,       Session,    [true,  true,  true]),
+            (LoginWrite,       UserKey,    [false, false, false]),
+            (LoginWrite,       AccountKey, [false, false, false]),
         ];
         assert_eq!(
             expected.len(),
-            Action::ALL.len() * Via::ALL.len(),
-            "every action needs a row per credential"
+            Permission::ALL.len() * Via::ALL.len(),
+            "every permission needs a row per credential"
         );
-        for (action, via, allowed) in expected {
+        for (permission, via, allowed) in expected {
             for (role, allowed) in Role::ALL.into_iter().zip(allowed) {
                 assert_eq!(
-                    allows(role, via, action),
+                    allows(role, via, permission),
                     allowed,
-                    "{role:?} {via:?} {action:?}"
+                    "{role:?} {via:?} {permission:?}"
                 );
             }
         }
@@ -292,17 +291,19 @@ mod tests {
         use KeyChange::*;
         use KeyHolder::*;
         use KeyRefusal::*;
-        let allowed = Ok;
-        let own = allowed(Action::ChangeOwnKeys);
-        let admin = allowed(Action::ManageAccountKeys);
+        let read_own = Ok(Some(Permission::KeysRead));
+        let own = Ok(Some(Permission::KeysWrite));
+        let read_admin = Ok(Some(Permission::AccountKeysRead));
+        let admin = Ok(Some(Permission::AccountKeysWrite));
+        let itself = Ok(None);
         #[rustfmt::skip]
         let table = [
             // change   holder        in a session                  through a user key                       through a legacy key
-            (Read,    CallingKey,   [allowed(Action::ListOwnKeys), allowed(Action::ListOwnKeys),       allowed(Action::ListOwnKeys)]),
-            (Read,    Own,          [allowed(Action::ListOwnKeys), allowed(Action::ListOwnKeys),       allowed(Action::ListOwnKeys)]),
-            (Read,    OtherPersons, [admin,                        admin,                              admin]),
-            (Read,    Legacy,       [admin,                        admin,                              admin]),
-            (Revoke,  CallingKey,   [allowed(Action::RevokeCallingKey), allowed(Action::RevokeCallingKey), allowed(Action::RevokeCallingKey)]),
+            (Read,    CallingKey,   [read_own,                     read_own,                           read_own]),
+            (Read,    Own,          [read_own,                     read_own,                           read_own]),
+            (Read,    OtherPersons, [read_admin,                   read_admin,                         read_admin]),
+            (Read,    Legacy,       [read_admin,                   read_admin,                         read_admin]),
+            (Revoke,  CallingKey,   [itself,                       itself,                             itself]),
             (Revoke,  Own,          [own,                          own,                                own]),
             (Revoke,  OtherPersons, [admin,                        admin,                              admin]),
             (Revoke,  Legacy,       [admin,                        admin,                              admin]),
@@ -310,6 +311,10 @@ mod tests {
             (Rename,  Own,          [own,                          own,                                own]),
             (Rename,  OtherPersons, [admin,                        admin,                              admin]),
             (Rename,  Legacy,       [admin,                        admin,                              admin]),
+            (Narrow,  CallingKey,   [own,                          own,                                own]),
+            (Narrow,  Own,          [own,                          own,                                own]),
+            (Narrow,  OtherPersons, [admin,                        admin,                              admin]),
+            (Narrow,  Legacy,       [admin,                        admin,                              admin]),
             (Reguard, CallingKey,   [own,                          Err(ReguardingThroughAKey),         Err(ReguardingThroughAKey)]),
             (Reguard, Own,          [own,                          Err(ReguardingThroughAKey),         Err(ReguardingThroughAKey)]),
             (Reguard, OtherPersons, [admin,                        Err(ReguardingThroughAKey),         Err(ReguardingThroughAKey)]),
@@ -319,7 +324,7 @@ mod tests {
             (Rotate,  OtherPersons, [Err(RotatingAnotherPersonsKey), Err(RotatingAnotherKeyThroughAKey), Err(RotatingAnotherKeyThroughAKey)]),
             (Rotate,  Legacy,       [admin,                        Err(RotatingAnotherKeyThroughAKey), Err(RotatingAnotherKeyThroughAKey)]),
         ];
-        assert_eq!(table.len(), 5 * 4, "every change needs a row per holder");
+        assert_eq!(table.len(), 6 * 4, "every change needs a row per holder");
         for (change, holder, answers) in table {
             for (via, expected) in [Via::Session, Via::UserKey, Via::AccountKey]
                 .into_iter()

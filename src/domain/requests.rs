@@ -70,6 +70,11 @@ request!(CreateKeyRequest {
     allowed_cidrs: Option<Vec<String>>,
     /// 1 to 100000 requests a minute; absent, no limit.
     rate_limit_per_minute: Option<i64>,
+    /// Permission names (`permissions/list`); absent or `null`: everything the role allows.
+    /// Made with a key, at most that key's.
+    permissions: Option<Vec<String>>,
+    /// Checks of the account the key may touch; absent or `null`: every check.
+    check_ids: Option<Vec<String>>,
 });
 request!(
     /// Fields left out keep their value. Through a key only the name can change: a key must
@@ -81,6 +86,12 @@ request!(
         /// `null` removes the limit.
         #[serde(default, deserialize_with = "present")]
         rate_limit_per_minute: Option<Option<i64>>,
+        /// A new grant; `null`: everything the role allows. Through a key, only narrower.
+        #[serde(default, deserialize_with = "present")]
+        permissions: Option<Option<Vec<String>>>,
+        /// New checks; `null`: every check. Through a key, only fewer.
+        #[serde(default, deserialize_with = "present")]
+        check_ids: Option<Option<Vec<String>>>,
     }
 );
 request!(

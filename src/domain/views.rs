@@ -3,7 +3,7 @@
 
 use crate::domain::ids::{AccountId, CheckId, InviteId, KeyId, UserId};
 pub use crate::domain::policy::Via;
-use crate::domain::Role;
+use crate::domain::{Permission, Role};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +121,44 @@ pub struct Key {
     /// Days left (rounded up) when an active key expires within 30 days: the lists flag it at
     /// 30, 7 and 1 days.
     pub expires_in_days: Option<u32>,
+    /// The permissions it was granted; `null`: everything its role allows. It acts with those
+    /// its owner's current role allows too (and `account:read` always).
+    pub permissions: Option<Vec<Permission>>,
+    /// The checks it may touch; `null`: every check of the account.
+    pub check_ids: Option<Vec<CheckId>>,
+    /// Each permission it used in the last 30 days, with when it last did (up to a few seconds
+    /// behind): what "narrow this key to what it used" keeps.
+    pub permissions_used: Vec<PermissionUse>,
+}
+
+/// One permission a key used, and when it last did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PermissionUse {
+    pub permission: Permission,
+    pub last_used_at: String,
+}
+
+/// One entry of the permission catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PermissionInfo {
+    pub name: Permission,
+    pub description: String,
+    /// The least role a key's owner needs for the key to use it.
+    pub least_role: Role,
+    /// Defined by the account rather than built in (none yet).
+    pub custom: bool,
+    /// Every key holds it, whatever its grant (`account:read`: a key can say who it is).
+    pub always_granted: bool,
+    /// Only a person in a browser can use it; no key can be granted it usefully.
+    pub browser_only: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PermissionList {
+    pub permissions: Vec<PermissionInfo>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +192,13 @@ pub struct Me {
     pub role: Role,
     pub via: Via,
     pub key_id: Option<KeyId>,
+    /// A key's grant, narrowed by the keys above it (`null` for a session, or a key granted
+    /// everything its role allows).
+    #[serde(default)]
+    pub permissions: Option<Vec<Permission>>,
+    /// The checks a key may touch (`null`: every check).
+    #[serde(default)]
+    pub check_ids: Option<Vec<CheckId>>,
     /// Every account the signed-in person belongs to (for the switcher; empty for keys).
     #[serde(default)]
     pub accounts: Vec<AccountMembership>,

@@ -224,6 +224,8 @@ pub async fn import_legacy_secrets(
         ));
     }
     let now = now_millis();
+    // Legacy keys act as Admin, with everything an Admin may do, as they always have.
+    let everything = crate::domain::Grant::default();
     let keys: Vec<stores::keys::NewKey> = parsed
         .iter()
         .map(|(id, name, secret_hash, hint)| stores::keys::NewKey {
@@ -239,6 +241,7 @@ pub async fn import_legacy_secrets(
             expires_at: None,
             allowed_cidrs: &[],
             rate_limit_per_minute: None,
+            grant: &everything,
         })
         .collect();
     if keys.is_empty() {

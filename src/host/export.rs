@@ -6,7 +6,7 @@
 //! trail a page at a time, so memory stays the same whatever the trail's size.
 
 use crate::domain::{
-    audit::AuditEvent, ids::AccountId, requests::AuditListRequest, Action, ApiError,
+    audit::AuditEvent, ids::AccountId, requests::AuditListRequest, ApiError, Permission,
 };
 use crate::host::boundary::error_response;
 use crate::server::audit::query::AuditQuery;
@@ -79,7 +79,7 @@ pub async fn export_audit_trail(State(state): State<AppState>, request: Request)
     let mut key_headers = AnswerHeaders::default();
     let authorized = resolve_head(&state, &head, &mut key_headers)
         .await
-        .and_then(|caller| caller.authorize(Action::ReadAudit).map(|()| caller));
+        .and_then(|caller| caller.authorize(Permission::AuditRead).map(|()| caller));
     let caller = match authorized {
         Ok(caller) => caller,
         Err(error) => {

@@ -3,7 +3,7 @@
 //! by `keys::check`, a browser session here.
 
 use crate::domain::time::now_millis;
-use crate::domain::{views::Via, Action, ApiError, ErrorCode};
+use crate::domain::{views::Via, ApiError, ErrorCode, Permission};
 use crate::server::limits::throttle::AddressGroup;
 use crate::server::signin::sessions;
 use crate::server::signin::sessions::SessionUser;
@@ -15,12 +15,13 @@ use crate::server::principal::Principal;
 use crate::server::request::{app_state, is_bearer_request, session, RequestHead};
 use crate::server::respond::AnswerHeaders;
 
-/// Resolves the caller and checks that they may perform `action`: the first line of every
-/// server function that needs a caller.
-pub async fn authorize(action: Action) -> Result<(AppState, Principal), ApiError> {
+/// Resolves the caller and checks that they may use `permission` (the one the operation's row
+/// in `host::openapi::OPERATIONS` names): the first line of every server function that needs a
+/// caller.
+pub async fn authorize(permission: Permission) -> Result<(AppState, Principal), ApiError> {
     let state = app_state()?;
     let principal = resolve(&state).await?;
-    principal.authorize(action)?;
+    principal.authorize(permission)?;
     Ok((state, principal))
 }
 

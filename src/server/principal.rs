@@ -5,11 +5,12 @@
 use crate::domain::time::Millis;
 use crate::domain::{
     allows,
-    ids::{AccountId, KeyId, MembershipId},
+    ids::{AccountId, CheckId, KeyId, MembershipId},
     key_access,
     views::{Account, Key, KeyKind, User, Via},
-    Action, ApiError, ErrorCode, KeyChange, KeyHolder, Role,
+    ApiError, ErrorCode, Grant, KeyChange, KeyHolder, Permission, Role,
 };
+use crate::server::keys::usage::KeyUsage;
 use ipnet::IpNet;
 
 /// Names another account than the key's; refused rather than silently ignored.
@@ -40,27 +41,72 @@ pub struct CallingKey {
     /// Its guards, which a key it creates stays within.
     pub allowed_cidrs: Vec<IpNet>,
     pub rate_limit_per_minute: Option<u32>,
+    /// What it may do within its role: its own grant narrowed by every key above it in its
+    /// line, as they are now.
+    pub grant: Grant,
+    /// Where the permissions it uses are counted (`keys/get`'s `permissions_used`).
+    pub usage: KeyUsage,
 }
 
 impl Principal {
-    /// The policy check every server function makes before doing anything.
-    pub fn authorize(&self, action: Action) -> Result<(), ApiError> {
-        if allows(self.role, self.via, action) {
-            return Ok(());
+    /// The policy check every server function makes before doing anything: the caller's role
+    /// (a key's capped) allows `permission` through how they signed in, and a key's grant holds
+    /// it. A refusal names the permission; a key's use of one is counted (off the request path).
+    pub fn authorize(&self, permission: Permission) -> Result<(), ApiError> {
+        if !allows(self.role, self.via, permission) {
+            return Err(self.refusal(permission));
         }
-        let message = match (action.least_role(self.via), self.via) {
-            (None, Via::AccountKey) if matches!(action, Action::ListOwnKeys | Action::ChangeOwnKeys) => {
+        if let Some(key) = &self.key {
+            if !key.grant.allows(permission) {
+                return Err(ApiError::missing(
+                    permission,
+                    format!("This key was not granted the {permission} permission."),
+                ));
+            }
+            key.usage.record_permission(&key.id, permission);
+        }
+        Ok(())
+    }
+
+    /// Why the role (or the way of signing in) does not allow `permission`.
+    fn refusal(&self, permission: Permission) -> ApiError {
+        let message = match (permission.least_role(self.via), self.via) {
+            (None, Via::AccountKey)
+                if matches!(permission, Permission::KeysRead | Permission::KeysWrite) =>
+            {
                 "A legacy account key has no owner, so it cannot manage personal keys."
             }
             (None, Via::UserKey | Via::AccountKey) => {
                 "Only a person signed in to keyward in a browser can do this; a key cannot."
             }
-            (Some(_), Via::UserKey) if action == Action::ChangeOwnKeys => {
+            (Some(_), Via::UserKey) if permission == Permission::KeysWrite => {
                 "Through a key, creating, changing or revoking keys needs the Read & write or Admin role."
             }
-            _ => return Err(ApiError::forbidden()),
+            _ => "Your role does not allow this.",
         };
-        Err(ApiError::new(ErrorCode::Forbidden, message))
+        ApiError::missing(permission, message)
+    }
+
+    /// The checks this caller may touch: `None` for all of the account's.
+    pub fn check_scope(&self) -> Option<&[CheckId]> {
+        self.key.as_ref()?.grant.check_ids.as_deref()
+    }
+
+    /// Whether this caller may touch the check (a key restricted to other checks may not: it
+    /// is told there is no such check, as for another account's).
+    pub fn sees_check(&self, check_id: &CheckId) -> bool {
+        self.key
+            .as_ref()
+            .is_none_or(|key| key.grant.sees_check(check_id))
+    }
+
+    /// The grant a key made by this caller is held within: a key's own (narrowed by its line),
+    /// or everything for a person in a browser.
+    pub fn grant_limit(&self) -> Grant {
+        self.key
+            .as_ref()
+            .map(|key| key.grant.clone())
+            .unwrap_or_default()
     }
 
     /// The acting person, for actions that need one (checked by `authorize`).
@@ -90,10 +136,14 @@ impl Principal {
     }
 
     /// The policy check for doing `change` to one key of the account: the policy's answer for
-    /// this caller and this key ([`key_access`]), and then the role check of that action.
+    /// this caller and this key ([`key_access`]), and then the check of that permission (none for
+    /// a key revoking itself).
     pub fn authorize_key(&self, key: &Key, change: KeyChange) -> Result<(), ApiError> {
-        let action = key_access(change, self.holder_of(key), self.via)
+        let permission = key_access(change, self.holder_of(key), self.via)
             .map_err(|refusal| ApiError::new(ErrorCode::Forbidden, refusal.message()))?;
-        self.authorize(action)
+        match permission {
+            Some(permission) => self.authorize(permission),
+            None => Ok(()),
+        }
     }
 }

@@ -77,7 +77,8 @@ fn SignedInNav(me: Me) -> impl IntoView {
             session.refresh();
         }
     });
-    let is_admin = crate::domain::allows(me.role, me.via, crate::domain::Action::ManageAccountKeys);
+    let is_admin =
+        crate::domain::allows(me.role, me.via, crate::domain::Permission::AccountKeysRead);
     let current = me.account.id.clone();
     let accounts = me.accounts.clone();
     let email = me

@@ -199,6 +199,7 @@ async fn keys_die_with_the_membership_they_were_made_in() {
                 expires_at: None,
                 allowed_cidrs: &[],
                 rate_limit_per_minute: None,
+                grant: &keyward::domain::Grant::default(),
             },
             keyward::server::audit::Event::new(
                 &app.state.key_hasher,

@@ -34,7 +34,7 @@ const CALLERS: [&str; 15] = [
 /// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
 /// Objects named in the bodies belong to the main account.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 15]); 30] = [
+const MATRIX: [(&str, [u16; 15]); 31] = [
     //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk
     ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
     ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -65,6 +65,7 @@ const MATRIX: [(&str, [u16; 15]); 30] = [
     ("account/policy",         [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401]),
     ("account/set-policy",     [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
     ("audit/list",             [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
+    ("permissions/list",       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401]),
     ("audit/find-key",         [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
 ];
 
@@ -410,6 +411,119 @@ async fn every_operation_for_every_caller() {
             app.engine,
             MATRIX.len(),
             CALLERS.len()
+        );
+    })
+    .await;
+}
+
+/// The body of one cell of the permission matrix, made for a key of `world.fixture_admin`
+/// holding one permission: key operations work on that person's own keys (another person's
+/// need `account-keys:*`, which the main matrix covers), a rotation rotates the calling key
+/// itself (the only one a key may rotate) with an hour's grace.
+async fn permission_body(
+    app: &TestApp,
+    world: &World,
+    operation: &str,
+    cell: &str,
+    calling_key: &Value,
+) -> (Value, Effect) {
+    let admin = &world.fixture_admin;
+    match operation {
+        "keys/get" => (json!({"key_id": calling_key["id"]}), Effect::None),
+        "keys/rotate" => (
+            json!({"key_id": calling_key["id"], "grace_seconds": 3600}),
+            Effect::None,
+        ),
+        "keys/update" => {
+            let (key, _) = admin.create_key(json!({"name": "to rename"})).await;
+            (
+                json!({"key_id": key["id"], "name": "renamed"}),
+                Effect::None,
+            )
+        }
+        "keys/revoke" => {
+            let (key, _) = admin.create_key(json!({"name": "to revoke"})).await;
+            (
+                json!({"key_id": key["id"]}),
+                Effect::KeyRevoked(key["id"].clone()),
+            )
+        }
+        _ => body_for(app, world, operation, cell).await,
+    }
+}
+
+/// The matrix again, with a caller per permission: an Admin's key granted only that one. Each
+/// operation succeeds (with its effect) for the key holding its permission — for
+/// `account:read`, which every key holds, for all of them — and answers 403 naming that
+/// permission to every other; the browser's `login:write` is refused to every key. The
+/// permission of each operation is read from `openapi::OPERATIONS`, so an operation without one
+/// cannot be left out.
+#[tokio::test]
+async fn every_operation_for_a_key_per_permission() {
+    use keyward::domain::Permission;
+    use keyward::host::openapi::{Callers, OPERATIONS};
+    on_each_engine(|app| async move {
+        let holders: Vec<Permission> = Permission::ALL
+            .into_iter()
+            .filter(|permission| !permission.browser_only())
+            .collect();
+        let mut mismatches = Vec::new();
+        let mut cells = 0;
+        for (row, operation) in OPERATIONS.iter().enumerate() {
+            let Callers::Holding(needed) = operation.callers else {
+                continue;
+            };
+            let name = operation.path.trim_start_matches("/api/v1/");
+            let world = build_world(&app, &format!("perm{row}")).await;
+            for holder in &holders {
+                let (calling_key, secret) = world
+                    .fixture_admin
+                    .create_key(json!({"name": holder.name(), "permissions": [holder.name()]}))
+                    .await;
+                assert_eq!(calling_key["permissions"], json!([holder.name()]));
+                let caller = app.with_key(&secret);
+                let (body, effect) = permission_body(
+                    &app,
+                    &world,
+                    name,
+                    &format!("perm{row}.{}", holder.name().replace(':', "_")),
+                    &calling_key,
+                )
+                .await;
+                let (status, response) = caller.call_json(name, body).await;
+                cells += 1;
+                let allowed = !needed.browser_only()
+                    && (needed == *holder || needed.always_granted());
+                if !matches!(effect, Effect::None) {
+                    assert_eq!(
+                        effect.happened(&world).await,
+                        status.is_success(),
+                        "{name} with {holder}: answered {status} {response}"
+                    );
+                }
+                let as_expected = if allowed {
+                    status.as_u16() == operation.success
+                } else {
+                    status == StatusCode::FORBIDDEN
+                        && response["error"]["missing_permission"] == needed.name()
+                };
+                if !as_expected {
+                    mismatches.push(format!(
+                        "{name} (needs {needed}) with a key holding {holder}: got {status} {response}"
+                    ));
+                }
+            }
+        }
+        assert!(
+            mismatches.is_empty(),
+            "{} of {cells} cells differ:\n{}",
+            mismatches.len(),
+            mismatches.join("\n")
+        );
+        eprintln!(
+            "permission matrix on {:?}: {cells} cells, {} permissions",
+            app.engine,
+            holders.len()
         );
     })
     .await;

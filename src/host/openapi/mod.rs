@@ -6,8 +6,9 @@
 
 pub mod shape;
 
-use crate::api::{account, audit, auth, checks, invites, keys, members};
+use crate::api::{account, audit, auth, checks, invites, keys, members, permissions};
 use crate::domain::requests::*;
+use crate::domain::Permission;
 use serde_json::Value;
 use std::sync::OnceLock;
 use utoipa::{
@@ -33,13 +34,24 @@ fn schema<T: ToSchema>(schemas: &mut Schemas) -> String {
     name
 }
 
-/// Who may call an operation, for its security requirements.
+/// Who may call an operation, for its security requirements and its `x-keyward-permission`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Callers {
-    /// No credentials needed (sign-up, sign-in, accepting an invite).
+    /// No credentials needed (sign-up, sign-in, accepting an invite, reporting a leak): no
+    /// permission either.
     Anyone,
-    /// A session cookie or a bearer key.
-    Authenticated,
+    /// A session cookie or a bearer key whose role allows this permission and, for a key, whose
+    /// grant holds it. An authenticated row cannot be written without one.
+    Holding(Permission),
+}
+
+impl Callers {
+    pub fn permission(self) -> Option<Permission> {
+        match self {
+            Callers::Anyone => None,
+            Callers::Holding(permission) => Some(permission),
+        }
+    }
 }
 
 pub struct Operation {
@@ -55,8 +67,9 @@ pub struct Operation {
     pub errors: &'static [u16],
 }
 
-const AUTH: Callers = Callers::Authenticated;
 const ANYONE: Callers = Callers::Anyone;
+use Callers::Holding;
+use Permission::*;
 
 /// One row per server function. The path and the response type are the function's own
 /// (`ServerFn::PATH`, `ServerFn::Output`), and the request type must be the function's argument
@@ -92,37 +105,38 @@ macro_rules! operation {
 }
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 30] = [
+pub static OPERATIONS: [Operation; 31] = [
     operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
     operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
-    operation!(auth::Logout: NoArguments, "End the browser session", AUTH, 200, &[401]),
-    operation!(auth::Whoami: NoArguments, "Who is calling, in which account, with which role and how", AUTH, 200, &[401]),
-    operation!(auth::ChangePassword: ChangePasswordRequest, "Change the signed-in person's password; every other session of theirs ends (sessions only)", AUTH, 200, &[401, 429]),
-    operation!(auth::SwitchAccount: SwitchAccountRequest, "Make another of the signed-in person's accounts the current one (sessions only)", AUTH, 200, &[401, 404]),
-    operation!(members::ListMembers: ListMembersRequest, "Members of the account in the order they joined, a page at a time (any role)", AUTH, 200, &[401]),
-    operation!(members::InviteMember: InviteMemberRequest, "Invite someone by email with a role; returns a one-time link (Admin). 409 at the account's ceiling of pending invites, 429 past its invites an hour", AUTH, 201, &[401, 409, 429]),
+    operation!(auth::Logout: NoArguments, "End the browser session", Holding(LoginWrite), 200, &[401]),
+    operation!(auth::Whoami: NoArguments, "Who is calling, in which account, with which role and how", Holding(AccountRead), 200, &[401]),
+    operation!(auth::ChangePassword: ChangePasswordRequest, "Change the signed-in person's password; every other session of theirs ends (sessions only)", Holding(LoginWrite), 200, &[401, 429]),
+    operation!(auth::SwitchAccount: SwitchAccountRequest, "Make another of the signed-in person's accounts the current one (sessions only)", Holding(LoginWrite), 200, &[401, 404]),
+    operation!(members::ListMembers: ListMembersRequest, "Members of the account in the order they joined, a page at a time (any role)", Holding(MembersRead), 200, &[401]),
+    operation!(members::InviteMember: InviteMemberRequest, "Invite someone by email with a role; returns a one-time link (Admin). 409 at the account's ceiling of pending invites, 429 past its invites an hour", Holding(MembersWrite), 201, &[401, 409, 429]),
     operation!(invites::AcceptInvite: AcceptInviteRequest, "Accept an invitation: create the user or attach an existing one; starts a session", ANYONE, 200, &[401, 404, 409, 429]),
-    operation!(invites::ListInvites: NoArguments, "Pending invites of the account (Admin)", AUTH, 200, &[401]),
-    operation!(invites::WithdrawInvite: WithdrawInviteRequest, "Withdraw a pending invite; its link answers 404 from then on (Admin)", AUTH, 200, &[401, 404]),
-    operation!(members::SetMemberRole: SetMemberRoleRequest, "Change a member's role; the last Admin cannot be demoted (Admin)", AUTH, 200, &[401, 404, 409]),
-    operation!(members::RemoveMember: RemoveMemberRequest, "Remove a member (Admin) or leave (the member); their keys stop working", AUTH, 200, &[401, 404, 409]),
-    operation!(keys::CreateKey: CreateKeyRequest, "Create a key for the caller's own membership; the only response that carries its secret. 409 at the account's ceiling of active keys (or of a key's children)", AUTH, 201, &[401, 409]),
-    operation!(keys::ListKeys: ListKeysRequest, "The caller's own keys in this account, newest first, searched and filtered, a page at a time", AUTH, 200, &[401]),
-    operation!(keys::RevokeKey: RevokeKeyRequest, "Revoke a key (key_id) or up to 100 in one transaction (key_ids), with every key each created: one's own, or any key of the account (Admin). All or none", AUTH, 200, &[401, 404]),
-    operation!(keys::UpdateKey: UpdateKeyRequest, "Rename a key or change its guards (allowed networks, requests a minute); through a key only the name (owner; Admin: any key)", AUTH, 200, &[401, 404]),
-    operation!(keys::RotateKey: RotateKeyRequest, "Replace one's own key: the successor (shown once) copies its settings; the old key works for the grace period, then stops. Rotated through itself, the successor is revoked with it. 409 when already rotated", AUTH, 201, &[401, 404, 409]),
+    operation!(invites::ListInvites: NoArguments, "Pending invites of the account (Admin)", Holding(MembersWrite), 200, &[401]),
+    operation!(invites::WithdrawInvite: WithdrawInviteRequest, "Withdraw a pending invite; its link answers 404 from then on (Admin)", Holding(MembersWrite), 200, &[401, 404]),
+    operation!(members::SetMemberRole: SetMemberRoleRequest, "Change a member's role; the last Admin cannot be demoted (Admin)", Holding(MembersWrite), 200, &[401, 404, 409]),
+    operation!(members::RemoveMember: RemoveMemberRequest, "Remove a member (Admin) or leave (the member); their keys stop working", Holding(MembersWrite), 200, &[401, 404, 409]),
+    operation!(keys::CreateKey: CreateKeyRequest, "Create a key for the caller's own membership; the only response that carries its secret. 409 at the account's ceiling of active keys (or of a key's children)", Holding(KeysWrite), 201, &[401, 409]),
+    operation!(keys::ListKeys: ListKeysRequest, "The caller's own keys in this account, newest first, searched and filtered, a page at a time", Holding(KeysRead), 200, &[401]),
+    operation!(keys::RevokeKey: RevokeKeyRequest, "Revoke a key (key_id) or up to 100 in one transaction (key_ids), with every key each created: one's own, or any key of the account (Admin). All or none", Holding(KeysWrite), 200, &[401, 404]),
+    operation!(keys::UpdateKey: UpdateKeyRequest, "Rename a key or change its guards (allowed networks, requests a minute); through a key only the name (owner; Admin: any key)", Holding(KeysWrite), 200, &[401, 404]),
+    operation!(keys::RotateKey: RotateKeyRequest, "Replace one's own key: the successor (shown once) copies its settings; the old key works for the grace period, then stops. Rotated through itself, the successor is revoked with it. 409 when already rotated", Holding(KeysWrite), 201, &[401, 404, 409]),
     operation!(keys::ReportLeak: ReportLeakRequest, "Report keys found where they should not be (for secret scanners; no credentials): valid ones are revoked at once. Always 202, whatever the secrets were", ANYONE, 202, &[429]),
-    operation!(keys::ListAccountKeys: ListAccountKeysRequest, "Every key of the account, legacy account keys included, newest first, searched and filtered, a page at a time (Admin)", AUTH, 200, &[401]),
-    operation!(keys::GetKey: GetKeyRequest, "One key with everything about it: one's own, or any key of the account (Admin)", AUTH, 200, &[401, 404]),
-    operation!(checks::ListChecks: ListChecksRequest, "Checks of the account by name, searched, a page at a time (any role)", AUTH, 200, &[401]),
-    operation!(checks::GetCheck: CheckIdRequest, "One check (any role)", AUTH, 200, &[401, 404]),
-    operation!(checks::CreateCheck: CreateCheckRequest, "Create a check (Read & write, Admin); 409 at the account's ceiling of checks", AUTH, 201, &[401, 409]),
-    operation!(checks::UpdateCheck: UpdateCheckRequest, "Change fields of a check (Read & write, Admin)", AUTH, 200, &[401, 404]),
-    operation!(checks::DeleteCheck: CheckIdRequest, "Delete a check (Read & write, Admin)", AUTH, 200, &[401, 404]),
-    operation!(account::KeyPolicy: NoArguments, "The account's key policy: maximum key lifetime and whether keys must expire (any role)", AUTH, 200, &[401]),
-    operation!(account::SetKeyPolicy: SetKeyPolicyRequest, "Change the key policy; applies at creation and, for the maximum lifetime, at every use (Admin)", AUTH, 200, &[401]),
-    operation!(audit::ListAuditEvents: AuditListRequest, "The account's audit trail, newest first, filtered and a page at a time (Admin)", AUTH, 200, &[401]),
-    operation!(audit::FindKey: FindKeyRequest, "Which key of this account a (leaked) secret is; the secret is never stored or logged (Admin)", AUTH, 200, &[401]),
+    operation!(keys::ListAccountKeys: ListAccountKeysRequest, "Every key of the account, legacy account keys included, newest first, searched and filtered, a page at a time (Admin)", Holding(AccountKeysRead), 200, &[401]),
+    operation!(keys::GetKey: GetKeyRequest, "One key with everything about it: one's own, or any key of the account (Admin)", Holding(KeysRead), 200, &[401, 404]),
+    operation!(checks::ListChecks: ListChecksRequest, "Checks of the account by name, searched, a page at a time (any role)", Holding(ChecksRead), 200, &[401]),
+    operation!(checks::GetCheck: CheckIdRequest, "One check (any role)", Holding(ChecksRead), 200, &[401, 404]),
+    operation!(checks::CreateCheck: CreateCheckRequest, "Create a check (Read & write, Admin); 409 at the account's ceiling of checks", Holding(ChecksWrite), 201, &[401, 409]),
+    operation!(checks::UpdateCheck: UpdateCheckRequest, "Change fields of a check (Read & write, Admin)", Holding(ChecksWrite), 200, &[401, 404]),
+    operation!(checks::DeleteCheck: CheckIdRequest, "Delete a check (Read & write, Admin)", Holding(ChecksWrite), 200, &[401, 404]),
+    operation!(account::KeyPolicy: NoArguments, "The account's key policy: maximum key lifetime and whether keys must expire (any role)", Holding(AccountRead), 200, &[401]),
+    operation!(account::SetKeyPolicy: SetKeyPolicyRequest, "Change the key policy; applies at creation and, for the maximum lifetime, at every use (Admin)", Holding(AccountWrite), 200, &[401]),
+    operation!(audit::ListAuditEvents: AuditListRequest, "The account's audit trail, newest first, filtered and a page at a time (Admin)", Holding(AuditRead), 200, &[401]),
+    operation!(permissions::ListPermissions: NoArguments, "The permission catalogue: what each permission lets a key do and the least role it needs (any caller)", Holding(AccountRead), 200, &[401]),
+    operation!(audit::FindKey: FindKeyRequest, "Which key of this account a (leaked) secret is; the secret is never stored or logged (Admin)", Holding(AuditRead), 200, &[401]),
 ];
 
 /// The one operation that is a `GET` (it streams; see `host::export`).
@@ -165,7 +179,7 @@ pub fn document() -> OpenApi {
         );
         // Failed bearer attempts are throttled per client address, so any operation that
         // takes credentials can answer 429.
-        let throttled = (operation.callers == Callers::Authenticated).then_some(429);
+        let throttled = (operation.callers != Callers::Anyone).then_some(429);
         let mut errors: Vec<u16> = COMMON_ERRORS
             .iter()
             .chain(operation.errors)
@@ -183,7 +197,7 @@ pub fn document() -> OpenApi {
             );
         }
         let security = match operation.callers {
-            Callers::Authenticated => vec![
+            Callers::Holding(_) => vec![
                 SecurityRequirement::new("bearer", Vec::<String>::new()),
                 SecurityRequirement::new("session", Vec::<String>::new()),
             ],
@@ -213,6 +227,7 @@ pub fn document() -> OpenApi {
             ))
             .responses(responses.build())
             .securities(Some(security))
+            .extensions(Some(permission_extension(operation.callers.permission())))
             .build();
         paths = paths.path(operation.path, PathItem::new(HttpMethod::Post, built));
     }
@@ -255,6 +270,14 @@ pub fn document() -> OpenApi {
         )
         .paths(paths.build())
         .components(Some(components))
+        .build()
+}
+
+/// `x-keyward-permission`: the permission an operation needs (`null` for those that take no
+/// credentials).
+fn permission_extension(permission: Option<Permission>) -> utoipa::openapi::extensions::Extensions {
+    utoipa::openapi::extensions::ExtensionsBuilder::new()
+        .add("x-keyward-permission", permission.map(Permission::name))
         .build()
 }
 
@@ -310,6 +333,7 @@ fn export_operation() -> utoipa::openapi::path::Operation {
         ))
         .tag("audit")
         .parameters(Some(parameters))
+        .extensions(Some(permission_extension(Some(Permission::AuditRead))))
         .responses(responses.build())
         .securities(Some(vec![
             SecurityRequirement::new("bearer", Vec::<String>::new()),
@@ -345,5 +369,51 @@ mod tests {
             );
         }
         assert_eq!(document["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+    }
+
+    /// Every operation names its permission; every one that takes credentials names one, and
+    /// every permission is needed by some operation — by its row, or (`account-keys:write`)
+    /// by the key operations when the key is someone else's (`domain::key_access`).
+    #[test]
+    fn every_operation_names_its_permission() {
+        let document = document_json();
+        let mut named = std::collections::BTreeSet::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let permission = operation
+                    .get("x-keyward-permission")
+                    .unwrap_or_else(|| panic!("{method} {path} has no x-keyward-permission"));
+                let open = operation["security"] == serde_json::json!([{}]);
+                match permission.as_str() {
+                    Some(name) => {
+                        assert!(!open, "{path} takes no credentials but names {name}");
+                        assert!(Permission::parse(name).is_some(), "{path}: {name}");
+                        named.insert(name.to_string());
+                    }
+                    None => assert!(open, "{path} takes credentials but names no permission"),
+                }
+            }
+        }
+        for change in [
+            crate::domain::KeyChange::Read,
+            crate::domain::KeyChange::Revoke,
+        ] {
+            let others = crate::domain::key_access(
+                change,
+                crate::domain::KeyHolder::OtherPersons,
+                crate::domain::Via::Session,
+            );
+            if let Ok(Some(permission)) = others {
+                named.insert(permission.name().to_string());
+            }
+        }
+        let catalogue: std::collections::BTreeSet<String> = Permission::ALL
+            .into_iter()
+            .map(|permission| permission.name().to_string())
+            .collect();
+        assert_eq!(
+            named, catalogue,
+            "a permission no operation needs, or the reverse"
+        );
     }
 }

@@ -297,6 +297,8 @@ mod tests {
             max_key_lifetime_days: None,
             allowed_cidrs: String::new(),
             rate_limit_per_minute: None,
+            permissions: None,
+            check_ids: None,
             created_by_key_id: None,
             bound_to_key_id: None,
             ancestors: Vec::new(),

@@ -11,7 +11,7 @@ use crate::domain::{
     requests::{CreateKeyRequest, ListKeysRequest, UpdateKeyRequest},
     time::{days, now_millis, parse_rfc3339, rfc3339, Millis, DAY},
     views::{Key, KeyKind, KeyList, KeyStatus},
-    ApiError, ErrorCode, KeyChange,
+    ApiError, ErrorCode, Grant, KeyChange,
 };
 use crate::server::audit::{Actor, Event, Origin};
 use crate::server::keys::changes::note_change;
@@ -31,7 +31,7 @@ pub struct Made {
 }
 
 /// Makes a key for the caller's own membership. A key made with a key is that key's child:
-/// never above its role, never outliving it, its guards within its parent's.
+/// never above its role, never outliving it, its guards and grant within its parent's.
 pub async fn create(
     state: &AppState,
     caller: &Principal,
@@ -43,6 +43,8 @@ pub async fn create(
         expires_at,
         allowed_cidrs,
         rate_limit_per_minute,
+        permissions,
+        check_ids,
     } = request;
     let owner = caller.person()?;
     let name = KeyName::parse(&name)?;
@@ -94,6 +96,11 @@ pub async fn create(
     };
     let (allowed_cidrs, rate_limit_per_minute) =
         rules::key_guards(caller, allowed_cidrs, rate_limit_per_minute)?;
+    let asked = Grant {
+        permissions: rules::parse_permissions(permissions)?,
+        check_ids: rules::parse_check_ids(&state.pool, caller.account_id(), check_ids).await?,
+    };
+    let grant = rules::child_grant(caller, asked)?;
     let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
     rules::check_key_policy(&policy, now, expires_at)?;
     state
@@ -118,6 +125,7 @@ pub async fn create(
         expires_at,
         allowed_cidrs: &allowed_cidrs,
         rate_limit_per_minute,
+        grant: &grant,
     };
     // The new key acts with its cap, lowered to the role its owner has right now.
     let effective_role = role_cap.map_or(caller.role, |cap| cap.min(caller.role));
@@ -210,8 +218,10 @@ pub async fn revoke(
         .collect())
 }
 
-/// Renames a key or changes its guards (allowed networks, requests a minute); the next request
-/// with the key sees the change.
+/// Renames a key, changes its guards (allowed networks, requests a minute) or its grant; the
+/// next request with the key sees the change. Narrowing a grant is a change any holder of the
+/// key may make (a key may give up what it holds); widening one is a change of guards, made in
+/// the app.
 pub async fn update(
     state: &AppState,
     caller: &Principal,
@@ -222,6 +232,8 @@ pub async fn update(
         name,
         allowed_cidrs,
         rate_limit_per_minute,
+        permissions,
+        check_ids,
     } = request;
     let key_id = KeyId::parse("key_id", &key_id)?;
     let name = name.as_deref().map(KeyName::parse).transpose()?;
@@ -235,19 +247,38 @@ pub async fn update(
                 .transpose()
         })
         .transpose()?;
-    let reguards = allowed_cidrs.is_some() || rate_limit_per_minute.is_some();
-    let change = if reguards {
+    let permissions = permissions.map(rules::parse_permissions).transpose()?;
+    let check_ids = match check_ids {
+        Some(ids) => Some(rules::parse_check_ids(&state.pool, caller.account_id(), ids).await?),
+        None => None,
+    };
+    let now = now_millis();
+    let key = read::get(&state.pool, caller.account_id(), &key_id, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    let old_grant = grant_of(&key);
+    let grant = (permissions.is_some() || check_ids.is_some()).then(|| Grant {
+        permissions: permissions.unwrap_or(old_grant.permissions),
+        check_ids: check_ids.unwrap_or_else(|| old_grant.check_ids.clone()),
+    });
+    let widens = grant
+        .as_ref()
+        .is_some_and(|grant| grant.excess_over(&old_grant).is_some());
+    let change = if allowed_cidrs.is_some() || rate_limit_per_minute.is_some() || widens {
         KeyChange::Reguard
+    } else if grant.is_some() {
+        KeyChange::Narrow
     } else {
         KeyChange::Rename
     };
-    let now = now_millis();
-    let key = key_for(state, caller, &key_id, change, now).await?;
+    caller.authorize_key(&key, change)?;
     let changes = key_store::KeyChanges {
         name: name.as_ref().map(KeyName::as_str),
         allowed_cidrs: allowed_cidrs.as_deref(),
         rate_limit_per_minute,
+        grant: grant.as_ref(),
     };
+    let reguards = change != KeyChange::Rename;
     let event = caller.audit(state, AuditAction::KeyUpdated);
     if !key_store::update(&state.pool, &key, caller.account_id(), &changes, event).await? {
         return Err(ApiError::not_found("key"));
@@ -260,14 +291,25 @@ pub async fn update(
         .ok_or_else(|| ApiError::not_found("key"))
 }
 
+/// The grant a key view shows.
+fn grant_of(key: &Key) -> Grant {
+    Grant {
+        permissions: key
+            .permissions
+            .as_ref()
+            .map(|permissions| permissions.iter().copied().collect()),
+        check_ids: key.check_ids.clone(),
+    }
+}
+
 /// A rotation's outcome: the successor with its secret, and the old key as it stands now.
 pub struct Rotation {
     pub successor: Made,
     pub previous: Key,
 }
 
-/// Replaces a key without downtime: the successor copies the old key's owner, name, cap and
-/// lifetime; the old key keeps working for `grace_seconds`, then stops (with every key it
+/// Replaces a key without downtime: the successor copies the old key's owner, name, cap,
+/// guards, grant and lifetime; the old key keeps working for `grace_seconds`, then stops (with every key it
 /// created). A key is rotated once. Rotated through itself, the successor is bound to the old
 /// key: revoked with it, and never living longer than it was going to.
 pub async fn rotate(

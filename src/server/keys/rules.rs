@@ -1,10 +1,14 @@
-//! What a new key may be, beyond its owner's role: the account's key policy on its expiry, and
-//! — for a key made by a key — guards that stay within its parent's. `keys/create` and
+//! What a new key may be, beyond its owner's role: the account's key policy on its expiry, a
+//! grant of known permissions and checks, and — for a key made by a key — guards and a grant
+//! that stay within its parent's. `keys/create` and
 //! `keys/rotate` both ask here. The key lists' filters are read here too. Who may change which
 //! key is the policy's (`domain::policy::key_access`, applied by `Principal::authorize_key`).
 
+use crate::domain::ids::CheckId;
+use crate::domain::permissions::Excess;
 use crate::domain::time::Millis;
-use crate::domain::{views::KeyPolicy, ApiError};
+use crate::domain::{views::KeyPolicy, ApiError, ErrorCode, Grant, Permission, PermissionSet};
+use crate::server::db::Pool;
 use crate::server::keys::networks;
 use crate::server::Principal;
 
@@ -46,6 +50,92 @@ pub fn key_guards(
         (None, limit) => limit,
     };
     Ok((networks, limit))
+}
+
+/// The most checks one key may be restricted to.
+const MOST_CHECKS: usize = 100;
+
+/// The permissions a caller asks a key to have: names from the catalogue, none that only a
+/// browser can use. `None` stays `None` (everything the role allows).
+pub fn parse_permissions(names: Option<Vec<String>>) -> Result<Option<PermissionSet>, ApiError> {
+    let Some(names) = names else {
+        return Ok(None);
+    };
+    let mut set = PermissionSet::default();
+    for name in &names {
+        let permission = Permission::parse(name.trim()).ok_or_else(|| {
+            ApiError::invalid_input(
+                "permissions",
+                &format!("{name:?} is not a permission (permissions/list has them all)"),
+            )
+        })?;
+        if permission.browser_only() {
+            return Err(ApiError::invalid_input(
+                "permissions",
+                &format!("{permission} is for people in a browser; no key can use it"),
+            ));
+        }
+        set.insert(permission);
+    }
+    Ok(Some(set))
+}
+
+/// The checks a caller asks a key to be restricted to: at most 100, each a check of the account.
+pub async fn parse_check_ids(
+    pool: &Pool,
+    account_id: &crate::domain::ids::AccountId,
+    ids: Option<Vec<String>>,
+) -> Result<Option<Vec<CheckId>>, ApiError> {
+    let Some(ids) = ids else {
+        return Ok(None);
+    };
+    if ids.len() > MOST_CHECKS {
+        return Err(ApiError::invalid_input(
+            "check_ids",
+            &format!("at most {MOST_CHECKS} checks"),
+        ));
+    }
+    let mut check_ids: Vec<CheckId> = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let check_id = CheckId::parse("check_ids", id)?;
+        if !check_ids.contains(&check_id) {
+            check_ids.push(check_id);
+        }
+    }
+    if let Some(unknown) =
+        crate::server::stores::checks::first_unknown(pool, account_id, &check_ids).await?
+    {
+        return Err(ApiError::invalid_input(
+            "check_ids",
+            &format!("{unknown} is not a check of this account"),
+        ));
+    }
+    Ok(Some(check_ids))
+}
+
+/// The grant a new key gets: as asked; made with a key, within that key's (its own narrowed by
+/// its line), and without its own it takes that key's — so the stored grant says what the child
+/// can do. Asking for more is refused, naming the first permission too many.
+pub fn child_grant(caller: &Principal, asked: Grant) -> Result<Grant, ApiError> {
+    let Some(parent) = &caller.key else {
+        return Ok(asked);
+    };
+    let limit = &parent.grant;
+    let grant = Grant {
+        permissions: asked.permissions.or(limit.permissions),
+        check_ids: asked.check_ids.or_else(|| limit.check_ids.clone()),
+    };
+    match grant.excess_over(limit) {
+        None => Ok(grant),
+        Some(Excess::Permission(permission)) => Err(ApiError::missing(
+            permission,
+            format!("permissions: a key cannot grant {permission}, which the key creating it does not hold."),
+        )),
+        Some(Excess::Checks) => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "check_ids: must be among the checks of the key creating it.",
+        )),
+    }
 }
 
 /// The account's key policy at creation: an expiry when one is required, and never later than

@@ -1,9 +1,10 @@
-//! Key usage — last-used time and address, and requests per UTC day — collected in memory and
-//! written in batches, so that verifying a key never writes to the database (at most ten seconds
+//! Key usage — last-used time and address, requests per UTC day, and when each permission was
+//! last used — collected in memory and written in batches, so that verifying a key never writes to the database (at most ten seconds
 //! behind, see the README's "Running several instances").
 
 use crate::domain::ids::KeyId;
-use crate::domain::time::Millis;
+use crate::domain::time::{now_millis, Millis};
+use crate::domain::Permission;
 use crate::server::db::Pool;
 use std::{collections::HashMap, sync::Arc, sync::Mutex};
 
@@ -24,11 +25,19 @@ struct Pending {
     last_use: HashMap<KeyId, Use>,
     /// Requests per (key, UTC day) since the last flush.
     requests: HashMap<(KeyId, i64), u64>,
+    /// The last use of each (key, permission) since the last flush.
+    permissions: HashMap<(KeyId, Permission), Millis>,
 }
 
 struct Use {
     at_millis: Millis,
     ip: Option<String>,
+}
+
+impl std::fmt::Debug for KeyUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyUsage")
+    }
 }
 
 impl KeyUsage {
@@ -43,6 +52,15 @@ impl KeyUsage {
             .insert(key_id.clone(), Use { at_millis, ip });
     }
 
+    /// Notes that `key_id` used `permission` just now.
+    pub fn record_permission(&self, key_id: &KeyId, permission: Permission) {
+        let now = now_millis();
+        let mut pending = self.pending.lock().expect("usage lock poisoned");
+        pending
+            .permissions
+            .insert((key_id.clone(), permission), now);
+    }
+
     /// Writes what was collected since the last flush. A key used many times in between costs
     /// one update and one upsert per day. When the write fails, the batch goes back to be
     /// written next time (a newer use collected meanwhile wins; counts add up).
@@ -52,7 +70,7 @@ impl KeyUsage {
             std::mem::take(&mut *pending)
         };
         let count = batch.last_use.len();
-        if count == 0 && batch.requests.is_empty() {
+        if count == 0 && batch.requests.is_empty() && batch.permissions.is_empty() {
             return Ok(0);
         }
         if let Err(error) = write(pool, &batch).await {
@@ -68,6 +86,10 @@ impl KeyUsage {
             }
             for (day, requests) in batch.requests {
                 *pending.requests.entry(day).or_default() += requests;
+            }
+            for (used, at) in batch.permissions {
+                let latest = pending.permissions.entry(used).or_insert(at);
+                *latest = (*latest).max(at);
             }
             return Err(error);
         }
@@ -105,6 +127,18 @@ async fn write(pool: &Pool, batch: &Pending) -> Result<(), sqlx::Error> {
         .bind(key_id)
         .bind(day)
         .bind(i64::try_from(*requests).unwrap_or(i64::MAX))
+        .execute(&mut *transaction)
+        .await?;
+    }
+    for ((key_id, permission), at) in &batch.permissions {
+        sqlx::query(
+            "INSERT INTO key_permission_uses (key_id, permission, last_used_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key_id, permission) DO UPDATE SET last_used_at = excluded.last_used_at \
+             WHERE key_permission_uses.last_used_at < excluded.last_used_at",
+        )
+        .bind(key_id)
+        .bind(permission.name())
+        .bind(*at)
         .execute(&mut *transaction)
         .await?;
     }

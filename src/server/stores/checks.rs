@@ -114,6 +114,7 @@ const RETURNING: &str =
 pub async fn page(
     pool: &Pool,
     account_id: &AccountId,
+    only: Option<&[CheckId]>,
     search: Option<&str>,
     after: Option<&(String, CheckId)>,
     limit: usize,
@@ -121,6 +122,18 @@ pub async fn page(
     let mut conditions = Conditions::default();
     let account = conditions.text(account_id.as_str());
     conditions.and(format!("account_id = {account}"));
+    if let Some(only) = only {
+        // A key restricted to some checks sees only those (none: an empty page).
+        let ids: Vec<String> = only
+            .iter()
+            .map(|check_id| conditions.text(check_id.as_str()))
+            .collect();
+        conditions.and(if ids.is_empty() {
+            "1 = 0".to_string()
+        } else {
+            format!("id IN ({})", ids.join(", "))
+        });
+    }
     if let Some(pattern) = search {
         let pattern = conditions.text(pattern);
         conditions.and(format!(
@@ -143,6 +156,31 @@ pub async fn page(
         .await?;
     let (rows, next) = paging::split(rows, limit, |row| (row.name.clone(), row.id.clone()));
     Ok((rows.into_iter().map(CheckRecord::view).collect(), next))
+}
+
+/// The first of `check_ids` that is not a check of this account, if any.
+pub async fn first_unknown(
+    pool: &Pool,
+    account_id: &AccountId,
+    check_ids: &[CheckId],
+) -> Result<Option<CheckId>, sqlx::Error> {
+    if check_ids.is_empty() {
+        return Ok(None);
+    }
+    let placeholders: Vec<String> = (2..check_ids.len() + 2).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT id FROM checks WHERE account_id = $1 AND id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_scalar(&sql).bind(account_id);
+    for check_id in check_ids {
+        query = query.bind(check_id);
+    }
+    let found: Vec<CheckId> = query.fetch_all(pool).await?;
+    Ok(check_ids
+        .iter()
+        .find(|check_id| !found.contains(check_id))
+        .cloned())
 }
 
 pub async fn get(

@@ -1,7 +1,7 @@
 use crate::api::keys::{list_account_keys, RevokeKey};
 use crate::domain::{
     views::{Key, KeyKind, Me},
-    Action,
+    Permission,
 };
 use crate::ui::{
     components::{action_error, ErrorNote, Loading},
@@ -21,7 +21,7 @@ pub fn AccountKeysPage() -> impl IntoView {
 
 #[component]
 fn AccountKeys(me: Me) -> impl IntoView {
-    if !crate::domain::allows(me.role, me.via, Action::ManageAccountKeys) {
+    if !crate::domain::allows(me.role, me.via, Permission::AccountKeysRead) {
         return view! { <p class="notice">"Only Admins can see every key of the account."</p> }
             .into_any();
     }

@@ -10,7 +10,7 @@ use crate::domain::{
     audit::{AuditAction, AuditEvent, AuditList, Outcome},
     requests::{AuditListRequest, FindKeyRequest, ListMembersRequest},
     views::{Key, KeyStatus, Me},
-    Action as PolicyAction,
+    Permission,
 };
 use crate::ui::{
     components::{action_error, short_time, Card, ErrorNote, Loading, RelativeTime, RoleBadge},
@@ -54,7 +54,7 @@ impl Filters {
 
 #[component]
 fn AuditLog(me: Me) -> impl IntoView {
-    if !crate::domain::allows(me.role, me.via, PolicyAction::ReadAudit) {
+    if !crate::domain::allows(me.role, me.via, Permission::AuditRead) {
         return view! { <p class="notice">"Only Admins can read the audit log."</p> }.into_any();
     }
     let session = use_session();

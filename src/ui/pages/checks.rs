@@ -4,7 +4,7 @@ use crate::domain::requests::{
 };
 use crate::domain::{
     views::{Check, Me},
-    Action,
+    Permission,
 };
 use crate::ui::components::ColumnHeads;
 use crate::ui::{
@@ -70,7 +70,7 @@ impl Draft {
 #[component]
 fn Checks(me: Me) -> impl IntoView {
     let session = use_session();
-    let can_write = crate::domain::allows(me.role, me.via, Action::WriteChecks);
+    let can_write = crate::domain::allows(me.role, me.via, Permission::ChecksWrite);
     let create = ServerAction::<CreateCheck>::new();
     let update = ServerAction::<UpdateCheck>::new();
     let delete = ServerAction::<DeleteCheck>::new();

@@ -5,7 +5,7 @@ use crate::api::keys::{get_key, RevokeKey};
 use crate::domain::{
     requests::GetKeyRequest,
     views::{Key, KeyKind, KeyStatus, Me},
-    Action,
+    Permission,
 };
 use crate::ui::key_table::{last_used, status_badge, RevokeKeyButton};
 use crate::ui::{
@@ -38,7 +38,7 @@ fn KeyDetails(me: Me) -> impl IntoView {
         },
         |(key_id, _, _)| get_key(GetKeyRequest { key_id }),
     );
-    let is_admin = crate::domain::allows(me.role, me.via, Action::ReadAudit);
+    let is_admin = crate::domain::allows(me.role, me.via, Permission::AuditRead);
     view! {
         <p class="muted small"><a href="/keys">"← API keys"</a></p>
         <ErrorNote error=action_error(revoke.value()) />

@@ -300,6 +300,8 @@ fn CreateKeyDialog(
                     name: name.get(),
                     role_cap: cap.get(),
                     expires_at: expiry_days.get().map(days_from_now),
+                    permissions: None,
+                    check_ids: None,
                 } });
             }>
                 <h2 id="create-key-title">"Create an API key"</h2>

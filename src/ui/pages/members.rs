@@ -6,7 +6,7 @@ use crate::domain::requests::{
 };
 use crate::domain::{
     views::{Invite, Me, Member},
-    Action, Role,
+    Permission, Role,
 };
 use crate::ui::components::ColumnHeads;
 use crate::ui::{
@@ -29,7 +29,7 @@ pub fn MembersPage() -> impl IntoView {
 #[component]
 fn Members(me: Me) -> impl IntoView {
     let session = use_session();
-    let is_admin = crate::domain::allows(me.role, me.via, Action::ManageMembers);
+    let is_admin = crate::domain::allows(me.role, me.via, Permission::MembersWrite);
     let my_id = me.user.as_ref().map(|user| user.id.clone());
     let invite = ServerAction::<InviteMember>::new();
     let set_role = ServerAction::<SetMemberRole>::new();

@@ -5,7 +5,7 @@ use crate::api::{
 use crate::domain::{
     requests::{ChangePasswordRequest, SetKeyPolicyRequest},
     views::{KeyPolicy, Me},
-    Action, ApiError, ErrorCode,
+    ApiError, ErrorCode, Permission,
 };
 use crate::ui::{
     components::{action_error, input_value, Card, ErrorNote, Loading},
@@ -22,7 +22,7 @@ pub fn SettingsPage() -> impl IntoView {
 
 #[component]
 fn Settings(me: Me) -> impl IntoView {
-    let can_set_policy = crate::domain::allows(me.role, me.via, Action::ManageAccountKeys);
+    let can_set_policy = crate::domain::allows(me.role, me.via, Permission::AccountWrite);
     let account_name = me.account.name.clone();
     let email = me.user.map(|user| user.email).unwrap_or_default();
     view! {

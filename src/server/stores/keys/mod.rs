@@ -14,7 +14,7 @@ use crate::domain::time::Millis;
 use crate::domain::{
     ids::{AccountId, KeyId, MembershipId, UserId},
     views::{Key, KeyKind, KeyStatus, User},
-    Role,
+    Grant, Role,
 };
 use crate::server::audit::{Event, Target};
 use crate::server::db::Pool;
@@ -50,6 +50,7 @@ pub struct NewKey<'a> {
     pub expires_at: Option<Millis>,
     pub allowed_cidrs: &'a [IpNet],
     pub rate_limit_per_minute: Option<u32>,
+    pub grant: &'a Grant,
 }
 
 impl NewKey<'_> {
@@ -76,6 +77,9 @@ impl NewKey<'_> {
             allowed_cidrs: self.allowed_cidrs.iter().map(IpNet::to_string).collect(),
             rate_limit_per_minute: self.rate_limit_per_minute,
             expires_in_days: expires_in_days(self.now, self.expires_at),
+            permissions: self.grant.permission_list(),
+            check_ids: self.grant.check_ids.clone(),
+            permissions_used: Vec::new(),
         }
     }
 }
@@ -119,18 +123,22 @@ pub async fn insert(pool: &Pool, key: &NewKey<'_>, event: Event) -> Result<Inser
         "expires_at": key.expires_at.map(rfc3339),
         "parent_key_id": key.created_by_key_id,
         "owner": owner,
+        "permissions": key.grant.permission_list(),
+        "check_ids": key.grant.check_ids,
     }));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(Inserted::Yes)
 }
 
-/// A change of a key's name or guards; `None` keeps a field.
+/// A change of a key's name, guards or grant; `None` keeps a field.
 pub struct KeyChanges<'a> {
     pub name: Option<&'a str>,
     pub allowed_cidrs: Option<&'a [IpNet]>,
     /// `Some(None)` removes the limit.
     pub rate_limit_per_minute: Option<Option<u32>>,
+    /// The whole new grant, when its permissions or checks change.
+    pub grant: Option<&'a Grant>,
 }
 
 impl KeyChanges<'_> {
@@ -142,6 +150,7 @@ impl KeyChanges<'_> {
                 "rate_limit_per_minute",
                 self.rate_limit_per_minute.is_some(),
             ),
+            ("grant", self.grant.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -160,9 +169,12 @@ pub async fn update(
     event: Event,
 ) -> Result<bool, sqlx::Error> {
     let mut transaction = pool.begin().await?;
+    let (permissions, check_ids) = changes.grant.map(Grant::to_stored).unwrap_or_default();
     let updated = sqlx::query(
         "UPDATE api_keys SET name = COALESCE($1, name), allowed_cidrs = COALESCE($2, allowed_cidrs), \
-                rate_limit_per_minute = CASE WHEN $3 = 1 THEN $4 ELSE rate_limit_per_minute END \
+                rate_limit_per_minute = CASE WHEN $3 = 1 THEN $4 ELSE rate_limit_per_minute END, \
+                permissions = CASE WHEN $7 = 1 THEN $8 ELSE permissions END, \
+                check_ids = CASE WHEN $7 = 1 THEN $9 ELSE check_ids END \
          WHERE account_id = $5 AND id = $6",
     )
     .bind(changes.name)
@@ -171,23 +183,36 @@ pub async fn update(
     .bind(changes.rate_limit_per_minute.flatten().map(i64::from))
     .bind(account_id)
     .bind(&key.id)
+    .bind(i64::from(changes.grant.is_some()))
+    .bind(permissions)
+    .bind(check_ids)
     .execute(&mut *transaction)
     .await?;
     if updated.rows_affected() != 1 {
         return Ok(false);
     }
-    let guards_changed = changes.allowed_cidrs.is_some() || changes.rate_limit_per_minute.is_some();
+    let guards_changed = changes.allowed_cidrs.is_some()
+        || changes.rate_limit_per_minute.is_some()
+        || changes.grant.is_some();
+    let mut details = json!({
+        "owner": key.owner.as_ref().map(|owner| owner.email.as_str()),
+        "changed": changes.names(),
+        "from": {"name": key.name, "allowed_cidrs": key.allowed_cidrs, "rate_limit_per_minute": key.rate_limit_per_minute},
+    });
+    if let Some(grant) = changes.grant {
+        details["from"]["permissions"] = json!(key.permissions);
+        details["from"]["check_ids"] = json!(key.check_ids);
+        details["to"] =
+            json!({"permissions": grant.permission_list(), "check_ids": grant.check_ids});
+    }
     let event = event
         .guards_changed(guards_changed)
         .target(Target::key(&key.id, changes.name.unwrap_or(&key.name)))
-        .details(json!({
-            "owner": key.owner.as_ref().map(|owner| owner.email.as_str()),
-            "changed": changes.names(),
-            "from": {"name": key.name, "allowed_cidrs": key.allowed_cidrs, "rate_limit_per_minute": key.rate_limit_per_minute},
-        }));
+        .details(details);
     crate::server::stores::audit::append(&mut transaction, &event).await?;
     if guards_changed {
-        // A key check reads the guards (a rename it does not): every instance must forget.
+        // A key check reads the guards and the grant (a rename it does not): every instance
+        // must forget.
         crate::server::stores::key_checks::changed(&mut transaction, &event).await?;
     }
     transaction.commit().await?;
@@ -206,7 +231,7 @@ pub(crate) const DESCENDANTS: &str = "WITH RECURSIVE descendants (id) AS ( \
 
 /// How a rotation ended.
 /// What a rotation's successor gets of its own; everything else (owner, membership, parent,
-/// name, cap, guards) it copies from the old key, in SQL.
+/// name, cap, guards, grant) it copies from the old key, in SQL.
 pub struct Successor<'a> {
     pub id: &'a KeyId,
     pub secret_hash: &'a str,
@@ -222,7 +247,7 @@ pub enum Rotated {
     NoLonger,
 }
 
-/// Replaces `old` with `successor` (same owner, membership, parent, name and cap, copied in
+/// Replaces `old` with `successor` (same owner, membership, parent, name, cap, guards and grant, copied in
 /// SQL), in one transaction with the `key.rotated` event: the old key and every key it created
 /// stop at `old_stops_at` at the latest, and `rotated_to` names the successor. A successor of
 /// a child is made under a lock on the parent, as `insert` does. `bound` (a rotation through
@@ -245,9 +270,9 @@ pub async fn rotate(
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, user_id, membership_id, created_by_key_id, kind, name, \
                                secret_hash, hint, role_cap, created_at, expires_at, allowed_cidrs, \
-                               rate_limit_per_minute, bound_to_key_id) \
+                               rate_limit_per_minute, bound_to_key_id, permissions, check_ids) \
          SELECT $1, account_id, user_id, membership_id, created_by_key_id, kind, name, $2, $3, \
-                role_cap, $4, $5, allowed_cidrs, rate_limit_per_minute, $8 \
+                role_cap, $4, $5, allowed_cidrs, rate_limit_per_minute, $8, permissions, check_ids \
          FROM api_keys WHERE id = $6 AND account_id = $7",
     )
     .bind(successor.id)
@@ -345,11 +370,12 @@ async fn insert_row(
         } => (KeyKind::User, Some(user_id), membership_id),
         Owner::Account => (KeyKind::LegacyAccount, None, None),
     };
+    let (permissions, check_ids) = key.grant.to_stored();
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, user_id, membership_id, created_by_key_id, kind, name, \
                                secret_hash, hint, role_cap, created_at, expires_at, allowed_cidrs, \
-                               rate_limit_per_minute) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                               rate_limit_per_minute, permissions, check_ids) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(key.id)
     .bind(key.account_id)
@@ -365,6 +391,8 @@ async fn insert_row(
     .bind(key.expires_at)
     .bind(networks::to_stored(key.allowed_cidrs))
     .bind(key.rate_limit_per_minute.map(i64::from))
+    .bind(permissions)
+    .bind(check_ids)
     .execute(&mut **transaction)
     .await?;
     Ok(())

@@ -1,5 +1,5 @@
 //! Reading keys as the lists and pages show them: one, several, or a page of an account's keys
-//! with their usage of the last seven days.
+//! with their usage of the last seven days and the permissions they used in the last thirty.
 
 use crate::domain::inputs::KeyStatusFilter;
 use crate::domain::key_state::{effective_role, expires_in_days, status};
@@ -7,8 +7,8 @@ use crate::domain::time::rfc3339;
 use crate::domain::time::Millis;
 use crate::domain::{
     ids::{AccountId, KeyId, UserId},
-    views::{Key, KeyKind, KeyStatus, User},
-    Role,
+    views::{Key, KeyKind, KeyStatus, PermissionUse, User},
+    Grant, Permission, Role,
 };
 use crate::server::db::Pool;
 use crate::server::keys::networks;
@@ -36,6 +36,8 @@ struct KeyRecord {
     rotated_to: Option<KeyId>,
     allowed_cidrs: String,
     rate_limit_per_minute: Option<i64>,
+    permissions: Option<String>,
+    check_ids: Option<String>,
 }
 
 impl KeyRecord {
@@ -45,6 +47,7 @@ impl KeyRecord {
             (Some(id), Some(email)) => Some(User { id, email }),
             _ => None,
         };
+        let grant = Grant::from_stored(self.permissions.as_deref(), self.check_ids.as_deref());
         Key {
             id: self.id,
             name: self.name,
@@ -74,6 +77,9 @@ impl KeyRecord {
             expires_in_days: (status(now, self.expires_at, self.revoked_at) == KeyStatus::Active)
                 .then(|| expires_in_days(now, self.expires_at))
                 .flatten(),
+            permissions: grant.permission_list(),
+            check_ids: grant.check_ids,
+            permissions_used: Vec::new(),
         }
     }
 }
@@ -82,7 +88,7 @@ const KEY_COLUMNS: &str =
     "SELECT k.id, k.name, k.kind, k.user_id, u.email, k.hint, k.role_cap, m.role AS owner_role, \
             k.created_at, k.last_used_at, k.last_used_ip, k.expires_at, k.revoked_at, \
             k.created_by_key_id, k.leak_reported_at, k.rotated_to, k.allowed_cidrs, \
-            k.rate_limit_per_minute \
+            k.rate_limit_per_minute, k.permissions, k.check_ids \
      FROM api_keys k \
      LEFT JOIN memberships m ON m.id = k.membership_id \
      LEFT JOIN users u ON u.id = k.user_id";
@@ -181,7 +187,42 @@ async fn fill_usage_of_page(pool: &Pool, keys: &mut [Key], now: Millis) -> Resul
     }
     let usage: Vec<UsageRecord> = usage_query.fetch_all(pool).await?;
     fill_usage(keys, usage, now);
+    let sql = format!(
+        "SELECT key_id, permission, last_used_at FROM key_permission_uses \
+         WHERE last_used_at > $1 AND key_id IN ({}) ORDER BY permission",
+        placeholders.join(", ")
+    );
+    let mut uses_query = sqlx::query_as(&sql).bind(now.before(PERMISSION_USE_WINDOW));
+    for key in keys.iter() {
+        uses_query = uses_query.bind(key.id.as_str());
+    }
+    let uses: Vec<PermissionUseRecord> = uses_query.fetch_all(pool).await?;
+    for record in uses {
+        let (Some(key), Some(permission)) = (
+            keys.iter_mut().find(|key| key.id == record.key_id),
+            Permission::parse(&record.permission),
+        ) else {
+            continue;
+        };
+        key.permissions_used.push(PermissionUse {
+            permission,
+            last_used_at: rfc3339(record.last_used_at),
+        });
+    }
+    for key in keys.iter_mut() {
+        key.permissions_used.sort_by_key(|used| used.permission);
+    }
     Ok(())
+}
+
+/// How far back `permissions_used` looks.
+pub const PERMISSION_USE_WINDOW: std::time::Duration = crate::domain::time::DAY.saturating_mul(30);
+
+#[derive(sqlx::FromRow)]
+struct PermissionUseRecord {
+    key_id: KeyId,
+    permission: String,
+    last_used_at: Millis,
 }
 
 /// Days in `usage_7d`.

@@ -1,11 +1,11 @@
 //! What a key check reads: the key with its owner's current role and its account's key policy,
-//! and the guards of every key above it in its line, in one indexed query.
+//! and the guards and grants of every key above it in its line, in one indexed query.
 
 use crate::domain::time::Millis;
 use crate::domain::{
     ids::{AccountId, KeyId, MembershipId, UserId},
     views::KeyKind,
-    Role,
+    Grant, Role,
 };
 use crate::server::db::Pool;
 use crate::server::keys::networks;
@@ -34,12 +34,15 @@ pub struct KeyForVerification {
     /// Stored networks (see `networks::to_stored`), empty for anywhere.
     pub allowed_cidrs: String,
     pub rate_limit_per_minute: Option<i64>,
+    /// Its grant, stored (see `Grant::to_stored`).
+    pub permissions: Option<String>,
+    pub check_ids: Option<String>,
     pub created_by_key_id: Option<KeyId>,
     /// The key this one replaced by a rotation through itself, if it did.
     pub bound_to_key_id: Option<KeyId>,
-    /// The guards of the keys above this one in its line — its parent, the parent's parent, …,
-    /// and the key it replaced through itself — as they are now: the key is checked against
-    /// every one of them on each use.
+    /// The guards and grants of the keys above this one in its line — its parent, the parent's
+    /// parent, …, and the key it replaced through itself — as they are now: the key is checked
+    /// against every one of them on each use.
     #[sqlx(skip)]
     pub ancestors: Vec<AncestorGuards>,
 }
@@ -50,6 +53,7 @@ pub struct AncestorGuards {
     pub id: KeyId,
     pub allowed_cidrs: Vec<IpNet>,
     pub rate_limit_per_minute: Option<u32>,
+    pub grant: Grant,
 }
 
 #[derive(sqlx::FromRow)]
@@ -57,6 +61,8 @@ struct AncestorRow {
     id: KeyId,
     allowed_cidrs: String,
     rate_limit_per_minute: Option<i64>,
+    permissions: Option<String>,
+    check_ids: Option<String>,
 }
 
 /// The key with this secret hash, with its owner's current role and — for a key made by a key
@@ -69,8 +75,8 @@ pub async fn find_for_verification(
     let key: Option<KeyForVerification> = sqlx::query_as(
         "SELECT k.id, k.account_id, a.name AS account_name, k.name, k.user_id, u.email, k.kind, k.role_cap, \
                 m.role AS owner_role, k.membership_id, k.expires_at, k.revoked_at, k.created_at, \
-                a.max_key_lifetime_days, k.allowed_cidrs, k.rate_limit_per_minute, k.created_by_key_id, \
-                k.bound_to_key_id \
+                a.max_key_lifetime_days, k.allowed_cidrs, k.rate_limit_per_minute, k.permissions, \
+                k.check_ids, k.created_by_key_id, k.bound_to_key_id \
          FROM api_keys k \
          JOIN accounts a ON a.id = k.account_id \
          LEFT JOIN memberships m ON m.id = k.membership_id \
@@ -85,15 +91,17 @@ pub async fn find_for_verification(
     };
     if key.created_by_key_id.is_some() || key.bound_to_key_id.is_some() {
         let rows: Vec<AncestorRow> = sqlx::query_as(
-            "WITH RECURSIVE line (id, allowed_cidrs, rate_limit_per_minute, parent, bound_to, depth) AS ( \
-                 SELECT id, allowed_cidrs, rate_limit_per_minute, created_by_key_id, bound_to_key_id, 1 \
+            "WITH RECURSIVE line (id, allowed_cidrs, rate_limit_per_minute, permissions, check_ids, \
+                                  parent, bound_to, depth) AS ( \
+                 SELECT id, allowed_cidrs, rate_limit_per_minute, permissions, check_ids, \
+                        created_by_key_id, bound_to_key_id, 1 \
                  FROM api_keys WHERE account_id = $1 AND (id = $2 OR id = $3) \
                  UNION ALL \
-                 SELECT k.id, k.allowed_cidrs, k.rate_limit_per_minute, k.created_by_key_id, \
-                        k.bound_to_key_id, line.depth + 1 \
+                 SELECT k.id, k.allowed_cidrs, k.rate_limit_per_minute, k.permissions, k.check_ids, \
+                        k.created_by_key_id, k.bound_to_key_id, line.depth + 1 \
                  FROM api_keys k JOIN line ON k.id = line.parent OR k.id = line.bound_to \
                  WHERE line.depth < 64 \
-             ) SELECT DISTINCT id, allowed_cidrs, rate_limit_per_minute FROM line",
+             ) SELECT DISTINCT id, allowed_cidrs, rate_limit_per_minute, permissions, check_ids FROM line",
         )
         .bind(&key.account_id)
         .bind(&key.created_by_key_id)
@@ -108,6 +116,7 @@ pub async fn find_for_verification(
                 rate_limit_per_minute: row
                     .rate_limit_per_minute
                     .and_then(|limit| u32::try_from(limit).ok()),
+                grant: Grant::from_stored(row.permissions.as_deref(), row.check_ids.as_deref()),
             })
             .collect();
     }
