@@ -11,5 +11,6 @@ mod keys;
 mod lists;
 mod mail;
 mod matrix;
+mod permissions;
 mod platform;
 mod support;
