@@ -104,15 +104,17 @@ impl Permission {
     }
 
     /// The group the UI's picker shows it in.
-    pub fn resource(self) -> Resource {
+    pub fn group(self) -> PermissionGroup {
         match self {
-            Permission::AccountRead | Permission::AccountWrite => Resource::Account,
-            Permission::ChecksRead | Permission::ChecksWrite => Resource::Checks,
-            Permission::MembersRead | Permission::MembersWrite => Resource::Members,
-            Permission::KeysRead | Permission::KeysWrite => Resource::OwnKeys,
-            Permission::AccountKeysRead | Permission::AccountKeysWrite => Resource::AccountKeys,
-            Permission::AuditRead => Resource::Audit,
-            Permission::LoginWrite => Resource::Login,
+            Permission::AccountRead | Permission::AccountWrite => PermissionGroup::Account,
+            Permission::ChecksRead | Permission::ChecksWrite => PermissionGroup::Checks,
+            Permission::MembersRead | Permission::MembersWrite => PermissionGroup::Members,
+            Permission::KeysRead | Permission::KeysWrite => PermissionGroup::OwnKeys,
+            Permission::AccountKeysRead | Permission::AccountKeysWrite => {
+                PermissionGroup::AccountKeys
+            }
+            Permission::AuditRead => PermissionGroup::Audit,
+            Permission::LoginWrite => PermissionGroup::Login,
         }
     }
 
@@ -134,7 +136,7 @@ impl fmt::Display for Permission {
 
 /// What the permissions are about, as the picker groups them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resource {
+pub enum PermissionGroup {
     Account,
     Checks,
     Members,
@@ -144,26 +146,26 @@ pub enum Resource {
     Login,
 }
 
-impl Resource {
+impl PermissionGroup {
     /// The groups a key can be granted, in the picker's order (sign-in is for browsers only).
-    pub const GRANTABLE: [Resource; 6] = [
-        Resource::Checks,
-        Resource::Members,
-        Resource::OwnKeys,
-        Resource::AccountKeys,
-        Resource::Audit,
-        Resource::Account,
+    pub const GRANTABLE: [PermissionGroup; 6] = [
+        PermissionGroup::Checks,
+        PermissionGroup::Members,
+        PermissionGroup::OwnKeys,
+        PermissionGroup::AccountKeys,
+        PermissionGroup::Audit,
+        PermissionGroup::Account,
     ];
 
     pub fn label(self) -> &'static str {
         match self {
-            Resource::Account => "Account settings",
-            Resource::Checks => "Checks",
-            Resource::Members => "Members",
-            Resource::OwnKeys => "Own keys",
-            Resource::AccountKeys => "Everyone's keys",
-            Resource::Audit => "Audit trail",
-            Resource::Login => "Sign-in",
+            PermissionGroup::Account => "Account settings",
+            PermissionGroup::Checks => "Checks",
+            PermissionGroup::Members => "Members",
+            PermissionGroup::OwnKeys => "Own keys",
+            PermissionGroup::AccountKeys => "Everyone's keys",
+            PermissionGroup::Audit => "Audit trail",
+            PermissionGroup::Login => "Sign-in",
         }
     }
 
@@ -172,7 +174,7 @@ impl Resource {
         let mut read = None;
         let mut write = None;
         for permission in Permission::ALL {
-            if permission.resource() == self {
+            if permission.group() == self {
                 if permission.reads() {
                     read = Some(permission);
                 } else {
@@ -369,7 +371,7 @@ pub fn describe_permissions(permissions: Option<&[Permission]>) -> String {
         return "Everything its role allows".to_string();
     };
     let granted: PermissionSet = permissions.iter().copied().collect();
-    let parts: Vec<String> = Resource::GRANTABLE
+    let parts: Vec<String> = PermissionGroup::GRANTABLE
         .into_iter()
         .filter_map(|resource| {
             let (read, write) = resource.permissions();
@@ -417,7 +419,7 @@ mod tests {
     #[test]
     fn every_grantable_resource_has_its_permissions_once() {
         let mut seen = PermissionSet::default();
-        for resource in Resource::GRANTABLE {
+        for resource in PermissionGroup::GRANTABLE {
             let (read, write) = resource.permissions();
             for permission in [read, write].into_iter().flatten() {
                 assert!(!seen.contains(permission), "{permission} twice");

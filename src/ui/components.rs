@@ -16,6 +16,9 @@ pub fn ErrorNote(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView
             view! {
                 <p class="error" role="alert">
                     {error.message}
+                    {error.missing_permission.map(|permission| view! {
+                        <span class="block small">"Missing permission: " <code>{permission}</code></span>
+                    })}
                 </p>
             }
         })

@@ -5,6 +5,7 @@ use crate::api::keys::{RevokeKey, RotateKey};
 use crate::domain::requests::{RevokeKeyRequest, RotateKeyRequest};
 use crate::domain::{
     ids::KeyId,
+    permissions::describe_permissions,
     views::{Key, KeyKind, KeyStatus},
 };
 use crate::ui::components::ColumnHeads;
@@ -103,7 +104,8 @@ fn KeyRow(
             </td>
             {show_owner.then(|| view! { <td data-label="Owner" class="owner">{owner}</td> })}
             <td data-label="Key"><code>{key.hint.clone()}</code></td>
-            <td data-label="Role"><RoleBadge role=key.effective_role /> {role_note.map(|note| view! { <span class="muted small">{note}</span> })}</td>
+            <td data-label="Role"><RoleBadge role=key.effective_role /> {role_note.map(|note| view! { <span class="muted small">{note}</span> })}
+                {grant_note(&key).map(|note| view! { <span class="muted small block" data-testid="key-grant">{note}</span> })}</td>
             <td data-label="Created"><RelativeTime at=key.created_at.clone() /></td>
             <td data-label="Last used">{last_used}</td>
             <td data-label="Requests, 7 days"><UsageBars counts=key.usage_7d.clone() /></td>
@@ -131,6 +133,24 @@ fn KeyRow(
                     })}
             </td>
         </tr>
+    }
+}
+
+/// A key's grant in words, when it is narrower than its role: "Checks: read · 2 checks".
+pub fn grant_note(key: &Key) -> Option<String> {
+    let checks = key.check_ids.as_ref().map(|ids| match ids.len() {
+        1 => "1 check".to_string(),
+        n => format!("{n} checks"),
+    });
+    let permissions = key
+        .permissions
+        .as_deref()
+        .map(|permissions| describe_permissions(Some(permissions)));
+    match (permissions, checks) {
+        (None, None) => None,
+        (Some(words), None) => Some(words),
+        (None, Some(checks)) => Some(format!("Only {checks}")),
+        (Some(words), Some(checks)) => Some(format!("{words} · only {checks}")),
     }
 }
 

@@ -2,6 +2,7 @@
 //! `crate::domain` what to show; the server refuses what a role cannot do anyway.
 
 pub mod components;
+pub mod grant_picker;
 pub mod key_table;
 pub mod layout;
 pub mod pages;

@@ -1,9 +1,11 @@
-//! One key with everything about it: who owns it and who made it, what it may do, where and
+//! One key with everything about it: who owns it and who made it, what it may do (its role and
+//! grant, and the permissions it used, to narrow it to those), where and
 //! how often it may be used, when it stops, and its requests over the last 7 days.
 
-use crate::api::keys::{get_key, RevokeKey};
+use crate::api::keys::{get_key, RevokeKey, UpdateKey};
 use crate::domain::{
-    requests::GetKeyRequest,
+    permissions::describe_permissions,
+    requests::{GetKeyRequest, UpdateKeyRequest},
     views::{Key, KeyKind, KeyStatus, Me},
     Permission,
 };
@@ -28,24 +30,27 @@ fn KeyDetails(me: Me) -> impl IntoView {
     let session = use_session();
     let params = use_params_map();
     let revoke = ServerAction::<RevokeKey>::new();
+    let narrow = ServerAction::<UpdateKey>::new();
     let key = Resource::new(
         move || {
             (
                 params.read().get("id").unwrap_or_default(),
                 session.version.get(),
                 revoke.version().get(),
+                narrow.version().get(),
             )
         },
-        |(key_id, _, _)| get_key(GetKeyRequest { key_id }),
+        |(key_id, ..)| get_key(GetKeyRequest { key_id }),
     );
     let is_admin = crate::domain::allows(me.role, me.via, Permission::AuditRead);
     view! {
         <p class="muted small"><a href="/keys">"← API keys"</a></p>
         <ErrorNote error=action_error(revoke.value()) />
+        <ErrorNote error=action_error(narrow.value()) />
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match key.await {
-                    Ok(found) => view! { <KeySheet key=found.key revoke is_admin /> }.into_any(),
+                    Ok(found) => view! { <KeySheet key=found.key revoke narrow is_admin /> }.into_any(),
                     Err(error) => view! {
                         <h1>"Key"</h1>
                         <ErrorNote error=Some(error) />
@@ -58,7 +63,12 @@ fn KeyDetails(me: Me) -> impl IntoView {
 }
 
 #[component]
-fn KeySheet(key: Key, revoke: ServerAction<RevokeKey>, is_admin: bool) -> impl IntoView {
+fn KeySheet(
+    key: Key,
+    revoke: ServerAction<RevokeKey>,
+    narrow: ServerAction<UpdateKey>,
+    is_admin: bool,
+) -> impl IntoView {
     let (status_label, status_class) = status_badge(&key);
     let owner = match (&key.kind, &key.owner) {
         (KeyKind::LegacyAccount, _) => "No one: a legacy account key, acting as Admin".to_string(),
@@ -100,6 +110,60 @@ fn KeySheet(key: Key, revoke: ServerAction<RevokeKey>, is_admin: bool) -> impl I
         });
     let last_used = last_used(&key);
     let active = key.status == KeyStatus::Active;
+    let grant_words = describe_permissions(key.permissions.as_deref());
+    let checks = match &key.check_ids {
+        None => view! { "All checks" }.into_any(),
+        Some(ids) if ids.is_empty() => view! { "None" }.into_any(),
+        Some(ids) => ids
+            .iter()
+            .map(|id| view! { <code class="block">{id.to_string()}</code> })
+            .collect_view()
+            .into_any(),
+    };
+    // What it used and still holds: a permission used before an earlier narrowing is not
+    // given back.
+    let used: Vec<Permission> = key
+        .permissions_used
+        .iter()
+        .map(|used| used.permission)
+        .filter(|permission| {
+            key.permissions
+                .as_ref()
+                .is_none_or(|granted| granted.contains(permission))
+        })
+        .collect();
+    let used_list = if key.permissions_used.is_empty() {
+        view! { <span class="muted">"Nothing in the last 30 days"</span> }.into_any()
+    } else {
+        key.permissions_used
+            .iter()
+            .map(|used| view! {
+                <span class="block"><code>{used.permission.name()}</code> " · " <RelativeTime at=used.last_used_at.clone() /></span>
+            })
+            .collect_view()
+            .into_any()
+    };
+    // One click to keep only what the key used (the server checks it narrows).
+    let narrower = !used.is_empty() && key.permissions.as_ref() != Some(&used);
+    let narrow_button = (active && narrower).then(|| {
+        let key_id = key.id.to_string();
+        let names: Vec<String> = used.iter().map(|p| p.name().to_string()).collect();
+        let words = describe_permissions(Some(&used));
+        view! {
+            <button type="button" class="secondary" disabled=move || narrow.pending().get()
+                title=format!("Keep only: {words}")
+                on:click=move |_| {
+                    narrow.dispatch(UpdateKey { request: UpdateKeyRequest {
+                        key_id: key_id.clone(),
+                        name: None,
+                        allowed_cidrs: None,
+                        rate_limit_per_minute: None,
+                        permissions: Some(Some(names.clone())),
+                        check_ids: None,
+                    } });
+                }>"Narrow this key to what it used"</button>
+        }
+    });
     let key_id = key.id.clone();
     let name = key.name.clone();
     view! {
@@ -129,6 +193,10 @@ fn KeySheet(key: Key, revoke: ServerAction<RevokeKey>, is_admin: bool) -> impl I
             <dt>"Created by"</dt><dd>{made_by}</dd>
             <dt>"Created"</dt><dd><RelativeTime at=key.created_at.clone() /></dd>
             <dt>"Role"</dt><dd><RoleBadge role=key.effective_role /> " " <span class="muted small">{role_note}</span></dd>
+            <dt>"Permissions"</dt><dd data-testid="key-permissions">{grant_words}
+                <span class="muted small block">"It acts only where both its role and these allow."</span></dd>
+            <dt>"Checks"</dt><dd>{checks}</dd>
+            <dt>"Used, last 30 days"</dt><dd data-testid="permissions-used">{used_list}</dd>
             <dt>"Expires"</dt><dd>{expires}</dd>
             <dt>"Allowed networks"</dt><dd>{networks}</dd>
             <dt>"Rate limit"</dt><dd>{limit}</dd>
@@ -136,6 +204,7 @@ fn KeySheet(key: Key, revoke: ServerAction<RevokeKey>, is_admin: bool) -> impl I
             {key.revoked_at.clone().map(|at| view! { <dt>"Revoked"</dt><dd><RelativeTime at /></dd> })}
         </dl>
         <div class="actions">
+            {narrow_button}
             {is_admin.then(|| view! { <a class="button secondary" href=format!("/audit?key_id={}", key.id)>"Its audit events"</a> })}
             {active.then(|| view! {
                 <RevokeKeyButton key_id=key_id.to_string() name=name.to_string() revoke />

@@ -8,6 +8,7 @@ use crate::domain::{
     views::{Key, KeyPolicy, Me},
     Role,
 };
+use crate::ui::grant_picker::{GrantChoice, GrantPicker};
 use crate::ui::key_table::KeyTable;
 use crate::ui::{
     components::{
@@ -286,6 +287,7 @@ fn CreateKeyDialog(
     let expiry_days = RwSignal::new(choices.first().and_then(|(_, days)| *days));
     let networks = RwSignal::new(String::new());
     let rate_limit = RwSignal::new(String::new());
+    let grant = GrantChoice::new(my_role);
     let lower_roles: Vec<Role> = Role::ALL
         .into_iter()
         .filter(|role| *role < my_role)
@@ -294,14 +296,15 @@ fn CreateKeyDialog(
         <ModalDialog labelled_by="create-key-title" dialog on_close=move |_| creating.set(false)>
             <form method="post" on:submit=move |ev| {
                 ev.prevent_default();
+                let (permissions, check_ids) = grant.request();
                 create.dispatch(CreateKey { request: CreateKeyRequest {
                     allowed_cidrs: Some(networks_typed(&networks.get())),
                     rate_limit_per_minute: rate_typed(&rate_limit.get()),
                     name: name.get(),
                     role_cap: cap.get(),
                     expires_at: expiry_days.get().map(days_from_now),
-                    permissions: None,
-                    check_ids: None,
+                    permissions,
+                    check_ids,
                 } });
             }>
                 <h2 id="create-key-title">"Create an API key"</h2>
@@ -317,6 +320,7 @@ fn CreateKeyDialog(
                         .map(|role| view! { <option value=role.as_str()>{format!("{} at most", role.label())}</option> })
                         .collect_view()}
                 </select>
+                <GrantPicker choice=grant />
                 <label for="key-expiry">"Expires"</label>
                 <select id="key-expiry" on:change=move |ev| expiry_days.set(event_target_value(&ev).parse().ok())>
                     {choices
