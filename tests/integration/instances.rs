@@ -242,8 +242,10 @@ async fn a_change_made_on_one_instance_applies_at_once_on_another_that_kept_the_
         let (to_rotate, to_rotate_secret) = member.create_key(json!({"name": "rotate"})).await;
         let (_, leaked_secret) = member.create_key(json!({"name": "leak"})).await;
         let (_, member_secret) = member.create_key(json!({"name": "role"})).await;
+        let (to_narrow, to_narrow_secret) = member.create_key(json!({"name": "narrow"})).await;
         for secret in [
             &to_revoke_secret,
+            &to_narrow_secret,
             &to_guard_secret,
             &to_rotate_secret,
             &leaked_secret,
@@ -276,6 +278,22 @@ async fn a_change_made_on_one_instance_applies_at_once_on_another_that_kept_the_
             .await;
         let (status, body) = refused(&to_guard_secret).await;
         assert_error(status, &body, 403, "forbidden");
+
+        // A narrower grant, too: the kept key loses members:read on its next request.
+        member
+            .at(second)
+            .call_ok(
+                "keys/update",
+                json!({"key_id": to_narrow["id"], "permissions": ["checks:read"]}),
+                StatusCode::OK,
+            )
+            .await;
+        let (status, body) = first
+            .with_key(&to_narrow_secret)
+            .call_json("members/list", json!({}))
+            .await;
+        assert_error(status, &body, 403, "forbidden");
+        assert_eq!(body["error"]["missing_permission"], "members:read");
 
         member
             .at(second)

@@ -302,6 +302,7 @@ mod tests {
             created_by_key_id: None,
             bound_to_key_id: None,
             ancestors: Vec::new(),
+            line_grant: crate::domain::Grant::default(),
         })
     }
 

@@ -8,7 +8,7 @@ use crate::domain::{
     audit::AuditAction,
     views::KeyStatus,
     views::{Account, User, Via},
-    ApiError, ErrorCode, Grant,
+    ApiError, ErrorCode,
 };
 use crate::server::audit::{Actor, Event, Origin, Target};
 use crate::server::keys::secret::KeySecret;
@@ -147,21 +147,11 @@ pub async fn from_key(
             expires_at: key.expires_at,
             allowed_cidrs,
             rate_limit_per_minute,
-            grant: line_grant(&key),
+            grant: key.line_grant.clone(),
             usage: state.key_usage.clone(),
         }),
         membership_id: key.membership_id.clone(),
     })
-}
-
-/// What a key may do within its role: its own grant, narrowed by the grant of every key above
-/// it in its line as they are now — a parent narrowed after its child was made narrows the
-/// child too.
-fn line_grant(key: &stores::keys::verification::KeyForVerification) -> Grant {
-    let own = Grant::from_stored(key.permissions.as_deref(), key.check_ids.as_deref());
-    key.ancestors
-        .iter()
-        .fold(own, |grant, ancestor| grant.within(&ancestor.grant))
 }
 
 /// Whether a user key is older than its account's maximum key lifetime. Such a key is refused

@@ -197,14 +197,15 @@ async fn fill_usage_of_page(pool: &Pool, keys: &mut [Key], now: Millis) -> Resul
         uses_query = uses_query.bind(key.id.as_str());
     }
     let uses: Vec<PermissionUseRecord> = uses_query.fetch_all(pool).await?;
+    let positions = positions_of(keys);
     for record in uses {
-        let (Some(key), Some(permission)) = (
-            keys.iter_mut().find(|key| key.id == record.key_id),
+        let (Some(&position), Some(permission)) = (
+            positions.get(&record.key_id),
             Permission::parse(&record.permission),
         ) else {
             continue;
         };
-        key.permissions_used.push(PermissionUse {
+        keys[position].permissions_used.push(PermissionUse {
             permission,
             last_used_at: rfc3339(record.last_used_at),
         });
@@ -240,13 +241,17 @@ fn first_usage_day(now: Millis) -> i64 {
     crate::server::keys::usage::day_of(now) - (USAGE_DAYS as i64 - 1)
 }
 
-fn fill_usage(keys: &mut [Key], usage: Vec<UsageRecord>, now: Millis) {
-    let first = first_usage_day(now);
-    let positions: std::collections::HashMap<KeyId, usize> = keys
-        .iter()
+/// Where each key of a page is in it, by id.
+fn positions_of(keys: &[Key]) -> std::collections::HashMap<KeyId, usize> {
+    keys.iter()
         .enumerate()
         .map(|(position, key)| (key.id.clone(), position))
-        .collect();
+        .collect()
+}
+
+fn fill_usage(keys: &mut [Key], usage: Vec<UsageRecord>, now: Millis) {
+    let first = first_usage_day(now);
+    let positions = positions_of(keys);
     for record in usage {
         let (Some(&position), Ok(offset)) = (
             positions.get(&record.key_id),

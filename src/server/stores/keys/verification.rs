@@ -45,6 +45,10 @@ pub struct KeyForVerification {
     /// against every one of them on each use.
     #[sqlx(skip)]
     pub ancestors: Vec<AncestorGuards>,
+    /// What the key may do within its role: its own grant narrowed by every ancestor's, worked
+    /// out once when the key is read (and kept with it in the cache).
+    #[sqlx(skip)]
+    pub line_grant: Grant,
 }
 
 /// The guards of one ancestor of a key, parsed once when the key is read.
@@ -89,6 +93,7 @@ pub async fn find_for_verification(
     let Some(mut key) = key else {
         return Ok(None);
     };
+    key.line_grant = Grant::from_stored(key.permissions.as_deref(), key.check_ids.as_deref());
     if key.created_by_key_id.is_some() || key.bound_to_key_id.is_some() {
         let rows: Vec<AncestorRow> = sqlx::query_as(
             "WITH RECURSIVE line (id, allowed_cidrs, rate_limit_per_minute, permissions, check_ids, \
@@ -119,6 +124,13 @@ pub async fn find_for_verification(
                 grant: Grant::from_stored(row.permissions.as_deref(), row.check_ids.as_deref()),
             })
             .collect();
+        // A parent narrowed after its child was made narrows the child too.
+        key.line_grant = key
+            .ancestors
+            .iter()
+            .fold(key.line_grant, |grant, ancestor| {
+                grant.within(&ancestor.grant)
+            });
     }
     Ok(Some(key))
 }
