@@ -98,8 +98,9 @@ pub async fn create(
         rules::key_guards(caller, allowed_cidrs, rate_limit_per_minute)?;
     let asked = Grant {
         permissions: rules::parse_permissions(permissions)?,
-        check_ids: rules::parse_check_ids(&state.pool, caller.account_id(), check_ids).await?,
+        check_ids: rules::parse_check_ids(check_ids)?,
     };
+    rules::known_checks(&state.pool, caller.account_id(), &asked).await?;
     let grant = rules::child_grant(caller, asked)?;
     let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
     rules::check_key_policy(&policy, now, expires_at)?;
@@ -248,10 +249,7 @@ pub async fn update(
         })
         .transpose()?;
     let permissions = permissions.map(rules::parse_permissions).transpose()?;
-    let check_ids = match check_ids {
-        Some(ids) => Some(rules::parse_check_ids(&state.pool, caller.account_id(), ids).await?),
-        None => None,
-    };
+    let check_ids = check_ids.map(rules::parse_check_ids).transpose()?;
     let now = now_millis();
     let key = read::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
@@ -272,6 +270,9 @@ pub async fn update(
         KeyChange::Rename
     };
     caller.authorize_key(&key, change)?;
+    if let Some(grant) = &grant {
+        rules::known_checks(&state.pool, caller.account_id(), grant).await?;
+    }
     let changes = key_store::KeyChanges {
         name: name.as_ref().map(KeyName::as_str),
         allowed_cidrs: allowed_cidrs.as_deref(),
@@ -309,8 +310,8 @@ pub struct Rotation {
 }
 
 /// Replaces a key without downtime: the successor copies the old key's owner, name, cap,
-/// guards, grant and lifetime; the old key keeps working for `grace_seconds`, then stops (with every key it
-/// created). A key is rotated once. Rotated through itself, the successor is bound to the old
+/// guards, grant and lifetime; the old key keeps working for `grace_seconds`, then stops (with
+/// every key it created). A key is rotated once. Rotated through itself, the successor is bound to the old
 /// key: revoked with it, and never living longer than it was going to.
 pub async fn rotate(
     state: &AppState,

@@ -80,12 +80,9 @@ pub fn parse_permissions(names: Option<Vec<String>>) -> Result<Option<Permission
     Ok(Some(set))
 }
 
-/// The checks a caller asks a key to be restricted to: at most 100, each a check of the account.
-pub async fn parse_check_ids(
-    pool: &Pool,
-    account_id: &crate::domain::ids::AccountId,
-    ids: Option<Vec<String>>,
-) -> Result<Option<Vec<CheckId>>, ApiError> {
+/// The checks a caller asks a key to be restricted to, by their shape: at most 100 ids. Whether
+/// they are the account's is [`known_checks`]'s question, asked once the caller is authorized.
+pub fn parse_check_ids(ids: Option<Vec<String>>) -> Result<Option<Vec<CheckId>>, ApiError> {
     let Some(ids) = ids else {
         return Ok(None);
     };
@@ -102,15 +99,25 @@ pub async fn parse_check_ids(
             check_ids.push(check_id);
         }
     }
-    if let Some(unknown) =
-        crate::server::stores::checks::first_unknown(pool, account_id, &check_ids).await?
-    {
-        return Err(ApiError::invalid_input(
+    Ok(Some(check_ids))
+}
+
+/// Refuses a grant naming a check that is not the account's (400 naming `check_ids`).
+pub async fn known_checks(
+    pool: &Pool,
+    account_id: &crate::domain::ids::AccountId,
+    grant: &Grant,
+) -> Result<(), ApiError> {
+    let Some(check_ids) = &grant.check_ids else {
+        return Ok(());
+    };
+    match crate::server::stores::checks::first_unknown(pool, account_id, check_ids).await? {
+        Some(unknown) => Err(ApiError::invalid_input(
             "check_ids",
             &format!("{unknown} is not a check of this account"),
-        ));
+        )),
+        None => Ok(()),
     }
-    Ok(Some(check_ids))
 }
 
 /// The grant a new key gets: as asked; made with a key, within that key's (its own narrowed by

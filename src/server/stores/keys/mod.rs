@@ -247,11 +247,11 @@ pub enum Rotated {
     NoLonger,
 }
 
-/// Replaces `old` with `successor` (same owner, membership, parent, name, cap, guards and grant, copied in
-/// SQL), in one transaction with the `key.rotated` event: the old key and every key it created
-/// stop at `old_stops_at` at the latest, and `rotated_to` names the successor. A successor of
-/// a child is made under a lock on the parent, as `insert` does. `bound` (a rotation through
-/// the old key itself) binds the successor to the old key: it is revoked with it.
+/// Replaces `old` with `successor` (same owner, membership, parent, name, cap, guards and grant,
+/// copied in SQL), in one transaction with the `key.rotated` event: the old key and every key it
+/// created stop at `old_stops_at` at the latest, and `rotated_to` names the successor. A successor
+/// of a child is made under a lock on the parent, as `insert` does. `bound` (a rotation through the
+/// old key itself) binds the successor to the old key: it is revoked with it.
 pub async fn rotate(
     pool: &Pool,
     old: &Key,
