@@ -193,11 +193,14 @@ pub struct Me {
     pub via: Via,
     pub key_id: Option<KeyId>,
     /// A key's grant, narrowed by the keys above it (`null` for a session, or a key granted
-    /// everything its role allows).
+    /// everything its role allows). For programs: the browser, always a session, never reads
+    /// it, so its build carries no code to (every page's first download).
     #[serde(default)]
+    #[cfg_attr(not(feature = "ssr"), serde(skip_deserializing))]
     pub permissions: Option<Vec<Permission>>,
     /// The checks a key may touch (`null`: every check).
     #[serde(default)]
+    #[cfg_attr(not(feature = "ssr"), serde(skip_deserializing))]
     pub check_ids: Option<Vec<CheckId>>,
     /// Every account the signed-in person belongs to (for the switcher; empty for keys).
     #[serde(default)]
