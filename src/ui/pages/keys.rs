@@ -124,7 +124,7 @@ fn Keys(me: Me) -> impl IntoView {
             <p class="muted">
                 {format!("Your keys in {}. Each acts with your current role ", me.account.name)}
                 <RoleBadge role=my_role />
-                " or the lower cap you give it."
+                " or the lower cap you give it, and only with the permissions you grant it."
             </p>
             <button type="button" on:click=move |_| creating.set(true)>"Create a key"</button>
         </div>
