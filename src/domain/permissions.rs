@@ -364,36 +364,6 @@ pub enum Excess {
     Checks,
 }
 
-/// A grant in words, for the key tables and the key page: "Everything its role allows", or the
-/// resources with their access ("Checks: read & write · Members: read"), and the checks.
-pub fn describe_permissions(permissions: Option<&[Permission]>) -> String {
-    let Some(permissions) = permissions else {
-        return "Everything its role allows".to_string();
-    };
-    let granted: PermissionSet = permissions.iter().copied().collect();
-    let parts: Vec<String> = PermissionGroup::GRANTABLE
-        .into_iter()
-        .filter_map(|resource| {
-            let (read, write) = resource.permissions();
-            let holds = |permission: Option<Permission>| {
-                permission.is_some_and(|permission| granted.contains(permission))
-            };
-            let access = match (holds(read), holds(write)) {
-                (true, true) => "read & write",
-                (true, false) => "read",
-                (false, true) => "write",
-                (false, false) => return None,
-            };
-            Some(format!("{}: {access}", resource.label()))
-        })
-        .collect();
-    if parts.is_empty() {
-        "Only who it is".to_string()
-    } else {
-        parts.join(" · ")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,20 +484,5 @@ mod tests {
                 original
             );
         }
-    }
-
-    #[test]
-    fn a_grant_in_words() {
-        use Permission::*;
-        assert_eq!(describe_permissions(None), "Everything its role allows");
-        assert_eq!(
-            describe_permissions(Some(&[ChecksRead, ChecksWrite, MembersRead])),
-            "Checks: read & write · Members: read"
-        );
-        assert_eq!(
-            describe_permissions(Some(&[AccountRead])),
-            "Account settings: read"
-        );
-        assert_eq!(describe_permissions(Some(&[])), "Only who it is");
     }
 }

@@ -4,12 +4,11 @@
 
 use crate::api::keys::{get_key, RevokeKey, UpdateKey};
 use crate::domain::{
-    permissions::describe_permissions,
     requests::{GetKeyRequest, UpdateKeyRequest},
     views::{Key, KeyKind, KeyStatus, Me},
     Permission,
 };
-use crate::ui::key_table::{last_used, status_badge, RevokeKeyButton};
+use crate::ui::key_table::{describe_permissions, last_used, status_badge, RevokeKeyButton};
 use crate::ui::{
     components::{action_error, short_time, ErrorNote, Loading, RelativeTime, RoleBadge},
     layout::{use_session, SignedInPage},
