@@ -8,9 +8,13 @@ use crate::domain::ids::CheckId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// One permission, spelled `resource:access` on the wire.
+/// One permission, spelled `resource:access` on the wire. Read as a string and parsed (see
+/// `TryFrom<String>`): the browser already carries the code to read strings, and a derived enum
+/// reader would add several kilobytes to every page's first download (key views are read by the
+/// top bar).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum Permission {
     /// Who the caller is and how the account is set up: every key holds it.
     #[serde(rename = "account:read")]
@@ -125,6 +129,20 @@ impl Permission {
 
     fn bit(self) -> u16 {
         1 << self as u16
+    }
+}
+
+impl TryFrom<String> for Permission {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        Permission::parse(&name).ok_or_else(|| format!("{name:?} is not a permission"))
+    }
+}
+
+impl From<Permission> for &'static str {
+    fn from(permission: Permission) -> Self {
+        permission.name()
     }
 }
 
@@ -384,6 +402,11 @@ mod tests {
             );
         }
         assert_eq!(Permission::parse("checks:admin"), None);
+        assert!(serde_json::from_str::<Permission>("\"checks:admin\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<Permission>("\"checks:write\"").unwrap(),
+            Permission::ChecksWrite
+        );
     }
 
     #[test]
