@@ -169,28 +169,16 @@ where
 /// full page load.
 #[component]
 pub fn ExpiryBanner() -> impl IntoView {
-    use crate::api::keys::list_keys;
-    use crate::domain::{inputs::KeyStatusFilter, requests::ListKeysRequest};
     let session = use_session();
     let dismissed = RwSignal::new(false);
     // Made here, not under the session's Suspend, so the server sends its value with the page
     // and hydration finds the same banner. Signed out, it is a quick 401 and no banner.
-    let expiring = Resource::new(
-        move || session.version.get(),
-        |_| {
-            list_keys(ListKeysRequest {
-                cursor: None,
-                limit: Some(BANNER_KEYS),
-                search: None,
-                status: Some(KeyStatusFilter::Expiring.as_str().to_string()),
-            })
-        },
-    );
+    let expiring = Resource::new(move || session.version.get(), |_| expiring_keys());
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 let keys = match expiring.await {
-                    Ok(list) if !list.keys.is_empty() => list.keys,
+                    Ok(keys) if !keys.is_empty() => keys,
                     _ => return ().into_any(),
                 };
                 let in_days = |days: u32| format!("in {days} day{}", if days == 1 { "" } else { "s" });
@@ -198,12 +186,12 @@ pub fn ExpiryBanner() -> impl IntoView {
                     [key] => format!(
                         "Your key “{}” expires {}.",
                         key.name,
-                        in_days(key.expires_in_days.unwrap_or(1))
+                        in_days(key.expires_in_days)
                     ),
                     _ => {
                         let names = keys
                             .iter()
-                            .map(|key| format!("“{}” {}", key.name, in_days(key.expires_in_days.unwrap_or(1))))
+                            .map(|key| format!("“{}” {}", key.name, in_days(key.expires_in_days)))
                             .collect::<Vec<_>>()
                             .join(", ");
                         let more = if keys.len() as i64 == BANNER_KEYS { ", and maybe more" } else { "" };
@@ -231,6 +219,38 @@ pub fn ExpiryBanner() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// A key the banner names: its name and the days it has left.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExpiringKey {
+    name: String,
+    expires_in_days: u32,
+}
+
+/// The caller's keys that stop within 7 days, as the banner needs them. Lazy, and answered in
+/// the banner's own small shape: the page carries only names and days, and reading whole key
+/// views (their code is most of a key list's) stays out of every page's first download — it
+/// loads only when the banner refetches, after an account switch.
+#[lazy]
+async fn expiring_keys() -> Result<Vec<ExpiringKey>, ApiError> {
+    use crate::api::keys::list_keys;
+    use crate::domain::{inputs::KeyStatusFilter, requests::ListKeysRequest};
+    let list = list_keys(ListKeysRequest {
+        cursor: None,
+        limit: Some(BANNER_KEYS),
+        search: None,
+        status: Some(KeyStatusFilter::Expiring.as_str().to_string()),
+    })
+    .await?;
+    Ok(list
+        .keys
+        .into_iter()
+        .map(|key| ExpiringKey {
+            name: key.name,
+            expires_in_days: key.expires_in_days.unwrap_or(1),
+        })
+        .collect())
 }
 
 /// How many expiring keys the banner names; the keys page lists the rest.
