@@ -25,9 +25,13 @@ struct Pending {
     last_use: HashMap<KeyId, Use>,
     /// Requests per (key, UTC day) since the last flush.
     requests: HashMap<(KeyId, i64), u64>,
-    /// The last use of each (key, permission) since the last flush.
-    permissions: HashMap<(KeyId, Permission), Millis>,
+    /// The last use of each permission by each key since the last flush, indexed by
+    /// permission: a key already seen costs no allocation on the request path.
+    permissions: HashMap<KeyId, PermissionTimes>,
 }
+
+/// When a key last used each permission (`Permission as usize`), if it did.
+type PermissionTimes = [Option<Millis>; Permission::ALL.len()];
 
 struct Use {
     at_millis: Millis,
@@ -54,11 +58,16 @@ impl KeyUsage {
 
     /// Notes that `key_id` used `permission` just now.
     pub fn record_permission(&self, key_id: &KeyId, permission: Permission) {
-        let now = now_millis();
+        let now = Some(now_millis());
         let mut pending = self.pending.lock().expect("usage lock poisoned");
-        pending
-            .permissions
-            .insert((key_id.clone(), permission), now);
+        match pending.permissions.get_mut(key_id) {
+            Some(times) => times[permission as usize] = now,
+            None => {
+                let mut times = [None; Permission::ALL.len()];
+                times[permission as usize] = now;
+                pending.permissions.insert(key_id.clone(), times);
+            }
+        }
     }
 
     /// Writes what was collected since the last flush. A key used many times in between costs
@@ -87,9 +96,14 @@ impl KeyUsage {
             for (day, requests) in batch.requests {
                 *pending.requests.entry(day).or_default() += requests;
             }
-            for (used, at) in batch.permissions {
-                let latest = pending.permissions.entry(used).or_insert(at);
-                *latest = (*latest).max(at);
+            for (key_id, times) in batch.permissions {
+                let latest = pending
+                    .permissions
+                    .entry(key_id)
+                    .or_insert([None; Permission::ALL.len()]);
+                for (latest, at) in latest.iter_mut().zip(times) {
+                    *latest = (*latest).max(at);
+                }
             }
             return Err(error);
         }
@@ -130,7 +144,17 @@ async fn write(pool: &Pool, batch: &Pending) -> Result<(), sqlx::Error> {
         .execute(&mut *transaction)
         .await?;
     }
-    for ((key_id, permission), at) in &batch.permissions {
+    let uses: Vec<(&KeyId, Permission, Millis)> = batch
+        .permissions
+        .iter()
+        .flat_map(|(key_id, times)| {
+            Permission::ALL
+                .into_iter()
+                .zip(times.iter().copied())
+                .filter_map(move |(permission, at)| at.map(|at| (key_id, permission, at)))
+        })
+        .collect();
+    for (key_id, permission, at) in uses {
         sqlx::query(
             "INSERT INTO key_permission_uses (key_id, permission, last_used_at) VALUES ($1, $2, $3) \
              ON CONFLICT (key_id, permission) DO UPDATE SET last_used_at = excluded.last_used_at \
@@ -138,7 +162,7 @@ async fn write(pool: &Pool, batch: &Pending) -> Result<(), sqlx::Error> {
         )
         .bind(key_id)
         .bind(permission.name())
-        .bind(*at)
+        .bind(at)
         .execute(&mut *transaction)
         .await?;
     }
