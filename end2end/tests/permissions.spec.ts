@@ -33,6 +33,8 @@ test("a custom key: picked in the dialog, refused with the permission it lacks, 
 
   // Usage reaches the database within ten seconds; the key's page then offers to narrow it.
   await row.getByRole("link", { name: "status updater" }).click();
+  await expect(page).toHaveURL(/\/keys\/key_/);
+  await expect(page.getByTestId("key-permissions")).toBeVisible();
   const narrow = page.getByRole("button", { name: "Narrow this key to what it used" });
   await expect(async () => {
     await page.reload();
