@@ -2,11 +2,9 @@
 //! grant, and the permissions it used, to narrow it to those), where and
 //! how often it may be used, when it stops, and its requests over the last 7 days.
 
-use crate::api::checks::list_checks;
 use crate::api::keys::{get_key, RevokeKey, UpdateKey};
 use crate::domain::{
-    ids::CheckId,
-    requests::{GetKeyRequest, ListChecksRequest, UpdateKeyRequest},
+    requests::{GetKeyRequest, UpdateKeyRequest},
     views::{Key, KeyKind, KeyStatus, Me},
     Permission,
 };
@@ -115,7 +113,11 @@ fn KeySheet(
     let checks = match &key.check_ids {
         None => view! { "All checks" }.into_any(),
         Some(ids) if ids.is_empty() => view! { "None" }.into_any(),
-        Some(ids) => view! { <ScopedChecks ids=ids.clone() /> }.into_any(),
+        Some(ids) => ids
+            .iter()
+            .map(|id| view! { <code class="block">{id.to_string()}</code> })
+            .collect_view()
+            .into_any(),
     };
     // What it used and still holds: a permission used before an earlier narrowing is not
     // given back.
@@ -207,49 +209,6 @@ fn KeySheet(
                 <RevokeKeyButton key_id=key_id.to_string() name=name.to_string() revoke />
             })}
         </div>
-    }
-}
-
-/// The checks a scoped key may touch, by name (its id for a check deleted since, or beyond the
-/// first 200).
-#[component]
-fn ScopedChecks(ids: Vec<CheckId>) -> impl IntoView {
-    let names = Resource::new(
-        || (),
-        |_| {
-            list_checks(ListChecksRequest {
-                cursor: None,
-                limit: Some(200),
-                search: None,
-            })
-        },
-    );
-    view! {
-        <Transition fallback=|| ()>
-            {move || {
-                let ids = ids.clone();
-                Suspend::new(async move {
-                    // Only a complete first page says a check is gone; else an unnamed one may be
-                    // further down the list.
-                    let (checks, complete) = names
-                        .await
-                        .map(|list| (list.checks, list.next_cursor.is_none()))
-                        .unwrap_or_default();
-                    ids.into_iter()
-                        .map(|id| {
-                            let label = checks
-                                .iter()
-                                .find(|check| check.id == id)
-                                .map(|check| check.name.clone())
-                                .unwrap_or_else(|| {
-                                    if complete { format!("{id} (deleted)") } else { id.to_string() }
-                                });
-                            view! { <span class="block" title=id.to_string()>{label}</span> }
-                        })
-                        .collect_view()
-                })
-            }}
-        </Transition>
     }
 }
 
