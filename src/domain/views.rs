@@ -3,7 +3,7 @@
 
 use crate::domain::ids::{AccountId, CheckId, InviteId, KeyId, UserId};
 pub use crate::domain::policy::Via;
-use crate::domain::{Permission, Role};
+use crate::domain::{Grant, Permission, Role};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +131,19 @@ pub struct Key {
     pub permissions_used: Vec<PermissionUse>,
 }
 
+impl Key {
+    /// Its grant, as the policy reads it.
+    pub fn grant(&self) -> Grant {
+        Grant {
+            permissions: self
+                .permissions
+                .as_ref()
+                .map(|permissions| permissions.iter().copied().collect()),
+            check_ids: self.check_ids.clone(),
+        }
+    }
+}
+
 /// One permission a key used, and when it last did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -193,14 +206,11 @@ pub struct Me {
     pub via: Via,
     pub key_id: Option<KeyId>,
     /// A key's grant, narrowed by the keys above it (`null` for a session, or a key granted
-    /// everything its role allows). For programs: the browser, always a session, never reads
-    /// it, so its build carries no code to (every page's first download).
+    /// everything its role allows).
     #[serde(default)]
-    #[cfg_attr(not(feature = "ssr"), serde(skip_deserializing))]
     pub permissions: Option<Vec<Permission>>,
     /// The checks a key may touch (`null`: every check).
     #[serde(default)]
-    #[cfg_attr(not(feature = "ssr"), serde(skip_deserializing))]
     pub check_ids: Option<Vec<CheckId>>,
     /// Every account the signed-in person belongs to (for the switcher; empty for keys).
     #[serde(default)]

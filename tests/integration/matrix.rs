@@ -400,12 +400,7 @@ async fn every_operation_for_every_caller() {
                 }
             }
         }
-        assert!(
-            mismatches.is_empty(),
-            "{} of {cells} cells differ:\n{}",
-            mismatches.len(),
-            mismatches.join("\n")
-        );
+        assert_no_mismatches(&mismatches, cells);
         eprintln!(
             "authorization matrix on {:?}: {} operations × {} callers = {cells} cells",
             app.engine,
@@ -414,6 +409,16 @@ async fn every_operation_for_every_caller() {
         );
     })
     .await;
+}
+
+/// Fails with every cell that differs from what was expected, not only the first.
+fn assert_no_mismatches(mismatches: &[String], cells: usize) {
+    assert!(
+        mismatches.is_empty(),
+        "{} of {cells} cells differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }
 
 /// The body of one cell of the permission matrix, made for a key of `world.fixture_admin`
@@ -514,12 +519,7 @@ async fn every_operation_for_a_key_per_permission() {
                 }
             }
         }
-        assert!(
-            mismatches.is_empty(),
-            "{} of {cells} cells differ:\n{}",
-            mismatches.len(),
-            mismatches.join("\n")
-        );
+        assert_no_mismatches(&mismatches, cells);
         eprintln!(
             "permission matrix on {:?}: {cells} cells, {} permissions",
             app.engine,

@@ -348,6 +348,66 @@ async fn a_key_is_narrowed_to_what_it_used_and_cannot_widen_itself() {
     .await;
 }
 
+/// A grant is written only over the grant the request read: a narrowing checked against an
+/// older, wider grant (a stolen key racing its owner) cannot put back what was taken since.
+#[tokio::test]
+async fn a_new_grant_is_written_only_over_the_grant_it_was_checked_against() {
+    use keyward::domain::{ids::AccountId, ids::KeyId, time::now_millis, Grant, Permission};
+    use keyward::server::stores::keys::{self as key_store, read, KeyChanges, Updated};
+    on_each_engine(|app| async move {
+        let (admin, signed_up) = app.signup("race@example.com").await;
+        let account_id =
+            AccountId::parse("account_id", signed_up["account"]["id"].as_str().unwrap()).unwrap();
+        let (key, _) = admin
+            .create_key(json!({"name": "k", "permissions": ["checks:read", "checks:write", "members:read"]}))
+            .await;
+        let key_id = KeyId::parse("key_id", key["id"].as_str().unwrap()).unwrap();
+        let before = read::get(&app.state.pool, &account_id, &key_id, now_millis())
+            .await
+            .unwrap()
+            .unwrap();
+        // The owner narrows the key to checks:read ...
+        admin
+            .call_ok(
+                "keys/update",
+                json!({"key_id": key["id"], "permissions": ["checks:read"]}),
+                StatusCode::OK,
+            )
+            .await;
+        // ... while a request that read the key before narrows it to two of its old three.
+        let stale = Grant {
+            permissions: Some(
+                [Permission::ChecksRead, Permission::ChecksWrite]
+                    .into_iter()
+                    .collect(),
+            ),
+            check_ids: None,
+        };
+        let event = keyward::server::audit::Event::new(
+            &app.state.key_hasher,
+            &account_id,
+            keyward::domain::audit::AuditAction::KeyUpdated,
+            keyward::server::audit::Actor::cli(),
+            Default::default(),
+        );
+        let changes = KeyChanges {
+            name: None,
+            allowed_cidrs: None,
+            rate_limit_per_minute: None,
+            grant: Some(&stale),
+        };
+        let outcome = key_store::update(&app.state.pool, &before, &account_id, &changes, event)
+            .await
+            .unwrap();
+        assert_eq!(outcome, Updated::GrantChanged);
+        let now = admin
+            .call_ok("keys/get", json!({"key_id": key["id"]}), StatusCode::OK)
+            .await;
+        assert_eq!(now["key"]["permissions"], json!(["checks:read"]));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_catalogue_lists_every_permission_for_any_key() {
     on_each_engine(|app| async move {

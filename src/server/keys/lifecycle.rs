@@ -254,7 +254,7 @@ pub async fn update(
     let key = read::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
-    let old_grant = grant_of(&key);
+    let old_grant = key.grant();
     let grant = (permissions.is_some() || check_ids.is_some()).then(|| Grant {
         permissions: permissions.unwrap_or(old_grant.permissions),
         check_ids: check_ids.unwrap_or_else(|| old_grant.check_ids.clone()),
@@ -281,8 +281,12 @@ pub async fn update(
     };
     let reguards = change != KeyChange::Rename;
     let event = caller.audit(state, AuditAction::KeyUpdated);
-    if !key_store::update(&state.pool, &key, caller.account_id(), &changes, event).await? {
-        return Err(ApiError::not_found("key"));
+    match key_store::update(&state.pool, &key, caller.account_id(), &changes, event).await? {
+        key_store::Updated::Yes => {}
+        key_store::Updated::NoSuchKey => return Err(ApiError::not_found("key")),
+        key_store::Updated::GrantChanged => return Err(ApiError::conflict(
+            "This key's permissions changed while this request ran. Read the key again and retry.",
+        )),
     }
     if reguards {
         note_change(caller.account_id());
@@ -290,17 +294,6 @@ pub async fn update(
     read::get(&state.pool, caller.account_id(), &key_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))
-}
-
-/// The grant a key view shows.
-fn grant_of(key: &Key) -> Grant {
-    Grant {
-        permissions: key
-            .permissions
-            .as_ref()
-            .map(|permissions| permissions.iter().copied().collect()),
-        check_ids: key.check_ids.clone(),
-    }
 }
 
 /// A rotation's outcome: the successor with its secret, and the old key as it stands now.

@@ -124,15 +124,7 @@ pub async fn page(
     conditions.and(format!("account_id = {account}"));
     if let Some(only) = only {
         // A key restricted to some checks sees only those (none: an empty page).
-        let ids: Vec<String> = only
-            .iter()
-            .map(|check_id| conditions.text(check_id.as_str()))
-            .collect();
-        conditions.and(if ids.is_empty() {
-            "1 = 0".to_string()
-        } else {
-            format!("id IN ({})", ids.join(", "))
-        });
+        conditions.one_of("id", only.iter().map(CheckId::as_str));
     }
     if let Some(pattern) = search {
         let pattern = conditions.text(pattern);
@@ -167,19 +159,18 @@ pub async fn first_unknown(
     if check_ids.is_empty() {
         return Ok(None);
     }
-    let placeholders: Vec<String> = (2..check_ids.len() + 2).map(|n| format!("${n}")).collect();
-    let sql = format!(
-        "SELECT id FROM checks WHERE account_id = $1 AND id IN ({})",
-        placeholders.join(", ")
-    );
-    let mut query = sqlx::query_scalar(&sql).bind(account_id);
-    for check_id in check_ids {
-        query = query.bind(check_id);
-    }
-    let found: Vec<CheckId> = query.fetch_all(pool).await?;
+    let mut conditions = Conditions::default();
+    let account = conditions.text(account_id.as_str());
+    conditions.and(format!("account_id = {account}"));
+    conditions.one_of("id", check_ids.iter().map(CheckId::as_str));
+    let sql = format!("SELECT id FROM checks WHERE {}", conditions.sql());
+    let found: Vec<(CheckId,)> = conditions
+        .bind(sqlx::query_as(&sql))
+        .fetch_all(pool)
+        .await?;
     Ok(check_ids
         .iter()
-        .find(|check_id| !found.contains(check_id))
+        .find(|check_id| !found.iter().any(|(known,)| known == *check_id))
         .cloned())
 }
 

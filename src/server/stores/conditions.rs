@@ -26,6 +26,16 @@ impl Conditions {
         format!("${}", self.params.len())
     }
 
+    /// Adds `column IN (…)` for these values; with none, a condition that never holds.
+    pub fn one_of<'a>(&mut self, column: &str, values: impl IntoIterator<Item = &'a str>) {
+        let placeholders: Vec<String> = values.into_iter().map(|value| self.text(value)).collect();
+        self.and(if placeholders.is_empty() {
+            "1 = 0".to_string()
+        } else {
+            format!("{column} IN ({})", placeholders.join(", "))
+        });
+    }
+
     /// Adds a condition; all of them must hold.
     pub fn and(&mut self, condition: impl Into<String>) {
         self.parts.push(format!("({})", condition.into()));

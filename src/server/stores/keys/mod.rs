@@ -158,24 +158,37 @@ impl KeyChanges<'_> {
     }
 }
 
+/// How a change of a key ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Updated {
+    Yes,
+    NoSuchKey,
+    /// The key's grant is no longer the one `key` shows (another request changed it meanwhile):
+    /// nothing was written. Without this, a narrowing made through a stolen key, checked
+    /// against the grant before its owner narrowed further, could put back what the owner took.
+    GrantChanged,
+}
+
 /// Changes a key of this account in one statement, with its `key.updated` event (what
 /// changed, and the guards before and after); the next request with the key sees the change.
-/// `false` when there is no such key.
+/// A new grant is written only over the grant `key` shows (compare and set).
 pub async fn update(
     pool: &Pool,
     key: &Key,
     account_id: &AccountId,
     changes: &KeyChanges<'_>,
     event: Event,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Updated, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     let (permissions, check_ids) = changes.grant.map(Grant::to_stored).unwrap_or_default();
+    let (old_permissions, old_check_ids) = key.grant().to_stored();
     let updated = sqlx::query(
         "UPDATE api_keys SET name = COALESCE($1, name), allowed_cidrs = COALESCE($2, allowed_cidrs), \
                 rate_limit_per_minute = CASE WHEN $3 = 1 THEN $4 ELSE rate_limit_per_minute END, \
                 permissions = CASE WHEN $7 = 1 THEN $8 ELSE permissions END, \
                 check_ids = CASE WHEN $7 = 1 THEN $9 ELSE check_ids END \
-         WHERE account_id = $5 AND id = $6",
+         WHERE account_id = $5 AND id = $6 \
+           AND ($7 = 0 OR (permissions IS NOT DISTINCT FROM $10 AND check_ids IS NOT DISTINCT FROM $11))",
     )
     .bind(changes.name)
     .bind(changes.allowed_cidrs.map(networks::to_stored))
@@ -186,10 +199,16 @@ pub async fn update(
     .bind(i64::from(changes.grant.is_some()))
     .bind(permissions)
     .bind(check_ids)
+    .bind(old_permissions)
+    .bind(old_check_ids)
     .execute(&mut *transaction)
     .await?;
     if updated.rows_affected() != 1 {
-        return Ok(false);
+        return Ok(if changes.grant.is_some() {
+            Updated::GrantChanged
+        } else {
+            Updated::NoSuchKey
+        });
     }
     let guards_changed = changes.allowed_cidrs.is_some()
         || changes.rate_limit_per_minute.is_some()
@@ -216,7 +235,7 @@ pub async fn update(
         crate::server::stores::key_checks::changed(&mut transaction, &event).await?;
     }
     transaction.commit().await?;
-    Ok(true)
+    Ok(Updated::Yes)
 }
 
 /// Every key created, directly or not, by the key `$1` — and every successor bound to it by a
