@@ -79,6 +79,7 @@ fn benchmarks(c: &mut Criterion) {
                     membership_id: Some(&membership.id),
                 },
                 created_by_key_id: None,
+                created_by_user: None,
                 name: "bench",
                 secret_hash: &state.key_hasher.hash(&secret),
                 hint: &secret.hint(),

@@ -43,6 +43,7 @@ pub async fn set_key_policy(
     let change = stores::accounts::KeyPolicyChange {
         max_key_lifetime_days,
         require_expiry: request.require_expiry,
+        require_service_key_guard: request.require_service_key_guard,
     };
     let event = caller.audit(&state, AuditAction::PolicyChanged);
     let policy =

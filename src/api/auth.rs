@@ -181,6 +181,7 @@ pub async fn whoami() -> Result<Me, ApiError> {
         permissions: grant.and_then(|grant| grant.permission_list()),
         check_ids: grant.and_then(|grant| grant.check_ids.clone()),
         user: caller.user,
+        service_account: caller.service_account,
         account: caller.account,
         role: caller.role,
         via: caller.via,

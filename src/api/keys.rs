@@ -39,8 +39,7 @@ pub async fn list_keys(#[server(flatten)] request: ListKeysRequest) -> Result<Ke
     use crate::server::keys::lifecycle;
 
     let (state, caller) = authorize(Permission::KeysRead).await?;
-    let owner = caller.person()?.id.clone();
-    lifecycle::list(&state, &caller, Some(&owner), request, "keys/list").await
+    lifecycle::list_own(&state, &caller, request).await
 }
 
 /// One key with everything about it: the caller's own, or — for an Admin — any key of the
@@ -133,8 +132,19 @@ pub async fn rotate_key(
     use crate::server::respond::respond_created;
 
     let (state, caller) = resolve_caller().await?;
-    let rotation =
-        lifecycle::rotate(&state, &caller, &request.key_id, request.grace_seconds).await?;
+    let RotateKeyRequest {
+        key_id,
+        grace_seconds,
+        to_service_account_id,
+    } = request;
+    let rotation = lifecycle::rotate(
+        &state,
+        &caller,
+        &key_id,
+        grace_seconds,
+        to_service_account_id,
+    )
+    .await?;
     respond_created();
     Ok(RotatedKey {
         key: rotation.successor.key,
@@ -179,9 +189,12 @@ pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Resul
 pub async fn list_account_keys(
     #[server(flatten)] request: ListAccountKeysRequest,
 ) -> Result<KeyList, ApiError> {
-    use crate::domain::{ids::UserId, Permission};
+    use crate::domain::{
+        ids::{ServiceAccountId, UserId},
+        Permission,
+    };
     use crate::server::caller::authorize;
-    use crate::server::keys::lifecycle;
+    use crate::server::keys::lifecycle::{self, ListedOwner};
     use crate::server::paging::present;
 
     let (state, caller) = authorize(Permission::AccountKeysRead).await?;
@@ -191,22 +204,31 @@ pub async fn list_account_keys(
         search,
         status,
         owner_user_id,
+        service_account_id,
     } = request;
     let owner = present(&owner_user_id)
         .map(|id| UserId::parse("owner_user_id", id))
+        .transpose()?;
+    let service_account = present(&service_account_id)
+        .map(|id| ServiceAccountId::parse("service_account_id", id))
         .transpose()?;
     let filters = ListKeysRequest {
         cursor,
         limit,
         search,
         status,
+        service_account_id: None,
     };
-    lifecycle::list(
-        &state,
-        &caller,
-        owner.as_ref(),
-        filters,
-        "account-keys/list",
-    )
-    .await
+    let owner = match (&owner, &service_account) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_input(
+                "service_account_id",
+                "filter by owner_user_id or by service_account_id, not both",
+            ))
+        }
+        (Some(person), None) => ListedOwner::Person(person),
+        (None, Some(service_account)) => ListedOwner::ServiceAccount(service_account),
+        (None, None) => ListedOwner::Everyone,
+    };
+    lifecycle::list(&state, &caller, owner, filters, "account-keys/list").await
 }

@@ -10,3 +10,4 @@ pub mod invites;
 pub mod keys;
 pub mod members;
 pub mod permissions;
+pub mod service_accounts;

@@ -2,7 +2,7 @@
 //! the key), to what, from where — and each event as one readable sentence.
 
 use crate::domain::ids::AccountId;
-use crate::domain::views::User;
+use crate::domain::views::{ServiceAccountRef, User};
 use serde::{Deserialize, Serialize};
 
 macro_rules! audit_actions {
@@ -75,6 +75,10 @@ audit_actions! {
     CheckCreated => "check.created", "Check created";
     CheckUpdated => "check.updated", "Check updated";
     CheckDeleted => "check.deleted", "Check deleted";
+    ServiceAccountCreated => "service_account.created", "Service account created";
+    ServiceAccountUpdated => "service_account.updated", "Service account changed";
+    ServiceAccountDeleted => "service_account.deleted", "Service account deleted";
+    KeyAdopted => "key.adopted", "Legacy key adopted";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,15 +113,18 @@ pub enum ActorType {
     User,
     UserKey,
     AccountKey,
+    /// A service account's key (`actor.service_account` names it).
+    ServiceKey,
     Cli,
     Anonymous,
 }
 
 impl ActorType {
-    pub const ALL: [ActorType; 5] = [
+    pub const ALL: [ActorType; 6] = [
         ActorType::User,
         ActorType::UserKey,
         ActorType::AccountKey,
+        ActorType::ServiceKey,
         ActorType::Cli,
         ActorType::Anonymous,
     ];
@@ -127,8 +134,19 @@ impl ActorType {
             ActorType::User => "user",
             ActorType::UserKey => "user_key",
             ActorType::AccountKey => "account_key",
+            ActorType::ServiceKey => "service_key",
             ActorType::Cli => "cli",
             ActorType::Anonymous => "anonymous",
+        }
+    }
+
+    /// How the trail stores it: the first schema allows no `service_key`, so a service key is
+    /// stored as a key no person holds (`account_key`) with the service account's columns set
+    /// (see the service accounts migration).
+    pub fn stored(self) -> &'static str {
+        match self {
+            ActorType::ServiceKey => ActorType::AccountKey.as_str(),
+            other => other.as_str(),
         }
     }
 
@@ -148,6 +166,9 @@ pub struct AuditActor {
     pub key_id: Option<String>,
     /// The key's name when it acted.
     pub key_name: Option<String>,
+    /// The service account a service key acted for, with the name it had then.
+    #[serde(default)]
+    pub service_account: Option<ServiceAccountRef>,
 }
 
 /// The kinds of things an event can be about, as stored and sent (`target.type`).
@@ -158,6 +179,7 @@ pub enum TargetKind {
     Invite,
     Check,
     Account,
+    ServiceAccount,
 }
 
 impl TargetKind {
@@ -168,6 +190,7 @@ impl TargetKind {
             TargetKind::Invite => "invite",
             TargetKind::Check => "check",
             TargetKind::Account => "account",
+            TargetKind::ServiceAccount => "service_account",
         }
     }
 }
@@ -221,11 +244,17 @@ impl AuditEvent {
         let who = match (actor.kind, &actor.user) {
             (ActorType::Cli, _) => "The admin command line".to_string(),
             (ActorType::AccountKey, _) => "A legacy account key".to_string(),
+            (ActorType::ServiceKey, _) => match &actor.service_account {
+                Some(service_account) => format!("Service account “{}”", service_account.name),
+                None => "A service account".to_string(),
+            },
             (_, Some(user)) => user.email.clone(),
             (_, None) => "Someone".to_string(),
         };
         let mut how = Vec::new();
-        if let (ActorType::UserKey, Some(name)) = (actor.kind, &actor.key_name) {
+        if let (ActorType::UserKey | ActorType::ServiceKey, Some(name)) =
+            (actor.kind, &actor.key_name)
+        {
             how.push(format!("key “{name}”"));
         }
         if let (ActorType::AccountKey, Some(name)) = (actor.kind, &actor.key_name) {
@@ -312,6 +341,20 @@ impl AuditEvent {
             AuditAction::CheckCreated => format!("{actor} created check “{label}”"),
             AuditAction::CheckUpdated => format!("{actor} changed check “{label}”"),
             AuditAction::CheckDeleted => format!("{actor} deleted check “{label}”"),
+            AuditAction::ServiceAccountCreated => format!(
+                "{actor} created service account “{label}” as {}",
+                role_label(self.detail("role"))
+            ),
+            AuditAction::ServiceAccountUpdated => {
+                format!("{actor} changed service account “{label}”")
+            }
+            AuditAction::ServiceAccountDeleted => {
+                format!("{actor} deleted service account “{label}”; its keys stopped")
+            }
+            AuditAction::KeyAdopted => format!(
+                "{actor} moved legacy key “{label}” under service account “{}”",
+                self.detail("service_account_name").unwrap_or("?")
+            ),
         }
     }
 }
@@ -343,6 +386,7 @@ mod tests {
                 }),
                 key_id: Some("key_ci".into()),
                 key_name: Some("CI deploy".into()),
+                service_account: None,
             },
             target: Some(AuditTarget {
                 kind: "key".into(),
@@ -390,6 +434,7 @@ mod tests {
             user: None,
             key_id: None,
             key_name: None,
+            service_account: None,
         };
         assert_eq!(
             rejected.sentence(),

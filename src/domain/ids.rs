@@ -59,6 +59,11 @@ id_type!(
 id_type!(KeyId, "key");
 id_type!(CheckId, "chk");
 id_type!(InviteId, "inv");
+id_type!(
+    /// A service account: a member without a login, whose keys outlive any one person.
+    ServiceAccountId,
+    "sa"
+);
 
 /// Ids are short, opaque, made of letters, digits and `_`.
 fn parse_shape(field: &str, raw: &str) -> Result<String, ApiError> {

@@ -58,6 +58,29 @@ name_type!(
     CheckName,
     "name"
 );
+name_type!(
+    /// The name of a service account ("CI", "Terraform"), unique in its account.
+    ServiceAccountName,
+    "name"
+);
+
+/// What a service account is for: up to 500 characters, trimmed; empty is allowed.
+pub fn parse_description(raw: &str) -> Result<String, ApiError> {
+    let text = raw.trim();
+    if text.chars().count() > 500 {
+        return Err(ApiError::invalid_input(
+            "description",
+            "must be at most 500 characters",
+        ));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::invalid_input(
+            "description",
+            "must not contain control characters",
+        ));
+    }
+    Ok(text.to_string())
+}
 
 /// A well-formed email address, trimmed and lower-cased so that one person has one account.
 #[derive(Clone, Debug, PartialEq, Eq)]

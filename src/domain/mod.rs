@@ -16,4 +16,6 @@ pub mod views;
 
 pub use error::{ApiError, ErrorCode};
 pub use permissions::{Grant, Permission, PermissionSet};
-pub use policy::{allows, key_access, KeyChange, KeyHolder, KeyRefusal, Role, Via};
+pub use policy::{
+    allows, key_access, new_service_key_access, KeyChange, KeyHolder, KeyRefusal, Role, Via,
+};

@@ -39,13 +39,19 @@ pub enum Permission {
     AccountKeysWrite,
     #[serde(rename = "audit:read")]
     AuditRead,
+    #[serde(rename = "service-accounts:read")]
+    ServiceAccountsRead,
+    /// Creating, changing and deleting service accounts, and handing keys over to them: in a
+    /// browser only, since a service account outlives every key that could make one.
+    #[serde(rename = "service-accounts:write")]
+    ServiceAccountsWrite,
     /// One's own sign-in, in a browser: no key can use it, whatever it is granted.
     #[serde(rename = "login:write")]
     LoginWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 14] = [
         Permission::AccountRead,
         Permission::AccountWrite,
         Permission::ChecksRead,
@@ -57,6 +63,8 @@ impl Permission {
         Permission::AccountKeysRead,
         Permission::AccountKeysWrite,
         Permission::AuditRead,
+        Permission::ServiceAccountsRead,
+        Permission::ServiceAccountsWrite,
         Permission::LoginWrite,
     ];
 
@@ -74,6 +82,8 @@ impl Permission {
             Permission::AccountKeysRead => "account-keys:read",
             Permission::AccountKeysWrite => "account-keys:write",
             Permission::AuditRead => "audit:read",
+            Permission::ServiceAccountsRead => "service-accounts:read",
+            Permission::ServiceAccountsWrite => "service-accounts:write",
             Permission::LoginWrite => "login:write",
         }
     }
@@ -98,6 +108,8 @@ impl Permission {
             Permission::AccountKeysRead => "List every key of the account and read other people's keys.",
             Permission::AccountKeysWrite => "Rename, narrow and revoke other people's keys and legacy account keys.",
             Permission::AuditRead => "Read and export the audit trail, and find whose key a leaked secret is.",
+            Permission::ServiceAccountsRead => "List the account's service accounts, their roles and custodians.",
+            Permission::ServiceAccountsWrite => "Create, change and delete service accounts, adopt legacy keys and hand people's keys over to them. In a browser only.",
             Permission::LoginWrite => "Sign out, switch account, change one's password, leave an account. In a browser only: no key can use it.",
         }
     }
@@ -118,6 +130,9 @@ impl Permission {
                 PermissionGroup::AccountKeys
             }
             Permission::AuditRead => PermissionGroup::Audit,
+            Permission::ServiceAccountsRead | Permission::ServiceAccountsWrite => {
+                PermissionGroup::ServiceAccounts
+            }
             Permission::LoginWrite => PermissionGroup::Login,
         }
     }
@@ -161,14 +176,16 @@ pub enum PermissionGroup {
     OwnKeys,
     AccountKeys,
     Audit,
+    ServiceAccounts,
     Login,
 }
 
 impl PermissionGroup {
     /// The groups a key can be granted, in the picker's order (sign-in is for browsers only).
-    pub const GRANTABLE: [PermissionGroup; 6] = [
+    pub const GRANTABLE: [PermissionGroup; 7] = [
         PermissionGroup::Checks,
         PermissionGroup::Members,
+        PermissionGroup::ServiceAccounts,
         PermissionGroup::OwnKeys,
         PermissionGroup::AccountKeys,
         PermissionGroup::Audit,
@@ -183,6 +200,7 @@ impl PermissionGroup {
             PermissionGroup::OwnKeys => "Own keys",
             PermissionGroup::AccountKeys => "Everyone's keys",
             PermissionGroup::Audit => "Audit trail",
+            PermissionGroup::ServiceAccounts => "Service accounts",
             PermissionGroup::Login => "Sign-in",
         }
     }
@@ -286,6 +304,13 @@ impl Grant {
             || self
                 .permissions
                 .is_none_or(|granted| granted.contains(permission))
+    }
+
+    /// Whether the grant lists `permission` by name (rather than holding it as part of
+    /// "everything the role allows").
+    pub fn names(&self, permission: Permission) -> bool {
+        self.permissions
+            .is_some_and(|granted| granted.contains(permission))
     }
 
     /// Whether the grant lets a key touch this check.

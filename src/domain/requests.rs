@@ -75,6 +75,9 @@ request!(CreateKeyRequest {
     permissions: Option<Vec<String>>,
     /// Checks of the account the key may touch; absent or `null`: every check.
     check_ids: Option<Vec<String>>,
+    /// Makes the key for this service account instead of the caller (its custodians and
+    /// Admins, in a browser). Through a service key it may only name that key's own.
+    service_account_id: Option<String>,
 });
 request!(
     /// Fields left out keep their value. Through a key only the name can change: a key must
@@ -105,6 +108,10 @@ request!(RotateKeyRequest {
     key_id: String,
     /// How long the old secret keeps working: 0 (it stops now) to 604800 (7 days).
     grace_seconds: i64,
+    /// Hands a person's key over to this service account (Admin, in a browser): the successor,
+    /// shown once to the Admin, speaks for the service account; so does the old secret for
+    /// its grace period.
+    to_service_account_id: Option<String>,
 });
 request!(WithdrawInviteRequest { invite_id: String });
 request!(ChangePasswordRequest {
@@ -166,6 +173,9 @@ request!(
         search: Option<String>,
         /// `active`, `revoked`, `expired`, or `expiring` (active, and expiring within 7 days).
         status: Option<String>,
+        /// The keys of this service account instead of the caller's own (its custodians and
+        /// Admins).
+        service_account_id: Option<String>,
     }
 );
 request!(
@@ -181,6 +191,8 @@ request!(
         status: Option<String>,
         /// Only this person's keys.
         owner_user_id: Option<String>,
+        /// Only this service account's keys.
+        service_account_id: Option<String>,
     }
 );
 request!(
@@ -215,8 +227,40 @@ request!(
         #[serde(default, deserialize_with = "present")]
         max_key_lifetime_days: Option<Option<i64>>,
         require_expiry: Option<bool>,
+        /// Every new service-account key must have an expiry or a network allowlist.
+        require_service_key_guard: Option<bool>,
     }
 );
+request!(CreateServiceAccountRequest {
+    /// 1 to 100 characters, unique among the account's service accounts.
+    name: String,
+    /// What its keys act with at most.
+    role: Role,
+    /// Up to 500 characters: what it is for.
+    description: Option<String>,
+});
+request!(
+    /// Fields left out keep their value.
+    UpdateServiceAccountRequest {
+        service_account_id: String,
+        name: Option<String>,
+        /// Its keys act with the new role from the next request.
+        role: Option<Role>,
+        description: Option<String>,
+        /// The whole new list of custodians: members of the account (at most 50). Empty: only
+        /// the Admins manage its keys.
+        custodian_user_ids: Option<Vec<String>>,
+    }
+);
+request!(ServiceAccountIdRequest {
+    service_account_id: String
+});
+request!(AdoptKeyRequest {
+    /// A legacy account key of this account.
+    key_id: String,
+    /// The service account that owns it from now on.
+    service_account_id: String,
+});
 request!(FindKeyRequest {
     /// A key's secret, e.g. one found in a public repository. It is hashed in memory to find
     /// the key and never stored or logged.

@@ -1,7 +1,7 @@
 //! What the server sends back: the views of `docs/api.md`. None of them can carry a secret
 //! or a hash; the one response that carries a new key's secret is [`CreatedKey`].
 
-use crate::domain::ids::{AccountId, CheckId, InviteId, KeyId, UserId};
+use crate::domain::ids::{AccountId, CheckId, InviteId, KeyId, ServiceAccountId, UserId};
 pub use crate::domain::policy::Via;
 use crate::domain::{Grant, Permission, Role};
 use serde::{Deserialize, Serialize};
@@ -34,16 +34,19 @@ pub struct Member {
 pub enum KeyKind {
     User,
     LegacyAccount,
+    /// Owned by a service account (stored as a key without a person, see the migration).
+    Service,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 2] = [KeyKind::User, KeyKind::LegacyAccount];
+    pub const ALL: [KeyKind; 3] = [KeyKind::User, KeyKind::LegacyAccount, KeyKind::Service];
 
     /// The stable wire and database spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyKind::User => "user",
             KeyKind::LegacyAccount => "legacy_account",
+            KeyKind::Service => "service",
         }
     }
 
@@ -94,7 +97,10 @@ pub struct Key {
     pub id: KeyId,
     pub name: String,
     pub kind: KeyKind,
+    /// The person it acts for (`null` for a service or legacy key).
     pub owner: Option<User>,
+    /// The service account it acts for (`kind: "service"`).
+    pub service_account: Option<ServiceAccountRef>,
     pub hint: String,
     pub role_cap: Option<Role>,
     pub effective_role: Role,
@@ -114,6 +120,12 @@ pub struct Key {
     pub leak_reported_at: Option<String>,
     /// The key that replaced this one (`keys/rotate`); this one stops at its `expires_at`.
     pub rotated_to: Option<KeyId>,
+    /// Who made the key (for a rotation's successor, who rotated); `null` when a key made it,
+    /// or for an imported legacy key.
+    pub created_by: Option<User>,
+    /// Who rotated this key and when (its successor's maker and creation).
+    pub rotated_by: Option<User>,
+    pub rotated_at: Option<String>,
     /// Networks it may be used from; empty: anywhere.
     pub allowed_cidrs: Vec<String>,
     /// Requests a minute it may make; `null`: no limit.
@@ -142,6 +154,45 @@ impl Key {
             check_ids: self.check_ids.clone(),
         }
     }
+}
+
+/// A service account as a key or an event names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ServiceAccountRef {
+    pub id: ServiceAccountId,
+    pub name: String,
+}
+
+/// A member without a login: owned by the account, with a role like a person's, so that its
+/// keys outlive whoever set them up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ServiceAccount {
+    pub id: ServiceAccountId,
+    pub name: String,
+    pub description: String,
+    pub role: Role,
+    /// Members who may create, rotate and revoke its keys; Admins always may. Empty: only the
+    /// Admins.
+    pub custodians: Vec<User>,
+    /// `null` once the person who made it has left keyward.
+    pub created_by: Option<User>,
+    pub created_at: String,
+    /// Its keys that work now.
+    pub active_keys: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ServiceAccountList {
+    pub service_accounts: Vec<ServiceAccount>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct OneServiceAccount {
+    pub service_account: ServiceAccount,
 }
 
 /// One permission a key used, and when it last did.
@@ -205,6 +256,9 @@ pub struct Me {
     pub role: Role,
     pub via: Via,
     pub key_id: Option<KeyId>,
+    /// The service account a service key acts for.
+    #[serde(default)]
+    pub service_account: Option<ServiceAccountRef>,
     /// A key's grant, narrowed by the keys above it (`null` for a session, or a key granted
     /// everything its role allows).
     #[serde(default)]
@@ -307,6 +361,9 @@ pub struct KeyPolicy {
     pub max_key_lifetime_days: Option<u32>,
     /// Every new key must have an expiry.
     pub require_expiry: bool,
+    /// Every new service-account key must have an expiry or a network allowlist.
+    #[serde(default)]
+    pub require_service_key_guard: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

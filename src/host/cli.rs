@@ -233,6 +233,7 @@ pub async fn import_legacy_secrets(
             account_id,
             owner: stores::keys::Owner::Account,
             created_by_key_id: None,
+            created_by_user: None,
             name,
             secret_hash,
             hint,

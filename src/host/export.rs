@@ -180,7 +180,8 @@ fn json_line(out: &mut Vec<u8>, event: &AuditEvent) {
 }
 
 const CSV_HEADER: &str = "id,time,account_id,action,outcome,actor_type,actor_user_id,actor_email,\
-actor_key_id,actor_key_name,target_type,target_id,target_label,details,client_address,user_agent\n";
+actor_key_id,actor_key_name,target_type,target_id,target_label,details,client_address,user_agent,\
+actor_service_account_id,actor_service_account_name\n";
 
 fn csv_row(out: &mut Vec<u8>, event: &AuditEvent) {
     let actor = &event.actor;
@@ -203,6 +204,14 @@ fn csv_row(out: &mut Vec<u8>, event: &AuditEvent) {
         Some(details.as_str()),
         event.client_address.as_deref(),
         event.user_agent.as_deref(),
+        actor
+            .service_account
+            .as_ref()
+            .map(|service_account| service_account.id.as_str()),
+        actor
+            .service_account
+            .as_ref()
+            .map(|service_account| service_account.name.as_str()),
     ];
     let mut writer = csv::Writer::from_writer(&mut *out);
     let row = fields.map(|field| spreadsheet_safe(field.unwrap_or("")));

@@ -171,6 +171,7 @@ async fn from_session(state: &AppState, head: &RequestHead) -> Result<Principal,
         };
     Ok(Principal {
         user: Some(user.view()),
+        service_account: None,
         account: membership.account,
         role: membership.role,
         via: Via::Session,

@@ -36,3 +36,20 @@ impl From<crate::server::stores::accounts::MembershipChangeError> for ApiError {
         }
     }
 }
+
+impl From<crate::server::stores::service_accounts::ServiceAccountError> for ApiError {
+    fn from(error: crate::server::stores::service_accounts::ServiceAccountError) -> Self {
+        use crate::server::stores::service_accounts::ServiceAccountError::*;
+        match error {
+            NoSuchServiceAccount => ApiError::not_found("service_account"),
+            NameTaken => {
+                ApiError::conflict("name: another service account of this account has that name.")
+            }
+            NotAMember(user_id) => ApiError::invalid_input(
+                "custodian_user_ids",
+                &format!("{user_id} is not a member of this account"),
+            ),
+            Database(error) => error.into(),
+        }
+    }
+}

@@ -1,5 +1,5 @@
-//! Who is calling, once resolved: the person (if any), the account, the role this request acts
-//! with, and the key it came with. `caller` resolves it; the policy (`domain::policy`) decides
+//! Who is calling, once resolved: the person or service account (if any), the account, the
+//! role this request acts with, and the key it came with. `caller` resolves it; the policy (`domain::policy`) decides
 //! what it may do.
 
 use crate::domain::time::Millis;
@@ -7,7 +7,7 @@ use crate::domain::{
     allows,
     ids::{AccountId, CheckId, KeyId, MembershipId},
     key_access,
-    views::{Account, Key, KeyKind, User, Via},
+    views::{Account, Key, KeyKind, ServiceAccountRef, User, Via},
     ApiError, ErrorCode, Grant, KeyChange, KeyHolder, Permission, Role,
 };
 use crate::server::keys::usage::KeyUsage;
@@ -18,8 +18,10 @@ pub const ACCOUNT_HEADER: &str = "x-account-id";
 
 #[derive(Clone, Debug)]
 pub struct Principal {
-    /// The person acting; `None` for a legacy account key.
+    /// The person acting; `None` for a legacy account key or a service key.
     pub user: Option<User>,
+    /// The service account a service key acts for.
+    pub service_account: Option<ServiceAccountRef>,
     pub account: Account,
     /// The role this request acts with (a key's is already capped).
     pub role: Role,
@@ -63,6 +65,12 @@ impl Principal {
                     format!("This key was not granted the {permission} permission."),
                 ));
             }
+            if permission.needs_explicit_grant(self.via) && !key.grant.names(permission) {
+                return Err(ApiError::missing(
+                    permission,
+                    format!("A service key holds {permission} only when its grant names it: set the key's permissions in the app to let it make keys."),
+                ));
+            }
             key.usage.record_permission(&key.id, permission);
         }
         Ok(())
@@ -76,7 +84,10 @@ impl Principal {
             {
                 "A legacy account key has no owner, so it cannot manage personal keys."
             }
-            (None, Via::UserKey | Via::AccountKey) => {
+            (None, Via::ServiceKey) if permission == Permission::MembersWrite => {
+                "A service key cannot manage the account's members."
+            }
+            (None, Via::UserKey | Via::AccountKey | Via::ServiceKey) => {
                 "Only a person signed in to keyward in a browser can do this; a key cannot."
             }
             (Some(_), Via::UserKey) if permission == Permission::KeysWrite => {
@@ -122,12 +133,26 @@ impl Principal {
         self.key.as_ref().map(|key| &key.id)
     }
 
-    /// Whose `key` is, as this caller sees it.
-    pub fn holder_of(&self, key: &Key) -> KeyHolder {
+    /// Whose `key` is, as this caller sees it; `custodian`: the caller is a custodian of the
+    /// service account that owns it (see `stores::service_accounts::is_custodian`).
+    pub fn holder_of(&self, key: &Key, custodian: bool) -> KeyHolder {
+        let same_service_account = matches!(
+            (&key.service_account, &self.service_account),
+            (Some(owner), Some(me)) if owner.id == me.id
+        );
         if self.key_id() == Some(&key.id) {
             KeyHolder::CallingKey
         } else if key.kind == KeyKind::LegacyAccount {
             KeyHolder::Legacy
+        } else if same_service_account {
+            // A service key's own keys are its service account's.
+            KeyHolder::Own
+        } else if key.kind == KeyKind::Service {
+            if custodian {
+                KeyHolder::CustodiedService
+            } else {
+                KeyHolder::OtherService
+            }
         } else if matches!((&key.owner, &self.user), (Some(owner), Some(me)) if owner.id == me.id) {
             KeyHolder::Own
         } else {
@@ -138,8 +163,13 @@ impl Principal {
     /// The policy check for doing `change` to one key of the account: the policy's answer for
     /// this caller and this key ([`key_access`]), and then the check of that permission (none for
     /// a key revoking itself).
-    pub fn authorize_key(&self, key: &Key, change: KeyChange) -> Result<(), ApiError> {
-        let permission = key_access(change, self.holder_of(key), self.via)
+    pub fn authorize_key(
+        &self,
+        key: &Key,
+        change: KeyChange,
+        custodian: bool,
+    ) -> Result<(), ApiError> {
+        let permission = key_access(change, self.holder_of(key, custodian), self.via)
             .map_err(|refusal| ApiError::new(ErrorCode::Forbidden, refusal.message()))?;
         match permission {
             Some(permission) => self.authorize(permission),

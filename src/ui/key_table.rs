@@ -280,7 +280,7 @@ fn RotateButton(key_id: String, name: String, rotate: ServerAction<RotateKey>) -
                 disabled=move || rotate.pending().get()
                 aria-busy=move || rotate.pending().get().to_string()
                 on:click=move |_| {
-                rotate.dispatch(RotateKey { request: RotateKeyRequest { key_id: key_id.get_value(), grace_seconds: grace.get_untracked() } });
+                rotate.dispatch(RotateKey { request: RotateKeyRequest { key_id: key_id.get_value(), grace_seconds: grace.get_untracked(), to_service_account_id: None } });
             }>"Rotate key"</button>
             <button type="button" class="secondary" on:click=move |_| choosing.set(false)>"Cancel"</button>
         </Show>

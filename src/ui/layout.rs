@@ -241,6 +241,7 @@ async fn expiring_keys() -> Result<Vec<ExpiringKey>, ApiError> {
         limit: Some(BANNER_KEYS),
         search: None,
         status: Some(KeyStatusFilter::Expiring.as_str().to_string()),
+        service_account_id: None,
     })
     .await?;
     Ok(list

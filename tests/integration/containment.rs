@@ -191,6 +191,7 @@ async fn keys_die_with_the_membership_they_were_made_in() {
                     membership_id: Some(&old_membership.id),
                 },
                 created_by_key_id: None,
+                created_by_user: None,
                 name: "late",
                 secret_hash: &app.state.key_hasher.hash(&secret),
                 hint: &secret.hint(),

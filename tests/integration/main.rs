@@ -13,4 +13,5 @@ mod mail;
 mod matrix;
 mod permissions;
 mod platform;
+mod service_accounts;
 mod support;

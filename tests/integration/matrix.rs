@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 /// The callers, in the order of the columns below.
-const CALLERS: [&str; 15] = [
+const CALLERS: [&str; 16] = [
     "anonymous",
     "read_only",
     "read_write",
@@ -29,44 +29,50 @@ const CALLERS: [&str; 15] = [
     "legacy account key",
     "malformed key",
     "well-formed key the database does not know",
+    "service key (Admin role)",
 ];
 
 /// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
 /// Objects named in the bodies belong to the main account.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 15]); 31] = [
-    //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk
-    ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
-    ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
-    ("auth/logout",            [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401]),
-    ("auth/me",                [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401]),
-    ("auth/change-password",   [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401]),
-    ("auth/switch-account",    [401, 200, 200, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401]),
-    ("members/list",           [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401]),
-    ("members/invite",         [401, 403, 403, 201, 403, 403, 201, 403, 201, 201, 401, 401, 201, 401, 401]),
-    ("invites/list",           [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
-    ("invites/withdraw",       [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
-    ("invites/accept",         [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
-    ("members/set-role",       [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
-    ("members/remove",         [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
-    ("keys/create",            [401, 201, 201, 201, 403, 201, 201, 403, 201, 201, 401, 401, 403, 401, 401]),
-    ("keys/list",              [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403, 401, 401]),
-    ("keys/get",               [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
-    ("keys/revoke",            [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
-    ("keys/update",            [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
-    ("keys/rotate",            [401, 403, 201, 403, 403, 403, 403, 403, 404, 404, 401, 401, 403, 401, 401]),
-    ("keys/report-leak",       [202, 202, 202, 202, 202, 202, 202, 202, 202, 202, 202, 202, 202, 202, 202]),
-    ("account-keys/list",      [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
-    ("checks/list",            [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401]),
-    ("checks/get",             [401, 200, 200, 200, 200, 200, 200, 200, 404, 404, 401, 401, 200, 401, 401]),
-    ("checks/create",          [401, 403, 201, 201, 403, 201, 201, 403, 201, 201, 401, 401, 201, 401, 401]),
-    ("checks/update",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
-    ("checks/delete",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401]),
-    ("account/policy",         [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401]),
-    ("account/set-policy",     [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
-    ("audit/list",             [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
-    ("permissions/list",       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401]),
-    ("audit/find-key",         [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401]),
+const MATRIX: [(&str, [u16; 16]); 36] = [
+    //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk  svcK
+    ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
+    ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("auth/logout",            [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401, 403]),
+    ("auth/me",                [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("auth/change-password",   [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401, 403]),
+    ("auth/switch-account",    [401, 200, 200, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
+    ("members/list",           [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("members/invite",         [401, 403, 403, 201, 403, 403, 201, 403, 201, 201, 401, 401, 201, 401, 401, 403]),
+    ("invites/list",           [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401, 403]),
+    ("invites/withdraw",       [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401, 403]),
+    ("invites/accept",         [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("members/set-role",       [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401, 403]),
+    ("members/remove",         [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401, 403]),
+    ("keys/create",            [401, 201, 201, 201, 403, 201, 201, 403, 201, 201, 401, 401, 403, 401, 401, 403]),
+    ("keys/list",              [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403, 401, 401, 200]),
+    ("keys/get",               [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401, 200]),
+    ("keys/revoke",            [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401, 200]),
+    ("keys/update",            [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401, 200]),
+    ("keys/rotate",            [401, 403, 201, 403, 403, 403, 403, 403, 404, 404, 401, 401, 403, 401, 401, 403]),
+    ("keys/report-leak",       [202, 202, 202, 202, 202, 202, 202, 202, 202, 202, 202, 202, 202, 202, 202, 202]),
+    ("account-keys/list",      [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("checks/list",            [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("checks/get",             [401, 200, 200, 200, 200, 200, 200, 200, 404, 404, 401, 401, 200, 401, 401, 200]),
+    ("checks/create",          [401, 403, 201, 201, 403, 201, 201, 403, 201, 201, 401, 401, 201, 401, 401, 201]),
+    ("checks/update",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401, 200]),
+    ("checks/delete",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401, 200]),
+    ("account/policy",         [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("account/set-policy",     [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("audit/list",             [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("permissions/list",       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("service-accounts/create", [401, 403, 403, 201, 403, 403, 403, 403, 201, 403, 401, 401, 403, 401, 401, 403]),
+    ("service-accounts/list",   [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("service-accounts/update", [401, 403, 403, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
+    ("service-accounts/delete", [401, 403, 403, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
+    ("account-keys/adopt",      [401, 403, 403, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
+    ("audit/find-key",         [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401, 200]),
 ];
 
 /// One account with a member of each role, keys of every kind, a check, and another account.
@@ -79,6 +85,7 @@ struct World {
     account_id: String,
     read_only_id: String,
     check_id: String,
+    service_account_id: String,
 }
 
 async fn build_world(app: &TestApp, tag: &str) -> World {
@@ -129,6 +136,28 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
         )
         .await;
 
+    let service_account = fixture_admin
+        .call_ok(
+            "service-accounts/create",
+            json!({"name": format!("svc {tag}"), "role": "admin"}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let service_account_id = service_account["service_account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let service_key = fixture_admin
+        .call_ok(
+            "keys/create",
+            json!({"name": "svc", "service_account_id": service_account_id}),
+            StatusCode::CREATED,
+        )
+        .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
     let callers = vec![
         app.anonymous(),
         read_only,
@@ -149,6 +178,7 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
             .using_key("kw_thisisnotakeyatall"),
         app.anonymous_from("127.0.1.4")
             .using_key(&well_formed_unknown_key()),
+        app.with_key(&service_key),
     ];
     World {
         callers,
@@ -157,6 +187,7 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
         account_id,
         read_only_id: ro["user"]["id"].as_str().unwrap().to_string(),
         check_id: check["check"]["id"].as_str().unwrap().to_string(),
+        service_account_id,
     }
 }
 
@@ -176,6 +207,8 @@ enum Effect {
     CheckDeleted(Value),
     MemberRemoved(Value),
     InviteWithdrawn(Value),
+    ServiceAccountDeleted(Value),
+    KeyAdopted(Value),
 }
 
 impl Effect {
@@ -212,6 +245,22 @@ impl Effect {
                     .unwrap()
                     .iter()
                     .any(|member| &member["user"]["id"] == user_id)
+            }
+            Effect::ServiceAccountDeleted(service_account_id) => {
+                let listed = admin
+                    .call_ok("service-accounts/list", json!({}), StatusCode::OK)
+                    .await;
+                !listed["service_accounts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|service_account| &service_account["id"] == service_account_id)
+            }
+            Effect::KeyAdopted(key_id) => {
+                let key = admin
+                    .call_ok("keys/get", json!({"key_id": key_id}), StatusCode::OK)
+                    .await;
+                key["key"]["kind"] == "service"
             }
             Effect::InviteWithdrawn(invite_id) => {
                 let invites = admin
@@ -275,6 +324,47 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
             );
         }
         "keys/create" => json!({"name": "cell"}),
+        "service-accounts/create" => json!({"name": cell, "role": "read_only"}),
+        "service-accounts/update" => {
+            json!({"service_account_id": world.service_account_id, "description": cell})
+        }
+        "service-accounts/delete" => {
+            let created = world
+                .fixture_admin
+                .call_ok(
+                    "service-accounts/create",
+                    json!({"name": format!("to delete {cell}"), "role": "read_only"}),
+                    StatusCode::CREATED,
+                )
+                .await;
+            let service_account_id = created["service_account"]["id"].clone();
+            return (
+                json!({"service_account_id": service_account_id}),
+                Effect::ServiceAccountDeleted(service_account_id),
+            );
+        }
+        "account-keys/adopt" => {
+            let secret = format!("legacy-{cell}-0123456789abcdef");
+            import_legacy_secrets(
+                &app.state.pool,
+                &app.state.key_hasher,
+                &AccountId::parse("account_id", &world.account_id).unwrap(),
+                secret.as_bytes(),
+            )
+            .await
+            .unwrap();
+            let (key_id,): (String,) =
+                sqlx::query_as("SELECT id FROM api_keys WHERE secret_hash = $1")
+                    .bind(app.state.key_hasher.hash_text(&secret))
+                    .fetch_one(&app.state.pool)
+                    .await
+                    .unwrap();
+            let key_id = Value::String(key_id);
+            return (
+                json!({"key_id": key_id, "service_account_id": world.service_account_id}),
+                Effect::KeyAdopted(key_id),
+            );
+        }
         "keys/revoke" => {
             let (key, _) = world
                 .fixture_read_write

@@ -6,7 +6,9 @@
 
 pub mod shape;
 
-use crate::api::{account, audit, auth, checks, invites, keys, members, permissions};
+use crate::api::{
+    account, audit, auth, checks, invites, keys, members, permissions, service_accounts,
+};
 use crate::domain::requests::*;
 use crate::domain::Permission;
 use serde_json::Value;
@@ -105,7 +107,7 @@ macro_rules! operation {
 }
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 31] = [
+pub static OPERATIONS: [Operation; 36] = [
     operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
     operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
     operation!(auth::Logout: NoArguments, "End the browser session", Holding(LoginWrite), 200, &[401]),
@@ -136,6 +138,11 @@ pub static OPERATIONS: [Operation; 31] = [
     operation!(account::SetKeyPolicy: SetKeyPolicyRequest, "Change the key policy; applies at creation and, for the maximum lifetime, at every use (Admin)", Holding(AccountWrite), 200, &[401]),
     operation!(audit::ListAuditEvents: AuditListRequest, "The account's audit trail, newest first, filtered and a page at a time (Admin)", Holding(AuditRead), 200, &[401]),
     operation!(permissions::ListPermissions: NoArguments, "The permission catalogue: what each permission lets a key do and the least role it needs (any caller)", Holding(AccountRead), 200, &[401]),
+    operation!(service_accounts::CreateServiceAccount: CreateServiceAccountRequest, "Create a service account: a member without a login whose keys outlive any one person (Admin, in a browser). 409 when the name is taken", Holding(ServiceAccountsWrite), 201, &[401, 409]),
+    operation!(service_accounts::ListServiceAccounts: NoArguments, "The account's service accounts with their roles and custodians (any role)", Holding(ServiceAccountsRead), 200, &[401]),
+    operation!(service_accounts::UpdateServiceAccount: UpdateServiceAccountRequest, "Change a service account's name, description, role (its keys follow on the next request) or custodians (Admin, in a browser)", Holding(ServiceAccountsWrite), 200, &[401, 404, 409]),
+    operation!(service_accounts::DeleteServiceAccount: ServiceAccountIdRequest, "Delete a service account; its keys are revoked and stop on the next request (Admin, in a browser)", Holding(ServiceAccountsWrite), 200, &[401, 404]),
+    operation!(service_accounts::AdoptAccountKey: AdoptKeyRequest, "Move a legacy account key under a service account: the same secret keeps working with the service account's role (Admin, in a browser). 409 when the key is not a live legacy key", Holding(ServiceAccountsWrite), 200, &[401, 404, 409]),
     operation!(audit::FindKey: FindKeyRequest, "Which key of this account a (leaked) secret is; the secret is never stored or logged (Admin)", Holding(AuditRead), 200, &[401]),
 ];
 

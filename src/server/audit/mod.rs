@@ -11,7 +11,7 @@ use crate::domain::time::{now_millis, Millis};
 use crate::domain::{
     audit::{ActorType, AuditAction, Outcome},
     ids::{AccountId, KeyId, UserId},
-    views::{User, Via},
+    views::{ServiceAccountRef, User, Via},
 };
 use crate::server::keys::secret::{to_hex, KeyHasher};
 use crate::server::request::{client_of, with_request, RequestHead};
@@ -30,6 +30,8 @@ pub struct Actor {
     pub user: Option<User>,
     pub key_id: Option<KeyId>,
     pub key_name: Option<String>,
+    /// The service account a service key acts for.
+    pub service_account: Option<ServiceAccountRef>,
 }
 
 impl Actor {
@@ -39,6 +41,7 @@ impl Actor {
             user: Some(user.clone()),
             key_id: None,
             key_name: None,
+            service_account: None,
         }
     }
 
@@ -48,6 +51,7 @@ impl Actor {
             user: None,
             key_id: None,
             key_name: None,
+            service_account: None,
         }
     }
 
@@ -57,6 +61,7 @@ impl Actor {
             user: None,
             key_id: None,
             key_name: None,
+            service_account: None,
         }
     }
 }
@@ -225,12 +230,14 @@ impl Principal {
             Via::Session => ActorType::User,
             Via::UserKey => ActorType::UserKey,
             Via::AccountKey => ActorType::AccountKey,
+            Via::ServiceKey => ActorType::ServiceKey,
         };
         let actor = Actor {
             kind,
             user: self.user.clone(),
             key_id: self.key.as_ref().map(|key| key.id.clone()),
             key_name: self.key.as_ref().map(|key| key.name.clone()),
+            service_account: self.service_account.clone(),
         };
         Event::new(
             &state.key_hasher,
@@ -255,6 +262,9 @@ pub struct ChainedFields<'a> {
     pub actor_email: Option<&'a str>,
     pub actor_key_id: Option<&'a str>,
     pub actor_key_name: Option<&'a str>,
+    /// Set for a service key's events only; older events hash without them.
+    pub actor_service_account_id: Option<&'a str>,
+    pub actor_service_account_name: Option<&'a str>,
     pub target_type: Option<&'a str>,
     pub target_id: Option<&'a str>,
     pub target_label: Option<&'a str>,
@@ -269,8 +279,10 @@ impl ChainedFields<'_> {
     /// previous link. Without the pepper, which is not in the database, someone who can write
     /// to the database cannot forge a consistent chain after editing an event.
     pub fn hash(&self, hasher: &KeyHasher) -> String {
-        // A JSON array is an unambiguous encoding: no field can run into the next.
-        let encoded = json!([
+        // A JSON array is an unambiguous encoding: no field can run into the next. The service
+        // account's fields come last, and only when set, so links made before they existed
+        // verify unchanged.
+        let mut encoded = json!([
             self.id,
             self.account_id,
             self.seq,
@@ -289,8 +301,14 @@ impl ChainedFields<'_> {
             self.client_address,
             self.user_agent,
             self.prev_hash,
-        ])
-        .to_string();
+        ]);
+        if self.actor_service_account_id.is_some() || self.actor_service_account_name.is_some() {
+            if let Some(fields) = encoded.as_array_mut() {
+                fields.push(json!(self.actor_service_account_id));
+                fields.push(json!(self.actor_service_account_name));
+            }
+        }
+        let encoded = encoded.to_string();
         to_hex(&hasher.hash_bytes(b"audit-chain", encoded.as_bytes()))
     }
 }

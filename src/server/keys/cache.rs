@@ -288,6 +288,8 @@ mod tests {
             user_id: None,
             email: None,
             kind: KeyKind::LegacyAccount,
+            service_account_id: None,
+            service_account_name: None,
             role_cap: None,
             owner_role: None,
             membership_id: None,

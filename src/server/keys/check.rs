@@ -7,7 +7,7 @@ use crate::domain::time::Millis;
 use crate::domain::{
     audit::AuditAction,
     views::KeyStatus,
-    views::{Account, User, Via},
+    views::{Account, ServiceAccountRef, User, Via},
     ApiError, ErrorCode,
 };
 use crate::server::audit::{Actor, Event, Origin, Target};
@@ -132,13 +132,21 @@ pub async fn from_key(
         }),
         _ => None,
     };
+    let service_account = match (&key.service_account_id, &key.service_account_name) {
+        (Some(id), Some(name)) => Some(ServiceAccountRef {
+            id: id.clone(),
+            name: name.clone(),
+        }),
+        _ => None,
+    };
     Ok(Principal {
-        via: if user.is_some() {
-            Via::UserKey
-        } else {
-            Via::AccountKey
+        via: match (&user, &service_account) {
+            (Some(_), _) => Via::UserKey,
+            (None, Some(_)) => Via::ServiceKey,
+            (None, None) => Via::AccountKey,
         },
         user,
+        service_account,
         account,
         role,
         key: Some(CallingKey {
@@ -181,7 +189,9 @@ async fn record_rejection(
         Origin::of_head(head),
     )
     .target(Target::key(&key.id, &key.name))
-    .details(json!({"reason": reason, "owner": key.email}))
+    .details(
+        json!({"reason": reason, "owner": key.email, "service_account": key.service_account_name}),
+    )
     .failed();
     state.audit_repeats.record(state, event).await;
 }

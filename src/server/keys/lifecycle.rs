@@ -6,12 +6,13 @@
 
 use crate::domain::{
     audit::AuditAction,
-    ids::{KeyId, UserId},
+    ids::{KeyId, ServiceAccountId, UserId},
     inputs::KeyName,
+    new_service_key_access,
     requests::{CreateKeyRequest, ListKeysRequest, UpdateKeyRequest},
     time::{days, now_millis, parse_rfc3339, rfc3339, Millis, DAY},
-    views::{Key, KeyKind, KeyList, KeyStatus},
-    ApiError, ErrorCode, Grant, KeyChange,
+    views::{Key, KeyKind, KeyList, KeyStatus, ServiceAccountRef, Via},
+    ApiError, ErrorCode, Grant, KeyChange, Role,
 };
 use crate::server::audit::{Actor, Event, Origin};
 use crate::server::keys::changes::note_change;
@@ -30,8 +31,91 @@ pub struct Made {
     pub secret: KeySecret,
 }
 
-/// Makes a key for the caller's own membership. A key made with a key is that key's child:
-/// never above its role, never outliving it, its guards and grant within its parent's.
+/// Whom a new key is for: the calling person's membership, or a service account.
+enum NewOwner {
+    Caller,
+    ServiceAccount {
+        service_account: ServiceAccountRef,
+        role: Role,
+    },
+}
+
+/// Who the new key belongs to, and whether the caller may make it: a key for a service account
+/// is made by its custodians and Admins in a browser (`policy::new_service_key_access`), or by
+/// one of its own keys whose grant names `keys:write` (checked when the caller was authorized).
+async fn new_owner(
+    state: &AppState,
+    caller: &Principal,
+    service_account_id: Option<String>,
+) -> Result<NewOwner, ApiError> {
+    let named = crate::server::paging::present(&service_account_id)
+        .map(|id| ServiceAccountId::parse("service_account_id", id))
+        .transpose()?;
+    if let (Via::ServiceKey, Some(own)) = (caller.via, &caller.service_account) {
+        if named.as_ref().is_some_and(|named| named != &own.id) {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "service_account_id: a service key makes keys for its own service account only.",
+            ));
+        }
+        return Ok(NewOwner::ServiceAccount {
+            service_account: own.clone(),
+            role: caller.role,
+        });
+    }
+    let Some(id) = named else {
+        return Ok(NewOwner::Caller);
+    };
+    let (service_account, role) =
+        stores::service_accounts::find(&state.pool, caller.account_id(), &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("service_account"))?;
+    let custodian = is_custodian(state, caller, &service_account.id).await?;
+    let permission = new_service_key_access(caller.via, custodian)
+        .map_err(|refusal| ApiError::new(ErrorCode::Forbidden, refusal.message()))?;
+    caller.authorize(permission)?;
+    Ok(NewOwner::ServiceAccount {
+        service_account,
+        role,
+    })
+}
+
+/// Whether the calling person is a custodian of the service account.
+async fn is_custodian(
+    state: &AppState,
+    caller: &Principal,
+    service_account_id: &ServiceAccountId,
+) -> Result<bool, ApiError> {
+    let Some(person) = &caller.user else {
+        return Ok(false);
+    };
+    Ok(stores::service_accounts::is_custodian(
+        &state.pool,
+        caller.account_id(),
+        service_account_id,
+        &person.id,
+    )
+    .await?)
+}
+
+/// The policy check for doing `change` to `key`, knowing whether the caller is a custodian of
+/// the service account that owns it (asked only for a service key).
+async fn authorize_key(
+    state: &AppState,
+    caller: &Principal,
+    key: &Key,
+    change: KeyChange,
+) -> Result<(), ApiError> {
+    let custodian = match &key.service_account {
+        Some(service_account) => is_custodian(state, caller, &service_account.id).await?,
+        None => false,
+    };
+    caller.authorize_key(key, change, custodian)
+}
+
+/// Makes a key for the caller's own membership, or for a service account. A key made with a
+/// key is that key's child: never above its role, never outliving it, its guards and grant
+/// within its parent's.
 pub async fn create(
     state: &AppState,
     caller: &Principal,
@@ -45,15 +129,27 @@ pub async fn create(
         rate_limit_per_minute,
         permissions,
         check_ids,
+        service_account_id,
     } = request;
-    let owner = caller.person()?;
     let name = KeyName::parse(&name)?;
+    let new_owner = new_owner(state, caller, service_account_id).await?;
+    let person = match &new_owner {
+        NewOwner::Caller => Some(caller.person()?),
+        NewOwner::ServiceAccount { .. } => None,
+    };
     if role_cap.is_some_and(|cap| cap > caller.role) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "role_cap: a key cannot have a higher role than the one creating it.",
         ));
     }
+    // A custodian below the service account's role makes keys no stronger than themselves.
+    let role_cap = match &new_owner {
+        NewOwner::ServiceAccount { role, .. } if role_cap.is_none() && caller.role < *role => {
+            Some(caller.role)
+        }
+        _ => role_cap,
+    };
     let now = now_millis();
     let requested_expiry = match expires_at
         .as_deref()
@@ -104,6 +200,9 @@ pub async fn create(
     let grant = rules::child_grant(caller, asked)?;
     let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
     rules::check_key_policy(&policy, now, expires_at)?;
+    if matches!(new_owner, NewOwner::ServiceAccount { .. }) {
+        rules::check_service_key_policy(&policy, expires_at, &allowed_cidrs)?;
+    }
     state
         .config
         .ceilings
@@ -113,11 +212,25 @@ pub async fn create(
     let new_key = key_store::NewKey {
         id: &KeyId::generate(),
         account_id: caller.account_id(),
-        owner: key_store::Owner::Person {
-            user_id: &owner.id,
-            membership_id: caller.membership_id.as_ref(),
+        owner: match (&new_owner, person) {
+            (
+                NewOwner::ServiceAccount {
+                    service_account, ..
+                },
+                _,
+            ) => key_store::Owner::Service(service_account),
+            (NewOwner::Caller, Some(person)) => key_store::Owner::Person {
+                user_id: &person.id,
+                membership_id: caller.membership_id.as_ref(),
+            },
+            (NewOwner::Caller, None) => return Err(ApiError::forbidden()),
         },
         created_by_key_id: caller.key_id(),
+        created_by_user: if caller.key.is_none() {
+            caller.user.as_ref()
+        } else {
+            None
+        },
         name: name.as_str(),
         secret_hash: &state.key_hasher.hash(&secret),
         hint: &secret.hint(),
@@ -129,22 +242,83 @@ pub async fn create(
         grant: &grant,
     };
     // The new key acts with its cap, lowered to the role its owner has right now.
-    let effective_role = role_cap.map_or(caller.role, |cap| cap.min(caller.role));
+    let owner_role = match &new_owner {
+        NewOwner::Caller => caller.role,
+        NewOwner::ServiceAccount { role, .. } => *role,
+    };
+    let effective_role = role_cap.map_or(owner_role, |cap| cap.min(owner_role));
     let event = caller.audit(state, AuditAction::KeyCreated);
     let key = match key_store::insert(&state.pool, &new_key, event).await? {
-        key_store::Inserted::Yes => new_key.view(owner.clone(), effective_role),
+        key_store::Inserted::Yes => new_key.view(person.cloned(), effective_role),
         key_store::Inserted::ParentRevoked => return Err(ApiError::unauthenticated()),
     };
     tracing::info!(key_id = %key.id, account_id = %caller.account_id(), "created a key");
     Ok(Made { key, secret })
 }
 
-/// One page of the account's keys, newest first: `owner`'s only when given. `list` names the
-/// operation, whose cursors are its own.
+/// Whose keys a list shows.
+pub enum ListedOwner<'a> {
+    Everyone,
+    Person(&'a UserId),
+    ServiceAccount(&'a ServiceAccountId),
+}
+
+/// `keys/list`: the caller's own keys — a service key's are its service account's — or, with
+/// `service_account_id`, that service account's (its custodians and Admins).
+pub async fn list_own(
+    state: &AppState,
+    caller: &Principal,
+    request: ListKeysRequest,
+) -> Result<KeyList, ApiError> {
+    let named = crate::server::paging::present(&request.service_account_id)
+        .map(|id| ServiceAccountId::parse("service_account_id", id))
+        .transpose()?;
+    let own_service_account = caller.service_account.as_ref().map(|own| own.id.clone());
+    let service_account = match (named, own_service_account) {
+        (Some(named), Some(own)) if named == own => Some(own),
+        (None, Some(own)) => Some(own),
+        (Some(named), _) => {
+            stores::service_accounts::find(&state.pool, caller.account_id(), &named)
+                .await?
+                .ok_or_else(|| ApiError::not_found("service_account"))?;
+            if !is_custodian(state, caller, &named).await? {
+                caller.authorize(crate::domain::Permission::AccountKeysRead)?;
+            }
+            Some(named)
+        }
+        (None, None) => None,
+    };
+    match &service_account {
+        Some(id) => {
+            list(
+                state,
+                caller,
+                ListedOwner::ServiceAccount(id),
+                request,
+                "keys/list",
+            )
+            .await
+        }
+        None => {
+            let person = caller.person()?.id.clone();
+            list(
+                state,
+                caller,
+                ListedOwner::Person(&person),
+                request,
+                "keys/list",
+            )
+            .await
+        }
+    }
+}
+
+/// One page of the account's keys, newest first: `owner`'s only. `list` names the operation,
+/// whose cursors are its own.
 pub async fn list(
     state: &AppState,
     caller: &Principal,
-    owner: Option<&UserId>,
+    owner: ListedOwner<'_>,
     filters: ListKeysRequest,
     list: &str,
 ) -> Result<KeyList, ApiError> {
@@ -153,9 +327,16 @@ pub async fn list(
         limit,
         search,
         status,
+        service_account_id: _,
     } = filters;
     let mut query = rules::key_query(caller.account_id(), cursor, limit, search, status, list)?;
-    query.owner = owner;
+    match owner {
+        ListedOwner::Everyone => {}
+        ListedOwner::Person(person) => query.owner = Some(person),
+        ListedOwner::ServiceAccount(service_account) => {
+            query.service_account = Some(service_account)
+        }
+    }
     let (keys, next_cursor) = read::page(&state.pool, &query, now_millis()).await?;
     Ok(KeyList { keys, next_cursor })
 }
@@ -172,7 +353,7 @@ async fn key_for(
     let key = read::get(&state.pool, caller.account_id(), key_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
-    caller.authorize_key(&key, change)?;
+    authorize_key(state, caller, &key, change).await?;
     Ok(key)
 }
 
@@ -195,7 +376,7 @@ pub async fn revoke(
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
     for key in &keys {
-        caller.authorize_key(key, KeyChange::Revoke)?;
+        authorize_key(state, caller, key, KeyChange::Revoke).await?;
     }
     let revocations: Vec<_> = keys
         .iter()
@@ -269,7 +450,7 @@ pub async fn update(
     } else {
         KeyChange::Rename
     };
-    caller.authorize_key(&key, change)?;
+    authorize_key(state, caller, &key, change).await?;
     if let Some(grant) = &grant {
         rules::known_checks(&state.pool, caller.account_id(), grant).await?;
     }
@@ -306,11 +487,16 @@ pub struct Rotation {
 /// guards, grant and lifetime; the old key keeps working for `grace_seconds`, then stops (with
 /// every key it created). A key is rotated once. Rotated through itself, the successor is bound to the old
 /// key: revoked with it, and never living longer than it was going to.
+///
+/// With `to_service_account_id` it is a hand-over (an Admin off-boarding a person): the
+/// successor belongs to the service account and is shown to the Admin, and the old secret acts
+/// for the service account too until its grace ends — never for the person again.
 pub async fn rotate(
     state: &AppState,
     caller: &Principal,
     key_id: &str,
     grace_seconds: i64,
+    to_service_account_id: Option<String>,
 ) -> Result<Rotation, ApiError> {
     let key_id = KeyId::parse("key_id", key_id)?;
     let grace = u64::try_from(grace_seconds)
@@ -318,8 +504,30 @@ pub async fn rotate(
         .map(Duration::from_secs)
         .filter(|grace| *grace <= MOST_GRACE)
         .ok_or_else(|| ApiError::invalid_input("grace_seconds", "must be 0 to 604800 (7 days)"))?;
+    let to_service_account_id = crate::server::paging::present(&to_service_account_id)
+        .map(|id| ServiceAccountId::parse("to_service_account_id", id))
+        .transpose()?;
     let now = now_millis();
-    let old = key_for(state, caller, &key_id, KeyChange::Rotate, now).await?;
+    let change = if to_service_account_id.is_some() {
+        KeyChange::HandOver
+    } else {
+        KeyChange::Rotate
+    };
+    let old = key_for(state, caller, &key_id, change, now).await?;
+    let to_service_account = match &to_service_account_id {
+        Some(id) => Some(
+            stores::service_accounts::find(&state.pool, caller.account_id(), id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("service_account"))?
+                .0,
+        ),
+        None => None,
+    };
+    if to_service_account.is_some() && old.created_by_key_id.is_some() {
+        return Err(ApiError::conflict(
+            "This key was made by another key: hand over the key above it in its line instead.",
+        ));
+    }
     let through_itself = caller.key_id() == Some(&old.id);
     if old.kind == KeyKind::LegacyAccount {
         return Err(ApiError::conflict(
@@ -335,6 +543,11 @@ pub async fn rotate(
         ));
     }
     let expires_at = successor_expiry(state, caller, &old, through_itself, now).await?;
+    if to_service_account.is_some() || old.kind == KeyKind::Service {
+        let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
+        let allowed_cidrs = networks::parse("allowed_cidrs", &old.allowed_cidrs)?;
+        rules::check_service_key_policy(&policy, expires_at, &allowed_cidrs)?;
+    }
     let secret = KeySecret::generate();
     let successor = key_store::Successor {
         id: &KeyId::generate(),
@@ -342,6 +555,12 @@ pub async fn rotate(
         hint: &secret.hint(),
         now,
         expires_at,
+        created_by_user: if caller.key.is_none() {
+            caller.user.as_ref().map(|user| &user.id)
+        } else {
+            None
+        },
+        to_service_account: to_service_account.as_ref(),
     };
     let event = caller.audit(state, AuditAction::KeyRotated);
     match key_store::rotate(

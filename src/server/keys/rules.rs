@@ -170,6 +170,22 @@ pub fn check_key_policy(
     Ok(())
 }
 
+/// The account policy's rule for service-account keys, when it has one: an expiry or a
+/// network allowlist, so a machine's key is never valid everywhere forever.
+pub fn check_service_key_policy(
+    policy: &KeyPolicy,
+    expires_at: Option<Millis>,
+    allowed_cidrs: &[ipnet::IpNet],
+) -> Result<(), ApiError> {
+    if policy.require_service_key_guard && expires_at.is_none() && allowed_cidrs.is_empty() {
+        return Err(ApiError::invalid_input(
+            "expires_at",
+            "or allowed_cidrs is required: this account's key policy says every service-account key must expire or be limited to networks",
+        ));
+    }
+    Ok(())
+}
+
 /// The filters and page of `keys/list` and `account-keys/list` (`list` names the operation in
 /// the errors), checked field by field. The owner filter is the caller's to set.
 pub fn key_query<'a>(
@@ -185,6 +201,7 @@ pub fn key_query<'a>(
     Ok(crate::server::stores::keys::read::KeyQuery {
         account_id,
         owner: None,
+        service_account: None,
         search: paging::search_pattern(&search)?,
         status: KeyStatusFilter::parse(status.as_deref().unwrap_or_default())?,
         after: paging::decode_cursor(&cursor, list)?,

@@ -243,8 +243,9 @@ async fn lock_account(
 
 /// The account's key policy.
 pub async fn key_policy(pool: &Pool, account_id: &AccountId) -> Result<KeyPolicy, sqlx::Error> {
-    let row: Option<(Option<i64>, i64)> = sqlx::query_as(
-        "SELECT max_key_lifetime_days, require_key_expiry FROM accounts WHERE id = $1",
+    let row: Option<(Option<i64>, i64, i64)> = sqlx::query_as(
+        "SELECT max_key_lifetime_days, require_key_expiry, require_service_key_guard \
+         FROM accounts WHERE id = $1",
     )
     .bind(account_id)
     .fetch_optional(pool)
@@ -252,10 +253,11 @@ pub async fn key_policy(pool: &Pool, account_id: &AccountId) -> Result<KeyPolicy
     Ok(row.map(policy_of).unwrap_or_default())
 }
 
-fn policy_of((max_days, require_expiry): (Option<i64>, i64)) -> KeyPolicy {
+fn policy_of((max_days, require_expiry, require_guard): (Option<i64>, i64, i64)) -> KeyPolicy {
     KeyPolicy {
         max_key_lifetime_days: max_days.and_then(|days| u32::try_from(days).ok()),
         require_expiry: require_expiry != 0,
+        require_service_key_guard: require_guard != 0,
     }
 }
 
@@ -264,6 +266,7 @@ fn policy_of((max_days, require_expiry): (Option<i64>, i64)) -> KeyPolicy {
 pub struct KeyPolicyChange {
     pub max_key_lifetime_days: Option<Option<u32>>,
     pub require_expiry: Option<bool>,
+    pub require_service_key_guard: Option<bool>,
 }
 
 /// Changes the key policy under the account's lock, with a `policy.changed` event saying what
@@ -275,8 +278,9 @@ pub async fn set_key_policy(
     event: Event,
 ) -> Result<KeyPolicy, sqlx::Error> {
     let mut transaction = lock_account(pool, account_id).await?;
-    let row: (Option<i64>, i64) = sqlx::query_as(
-        "SELECT max_key_lifetime_days, require_key_expiry FROM accounts WHERE id = $1",
+    let row: (Option<i64>, i64, i64) = sqlx::query_as(
+        "SELECT max_key_lifetime_days, require_key_expiry, require_service_key_guard \
+         FROM accounts WHERE id = $1",
     )
     .bind(account_id)
     .fetch_one(&mut *transaction)
@@ -287,13 +291,18 @@ pub async fn set_key_policy(
             .max_key_lifetime_days
             .unwrap_or(before.max_key_lifetime_days),
         require_expiry: change.require_expiry.unwrap_or(before.require_expiry),
+        require_service_key_guard: change
+            .require_service_key_guard
+            .unwrap_or(before.require_service_key_guard),
     };
     sqlx::query(
-        "UPDATE accounts SET max_key_lifetime_days = $1, require_key_expiry = $2 WHERE id = $3",
+        "UPDATE accounts SET max_key_lifetime_days = $1, require_key_expiry = $2, \
+                require_service_key_guard = $4 WHERE id = $3",
     )
     .bind(after.max_key_lifetime_days.map(i64::from))
     .bind(i64::from(after.require_expiry))
     .bind(account_id)
+    .bind(i64::from(after.require_service_key_guard))
     .execute(&mut *transaction)
     .await?;
     let event = event
@@ -403,6 +412,8 @@ pub async fn remove(
         now,
     )
     .await?;
+    crate::server::stores::service_accounts::drop_custodian(&mut transaction, account_id, user_id)
+        .await?;
     let event = event
         .target(Target::user(user_id, &current.user.email))
         .details(json!({"role": current.role.as_str(), "keys_revoked": keys_revoked}));

@@ -6,8 +6,8 @@ use crate::domain::random::new_id;
 use crate::domain::time::{rfc3339, Millis};
 use crate::domain::{
     audit::{ActorType, AuditAction, AuditActor, AuditEvent, AuditTarget, Outcome},
-    ids::{AccountId, KeyId, UserId},
-    views::User,
+    ids::{AccountId, KeyId, ServiceAccountId, UserId},
+    views::{ServiceAccountRef, User},
 };
 use crate::server::audit::{ChainedFields, Event};
 use crate::server::db::Pool;
@@ -40,11 +40,19 @@ pub async fn append(
         time: event.time.as_i64(),
         action: event.action.as_str(),
         outcome: event.outcome.as_str(),
-        actor_type: actor.kind.as_str(),
+        actor_type: actor.kind.stored(),
         actor_user_id: actor.user.as_ref().map(|user| user.id.as_str()),
         actor_email: actor.user.as_ref().map(|user| user.email.as_str()),
         actor_key_id: actor.key_id.as_ref().map(KeyId::as_str),
         actor_key_name: actor.key_name.as_deref(),
+        actor_service_account_id: actor
+            .service_account
+            .as_ref()
+            .map(|service_account| service_account.id.as_str()),
+        actor_service_account_name: actor
+            .service_account
+            .as_ref()
+            .map(|service_account| service_account.name.as_str()),
         target_type: target.map(|target| target.kind.as_str()),
         target_id: target.map(|target| target.id.as_str()),
         target_label: target.map(|target| target.label.as_str()),
@@ -57,8 +65,9 @@ pub async fn append(
     sqlx::query(
         "INSERT INTO audit_events (id, account_id, seq, time, action, outcome, actor_type, \
              actor_user_id, actor_email, actor_key_id, actor_key_name, target_type, target_id, \
-             target_label, details, client_address, user_agent, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             target_label, details, client_address, user_agent, prev_hash, hash, \
+             actor_service_account_id, actor_service_account_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
     )
     .bind(fields.id)
     .bind(fields.account_id)
@@ -79,6 +88,8 @@ pub async fn append(
     .bind(fields.user_agent)
     .bind(fields.prev_hash)
     .bind(&hash)
+    .bind(fields.actor_service_account_id)
+    .bind(fields.actor_service_account_name)
     .execute(&mut **transaction)
     .await?;
     sqlx::query("UPDATE audit_heads SET hash = $1 WHERE account_id = $2")
@@ -111,7 +122,8 @@ pub struct Filter {
 
 const EVENT_COLUMNS: &str = "seq, id, account_id, time, action, outcome, actor_type, \
     actor_user_id, actor_email, actor_key_id, actor_key_name, target_type, target_id, \
-    target_label, details, client_address, user_agent";
+    target_label, details, client_address, user_agent, actor_service_account_id, \
+    actor_service_account_name";
 
 /// One page of an account's events, newest first, and the `seq` to continue below when there
 /// are more. Every filter is a condition on an indexed column, and the cursor is a position in
@@ -203,6 +215,13 @@ fn view(row: &AnyRow) -> Result<AuditEvent, sqlx::Error> {
         (Some(id), Some(email)) => Some(User { id, email }),
         _ => None,
     };
+    let service_account = match (
+        row.try_get::<Option<ServiceAccountId>, _>("actor_service_account_id")?,
+        text("actor_service_account_name")?,
+    ) {
+        (Some(id), Some(name)) => Some(ServiceAccountRef { id, name }),
+        _ => None,
+    };
     let target = match (
         text("target_type")?,
         text("target_id")?,
@@ -222,11 +241,15 @@ fn view(row: &AnyRow) -> Result<AuditEvent, sqlx::Error> {
         action: AuditAction::parse(&action).ok_or_else(|| decode_error("action", &action))?,
         outcome: Outcome::parse(&outcome).ok_or_else(|| decode_error("outcome", &outcome))?,
         actor: AuditActor {
-            kind: ActorType::parse(&actor_type)
-                .ok_or_else(|| decode_error("actor_type", &actor_type))?,
+            kind: match (ActorType::parse(&actor_type), &service_account) {
+                (Some(ActorType::AccountKey), Some(_)) => ActorType::ServiceKey,
+                (Some(kind), _) => kind,
+                (None, _) => return Err(decode_error("actor_type", &actor_type)),
+            },
             user,
             key_id: text("actor_key_id")?,
             key_name: text("actor_key_name")?,
+            service_account,
         },
         target,
         details: serde_json::from_str(&details).map_err(|error| sqlx::Error::ColumnDecode {
@@ -319,6 +342,10 @@ pub async fn links(
                 text("actor_key_id")?,
                 text("actor_key_name")?,
             );
+            let (actor_service_account_id, actor_service_account_name) = (
+                text("actor_service_account_id")?,
+                text("actor_service_account_name")?,
+            );
             let (target_type, target_id, target_label) = (
                 text("target_type")?,
                 text("target_id")?,
@@ -339,6 +366,8 @@ pub async fn links(
                 actor_email: actor_email.as_deref(),
                 actor_key_id: actor_key_id.as_deref(),
                 actor_key_name: actor_key_name.as_deref(),
+                actor_service_account_id: actor_service_account_id.as_deref(),
+                actor_service_account_name: actor_service_account_name.as_deref(),
                 target_type: target_type.as_deref(),
                 target_id: target_id.as_deref(),
                 target_label: target_label.as_deref(),

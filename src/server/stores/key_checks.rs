@@ -19,11 +19,29 @@ pub fn changes_key_checks(action: AuditAction, guards_changed: bool) -> bool {
         KeyRevoked | KeyRotated | KeyLeakReported | MemberRoleChanged | MemberRemoved
         | MemberLeft | PolicyChanged => true,
         KeyUpdated => guards_changed,
+        // A service account's role is its keys' owner role; its deletion stops them; an
+        // adopted legacy key acts with its service account's role from then on.
+        ServiceAccountDeleted | KeyAdopted => true,
+        // For a service account, "guards" is its role: a new name or custodians change no
+        // key check.
+        ServiceAccountUpdated => guards_changed,
         // New rows (a key that is not cached yet, a membership no existing key is bound to)
         // and changes to nothing a key check reads.
-        AccountCreated | MemberInvited | InviteWithdrawn | MemberJoined | KeyCreated
-        | KeyRejected | LegacyKeysImported | SessionSignedIn | SessionSignInFailed
-        | SessionSignedOut | PasswordChanged | CheckCreated | CheckUpdated | CheckDeleted => false,
+        AccountCreated
+        | MemberInvited
+        | InviteWithdrawn
+        | MemberJoined
+        | KeyCreated
+        | KeyRejected
+        | LegacyKeysImported
+        | SessionSignedIn
+        | SessionSignInFailed
+        | SessionSignedOut
+        | PasswordChanged
+        | CheckCreated
+        | CheckUpdated
+        | CheckDeleted
+        | ServiceAccountCreated => false,
     }
 }
 

@@ -9,4 +9,5 @@ pub mod invites;
 pub mod key_checks;
 pub mod keys;
 pub mod memberships;
+pub mod service_accounts;
 pub mod users;

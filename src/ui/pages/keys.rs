@@ -219,6 +219,7 @@ impl KeyFilters {
             limit: None,
             search: Some(self.search.get_untracked()),
             status: self.status_sent(),
+            service_account_id: None,
         }
     }
 
@@ -229,6 +230,7 @@ impl KeyFilters {
             search: Some(self.search.get_untracked()),
             status: self.status_sent(),
             owner_user_id: None,
+            service_account_id: None,
         }
     }
 }
@@ -305,6 +307,7 @@ fn CreateKeyDialog(
                     expires_at: expiry_days.get().map(days_from_now),
                     permissions,
                     check_ids,
+                    service_account_id: None,
                 } });
             }>
                 <h2 id="create-key-title">"Create an API key"</h2>
@@ -436,7 +439,7 @@ mod tests {
         assert_eq!(days(must_expire), [Some(30), Some(90), Some(365)]);
         let at_most_60 = KeyPolicy {
             max_key_lifetime_days: Some(60),
-            require_expiry: false,
+            ..KeyPolicy::default()
         };
         assert_eq!(days(at_most_60.clone()), [Some(30), Some(60)]);
         assert_eq!(

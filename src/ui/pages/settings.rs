@@ -92,6 +92,7 @@ fn PolicyForm(current: KeyPolicy, save: ServerAction<SetKeyPolicy>) -> impl Into
             save.dispatch(SetKeyPolicy { request: SetKeyPolicyRequest {
                 max_key_lifetime_days: Some(max),
                 require_expiry: Some(require_expiry),
+                require_service_key_guard: None,
             } });
         }>
             <label for="policy-max-days">"Maximum key lifetime, in days"</label>

@@ -13,7 +13,7 @@ use crate::domain::time::rfc3339;
 use crate::domain::time::Millis;
 use crate::domain::{
     ids::{AccountId, KeyId, MembershipId, UserId},
-    views::{Key, KeyKind, KeyStatus, User},
+    views::{Key, KeyKind, KeyStatus, ServiceAccountRef, User},
     Grant, Role,
 };
 use crate::server::audit::{Event, Target};
@@ -32,6 +32,8 @@ pub enum Owner<'a> {
         user_id: &'a UserId,
         membership_id: Option<&'a MembershipId>,
     },
+    /// A service account's key: acts with its role, dies with its deletion.
+    Service(&'a ServiceAccountRef),
     /// A legacy account key: nobody's, acting as Admin (imported, never created).
     Account,
 }
@@ -42,6 +44,8 @@ pub struct NewKey<'a> {
     pub owner: Owner<'a>,
     /// The key that creates this one, when a program does it with a key.
     pub created_by_key_id: Option<&'a KeyId>,
+    /// The person who creates it (`None` when a key or the command line does).
+    pub created_by_user: Option<&'a User>,
     pub name: &'a str,
     pub secret_hash: &'a str,
     pub hint: &'a str,
@@ -55,12 +59,21 @@ pub struct NewKey<'a> {
 
 impl NewKey<'_> {
     /// The view of this key as it was just stored, so creating a key needs no read-back.
-    pub fn view(&self, owner: User, effective_role: Role) -> Key {
+    pub fn view(&self, owner: Option<User>, effective_role: Role) -> Key {
+        let service_account = match self.owner {
+            Owner::Service(service_account) => Some(service_account.clone()),
+            Owner::Person { .. } | Owner::Account => None,
+        };
         Key {
             id: self.id.clone(),
             name: self.name.to_string(),
-            kind: KeyKind::User,
-            owner: Some(owner),
+            kind: match self.owner {
+                Owner::Person { .. } => KeyKind::User,
+                Owner::Service(_) => KeyKind::Service,
+                Owner::Account => KeyKind::LegacyAccount,
+            },
+            owner,
+            service_account,
             hint: self.hint.to_string(),
             role_cap: self.role_cap,
             effective_role,
@@ -74,6 +87,9 @@ impl NewKey<'_> {
             usage_7d: vec![0; USAGE_DAYS],
             leak_reported_at: None,
             rotated_to: None,
+            created_by: self.created_by_user.cloned(),
+            rotated_by: None,
+            rotated_at: None,
             allowed_cidrs: self.allowed_cidrs.iter().map(IpNet::to_string).collect(),
             rate_limit_per_minute: self.rate_limit_per_minute,
             expires_in_days: expires_in_days(self.now, self.expires_at),
@@ -117,8 +133,16 @@ pub async fn insert(pool: &Pool, key: &NewKey<'_>, event: Event) -> Result<Inser
         }
     }
     insert_row(&mut transaction, key).await?;
-    let owner = event.actor.user.as_ref().map(|owner| owner.email.clone());
+    let (owner, service_account) = match key.owner {
+        Owner::Person { .. } => (
+            event.actor.user.as_ref().map(|owner| owner.email.clone()),
+            None,
+        ),
+        Owner::Service(service_account) => (None, Some(service_account)),
+        Owner::Account => (None, None),
+    };
     let event = event.target(Target::key(key.id, key.name)).details(json!({
+        "service_account": service_account,
         "role_cap": key.role_cap.map(Role::as_str),
         "expires_at": key.expires_at.map(rfc3339),
         "parent_key_id": key.created_by_key_id,
@@ -257,6 +281,11 @@ pub struct Successor<'a> {
     pub hint: &'a str,
     pub now: Millis,
     pub expires_at: Option<Millis>,
+    /// The person rotating (the key page names them).
+    pub created_by_user: Option<&'a UserId>,
+    /// A hand-over: the successor — and the old key, for its grace — belong to this service
+    /// account instead of the person, outside any line of keys.
+    pub to_service_account: Option<&'a ServiceAccountRef>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -286,12 +315,19 @@ pub async fn rotate(
             return Ok(Rotated::NoLonger);
         }
     }
+    let hand_over = successor
+        .to_service_account
+        .map(|service_account| &service_account.id);
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, user_id, membership_id, created_by_key_id, kind, name, \
                                secret_hash, hint, role_cap, created_at, expires_at, allowed_cidrs, \
-                               rate_limit_per_minute, bound_to_key_id, permissions, check_ids) \
-         SELECT $1, account_id, user_id, membership_id, created_by_key_id, kind, name, $2, $3, \
-                role_cap, $4, $5, allowed_cidrs, rate_limit_per_minute, $8, permissions, check_ids \
+                               rate_limit_per_minute, bound_to_key_id, permissions, check_ids, \
+                               service_account_id, created_by_user_id) \
+         SELECT $1, account_id, CASE WHEN $9 IS NULL THEN user_id END, \
+                CASE WHEN $9 IS NULL THEN membership_id END, created_by_key_id, \
+                CASE WHEN $9 IS NULL THEN kind ELSE 'legacy_account' END, name, $2, $3, \
+                role_cap, $4, $5, allowed_cidrs, rate_limit_per_minute, $8, permissions, check_ids, \
+                COALESCE($9, service_account_id), $10 \
          FROM api_keys WHERE id = $6 AND account_id = $7",
     )
     .bind(successor.id)
@@ -302,8 +338,24 @@ pub async fn rotate(
     .bind(&old.id)
     .bind(account_id)
     .bind(bound.then_some(&old.id))
+    .bind(hand_over)
+    .bind(successor.created_by_user)
     .execute(&mut *transaction)
     .await?;
+    if let Some(service_account) = hand_over {
+        // The old secret speaks for the service account too for its grace, so that removing
+        // the person does not stop what runs on it before the successor is in place.
+        sqlx::query(
+            "UPDATE api_keys SET service_account_id = $1, user_id = NULL, membership_id = NULL, \
+                    kind = 'legacy_account' \
+             WHERE id = $2 AND account_id = $3 AND kind = 'user'",
+        )
+        .bind(service_account)
+        .bind(&old.id)
+        .bind(account_id)
+        .execute(&mut *transaction)
+        .await?;
+    }
     let marked = sqlx::query(
         "UPDATE api_keys SET rotated_to = $1, \
                 expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 THEN $2 ELSE expires_at END \
@@ -338,6 +390,7 @@ pub async fn rotate(
             "successor_key_id": successor.id,
             "old_key_stops_at": rfc3339(old_stops_at),
             "successor_bound_to_old_key": bound,
+            "to_service_account": successor.to_service_account,
         }));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
     // A key check reads this: every instance must forget the account's keys.
@@ -382,19 +435,27 @@ async fn insert_row(
     transaction: &mut Transaction<'static, Any>,
     key: &NewKey<'_>,
 ) -> Result<(), sqlx::Error> {
-    let (kind, user_id, membership_id) = match key.owner {
+    // A service key is stored as a key without a person (see the service accounts migration).
+    let (kind, user_id, membership_id, service_account_id) = match key.owner {
         Owner::Person {
             user_id,
             membership_id,
-        } => (KeyKind::User, Some(user_id), membership_id),
-        Owner::Account => (KeyKind::LegacyAccount, None, None),
+        } => (KeyKind::User, Some(user_id), membership_id, None),
+        Owner::Service(service_account) => (
+            KeyKind::LegacyAccount,
+            None,
+            None,
+            Some(&service_account.id),
+        ),
+        Owner::Account => (KeyKind::LegacyAccount, None, None, None),
     };
     let (permissions, check_ids) = key.grant.to_stored();
     sqlx::query(
         "INSERT INTO api_keys (id, account_id, user_id, membership_id, created_by_key_id, kind, name, \
                                secret_hash, hint, role_cap, created_at, expires_at, allowed_cidrs, \
-                               rate_limit_per_minute, permissions, check_ids) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                               rate_limit_per_minute, permissions, check_ids, service_account_id, \
+                               created_by_user_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(key.id)
     .bind(key.account_id)
@@ -412,6 +473,8 @@ async fn insert_row(
     .bind(key.rate_limit_per_minute.map(i64::from))
     .bind(permissions)
     .bind(check_ids)
+    .bind(service_account_id)
+    .bind(key.created_by_user.map(|user| &user.id))
     .execute(&mut **transaction)
     .await?;
     Ok(())

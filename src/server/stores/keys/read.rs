@@ -6,8 +6,8 @@ use crate::domain::key_state::{effective_role, expires_in_days, status};
 use crate::domain::time::rfc3339;
 use crate::domain::time::Millis;
 use crate::domain::{
-    ids::{AccountId, KeyId, UserId},
-    views::{Key, KeyKind, KeyStatus, PermissionUse, User},
+    ids::{AccountId, KeyId, ServiceAccountId, UserId},
+    views::{Key, KeyKind, KeyStatus, PermissionUse, ServiceAccountRef, User},
     Grant, Permission, Role,
 };
 use crate::server::db::Pool;
@@ -38,13 +38,28 @@ struct KeyRecord {
     rate_limit_per_minute: Option<i64>,
     permissions: Option<String>,
     check_ids: Option<String>,
+    service_account_id: Option<ServiceAccountId>,
+    service_account_name: Option<String>,
+    created_by_user_id: Option<UserId>,
+    creator_email: Option<String>,
+    rotator_user_id: Option<UserId>,
+    rotator_email: Option<String>,
+    rotated_at: Option<Millis>,
+}
+
+fn user_of(id: Option<UserId>, email: Option<String>) -> Option<User> {
+    match (id, email) {
+        (Some(id), Some(email)) => Some(User { id, email }),
+        _ => None,
+    }
 }
 
 impl KeyRecord {
     fn view(self, now: Millis) -> Key {
         let effective_role = effective_role(self.kind, self.role_cap, self.owner_role);
-        let owner = match (self.user_id, self.email) {
-            (Some(id), Some(email)) => Some(User { id, email }),
+        let owner = user_of(self.user_id, self.email);
+        let service_account = match (self.service_account_id, self.service_account_name) {
+            (Some(id), Some(name)) => Some(ServiceAccountRef { id, name }),
             _ => None,
         };
         let grant = Grant::from_stored(self.permissions.as_deref(), self.check_ids.as_deref());
@@ -53,6 +68,7 @@ impl KeyRecord {
             name: self.name,
             kind: self.kind,
             owner,
+            service_account,
             hint: self.hint,
             role_cap: self.role_cap,
             // A key whose owner has left can do nothing; it is shown with the lowest role.
@@ -67,6 +83,9 @@ impl KeyRecord {
             usage_7d: vec![0; USAGE_DAYS],
             leak_reported_at: self.leak_reported_at.map(rfc3339),
             rotated_to: self.rotated_to,
+            created_by: user_of(self.created_by_user_id, self.creator_email),
+            rotated_by: user_of(self.rotator_user_id, self.rotator_email),
+            rotated_at: self.rotated_at.map(rfc3339),
             allowed_cidrs: networks::from_stored(&self.allowed_cidrs)
                 .iter()
                 .map(IpNet::to_string)
@@ -84,20 +103,34 @@ impl KeyRecord {
     }
 }
 
-const KEY_COLUMNS: &str =
-    "SELECT k.id, k.name, k.kind, k.user_id, u.email, k.hint, k.role_cap, m.role AS owner_role, \
+/// A key with its owner — a person through the membership it was made in, or a service
+/// account (live: a deleted one gives its keys no role) — who made it, and who rotated it.
+const KEY_COLUMNS: &str = "SELECT k.id, k.name, \
+            CASE WHEN k.service_account_id IS NOT NULL THEN 'service' ELSE k.kind END AS kind, \
+            k.user_id, u.email, k.hint, k.role_cap, \
+            COALESCE(m.role, CASE WHEN s.deleted_at IS NULL THEN s.role END) AS owner_role, \
             k.created_at, k.last_used_at, k.last_used_ip, k.expires_at, k.revoked_at, \
             k.created_by_key_id, k.leak_reported_at, k.rotated_to, k.allowed_cidrs, \
-            k.rate_limit_per_minute, k.permissions, k.check_ids \
+            k.rate_limit_per_minute, k.permissions, k.check_ids, \
+            k.service_account_id, s.name AS service_account_name, \
+            k.created_by_user_id, cu.email AS creator_email, \
+            r.created_by_user_id AS rotator_user_id, ru.email AS rotator_email, \
+            r.created_at AS rotated_at \
      FROM api_keys k \
      LEFT JOIN memberships m ON m.id = k.membership_id \
-     LEFT JOIN users u ON u.id = k.user_id";
+     LEFT JOIN users u ON u.id = k.user_id \
+     LEFT JOIN service_accounts s ON s.id = k.service_account_id \
+     LEFT JOIN users cu ON cu.id = k.created_by_user_id \
+     LEFT JOIN api_keys r ON r.id = k.rotated_to \
+     LEFT JOIN users ru ON ru.id = r.created_by_user_id";
 
 /// Which keys of an account a list shows, and from where.
 pub struct KeyQuery<'a> {
     pub account_id: &'a AccountId,
     /// Only this person's keys.
     pub owner: Option<&'a UserId>,
+    /// Only this service account's keys.
+    pub service_account: Option<&'a ServiceAccountId>,
     /// A `LIKE` pattern for the lower-cased name or hint (`paging::search_pattern`).
     pub search: Option<String>,
     pub status: Option<KeyStatusFilter>,
@@ -120,6 +153,10 @@ pub async fn page(
     if let Some(owner) = query.owner {
         let owner = conditions.text(owner.as_str());
         conditions.and(format!("k.user_id = {owner}"));
+    }
+    if let Some(service_account) = query.service_account {
+        let service_account = conditions.text(service_account.as_str());
+        conditions.and(format!("k.service_account_id = {service_account}"));
     }
     if let Some(pattern) = &query.search {
         let pattern = conditions.text(pattern.as_str());

@@ -3,7 +3,7 @@
 
 use crate::domain::time::Millis;
 use crate::domain::{
-    ids::{AccountId, KeyId, MembershipId, UserId},
+    ids::{AccountId, KeyId, MembershipId, ServiceAccountId, UserId},
     views::KeyKind,
     Grant, Role,
 };
@@ -12,8 +12,9 @@ use crate::server::keys::networks;
 use ipnet::IpNet;
 
 /// What verification needs, read in one indexed query together with the owner's *current*
-/// role in the membership the key was created in (NULL once that membership is gone — even if
-/// the person has since joined the account again).
+/// role: in the membership the key was created in (NULL once that membership is gone — even if
+/// the person has since joined the account again), or the service account's (NULL once it is
+/// deleted).
 #[derive(sqlx::FromRow)]
 pub struct KeyForVerification {
     pub id: KeyId,
@@ -23,6 +24,9 @@ pub struct KeyForVerification {
     pub user_id: Option<UserId>,
     pub email: Option<String>,
     pub kind: KeyKind,
+    /// The service account that owns it (`kind` is then `Service`), with its current name.
+    pub service_account_id: Option<ServiceAccountId>,
+    pub service_account_name: Option<String>,
     pub role_cap: Option<Role>,
     pub owner_role: Option<Role>,
     pub membership_id: Option<MembershipId>,
@@ -77,14 +81,18 @@ pub async fn find_for_verification(
     secret_hash: &str,
 ) -> Result<Option<KeyForVerification>, sqlx::Error> {
     let key: Option<KeyForVerification> = sqlx::query_as(
-        "SELECT k.id, k.account_id, a.name AS account_name, k.name, k.user_id, u.email, k.kind, k.role_cap, \
-                m.role AS owner_role, k.membership_id, k.expires_at, k.revoked_at, k.created_at, \
+        "SELECT k.id, k.account_id, a.name AS account_name, k.name, k.user_id, u.email, \
+                CASE WHEN k.service_account_id IS NOT NULL THEN 'service' ELSE k.kind END AS kind, \
+                k.service_account_id, s.name AS service_account_name, k.role_cap, \
+                COALESCE(m.role, CASE WHEN s.deleted_at IS NULL THEN s.role END) AS owner_role, \
+                k.membership_id, k.expires_at, k.revoked_at, k.created_at, \
                 a.max_key_lifetime_days, k.allowed_cidrs, k.rate_limit_per_minute, k.permissions, \
                 k.check_ids, k.created_by_key_id, k.bound_to_key_id \
          FROM api_keys k \
          JOIN accounts a ON a.id = k.account_id \
          LEFT JOIN memberships m ON m.id = k.membership_id \
          LEFT JOIN users u ON u.id = k.user_id \
+         LEFT JOIN service_accounts s ON s.id = k.service_account_id \
          WHERE k.secret_hash = $1",
     )
     .bind(secret_hash)
