@@ -61,10 +61,11 @@ fn KeyRow(
     show_owner: bool,
 ) -> impl IntoView {
     let (status_label, status_class) = status_badge(&key);
-    let owner = match (&key.kind, &key.owner) {
-        (KeyKind::LegacyAccount, _) => "Legacy account key".to_string(),
-        (_, Some(owner)) => owner.email.clone(),
-        (_, None) => "—".to_string(),
+    let owner = match (&key.kind, &key.owner, &key.service_account) {
+        (KeyKind::LegacyAccount, _, _) => "Legacy account key".to_string(),
+        (_, _, Some(service_account)) => format!("Service account {}", service_account.name),
+        (_, Some(owner), _) => owner.email.clone(),
+        (_, None, _) => "—".to_string(),
     };
     let last_used = last_used(&key);
     // The time itself is beside it: the badge says what to do about it.

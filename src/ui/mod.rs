@@ -7,3 +7,4 @@ pub mod key_table;
 pub mod layout;
 pub mod pages;
 pub mod paging;
+pub mod service_accounts;

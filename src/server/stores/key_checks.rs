@@ -117,11 +117,19 @@ mod tests {
                 "key.revoked",
                 "key.rotated",
                 "key.leak_reported",
-                "policy.changed"
+                "policy.changed",
+                "service_account.deleted",
+                "key.adopted"
             ]
         );
         // A rename does not; a change of guards does.
         assert!(!changes_key_checks(AuditAction::KeyUpdated, false));
         assert!(changes_key_checks(AuditAction::KeyUpdated, true));
+        // A service account's new name or custodians do not; its new role does.
+        assert!(!changes_key_checks(
+            AuditAction::ServiceAccountUpdated,
+            false
+        ));
+        assert!(changes_key_checks(AuditAction::ServiceAccountUpdated, true));
     }
 }

@@ -1,4 +1,5 @@
 use crate::api::keys::{list_account_keys, RevokeKey};
+use crate::api::service_accounts::AdoptAccountKey;
 use crate::domain::{
     views::{Key, KeyKind, Me},
     Permission,
@@ -27,11 +28,13 @@ fn AccountKeys(me: Me) -> impl IntoView {
     }
     let session = use_session();
     let revoke = ServerAction::<RevokeKey>::new();
+    let adopt = ServerAction::<AdoptAccountKey>::new();
     let filters = KeyFilters::new();
     let reloads = move || {
         (
             session.version.get(),
             revoke.version().get(),
+            adopt.version().get(),
             filters.tracked(),
         )
     };
@@ -59,15 +62,16 @@ fn AccountKeys(me: Me) -> impl IntoView {
             {move || Suspend::new(async move {
                 match keys.await {
                     Ok(list) => {
-                        let has_legacy = list.keys.iter().any(|key| key.kind == KeyKind::LegacyAccount && key.revoked_at.is_none());
+                        let legacy: Vec<Key> = list.keys.iter().filter(|key| key.kind == KeyKind::LegacyAccount && key.revoked_at.is_none()).cloned().collect();
                         let first = list.keys;
                         view! {
-                            {has_legacy.then(|| view! {
+                            {(!legacy.is_empty()).then(|| view! {
                                 <p class="notice">
                                     <strong>"Legacy account keys are deprecated."</strong>
                                     " They act as Admin with no person behind them and cannot be created any more. "
-                                    "Ask each integration's owner to create a user key, then revoke the legacy key."
+                                    "Adopt each into a service account below, or ask its integration's owner to create a key of their own and revoke the legacy key."
                                 </p>
+                                <crate::ui::service_accounts::AdoptLegacyKeys legacy adopt />
                             })}
                             {if first.is_empty() && filters.active() {
                                 view! { <div class="empty"><p>"No keys match these filters."</p></div> }.into_any()

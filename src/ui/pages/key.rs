@@ -69,10 +69,16 @@ fn KeySheet(
     is_admin: bool,
 ) -> impl IntoView {
     let (status_label, status_class) = status_badge(&key);
-    let owner = match (&key.kind, &key.owner) {
-        (KeyKind::LegacyAccount, _) => "No one: a legacy account key, acting as Admin".to_string(),
-        (_, Some(owner)) => owner.email.clone(),
-        (_, None) => "—".to_string(),
+    let owner = match (&key.kind, &key.owner, &key.service_account) {
+        (KeyKind::LegacyAccount, _, _) => {
+            "No one: a legacy account key, acting as Admin".to_string()
+        }
+        (KeyKind::Service, _, Some(service_account)) => format!(
+            "Service account {}: acts with its role, whoever made the key",
+            service_account.name
+        ),
+        (_, Some(owner), _) => owner.email.clone(),
+        (_, None, _) => "—".to_string(),
     };
     // A user key is made by its owner: in the app, or by a program holding another of their keys.
     let made_by = match (&key.kind, &key.owner, &key.created_by_key_id) {
@@ -84,8 +90,25 @@ fn KeySheet(
         }
             .into_any(),
         (_, Some(owner), None) => view! { {format!("{}, signed in", owner.email)} }.into_any(),
+        (KeyKind::Service, _, Some(parent)) => view! {
+            "The service account's key "
+            <a href=format!("/keys/{parent}")>{parent.to_string()}</a>
+        }
+            .into_any(),
+        (KeyKind::Service, _, None) => match &key.created_by {
+            Some(person) => view! { {format!("{}, signed in", person.email)} }.into_any(),
+            None => "Adopted from a legacy account key".into_any(),
+        },
         _ => "—".into_any(),
     };
+    // Who rotated it, and when: with service keys, often someone else than who made it.
+    let rotated = key.rotated_at.clone().map(|at| {
+        let by = key.rotated_by.as_ref().map_or_else(
+            || "Rotated".to_string(),
+            |person| format!("Rotated by {} ", person.email),
+        );
+        view! { <span class="muted small block">{by} <RelativeTime at /></span> }
+    });
     let role_note = match key.role_cap {
         Some(cap) => format!(
             "capped at {}: acts with the lower of the cap and the owner's role",
@@ -190,7 +213,7 @@ fn KeySheet(
         <dl class="facts">
             <dt>"Owner"</dt><dd>{owner}</dd>
             <dt>"Created by"</dt><dd>{made_by}</dd>
-            <dt>"Created"</dt><dd><RelativeTime at=key.created_at.clone() /></dd>
+            <dt>"Created"</dt><dd><RelativeTime at=key.created_at.clone() />{rotated}</dd>
             <dt>"Role"</dt><dd><RoleBadge role=key.effective_role /> " " <span class="muted small">{role_note}</span></dd>
             <dt>"Permissions"</dt><dd data-testid="key-permissions">{grant_words}
                 <span class="muted small block">"It acts only where both its role and these allow."</span></dd>

@@ -372,7 +372,7 @@ fn rate_typed(text: &str) -> Option<i64> {
 
 /// An RFC 3339 time `days` from now, by the browser's clock (the server checks it is future),
 /// less a minute: a browser clock a little ahead must not make "the longest allowed" too long.
-fn days_from_now(days: u32) -> String {
+pub(crate) fn days_from_now(days: u32) -> String {
     #[cfg(feature = "hydrate")]
     {
         let millis = js_sys::Date::now() + f64::from(days) * 86_400_000.0 - 60_000.0;

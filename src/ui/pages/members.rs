@@ -9,6 +9,7 @@ use crate::domain::{
     Permission, Role,
 };
 use crate::ui::components::ColumnHeads;
+use crate::ui::service_accounts::HandOverKeys;
 use crate::ui::{
     components::{
         action_error, input_value, select_value, short_time, ConfirmButton, CopyButton, ErrorNote,
@@ -28,6 +29,7 @@ pub fn MembersPage() -> impl IntoView {
 
 #[component]
 fn Members(me: Me) -> impl IntoView {
+    let section_me = me.clone();
     let session = use_session();
     let is_admin = crate::domain::allows(me.role, me.via, Permission::MembersWrite);
     let my_id = me.user.as_ref().map(|user| user.id.clone());
@@ -166,6 +168,7 @@ fn Members(me: Me) -> impl IntoView {
             }}
         </Transition>
         {is_admin.then(|| view! { <PendingInvites invite /> })}
+        <crate::ui::service_accounts::ServiceAccountsSection me=section_me />
     }
 }
 
@@ -182,6 +185,10 @@ fn MemberRow(
     let select_id = format!("role-{}", member.user.id);
     let email = member.user.email.clone();
     let remove_label = if is_me { "Leave account" } else { "Remove" };
+    // An Admin removing someone first sees their keys, and may hand each over to a service
+    // account so that what runs on it keeps running.
+    let offboarding = RwSignal::new(false);
+    let hand_over = (is_admin && !is_me).then(|| (user_id.to_string(), email.clone()));
     let question = if is_me {
         "Leave this account? Your keys in it stop working.".to_string()
     } else {
@@ -220,14 +227,29 @@ fn MemberRow(
             <td class="row-actions">
                 {(is_admin || is_me)
                     .then(|| {
-                        view! {
+                        let confirm = move || view! {
                             <ConfirmButton
                                 label=remove_label
                                 question=question.clone()
                                 confirm_label=remove_label
-                                on_confirm=move |_| { remove.dispatch(RemoveMember { request: RemoveMemberRequest { user_id: user_id.to_string() } }); }
+                                on_confirm={
+                                    let user_id = user_id.clone();
+                                    move |_| { remove.dispatch(RemoveMember { request: RemoveMemberRequest { user_id: user_id.to_string() } }); }
+                                }
                                 pending=remove.pending()
                             />
+                        };
+                        match hand_over.clone() {
+                            Some((user_id, email)) => view! {
+                                <Show when=move || offboarding.get() fallback=move || view! {
+                                    <button type="button" class="danger-outline" on:click=move |_| offboarding.set(true)>"Remove…"</button>
+                                }>
+                                    <HandOverKeys user_id=user_id.clone() email=email.clone() />
+                                    {confirm.clone()}
+                                    <button type="button" class="secondary" on:click=move |_| offboarding.set(false)>"Not now"</button>
+                                </Show>
+                            }.into_any(),
+                            None => confirm().into_any(),
                         }
                     })}
             </td>

@@ -69,10 +69,15 @@ fn KeyPolicySection(can_set_policy: bool) -> impl IntoView {
 
 /// The policy in words, for members who cannot change it.
 fn describe_policy(policy: &KeyPolicy) -> String {
-    match (policy.max_key_lifetime_days, policy.require_expiry) {
+    let rule = match (policy.max_key_lifetime_days, policy.require_expiry) {
         (Some(days), _) => format!("Keys live at most {days} days."),
         (None, true) => "Every key must have an expiry date.".to_string(),
         (None, false) => "No rules: keys may live as long as their owners choose.".to_string(),
+    };
+    if policy.require_service_key_guard {
+        format!("{rule} Every service-account key must expire or be limited to networks.")
+    } else {
+        rule
     }
 }
 
@@ -80,6 +85,7 @@ fn describe_policy(policy: &KeyPolicy) -> String {
 fn PolicyForm(current: KeyPolicy, save: ServerAction<SetKeyPolicy>) -> impl IntoView {
     let max_days = NodeRef::<leptos::html::Input>::new();
     let require = NodeRef::<leptos::html::Input>::new();
+    let require_guard = NodeRef::<leptos::html::Input>::new();
     let done = move || matches!(save.value().get(), Some(Ok(_)));
     view! {
         <form method="post" on:submit=move |ev| {
@@ -92,7 +98,7 @@ fn PolicyForm(current: KeyPolicy, save: ServerAction<SetKeyPolicy>) -> impl Into
             save.dispatch(SetKeyPolicy { request: SetKeyPolicyRequest {
                 max_key_lifetime_days: Some(max),
                 require_expiry: Some(require_expiry),
-                require_service_key_guard: None,
+                require_service_key_guard: Some(require_guard.get().map(|input| input.checked()).unwrap_or(false)),
             } });
         }>
             <label for="policy-max-days">"Maximum key lifetime, in days"</label>
@@ -102,6 +108,10 @@ fn PolicyForm(current: KeyPolicy, save: ServerAction<SetKeyPolicy>) -> impl Into
             <div class="checkbox">
                 <input id="policy-require-expiry" type="checkbox" node_ref=require checked=current.require_expiry />
                 <label for="policy-require-expiry">"Every new key must have an expiry date"</label>
+            </div>
+            <div class="checkbox">
+                <input id="policy-require-service-guard" type="checkbox" node_ref=require_guard checked=current.require_service_key_guard />
+                <label for="policy-require-service-guard">"Every new service-account key must expire or be limited to networks"</label>
             </div>
             <ErrorNote error=action_error(save.value()) />
             {move || done().then(|| view! { <p class="success" role="status">"Key policy saved."</p> })}
