@@ -346,6 +346,63 @@ async fn a_change_made_on_one_instance_applies_at_once_on_another_that_kept_the_
     }
 }
 
+/// A service account's new role, its deletion, and a legacy key's adoption, made through one
+/// instance, apply on the very next request on another that kept the service key in memory.
+#[tokio::test]
+async fn a_service_accounts_change_on_one_instance_applies_at_once_on_another() {
+    let Some(instances) = spawn_instances(Engine::Postgres, 2, |_| {}).await else {
+        postgres_did_not_answer();
+        return;
+    };
+    let (first, second) = (&instances[0], &instances[1]);
+    let (admin, _) = first.signup("service-instances@example.com").await;
+    let created = admin
+        .call_ok(
+            "service-accounts/create",
+            json!({"name": "CI", "role": "read_write"}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let ci = created["service_account"]["id"].clone();
+    let made = admin
+        .call_ok(
+            "keys/create",
+            json!({"name": "deploy", "service_account_id": ci}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let secret = made["secret"].as_str().unwrap().to_string();
+    assert_eq!(kept_on(first, &secret).await["role"], "read_write");
+    admin
+        .at(second)
+        .call_ok(
+            "service-accounts/update",
+            json!({"service_account_id": ci, "role": "read_only"}),
+            StatusCode::OK,
+        )
+        .await;
+    let me = first
+        .with_key(&secret)
+        .call_ok("auth/me", json!({}), StatusCode::OK)
+        .await;
+    assert_eq!(me["role"], "read_only", "the kept key follows the new role");
+
+    kept_on(first, &secret).await;
+    admin
+        .at(second)
+        .call_ok(
+            "service-accounts/delete",
+            json!({"service_account_id": ci}),
+            StatusCode::OK,
+        )
+        .await;
+    let (status, body) = first
+        .with_key(&secret)
+        .call_json("auth/me", json!({}))
+        .await;
+    assert_error(status, &body, 401, "unauthenticated");
+}
+
 /// A revocation answers as soon as the other live instance acknowledged that it forgot — not
 /// after a cache window — and that instance refuses the key on the very next request. An
 /// instance that is live but silent (here: a heartbeat row kept fresh for an instance that does
