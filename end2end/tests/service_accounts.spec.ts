@@ -20,8 +20,8 @@ test("a service account gets a key, and a leaver's key is handed over to it befo
   await expect(row).toContainText("Deploys from main");
   await expect(row).toContainText("None: the Admins manage its keys");
   await row.getByRole("button", { name: "New key" }).click();
-  await row.getByLabel("Key name").fill("pipeline");
-  await row.getByRole("button", { name: "Create key" }).click();
+  await section.getByLabel("Key name").fill("pipeline");
+  await section.getByRole("button", { name: "Create key" }).click();
   const serviceSecret = (await section.getByTestId("new-key-secret").textContent())!.trim();
   await expect(row.getByRole("cell", { name: "1", exact: true })).toBeVisible();
   const me = await request.post("/api/v1/auth/me", { headers: { Authorization: `Bearer ${serviceSecret}` }, data: {} });
@@ -31,7 +31,8 @@ test("a service account gets a key, and a leaver's key is handed over to it befo
   // Remove the member, replacing their key with one of the service account first.
   const memberRow = page.getByRole("row", { name: new RegExp(leaverEmail.replace(/[.+]/g, "\\$&")) });
   await memberRow.getByRole("button", { name: "Remove…" }).click();
-  const handOver = memberRow.locator(".hand-over");
+  const removal = page.locator("tr.detail-row", { hasText: "Removing" });
+  const handOver = removal.locator(".hand-over");
   await expect(handOver).toContainText("CI deploy");
   await expect(handOver).toContainText("never used");
   await handOver.getByLabel("Replace with a key of").selectOption({ label: "CI (Read & write)" });
@@ -40,8 +41,8 @@ test("a service account gets a key, and a leaver's key is handed over to it befo
   expect(successor).not.toBe(oldSecret);
   await expect(handOver).toContainText("has no active key");
   await page.screenshot({ path: "test-results/hand-over.png", fullPage: true });
-  await memberRow.getByRole("button", { name: "Remove", exact: true }).click();
-  await memberRow.getByRole("button", { name: "Remove", exact: true }).click();
+  await removal.getByRole("button", { name: "Remove", exact: true }).click();
+  await removal.getByRole("button", { name: "Remove", exact: true }).click();
   await expect(page.getByRole("row", { name: new RegExp(leaverEmail.replace(/[.+]/g, "\\$&")) })).toHaveCount(0);
 
   // CI keeps working: the old secret through its grace, and the successor, both for the service account.

@@ -207,9 +207,10 @@ fn ServiceAccountRow(
     let key_days = NodeRef::<leptos::html::Select>::new();
     let select_id = format!("service-role-{id}");
     let name = service_account.name.clone();
-    let save_custodians = {
+    let name_for_legend = StoredValue::new(service_account.name.clone());
+    let save_custodians = Callback::new({
         let id = id.clone();
-        move |_| {
+        move |_: ()| {
             update.dispatch(UpdateServiceAccount {
                 request: UpdateServiceAccountRequest {
                     service_account_id: id.clone(),
@@ -221,8 +222,8 @@ fn ServiceAccountRow(
             });
             editing_custodians.set(false);
         }
-    };
-    let make_key = {
+    });
+    let make_key = Callback::new({
         let id = id.clone();
         move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
@@ -241,7 +242,7 @@ fn ServiceAccountRow(
             });
             making_key.set(false);
         }
-    };
+    });
     let delete_id = id.clone();
     let boxes: Vec<(String, String, String)> = members
         .iter()
@@ -279,16 +280,36 @@ fn ServiceAccountRow(
             <td data-label="Custodians">
                 {custodian_names}
                 {is_admin.then(|| view! {
-                    <button type="button" class="link" on:click=move |_| editing_custodians.update(|open| *open = !*open)>"Change"</button>
+                    " " <button type="button" class="link-button" on:click=move |_| editing_custodians.update(|open| *open = !*open)>"Change"</button>
                 })}
+            </td>
+            <td data-label="Active keys">{service_account.active_keys}</td>
+            <td class="row-actions">
+                {(is_admin || custodian).then(|| view! {
+                    <button type="button" class="secondary" on:click=move |_| making_key.update(|open| *open = !*open)>"New key"</button>
+                })}
+                {is_admin.then(|| view! {
+                    <ConfirmButton
+                        label="Delete"
+                        question=format!("Delete {}? Its {} active key(s) stop working at once.", service_account.name, service_account.active_keys)
+                        confirm_label="Delete service account"
+                        on_confirm=move |_| { delete.dispatch(DeleteServiceAccount { request: ServiceAccountIdRequest { service_account_id: delete_id.clone() } }); }
+                        pending=delete.pending()
+                    />
+                })}
+            </td>
+        </tr>
+        <Show when=move || editing_custodians.get() || making_key.get()>
+            <tr class="detail-row">
+                <td colspan="5">
                 <Show when=move || editing_custodians.get()>
-                    <fieldset class="custodians">
-                        <legend>"Who manages its keys (besides the Admins)"</legend>
+                    <fieldset class="check-scope">
+                        <legend>{format!("Who manages the keys of {} (besides the Admins)", name_for_legend.get_value())}</legend>
                         {boxes.get_value().into_iter().map(|(user_id, email, box_id)| {
                             let checked = chosen.get_untracked().contains(&user_id);
                             let label_for = box_id.clone();
                             view! {
-                                <label for=label_for class="check">
+                                <label for=label_for class="inline block">
                                     <input type="checkbox" id=box_id checked=checked on:change=move |ev| {
                                         let on = event_target_checked(&ev);
                                         chosen.update(|ids| {
@@ -301,17 +322,11 @@ fn ServiceAccountRow(
                             }
                         }).collect_view()}
                         <p class="hint">"With nobody ticked, only the Admins manage its keys."</p>
-                        <button type="button" on:click=save_custodians.clone()>"Save custodians"</button>
+                        <button type="button" on:click=move |_| save_custodians.run(())>"Save custodians"</button>
                     </fieldset>
                 </Show>
-            </td>
-            <td data-label="Active keys">{service_account.active_keys}</td>
-            <td class="row-actions">
-                {(is_admin || custodian).then(|| view! {
-                    <button type="button" class="secondary" on:click=move |_| making_key.update(|open| *open = !*open)>"New key"</button>
-                })}
                 <Show when=move || making_key.get()>
-                    <form method="post" class="inline-form" on:submit=make_key.clone()>
+                    <form method="post" class="inline-form" on:submit=move |ev| make_key.run(ev)>
                         <label for=form_ids.get_value().0>"Key name"</label>
                         <input id=form_ids.get_value().0 required maxlength="100" placeholder="deploy" node_ref=key_name />
                         <label for=form_ids.get_value().1>"Expires"</label>
@@ -323,18 +338,11 @@ fn ServiceAccountRow(
                         </select>
                         <button type="submit">"Create key"</button>
                     </form>
+                    <p class="hint">"The key acts for the service account with its role (capped at yours), and is shown once."</p>
                 </Show>
-                {is_admin.then(|| view! {
-                    <ConfirmButton
-                        label="Delete"
-                        question=format!("Delete {}? Its {} active key(s) stop working at once.", service_account.name, service_account.active_keys)
-                        confirm_label="Delete service account"
-                        on_confirm=move |_| { delete.dispatch(DeleteServiceAccount { request: ServiceAccountIdRequest { service_account_id: delete_id.clone() } }); }
-                        pending=delete.pending()
-                    />
-                })}
-            </td>
-        </tr>
+                </td>
+            </tr>
+        </Show>
     }
 }
 

@@ -209,6 +209,22 @@ fn MemberRow(
             chosen
         }
     });
+    let confirm_remove = {
+        let question = question.clone();
+        let user_id = user_id.clone();
+        move || {
+            let user_id = user_id.clone();
+            view! {
+                <ConfirmButton
+                    label=remove_label
+                    question=question.clone()
+                    confirm_label=remove_label
+                    on_confirm=move |_| { remove.dispatch(RemoveMember { request: RemoveMemberRequest { user_id: user_id.to_string() } }); }
+                    pending=remove.pending()
+                />
+            }
+        }
+    };
     view! {
         <tr>
             <td data-label="Email">{member.user.email.clone()} {is_me.then(|| view! { <span class="muted">" (you)"</span> })}</td>
@@ -227,33 +243,31 @@ fn MemberRow(
             <td class="row-actions">
                 {(is_admin || is_me)
                     .then(|| {
-                        let confirm = move || view! {
-                            <ConfirmButton
-                                label=remove_label
-                                question=question.clone()
-                                confirm_label=remove_label
-                                on_confirm={
-                                    let user_id = user_id.clone();
-                                    move |_| { remove.dispatch(RemoveMember { request: RemoveMemberRequest { user_id: user_id.to_string() } }); }
-                                }
-                                pending=remove.pending()
-                            />
-                        };
                         match hand_over.clone() {
-                            Some((user_id, email)) => view! {
-                                <Show when=move || offboarding.get() fallback=move || view! {
+                            Some(_) => view! {
+                                <Show when=move || !offboarding.get()>
                                     <button type="button" class="danger-outline" on:click=move |_| offboarding.set(true)>"Remove…"</button>
-                                }>
-                                    <HandOverKeys user_id=user_id.clone() email=email.clone() />
-                                    {confirm.clone()}
-                                    <button type="button" class="secondary" on:click=move |_| offboarding.set(false)>"Not now"</button>
                                 </Show>
                             }.into_any(),
-                            None => confirm().into_any(),
+                            None => confirm_remove.clone()().into_any(),
                         }
                     })}
             </td>
         </tr>
+        {hand_over.map(|(user_id, email)| view! {
+            <Show when=move || offboarding.get()>
+                <tr class="detail-row">
+                    <td colspan="4">
+                        <h3 class="small-heading">{format!("Removing {email}")}</h3>
+                        <HandOverKeys user_id=user_id.clone() email=email.clone() />
+                        <div class="actions">
+                            {confirm_remove.clone()}
+                            <button type="button" class="secondary" on:click=move |_| offboarding.set(false)>"Not now"</button>
+                        </div>
+                    </td>
+                </tr>
+            </Show>
+        })}
     }
 }
 
