@@ -225,7 +225,9 @@ fn MemberRow(
             }
         }
     };
-    view! {
+    // Erased in two parts: as one type, the row and its hand-over are too deep for a release
+    // build of the server.
+    let row = view! {
         <tr>
             <td data-label="Email">{member.user.email.clone()} {is_me.then(|| view! { <span class="muted">" (you)"</span> })}</td>
             <td data-label="Role">
@@ -254,7 +256,9 @@ fn MemberRow(
                     })}
             </td>
         </tr>
-        {hand_over.map(|(user_id, email)| view! {
+    }
+    .into_any();
+    let removal = hand_over.map(|(user_id, email)| view! {
             <Show when=move || offboarding.get()>
                 <tr class="detail-row">
                     <td colspan="4">
@@ -267,8 +271,9 @@ fn MemberRow(
                     </td>
                 </tr>
             </Show>
-        })}
-    }
+        }
+        .into_any());
+    view! { {row} {removal} }
 }
 
 /// The links handed out and not yet used, so an Admin can see who may still join — and take a
