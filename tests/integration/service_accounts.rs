@@ -265,6 +265,20 @@ async fn custodians_and_admins_manage_a_service_accounts_keys_in_a_browser_and_n
                 StatusCode::OK,
             )
             .await;
+        // An Admin's key for it acts as Admin: its custodian below that may revoke it, but not
+        // rotate it (the new secret would act above them).
+        let (strong, _) = service_key(&admin, &deploy, json!({"name": "admin deploy"})).await;
+        assert_eq!(strong["effective_role"], "admin");
+        let (status, body) = custodian
+            .call_json(
+                "keys/rotate",
+                json!({"key_id": strong["id"], "grace_seconds": 0}),
+            )
+            .await;
+        assert_error(status, &body, 403, "forbidden");
+        custodian
+            .call_ok("keys/revoke", json!({"key_id": strong["id"]}), StatusCode::OK)
+            .await;
 
         // Custodians must be members; bad input names its field.
         let (status, body) = admin

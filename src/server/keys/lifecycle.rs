@@ -528,6 +528,14 @@ pub async fn rotate(
             "This key was made by another key: hand over the key above it in its line instead.",
         ));
     }
+    // A rotation hands its caller the new secret: a custodian below the service account's role
+    // must not receive one that acts above them (as a key they create is capped at their role).
+    if old.kind == KeyKind::Service && old.effective_role > caller.role {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This key acts above your role: its new secret would too. An Admin rotates it.",
+        ));
+    }
     let through_itself = caller.key_id() == Some(&old.id);
     if old.kind == KeyKind::LegacyAccount {
         return Err(ApiError::conflict(
