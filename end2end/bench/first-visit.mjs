@@ -71,7 +71,9 @@ for (const entry of pages) {
       });
       const started = Date.now();
       await page.goto(`${base}${entry.path}`, { waitUntil: "commit" });
-      await page.locator("body[data-hydrated]").waitFor({ timeout: 60_000 });
+      await page.locator("body[data-hydrated]").waitFor({ timeout: 60_000 }).catch((error) => {
+        throw new Error(`${entry.path} on ${link.name} did not hydrate: ${error.message}`);
+      });
       times.push(Date.now() - started);
       if (new URL(page.url()).pathname !== entry.path) {
         throw new Error(`${entry.path} ended at ${page.url()}: not the page meant`);
