@@ -113,3 +113,21 @@ where
         <ErrorNote error=Signal::derive(move || more.error.get()) />
     }
 }
+
+/// The most members a picker offers (whom to filter the trail by, whom to make a custodian);
+/// an account with more can still type an id where the API takes one.
+pub const PICKER_MEMBERS: i64 = 200;
+
+/// The account's first members, for a picker: fetched again when the session changes.
+pub fn members_for_picker() -> Resource<Result<crate::domain::views::MemberList, ApiError>> {
+    let session = crate::ui::layout::use_session();
+    Resource::new(
+        move || session.version.get(),
+        |_| {
+            crate::api::members::list_members(crate::domain::requests::ListMembersRequest {
+                cursor: None,
+                limit: Some(PICKER_MEMBERS),
+            })
+        },
+    )
+}

@@ -2,14 +2,13 @@
 //! key for one, delete), the hand-over of a leaving member's keys, and adopting legacy keys.
 
 use crate::api::keys::{list_account_keys, CreateKey, RotateKey};
-use crate::api::members::list_members;
 use crate::api::service_accounts::{
     list_service_accounts, AdoptAccountKey, CreateServiceAccount, DeleteServiceAccount,
     UpdateServiceAccount,
 };
 use crate::domain::requests::{
     AdoptKeyRequest, CreateKeyRequest, CreateServiceAccountRequest, ListAccountKeysRequest,
-    ListMembersRequest, RotateKeyRequest, ServiceAccountIdRequest, UpdateServiceAccountRequest,
+    RotateKeyRequest, ServiceAccountIdRequest, UpdateServiceAccountRequest,
 };
 use crate::domain::{
     views::{Key, Me, Member, ServiceAccount},
@@ -57,16 +56,8 @@ pub fn ServiceAccountsSection(me: Me) -> impl IntoView {
         },
         |_| list_service_accounts(),
     );
-    // The custodian picker offers the account's members (the first 200).
-    let members = Resource::new(
-        move || session.version.get(),
-        |_| {
-            list_members(ListMembersRequest {
-                cursor: None,
-                limit: Some(200),
-            })
-        },
-    );
+    // The custodian picker offers the account's members.
+    let members = crate::ui::paging::members_for_picker();
     let name = NodeRef::<leptos::html::Input>::new();
     let description = NodeRef::<leptos::html::Input>::new();
     let role = NodeRef::<leptos::html::Select>::new();

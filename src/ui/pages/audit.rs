@@ -2,13 +2,10 @@
 //! action, person, key and dates, a page at a time; and "Whose key is this?" for a secret found
 //! where it should not be.
 
-use crate::api::{
-    audit::{list_audit_events, FindKey},
-    members::list_members,
-};
+use crate::api::audit::{list_audit_events, FindKey};
 use crate::domain::{
     audit::{AuditAction, AuditEvent, AuditList, Outcome},
-    requests::{AuditListRequest, FindKeyRequest, ListMembersRequest},
+    requests::{AuditListRequest, FindKeyRequest},
     views::{Key, KeyStatus, Me},
     Permission,
 };
@@ -91,16 +88,8 @@ fn AuditLog(me: Me) -> impl IntoView {
             load_more.value().set(None);
         }
     });
-    // The people to filter by: the first 200 members (an account with more can type an id).
-    let members = Resource::new(
-        move || session.version.get(),
-        |_| {
-            list_members(ListMembersRequest {
-                cursor: None,
-                limit: Some(200),
-            })
-        },
-    );
+    // The people to filter by.
+    let members = crate::ui::paging::members_for_picker();
     let account_name = me.account.name.clone();
 
     view! {
