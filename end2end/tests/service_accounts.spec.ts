@@ -24,6 +24,9 @@ test("a service account gets a key, and a leaver's key is handed over to it befo
   await section.getByRole("button", { name: "Create key" }).click();
   const serviceSecret = (await section.getByTestId("new-key-secret").textContent())!.trim();
   await expect(row.getByRole("cell", { name: "1", exact: true })).toBeVisible();
+  // Its keys are listed under it, for its custodians and the Admins to revoke or rotate.
+  await row.getByRole("button", { name: "Keys" }).click();
+  await expect(section.locator("tr.detail-row").getByRole("link", { name: "pipeline" })).toBeVisible();
   const me = await request.post("/api/v1/auth/me", { headers: { Authorization: `Bearer ${serviceSecret}` }, data: {} });
   expect(me.status()).toBe(200);
   expect((await me.json()).via).toBe("service_key");

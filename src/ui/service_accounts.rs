@@ -1,14 +1,14 @@
 //! Service accounts in the UI: their section of the Members page (create, role, custodians, a
 //! key for one, delete), the hand-over of a leaving member's keys, and adopting legacy keys.
 
-use crate::api::keys::{list_account_keys, CreateKey, RotateKey};
+use crate::api::keys::{list_account_keys, list_keys, CreateKey, RevokeKey, RotateKey};
 use crate::api::service_accounts::{
     list_service_accounts, AdoptAccountKey, CreateServiceAccount, DeleteServiceAccount,
     UpdateServiceAccount,
 };
 use crate::domain::requests::{
     AdoptKeyRequest, CreateKeyRequest, CreateServiceAccountRequest, ListAccountKeysRequest,
-    RotateKeyRequest, ServiceAccountIdRequest, UpdateServiceAccountRequest,
+    ListKeysRequest, RotateKeyRequest, ServiceAccountIdRequest, UpdateServiceAccountRequest,
 };
 use crate::domain::{
     views::{Key, Me, Member, ServiceAccount},
@@ -177,6 +177,7 @@ fn ServiceAccountRow(
     });
     let editing_custodians = RwSignal::new(false);
     let making_key = RwSignal::new(false);
+    let showing_keys = RwSignal::new(false);
     let chosen: RwSignal<Vec<String>> = RwSignal::new(
         service_account
             .custodians
@@ -199,6 +200,7 @@ fn ServiceAccountRow(
     let select_id = format!("service-role-{id}");
     let name = service_account.name.clone();
     let name_for_legend = StoredValue::new(service_account.name.clone());
+    let keys_of = StoredValue::new(id.clone());
     let save_custodians = Callback::new({
         let id = id.clone();
         move |_: ()| {
@@ -279,6 +281,7 @@ fn ServiceAccountRow(
             <td data-label="Active keys">{service_account.active_keys}</td>
             <td class="row-actions">
                 {(is_admin || custodian).then(|| view! {
+                    <button type="button" class="secondary" on:click=move |_| showing_keys.update(|open| *open = !*open)>"Keys"</button>
                     <button type="button" class="secondary" on:click=move |_| making_key.update(|open| *open = !*open)>"New key"</button>
                 })}
                 {is_admin.then(|| view! {
@@ -295,7 +298,7 @@ fn ServiceAccountRow(
     }
     .into_any();
     let details = view! {
-        <Show when=move || editing_custodians.get() || making_key.get()>
+        <Show when=move || editing_custodians.get() || making_key.get() || showing_keys.get()>
             <tr class="detail-row">
                 <td colspan="5">
                 <Show when=move || editing_custodians.get()>
@@ -336,12 +339,61 @@ fn ServiceAccountRow(
                     </form>
                     <p class="hint">"The key acts for the service account with its role (capped at yours), and is shown once."</p>
                 </Show>
+                <Show when=move || showing_keys.get()>
+                    <ServiceAccountKeys service_account_id=keys_of.get_value() />
+                </Show>
                 </td>
             </tr>
         </Show>
     }
     .into_any();
     view! { {row} {details} }
+}
+
+/// A service account's keys, for its custodians and the Admins: each can be revoked or rotated
+/// here (a rotation's new secret is shown once, below the list's errors).
+#[component]
+fn ServiceAccountKeys(service_account_id: String) -> impl IntoView {
+    let revoke = ServerAction::<RevokeKey>::new();
+    let rotate = ServerAction::<RotateKey>::new();
+    let keys = Resource::new(
+        move || (revoke.version().get(), rotate.version().get()),
+        move |_| {
+            list_keys(ListKeysRequest {
+                cursor: None,
+                limit: Some(50),
+                search: None,
+                status: None,
+                service_account_id: Some(service_account_id.clone()),
+            })
+        },
+    );
+    let error = Signal::derive(move || {
+        action_error(revoke.value())
+            .get()
+            .or_else(|| action_error(rotate.value()).get())
+    });
+    view! {
+        <ErrorNote error />
+        {move || rotate.value().get().and_then(Result::ok).map(|rotated| view! {
+            <SecretOnce name=rotated.key.name.clone() secret=rotated.secret
+                note="Put it where the old key was used; the old secret works until its grace ends." />
+        })}
+        <Transition fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match keys.await {
+                    Ok(list) if list.keys.is_empty() => view! { <p class="muted">"It has no key yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <crate::ui::key_table::KeyTable keys=list.keys revoke rotate show_owner=false />
+                        {list.next_cursor.is_some().then(|| view! {
+                            <p class="hint">"Its 50 newest keys."</p>
+                        })}
+                    }.into_any(),
+                    Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
 }
 
 /// The grace choices a hand-over offers, in seconds.
