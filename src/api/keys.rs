@@ -189,10 +189,7 @@ pub async fn report_leak(#[server(flatten)] request: ReportLeakRequest) -> Resul
 pub async fn list_account_keys(
     #[server(flatten)] request: ListAccountKeysRequest,
 ) -> Result<KeyList, ApiError> {
-    use crate::domain::{
-        ids::{ServiceAccountId, UserId},
-        Permission,
-    };
+    use crate::domain::{ids::UserId, Permission};
     use crate::server::caller::authorize;
     use crate::server::keys::lifecycle::{self, ListedOwner};
     use crate::server::paging::present;
@@ -209,9 +206,8 @@ pub async fn list_account_keys(
     let owner = present(&owner_user_id)
         .map(|id| UserId::parse("owner_user_id", id))
         .transpose()?;
-    let service_account = present(&service_account_id)
-        .map(|id| ServiceAccountId::parse("service_account_id", id))
-        .transpose()?;
+    let service_account =
+        crate::server::keys::rules::service_account_id("service_account_id", &service_account_id)?;
     let filters = ListKeysRequest {
         cursor,
         limit,

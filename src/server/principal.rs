@@ -120,6 +120,12 @@ impl Principal {
             .unwrap_or_default()
     }
 
+    /// The person acting in a browser (not through a key): who a key made or rotated now was
+    /// made by, as its page shows.
+    pub fn person_in_browser(&self) -> Option<&User> {
+        self.user.as_ref().filter(|_| self.key.is_none())
+    }
+
     /// The acting person, for actions that need one (checked by `authorize`).
     pub fn person(&self) -> Result<&User, ApiError> {
         self.user.as_ref().ok_or_else(ApiError::forbidden)

@@ -11,6 +11,7 @@ use crate::domain::requests::{
     ListKeysRequest, RotateKeyRequest, ServiceAccountIdRequest, UpdateServiceAccountRequest,
 };
 use crate::domain::{
+    inputs::KeyStatusFilter,
     views::{Key, Me, Member, ServiceAccount},
     Permission, Role,
 };
@@ -410,7 +411,6 @@ const GRACE_CHOICES: [(&str, i64); 4] = [
 #[component]
 pub fn HandOverKeys(user_id: String, email: String) -> impl IntoView {
     let rotate = ServerAction::<RotateKey>::new();
-    let owner = user_id.clone();
     let keys = Resource::new(
         move || rotate.version().get(),
         move |_| {
@@ -418,8 +418,8 @@ pub fn HandOverKeys(user_id: String, email: String) -> impl IntoView {
                 cursor: None,
                 limit: Some(200),
                 search: None,
-                status: Some("active".to_string()),
-                owner_user_id: Some(owner.clone()),
+                status: Some(KeyStatusFilter::Active.as_str().to_string()),
+                owner_user_id: Some(user_id.clone()),
                 service_account_id: None,
             })
         },

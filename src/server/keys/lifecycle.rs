@@ -48,9 +48,7 @@ async fn new_owner(
     caller: &Principal,
     service_account_id: Option<String>,
 ) -> Result<NewOwner, ApiError> {
-    let named = crate::server::paging::present(&service_account_id)
-        .map(|id| ServiceAccountId::parse("service_account_id", id))
-        .transpose()?;
+    let named = rules::service_account_id("service_account_id", &service_account_id)?;
     if let (Via::ServiceKey, Some(own)) = (caller.via, &caller.service_account) {
         if named.as_ref().is_some_and(|named| named != &own.id) {
             return Err(ApiError::new(
@@ -226,11 +224,7 @@ pub async fn create(
             (NewOwner::Caller, None) => return Err(ApiError::forbidden()),
         },
         created_by_key_id: caller.key_id(),
-        created_by_user: if caller.key.is_none() {
-            caller.user.as_ref()
-        } else {
-            None
-        },
+        created_by_user: caller.person_in_browser(),
         name: name.as_str(),
         secret_hash: &state.key_hasher.hash(&secret),
         hint: &secret.hint(),
@@ -270,9 +264,7 @@ pub async fn list_own(
     caller: &Principal,
     request: ListKeysRequest,
 ) -> Result<KeyList, ApiError> {
-    let named = crate::server::paging::present(&request.service_account_id)
-        .map(|id| ServiceAccountId::parse("service_account_id", id))
-        .transpose()?;
+    let named = rules::service_account_id("service_account_id", &request.service_account_id)?;
     let own_service_account = caller.service_account.as_ref().map(|own| own.id.clone());
     let service_account = match (named, own_service_account) {
         (Some(named), Some(own)) if named == own => Some(own),
@@ -288,29 +280,15 @@ pub async fn list_own(
         }
         (None, None) => None,
     };
-    match &service_account {
-        Some(id) => {
-            list(
-                state,
-                caller,
-                ListedOwner::ServiceAccount(id),
-                request,
-                "keys/list",
-            )
-            .await
-        }
+    let person;
+    let owner = match &service_account {
+        Some(id) => ListedOwner::ServiceAccount(id),
         None => {
-            let person = caller.person()?.id.clone();
-            list(
-                state,
-                caller,
-                ListedOwner::Person(&person),
-                request,
-                "keys/list",
-            )
-            .await
+            person = caller.person()?.id.clone();
+            ListedOwner::Person(&person)
         }
-    }
+    };
+    list(state, caller, owner, request, "keys/list").await
 }
 
 /// One page of the account's keys, newest first: `owner`'s only. `list` names the operation,
@@ -375,8 +353,21 @@ pub async fn revoke(
     let keys = read::get_all(&state.pool, caller.account_id(), key_ids, now)
         .await?
         .ok_or_else(|| ApiError::not_found("key"))?;
+    // Up to 100 keys, often of one service account: its custodianship is asked once.
+    let mut custodianships: Vec<(ServiceAccountId, bool)> = Vec::new();
     for key in &keys {
-        authorize_key(state, caller, key, KeyChange::Revoke).await?;
+        let custodian = match &key.service_account {
+            Some(owner) => match custodianships.iter().find(|(id, _)| id == &owner.id) {
+                Some((_, custodian)) => *custodian,
+                None => {
+                    let custodian = is_custodian(state, caller, &owner.id).await?;
+                    custodianships.push((owner.id.clone(), custodian));
+                    custodian
+                }
+            },
+            None => false,
+        };
+        caller.authorize_key(key, KeyChange::Revoke, custodian)?;
     }
     let revocations: Vec<_> = keys
         .iter()
@@ -504,9 +495,8 @@ pub async fn rotate(
         .map(Duration::from_secs)
         .filter(|grace| *grace <= MOST_GRACE)
         .ok_or_else(|| ApiError::invalid_input("grace_seconds", "must be 0 to 604800 (7 days)"))?;
-    let to_service_account_id = crate::server::paging::present(&to_service_account_id)
-        .map(|id| ServiceAccountId::parse("to_service_account_id", id))
-        .transpose()?;
+    let to_service_account_id =
+        rules::service_account_id("to_service_account_id", &to_service_account_id)?;
     let now = now_millis();
     let change = if to_service_account_id.is_some() {
         KeyChange::HandOver
@@ -563,11 +553,7 @@ pub async fn rotate(
         hint: &secret.hint(),
         now,
         expires_at,
-        created_by_user: if caller.key.is_none() {
-            caller.user.as_ref().map(|user| &user.id)
-        } else {
-            None
-        },
+        created_by_user: caller.person_in_browser().map(|user| &user.id),
         to_service_account: to_service_account.as_ref(),
     };
     let event = caller.audit(state, AuditAction::KeyRotated);

@@ -170,6 +170,17 @@ pub fn check_key_policy(
     Ok(())
 }
 
+/// An optional service account id of a request (`field` names it in errors); absent or blank is
+/// none.
+pub fn service_account_id(
+    field: &str,
+    raw: &Option<String>,
+) -> Result<Option<crate::domain::ids::ServiceAccountId>, ApiError> {
+    crate::server::paging::present(raw)
+        .map(|id| crate::domain::ids::ServiceAccountId::parse(field, id))
+        .transpose()
+}
+
 /// The account policy's rule for service-account keys, when it has one: an expiry or a
 /// network allowlist, so a machine's key is never valid everywhere forever.
 pub fn check_service_key_policy(
