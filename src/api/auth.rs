@@ -178,7 +178,7 @@ pub async fn whoami() -> Result<Me, ApiError> {
     let grant = caller.key.as_ref().map(|key| &key.grant);
     Ok(Me {
         key_id: caller.key_id().cloned(),
-        permissions: grant.and_then(|grant| grant.permission_list()),
+        permissions: grant.and_then(|grant| grant.permissions.clone()),
         check_ids: grant.and_then(|grant| grant.check_ids.clone()),
         user: caller.user,
         service_account: caller.service_account,

@@ -1,9 +1,9 @@
 use crate::domain::{
     requests::{
         CreateKeyRequest, GetKeyRequest, ListAccountKeysRequest, ListKeysRequest,
-        ReportLeakRequest, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
+        ReportLeakRequest, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest, VerifyKeyRequest,
     },
-    views::{CreatedKey, Empty, KeyList, OneKey, RevokedKeys, RotatedKey},
+    views::{CreatedKey, Empty, KeyList, KeyVerdict, OneKey, RevokedKeys, RotatedKey},
     ApiError,
 };
 use leptos::prelude::*;
@@ -227,4 +227,80 @@ pub async fn list_account_keys(
         (None, None) => ListedOwner::Everyone,
     };
     lifecycle::list(&state, &caller, owner, filters, "account-keys/list").await
+}
+
+/// For a service behind keyward: is the key its client sent good, whose is it, and may it do
+/// what the request needs? Asked with the service's own key (one granted `keys:verify`); the
+/// shown key goes through the same check as a call to keyward's own API — and is counted,
+/// rate-limited and, when refused, recorded in the trail the same way. Always 200: `code` says
+/// what was found. Another account's keys are `unknown`.
+#[server(prefix = "/api", endpoint = "v1/keys/verify", input = Json, output = Json)]
+pub async fn verify_key(
+    #[server(flatten)] request: VerifyKeyRequest,
+) -> Result<KeyVerdict, ApiError> {
+    use crate::domain::{Permission, PermissionName};
+    use crate::server::caller::authorize;
+    use crate::server::keys::verify::{verify, Asked};
+    use crate::server::request::RequestHead;
+    use crate::server::respond::AnswerHeaders;
+
+    let VerifyKeyRequest {
+        secret,
+        permission,
+        client_address,
+    } = request;
+    let (state, caller) = authorize(Permission::KeysVerify).await?;
+    let permission = crate::server::paging::present(&permission)
+        .map(|name| {
+            PermissionName::parse(name).ok_or_else(|| {
+                ApiError::invalid_input(
+                    "permission",
+                    &format!("{name:?} is not a permission name (permissions/list has them all)"),
+                )
+            })
+        })
+        .transpose()?;
+    if let (Some(PermissionName::Own(own)), Some(verifier)) = (&permission, &caller.key) {
+        if !verifier
+            .own_permissions
+            .iter()
+            .any(|(defined, _)| defined == own)
+        {
+            return Err(ApiError::invalid_input(
+                "permission",
+                &format!("{own} is not a permission of this account (permissions/define makes it)"),
+            ));
+        }
+    }
+    let client_address = crate::server::paging::present(&client_address)
+        .map(|text| {
+            text.parse::<std::net::IpAddr>().map_err(|_| {
+                ApiError::invalid_input("client_address", "must be an IPv4 or IPv6 address")
+            })
+        })
+        .transpose()?;
+    let head = RequestHead {
+        address: client_address,
+        ..RequestHead::current(&state)?
+    };
+    let shown_to = serde_json::json!({
+        "verifier_key_id": caller.key_id(),
+        "verifier_key_name": caller.key.as_ref().map(|key| key.name.as_str()),
+    });
+    // The shown key's rate-limit headers are its own business: the body carries them, and the
+    // answer's headers stay the verifier's.
+    let mut shown_key_headers = AnswerHeaders::default();
+    let verified = verify(
+        &state,
+        Asked {
+            token: secret.trim(),
+            permission: permission.as_ref(),
+            head: &head,
+            only_account: Some(caller.account_id()),
+            shown_to,
+        },
+        &mut shown_key_headers,
+    )
+    .await?;
+    Ok(verified.verdict)
 }

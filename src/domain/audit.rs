@@ -79,6 +79,8 @@ audit_actions! {
     ServiceAccountUpdated => "service_account.updated", "Service account changed";
     ServiceAccountDeleted => "service_account.deleted", "Service account deleted";
     KeyAdopted => "key.adopted", "Legacy key adopted";
+    PermissionDefined => "permission.defined", "Permission defined";
+    PermissionUndefined => "permission.undefined", "Permission removed";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +182,8 @@ pub enum TargetKind {
     Check,
     Account,
     ServiceAccount,
+    /// One of the account's own permissions (its name is the id).
+    Permission,
 }
 
 impl TargetKind {
@@ -191,6 +195,7 @@ impl TargetKind {
             TargetKind::Check => "check",
             TargetKind::Account => "account",
             TargetKind::ServiceAccount => "service_account",
+            TargetKind::Permission => "permission",
         }
     }
 }
@@ -355,6 +360,13 @@ impl AuditEvent {
                 "{actor} moved legacy key “{label}” under service account “{}”",
                 self.detail("service_account_name").unwrap_or("?")
             ),
+            AuditAction::PermissionDefined => format!(
+                "{actor} defined the permission {label} for {} and up",
+                role_label(self.detail("least_role"))
+            ),
+            AuditAction::PermissionUndefined => {
+                format!("{actor} removed the permission {label}; no key holds it any more")
+            }
         }
     }
 }

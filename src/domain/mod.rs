@@ -15,7 +15,7 @@ pub mod time;
 pub mod views;
 
 pub use error::{ApiError, ErrorCode};
-pub use permissions::{Grant, Permission, PermissionSet};
+pub use permissions::{Grant, Granted, OwnPermission, Permission, PermissionName, PermissionSet};
 pub use policy::{
     allows, key_access, new_service_key_access, KeyChange, KeyHolder, KeyRefusal, Role, Via,
 };

@@ -45,13 +45,17 @@ pub enum Permission {
     /// browser only, since a service account outlives every key that could make one.
     #[serde(rename = "service-accounts:write")]
     ServiceAccountsWrite,
+    /// Asking keyward whether someone else's key is good (`keys/verify`): what the key of a
+    /// service behind keyward holds. Only when a grant names it.
+    #[serde(rename = "keys:verify")]
+    KeysVerify,
     /// One's own sign-in, in a browser: no key can use it, whatever it is granted.
     #[serde(rename = "login:write")]
     LoginWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::AccountRead,
         Permission::AccountWrite,
         Permission::ChecksRead,
@@ -65,6 +69,7 @@ impl Permission {
         Permission::AuditRead,
         Permission::ServiceAccountsRead,
         Permission::ServiceAccountsWrite,
+        Permission::KeysVerify,
         Permission::LoginWrite,
     ];
 
@@ -84,6 +89,7 @@ impl Permission {
             Permission::AuditRead => "audit:read",
             Permission::ServiceAccountsRead => "service-accounts:read",
             Permission::ServiceAccountsWrite => "service-accounts:write",
+            Permission::KeysVerify => "keys:verify",
             Permission::LoginWrite => "login:write",
         }
     }
@@ -98,7 +104,7 @@ impl Permission {
     pub fn description(self) -> &'static str {
         match self {
             Permission::AccountRead => "Say who the caller is, list the permissions, read the account's key policy. Every key holds it.",
-            Permission::AccountWrite => "Change the account's key policy (maximum lifetime, required expiry).",
+            Permission::AccountWrite => "Change the account's key policy (maximum lifetime, required expiry) and define the account's own permissions.",
             Permission::ChecksRead => "List and read checks.",
             Permission::ChecksWrite => "Create, change and delete checks.",
             Permission::MembersRead => "List the account's members and their roles.",
@@ -110,6 +116,7 @@ impl Permission {
             Permission::AuditRead => "Read and export the audit trail, and find whose key a leaked secret is.",
             Permission::ServiceAccountsRead => "List the account's service accounts, their roles and custodians.",
             Permission::ServiceAccountsWrite => "Create, change and delete service accounts, adopt legacy keys and hand people's keys over to them. In a browser only.",
+            Permission::KeysVerify => "Verify other keys of the account for a service behind keyward (keys/verify): whose a key is, and whether it holds a permission. Only when the grant names it.",
             Permission::LoginWrite => "Sign out, switch account, change one's password, leave an account. In a browser only: no key can use it.",
         }
     }
@@ -133,6 +140,7 @@ impl Permission {
             Permission::ServiceAccountsRead | Permission::ServiceAccountsWrite => {
                 PermissionGroup::ServiceAccounts
             }
+            Permission::KeysVerify => PermissionGroup::Verification,
             Permission::LoginWrite => PermissionGroup::Login,
         }
     }
@@ -177,12 +185,13 @@ pub enum PermissionGroup {
     AccountKeys,
     Audit,
     ServiceAccounts,
+    Verification,
     Login,
 }
 
 impl PermissionGroup {
     /// The groups a key can be granted, in the picker's order (sign-in is for browsers only).
-    pub const GRANTABLE: [PermissionGroup; 7] = [
+    pub const GRANTABLE: [PermissionGroup; 8] = [
         PermissionGroup::Checks,
         PermissionGroup::Members,
         PermissionGroup::ServiceAccounts,
@@ -190,6 +199,7 @@ impl PermissionGroup {
         PermissionGroup::AccountKeys,
         PermissionGroup::Audit,
         PermissionGroup::Account,
+        PermissionGroup::Verification,
     ];
 
     pub fn label(self) -> &'static str {
@@ -201,6 +211,7 @@ impl PermissionGroup {
             PermissionGroup::AccountKeys => "Everyone's keys",
             PermissionGroup::Audit => "Audit trail",
             PermissionGroup::ServiceAccounts => "Service accounts",
+            PermissionGroup::Verification => "Verify keys for your services",
             PermissionGroup::Login => "Sign-in",
         }
     }
@@ -254,21 +265,6 @@ impl PermissionSet {
     pub fn first_outside(self, other: PermissionSet) -> Option<Permission> {
         self.iter().find(|permission| !other.contains(*permission))
     }
-
-    /// The stored spelling: names separated by spaces.
-    pub fn to_stored(self) -> String {
-        self.iter()
-            .map(Permission::name)
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    /// Reads the stored spelling; a name this version does not know grants nothing.
-    pub fn from_stored(text: &str) -> PermissionSet {
-        text.split_whitespace()
-            .filter_map(Permission::parse)
-            .collect()
-    }
 }
 
 impl FromIterator<Permission> for PermissionSet {
@@ -289,11 +285,231 @@ impl fmt::Debug for PermissionSet {
     }
 }
 
-/// What a key was granted: its permissions (`None`: everything its role allows) and the checks
-/// it may touch (`None`: every check of the account).
+/// A permission the account defined for its own services behind keyward (`orders:read`),
+/// spelled like keyward's own but about none of keyward's resources.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OwnPermission(String);
+
+/// The resources keyward's own permissions are about: an account's own permission may not
+/// name one (`checks:admin` would read as keyward's).
+const KEYWARD_RESOURCES: [&str; 9] = [
+    "account",
+    "checks",
+    "members",
+    "keys",
+    "account-keys",
+    "audit",
+    "service-accounts",
+    "login",
+    "keyward",
+];
+
+impl OwnPermission {
+    /// Why `text` cannot name an account's own permission, if it cannot: the shape
+    /// `^[a-z][a-z0-9-]*:[a-z][a-z0-9-]*$`, at most 64 characters, about none of keyward's
+    /// resources.
+    pub fn problem(text: &str) -> Option<String> {
+        let word = |part: &str| {
+            part.starts_with(|c: char| c.is_ascii_lowercase())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        let shaped = text.len() <= 64
+            && text
+                .split_once(':')
+                .is_some_and(|(resource, access)| word(resource) && word(access));
+        if !shaped {
+            return Some(format!(
+                "{text:?} is not a permission name: two lowercase words joined by a colon, like \"orders:read\" (letters, digits and dashes, at most 64 characters)"
+            ));
+        }
+        let resource = text.split_once(':').map_or(text, |(resource, _)| resource);
+        KEYWARD_RESOURCES.contains(&resource).then(|| {
+            format!("{text:?} is about keyward's own {resource:?}; name your service's resource instead, like \"orders:read\"")
+        })
+    }
+
+    pub fn parse(text: &str) -> Option<OwnPermission> {
+        OwnPermission::problem(text)
+            .is_none()
+            .then(|| OwnPermission(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OwnPermission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Any permission by name: one of keyward's, or one of the account's own.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum PermissionName {
+    BuiltIn(Permission),
+    Own(OwnPermission),
+}
+
+impl PermissionName {
+    pub fn parse(text: &str) -> Option<PermissionName> {
+        Permission::parse(text)
+            .map(PermissionName::BuiltIn)
+            .or_else(|| OwnPermission::parse(text).map(PermissionName::Own))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            PermissionName::BuiltIn(permission) => permission.name(),
+            PermissionName::Own(own) => own.as_str(),
+        }
+    }
+}
+
+// By hand: on the wire it is one string, whichever kind it is.
+#[cfg(feature = "ssr")]
+impl utoipa::PartialSchema for PermissionName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .examples(["orders:read"])
+            .into()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl utoipa::ToSchema for PermissionName {}
+
+impl TryFrom<String> for PermissionName {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        PermissionName::parse(&name).ok_or_else(|| format!("{name:?} is not a permission"))
+    }
+}
+
+impl From<PermissionName> for String {
+    fn from(name: PermissionName) -> Self {
+        name.as_str().to_string()
+    }
+}
+
+impl fmt::Display for PermissionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The permissions a grant names: keyward's own, as bits, and the account's own, by name
+/// (sorted, each once). On the wire one list of names.
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "Vec<PermissionName>", into = "Vec<PermissionName>")]
+pub struct Granted {
+    pub built_in: PermissionSet,
+    pub own: Vec<OwnPermission>,
+}
+
+impl Granted {
+    pub fn holds(&self, name: &PermissionName) -> bool {
+        match name {
+            PermissionName::BuiltIn(permission) => self.built_in.contains(*permission),
+            PermissionName::Own(own) => self.holds_own(own),
+        }
+    }
+
+    pub fn holds_own(&self, permission: &OwnPermission) -> bool {
+        self.own.binary_search(permission).is_ok()
+    }
+
+    pub fn insert_own(&mut self, permission: OwnPermission) {
+        if let Err(at) = self.own.binary_search(&permission) {
+            self.own.insert(at, permission);
+        }
+    }
+
+    pub fn insert(&mut self, name: PermissionName) {
+        match name {
+            PermissionName::BuiltIn(permission) => self.built_in.insert(permission),
+            PermissionName::Own(own) => self.insert_own(own),
+        }
+    }
+
+    /// What both hold.
+    pub fn intersection(&self, other: &Granted) -> Granted {
+        Granted {
+            built_in: self.built_in.intersection(other.built_in),
+            own: self
+                .own
+                .iter()
+                .filter(|own| other.holds_own(own))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Every name, keyward's in catalogue order, then the account's own.
+    pub fn names(&self) -> impl Iterator<Item = PermissionName> + '_ {
+        self.built_in
+            .iter()
+            .map(PermissionName::BuiltIn)
+            .chain(self.own.iter().cloned().map(PermissionName::Own))
+    }
+}
+
+impl From<PermissionSet> for Granted {
+    fn from(built_in: PermissionSet) -> Self {
+        Granted {
+            built_in,
+            own: Vec::new(),
+        }
+    }
+}
+
+impl FromIterator<Permission> for Granted {
+    fn from_iter<I: IntoIterator<Item = Permission>>(permissions: I) -> Self {
+        Granted::from(permissions.into_iter().collect::<PermissionSet>())
+    }
+}
+
+impl FromIterator<PermissionName> for Granted {
+    fn from_iter<I: IntoIterator<Item = PermissionName>>(names: I) -> Self {
+        let mut granted = Granted::default();
+        for name in names {
+            granted.insert(name);
+        }
+        granted
+    }
+}
+
+impl From<Vec<PermissionName>> for Granted {
+    fn from(names: Vec<PermissionName>) -> Self {
+        names.into_iter().collect()
+    }
+}
+
+impl From<Granted> for Vec<PermissionName> {
+    fn from(granted: Granted) -> Self {
+        granted.names().collect()
+    }
+}
+
+impl fmt::Debug for Granted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.names().map(String::from))
+            .finish()
+    }
+}
+
+/// What a key was granted: its permissions (`None`: everything its role allows, the account's
+/// own permissions included) and the checks it may touch (`None`: every check of the account).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Grant {
-    pub permissions: Option<PermissionSet>,
+    pub permissions: Option<Granted>,
     pub check_ids: Option<Vec<CheckId>>,
 }
 
@@ -303,14 +519,24 @@ impl Grant {
         permission.always_granted()
             || self
                 .permissions
-                .is_none_or(|granted| granted.contains(permission))
+                .as_ref()
+                .is_none_or(|granted| granted.built_in.contains(permission))
+    }
+
+    /// Whether the grant holds the account's own `permission` (the role is checked apart, and
+    /// whether the account still defines it).
+    pub fn allows_own(&self, permission: &OwnPermission) -> bool {
+        self.permissions
+            .as_ref()
+            .is_none_or(|granted| granted.holds_own(permission))
     }
 
     /// Whether the grant lists `permission` by name (rather than holding it as part of
     /// "everything the role allows").
     pub fn names(&self, permission: Permission) -> bool {
         self.permissions
-            .is_some_and(|granted| granted.contains(permission))
+            .as_ref()
+            .is_some_and(|granted| granted.built_in.contains(permission))
     }
 
     /// Whether the grant lets a key touch this check.
@@ -323,7 +549,13 @@ impl Grant {
     /// The stored spelling of its permissions and checks (space-separated; `None` for all).
     pub fn to_stored(&self) -> (Option<String>, Option<String>) {
         (
-            self.permissions.map(PermissionSet::to_stored),
+            self.permissions.as_ref().map(|granted| {
+                granted
+                    .names()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }),
             self.check_ids.as_ref().map(|check_ids| {
                 check_ids
                     .iter()
@@ -334,10 +566,15 @@ impl Grant {
         )
     }
 
-    /// Reads the stored spelling back (see [`Grant::to_stored`]).
+    /// Reads the stored spelling back (see [`Grant::to_stored`]); a name this version cannot
+    /// read grants nothing.
     pub fn from_stored(permissions: Option<&str>, check_ids: Option<&str>) -> Grant {
         Grant {
-            permissions: permissions.map(PermissionSet::from_stored),
+            permissions: permissions.map(|text| {
+                text.split_whitespace()
+                    .filter_map(PermissionName::parse)
+                    .collect()
+            }),
             check_ids: check_ids.map(|text| {
                 text.split_whitespace()
                     .filter_map(|id| CheckId::parse("check_ids", id).ok())
@@ -346,16 +583,11 @@ impl Grant {
         }
     }
 
-    /// The permissions as the wire lists them (`None`: everything the role allows).
-    pub fn permission_list(&self) -> Option<Vec<Permission>> {
-        self.permissions.map(|set| set.iter().collect())
-    }
-
     /// What both grants allow: a key is held to its own grant and to every one above it.
     pub fn within(&self, other: &Grant) -> Grant {
-        let permissions = match (self.permissions, other.permissions) {
+        let permissions = match (&self.permissions, &other.permissions) {
             (Some(mine), Some(theirs)) => Some(mine.intersection(theirs)),
-            (mine, theirs) => mine.or(theirs),
+            (mine, theirs) => mine.clone().or_else(|| theirs.clone()),
         };
         let check_ids = match (&self.check_ids, &other.check_ids) {
             (Some(mine), Some(theirs)) => Some(
@@ -372,19 +604,33 @@ impl Grant {
         }
     }
 
-    /// What `self` holds that `limit` does not, as the refusal names it: a permission, or the
-    /// checks (`Excess::Checks`). `None` when `self` lies within `limit`.
+    /// What `self` holds that `limit` does not, as the refusal names it: a permission, the
+    /// account's own permissions, or the checks. `None` when `self` lies within `limit`.
     pub fn excess_over(&self, limit: &Grant) -> Option<Excess> {
-        if let Some(limit_permissions) = limit.permissions {
+        if let Some(limit_permissions) = &limit.permissions {
             let mine = self
                 .permissions
-                .unwrap_or_else(|| Permission::ALL.into_iter().collect());
+                .as_ref()
+                .map_or_else(|| Permission::ALL.into_iter().collect(), |g| g.built_in);
             let mut beyond = mine;
             for permission in Permission::ALL.into_iter().filter(|p| p.always_granted()) {
                 beyond.remove(permission);
             }
-            if let Some(permission) = beyond.first_outside(limit_permissions) {
+            if let Some(permission) = beyond.first_outside(limit_permissions.built_in) {
                 return Some(Excess::Permission(permission));
+            }
+            match &self.permissions {
+                // "Everything" holds every permission the account defines, now and later.
+                None => return Some(Excess::OwnPermissions(None)),
+                Some(granted) => {
+                    if let Some(own) = granted
+                        .own
+                        .iter()
+                        .find(|own| !limit_permissions.holds_own(own))
+                    {
+                        return Some(Excess::OwnPermissions(Some(own.clone())));
+                    }
+                }
             }
         }
         if let Some(limit_checks) = &limit.check_ids {
@@ -401,9 +647,11 @@ impl Grant {
 }
 
 /// What a grant holds beyond another.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Excess {
     Permission(Permission),
+    /// One of the account's own permissions; `None`: all of them (a grant of everything).
+    OwnPermissions(Option<OwnPermission>),
     Checks,
 }
 
@@ -422,7 +670,7 @@ mod tests {
             let name = permission.name();
             let (resource, access) = name.split_once(':').unwrap();
             assert!(
-                !resource.is_empty() && matches!(access, "read" | "write"),
+                !resource.is_empty() && matches!(access, "read" | "write" | "verify"),
                 "{name}"
             );
         }
@@ -452,15 +700,108 @@ mod tests {
     }
 
     #[test]
-    fn the_stored_spelling_round_trips_and_drops_unknown_names() {
-        let set: PermissionSet = [Permission::ChecksWrite, Permission::AuditRead]
-            .into_iter()
-            .collect();
-        assert_eq!(set.to_stored(), "checks:write audit:read");
-        assert_eq!(PermissionSet::from_stored(&set.to_stored()), set);
+    fn the_stored_spelling_round_trips_and_drops_unreadable_names() {
+        let stored = "checks:write audit:read orders:read";
+        let grant = Grant::from_stored(Some(stored), None);
+        let granted = grant.permissions.clone().unwrap();
+        assert!(granted.built_in.contains(Permission::ChecksWrite));
+        assert!(granted.built_in.contains(Permission::AuditRead));
+        assert_eq!(granted.own, vec![own("orders:read")]);
+        assert_eq!(grant.to_stored().0.as_deref(), Some(stored));
+        let dropped = Grant::from_stored(Some("checks:write Not:A:Name checks:admin"), None);
         assert_eq!(
-            PermissionSet::from_stored("checks:write made:up"),
-            [Permission::ChecksWrite].into_iter().collect()
+            dropped.permissions,
+            Some(Granted::from(
+                [Permission::ChecksWrite]
+                    .into_iter()
+                    .collect::<PermissionSet>()
+            )),
+            "checks:admin is keyward's resource, never an own permission"
+        );
+    }
+
+    fn own(name: &str) -> OwnPermission {
+        OwnPermission::parse(name).unwrap()
+    }
+
+    #[test]
+    fn own_permission_names_are_shaped_and_stay_off_keywards_resources() {
+        for good in ["orders:read", "orders:write", "billing-v2:refund", "a:b"] {
+            assert_eq!(OwnPermission::problem(good), None, "{good}");
+        }
+        for bad in [
+            "orders",
+            "Orders:read",
+            "orders:Read",
+            "orders:read:all",
+            ":read",
+            "orders:",
+            "1orders:read",
+            "orders:-read",
+            "orders read:x",
+            "checks:admin",
+            "keys:verify",
+            "account-keys:export",
+            "keyward:anything",
+        ] {
+            assert!(OwnPermission::problem(bad).is_some(), "{bad}");
+        }
+        assert!(OwnPermission::problem(&format!("{}:read", "a".repeat(60))).is_some());
+        assert_eq!(
+            serde_json::from_str::<PermissionName>("\"orders:read\"").unwrap(),
+            PermissionName::Own(own("orders:read"))
+        );
+        assert_eq!(
+            serde_json::from_str::<PermissionName>("\"checks:read\"").unwrap(),
+            PermissionName::BuiltIn(Permission::ChecksRead)
+        );
+        assert!(serde_json::from_str::<PermissionName>("\"checks:admin\"").is_err());
+    }
+
+    #[test]
+    fn the_accounts_own_permissions_narrow_like_keywards() {
+        let mut parent = Granted::from(
+            [Permission::ChecksRead]
+                .into_iter()
+                .collect::<PermissionSet>(),
+        );
+        parent.insert_own(own("orders:read"));
+        parent.insert_own(own("orders:write"));
+        let parent = Grant {
+            permissions: Some(parent),
+            check_ids: None,
+        };
+        let mut child = Granted::default();
+        child.insert_own(own("orders:read"));
+        child.insert_own(own("refunds:write"));
+        let child = Grant {
+            permissions: Some(child),
+            check_ids: None,
+        };
+        assert_eq!(
+            child.excess_over(&parent),
+            Some(Excess::OwnPermissions(Some(own("refunds:write"))))
+        );
+        let both = child.within(&parent);
+        assert!(both.allows_own(&own("orders:read")));
+        assert!(!both.allows_own(&own("orders:write")));
+        assert!(!both.allows_own(&own("refunds:write")));
+        assert!(Grant::default().allows_own(&own("anything:new")));
+        // A grant of everything listing every one of keyward's permissions still holds more
+        // than a limit that names only some of the account's own.
+        let all_built_in = Grant {
+            permissions: Some(Granted::from(
+                Permission::ALL.into_iter().collect::<PermissionSet>(),
+            )),
+            check_ids: None,
+        };
+        assert_eq!(
+            Grant::default().excess_over(&all_built_in),
+            Some(Excess::OwnPermissions(None))
+        );
+        assert_eq!(
+            serde_json::to_value(parent.permissions.unwrap()).unwrap(),
+            serde_json::json!(["checks:read", "orders:read", "orders:write"])
         );
     }
 
@@ -470,7 +811,8 @@ mod tests {
 
     fn grant(permissions: Option<&[Permission]>, checks: Option<&[&str]>) -> Grant {
         Grant {
-            permissions: permissions.map(|list| list.iter().copied().collect()),
+            permissions: permissions
+                .map(|list| Granted::from(list.iter().copied().collect::<PermissionSet>())),
             check_ids: checks.map(|ids| ids.iter().map(|id| check(id)).collect()),
         }
     }

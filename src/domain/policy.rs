@@ -72,6 +72,10 @@ impl Permission {
             // A service account outlives every key, so no key makes, changes or feeds one.
             (ServiceAccountsWrite, Session) => Some(Role::Admin),
             (ServiceAccountsWrite, UserKey | AccountKey | ServiceKey) => None,
+            // A service behind keyward asks about the keys it is shown; the answer says no more
+            // than the shown key could say of itself. A person in a browser has no service.
+            (KeysVerify, UserKey | ServiceKey) => Some(Role::ReadOnly),
+            (KeysVerify, Session | AccountKey) => None,
             (LoginWrite, Session) => Some(Role::ReadOnly),
             (LoginWrite, UserKey | AccountKey | ServiceKey) => None,
         }
@@ -89,7 +93,12 @@ impl Permission {
     /// than by a grant of "everything its role allows": a leaked service key must not mint
     /// more keys for its service account unless someone chose to let it.
     pub fn needs_explicit_grant(self, via: Via) -> bool {
-        via == Via::ServiceKey && self == Permission::KeysWrite
+        match self {
+            Permission::KeysWrite => via == Via::ServiceKey,
+            // A verifier is a key made for it: an ordinary key of its owner does not become one.
+            Permission::KeysVerify => true,
+            _ => false,
+        }
     }
 
     /// The least role a *key* needs for it, as the catalogue shows it (for sign-in, which no
@@ -339,6 +348,10 @@ mod tests {
             (ServiceAccountsWrite, UserKey,    [false, false, false]),
             (ServiceAccountsWrite, AccountKey, [false, false, false]),
             (ServiceAccountsWrite, ServiceKey, [false, false, false]),
+            (KeysVerify,           Session,    [false, false, false]),
+            (KeysVerify,           UserKey,    [true , true , true ]),
+            (KeysVerify,           AccountKey, [false, false, false]),
+            (KeysVerify,           ServiceKey, [true , true , true ]),
             (LoginWrite,           Session,    [true , true , true ]),
             (LoginWrite,           UserKey,    [false, false, false]),
             (LoginWrite,           AccountKey, [false, false, false]),

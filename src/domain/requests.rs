@@ -266,3 +266,30 @@ request!(FindKeyRequest {
     /// the key and never stored or logged.
     secret: String,
 });
+request!(DefinePermissionRequest {
+    /// `resource:access` in lowercase, like "orders:read" (letters, digits and dashes, at most
+    /// 64 characters), about one of your service's resources rather than keyward's.
+    name: String,
+    /// What it lets a key do in your service; at most 500 characters.
+    description: Option<String>,
+    /// The least role a key's owner needs for the key to use it.
+    least_role: Role,
+});
+request!(PermissionNameRequest {
+    /// One of the account's own permissions.
+    name: String,
+});
+request!(
+    /// What a service behind keyward asks about a key it was shown.
+    VerifyKeyRequest {
+        /// The key the service's client sent (its `Authorization: Bearer` value). Hashed in
+        /// memory to find the key; never stored or logged.
+        secret: String,
+        /// The permission the client's request needs — one of keyward's or the account's own;
+        /// absent: only whether the key is good.
+        permission: Option<String>,
+        /// The address the client called the service from, for the key's networks and the
+        /// trail; believed because only a verifier can send it.
+        client_address: Option<String>,
+    }
+);

@@ -3,7 +3,7 @@
 
 use crate::domain::ids::{AccountId, CheckId, InviteId, KeyId, ServiceAccountId, UserId};
 pub use crate::domain::policy::Via;
-use crate::domain::{Grant, Permission, Role};
+use crate::domain::{Grant, Granted, PermissionName, Role};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,8 +134,10 @@ pub struct Key {
     /// 30, 7 and 1 days.
     pub expires_in_days: Option<u32>,
     /// The permissions it was granted; `null`: everything its role allows. It acts with those
-    /// its owner's current role allows too (and `account:read` always).
-    pub permissions: Option<Vec<Permission>>,
+    /// its owner's current role allows too (and `account:read` always). Keyward's permissions
+    /// and the account's own, in one list.
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Vec<String>>))]
+    pub permissions: Option<Granted>,
     /// The checks it may touch; `null`: every check of the account.
     pub check_ids: Option<Vec<CheckId>>,
     /// Each permission it used in the last 30 days, with when it last did (up to a few seconds
@@ -147,10 +149,7 @@ impl Key {
     /// Its grant, as the policy reads it.
     pub fn grant(&self) -> Grant {
         Grant {
-            permissions: self
-                .permissions
-                .as_ref()
-                .map(|permissions| permissions.iter().copied().collect()),
+            permissions: self.permissions.clone(),
             check_ids: self.check_ids.clone(),
         }
     }
@@ -199,7 +198,7 @@ pub struct OneServiceAccount {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PermissionUse {
-    pub permission: Permission,
+    pub permission: PermissionName,
     pub last_used_at: String,
 }
 
@@ -207,11 +206,11 @@ pub struct PermissionUse {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PermissionInfo {
-    pub name: Permission,
+    pub name: PermissionName,
     pub description: String,
     /// The least role a key's owner needs for the key to use it.
     pub least_role: Role,
-    /// Defined by the account rather than built in (none yet).
+    /// Defined by the account for its own services (`permissions/define`) rather than built in.
     pub custom: bool,
     /// Every key holds it, whatever its grant (`account:read`: a key can say who it is).
     pub always_granted: bool,
@@ -262,7 +261,8 @@ pub struct Me {
     /// A key's grant, narrowed by the keys above it (`null` for a session, or a key granted
     /// everything its role allows).
     #[serde(default)]
-    pub permissions: Option<Vec<Permission>>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Vec<String>>))]
+    pub permissions: Option<Granted>,
     /// The checks a key may touch (`null`: every check).
     #[serde(default)]
     pub check_ids: Option<Vec<CheckId>>,
@@ -410,4 +410,89 @@ pub struct Invite {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct InviteList {
     pub invites: Vec<Invite>,
+}
+
+/// One permission of the catalogue, as `permissions/define` answers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct OnePermission {
+    pub permission: PermissionInfo,
+}
+
+/// What `keys/verify` found of a key, as one word a service can branch on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyCode {
+    /// Good, and it holds the permission asked for.
+    Valid,
+    /// Not shaped like a keyward key (or its checksum is wrong): a typo, not a key.
+    Malformed,
+    /// No key of this account has this secret.
+    Unknown,
+    /// Revoked, reported leaked, or its owner left the account (or was deleted).
+    Revoked,
+    /// Past its expiry, or older than the account's maximum key lifetime.
+    Expired,
+    /// Good, but it does not hold the permission asked for.
+    Forbidden,
+    /// Good, but not from this address (its networks, or those of a key above it).
+    Network,
+    /// Good, but over its requests-a-minute (`ratelimit` says until when).
+    RateLimited,
+}
+
+/// The key a verdict is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct VerifiedKey {
+    pub id: KeyId,
+    pub name: String,
+}
+
+/// Whom a verified key speaks for: a person, or a service account (`null` for a legacy
+/// account key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum KeyOwner {
+    User { id: UserId, email: String },
+    ServiceAccount { id: ServiceAccountId, name: String },
+}
+
+/// A key's requests-a-minute as it stands after this use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RateLimitStanding {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the whole allowance is back.
+    pub reset_seconds: u64,
+    /// When refused: seconds until the next request is allowed.
+    pub retry_after_seconds: Option<u64>,
+}
+
+/// `keys/verify`'s answer: whether the key is good for the permission, and — for a key of the
+/// account that was recognised — whose it is and what it holds now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct KeyVerdict {
+    pub valid: bool,
+    pub code: VerifyCode,
+    /// What exactly refused it, where `code` groups several (`owner_removed`,
+    /// `older_than_policy`, `outside_parent_networks`, …); `null` when valid.
+    pub reason: Option<String>,
+    /// `null` for a malformed or unknown secret (another account's keys are unknown).
+    pub key: Option<VerifiedKey>,
+    pub owner: Option<KeyOwner>,
+    pub account_id: Option<AccountId>,
+    /// The role it acts with now (its owner's, capped); `null` when it acts with none.
+    pub role: Option<Role>,
+    /// What it may do now: keyward's permissions and the account's own that its role and its
+    /// grant (and every key above it) allow.
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Vec<String>>))]
+    pub permissions: Option<Granted>,
+    pub expires_at: Option<String>,
+    /// `null` for a key without a limit.
+    pub ratelimit: Option<RateLimitStanding>,
 }

@@ -33,7 +33,11 @@ pub async fn api_boundary(
     request: Request,
     next: Next,
 ) -> Response {
-    if !request.uri().path().starts_with("/api/") {
+    // Forward auth is a proxy's question about the request it holds, in any method and with
+    // that request's headers (its `Origin` included); it changes nothing and reads no body.
+    if !request.uri().path().starts_with("/api/")
+        || request.uri().path() == crate::host::forward_auth::PATH
+    {
         return next.run(request).await;
     }
     let reads_only = matches!(*request.method(), Method::GET | Method::HEAD);

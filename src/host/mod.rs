@@ -1,11 +1,12 @@
 //! The composition root: what puts keyward together and runs it. The router and its middleware,
-//! the OpenAPI document, the audit export route, the command line and logging live here, above
+//! the OpenAPI document, the audit export and forward-auth routes, the command line and logging live here, above
 //! everything they assemble (`app` and `ui`, `api`, `server`, `domain`), so that no layer below
 //! has to import the one that uses it.
 
 pub mod boundary;
 pub mod cli;
 pub mod export;
+pub mod forward_auth;
 pub mod openapi;
 pub mod router;
 

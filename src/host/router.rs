@@ -99,6 +99,10 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
             "/api/v1/audit/export",
             get(crate::host::export::export_audit_trail),
         )
+        .route(
+            crate::host::forward_auth::PATH,
+            any(crate::host::forward_auth::forward_auth),
+        )
         .route("/api/{*operation}", any(boundary::unknown_operation))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn_with_state(

@@ -8,10 +8,12 @@ use crate::domain::{
     ids::{AccountId, CheckId, KeyId, MembershipId},
     key_access,
     views::{Account, Key, KeyKind, ServiceAccountRef, User, Via},
-    ApiError, ErrorCode, Grant, KeyChange, KeyHolder, Permission, Role,
+    ApiError, ErrorCode, Grant, Granted, KeyChange, KeyHolder, OwnPermission, Permission,
+    PermissionName, Role,
 };
 use crate::server::keys::usage::KeyUsage;
 use ipnet::IpNet;
+use std::sync::Arc;
 
 /// Names another account than the key's; refused rather than silently ignored.
 pub const ACCOUNT_HEADER: &str = "x-account-id";
@@ -46,6 +48,9 @@ pub struct CallingKey {
     /// What it may do within its role: its own grant narrowed by every key above it in its
     /// line, as they are now.
     pub grant: Grant,
+    /// The account's own permissions with the least role each needs (as the key check read
+    /// them with the key).
+    pub own_permissions: Arc<[(OwnPermission, Role)]>,
     /// Where the permissions it uses are counted (`keys/get`'s `permissions_used`).
     pub usage: KeyUsage,
 }
@@ -74,6 +79,75 @@ impl Principal {
             key.usage.record_permission(&key.id, permission);
         }
         Ok(())
+    }
+
+    /// The check a service behind keyward asks for (`keys/verify`, forward auth): a key holds
+    /// one of keyward's permissions as for keyward's own API, and one of the account's own when
+    /// the account defines it, the key's role reaches its least role and its grant holds it.
+    /// The refusal's message says which.
+    pub fn authorize_name(&self, permission: &PermissionName) -> Result<(), ApiError> {
+        let own = match permission {
+            PermissionName::BuiltIn(permission) => return self.authorize(*permission),
+            PermissionName::Own(own) => own,
+        };
+        let refuse = |message: String| ApiError {
+            missing_permission: Some(own.to_string()),
+            ..ApiError::new(ErrorCode::Forbidden, message)
+        };
+        let Some(key) = &self.key else {
+            return Err(refuse(format!(
+                "{own} is for keys, checked by your services."
+            )));
+        };
+        let Some(least_role) = key
+            .own_permissions
+            .iter()
+            .find(|(defined, _)| defined == own)
+            .map(|(_, role)| *role)
+        else {
+            return Err(refuse(format!(
+                "{own} is not a permission of this account (permissions/define makes it)."
+            )));
+        };
+        if self.role < least_role {
+            return Err(refuse(format!(
+                "{own} needs the {} role or above; this key acts with {}.",
+                least_role.label(),
+                self.role.label()
+            )));
+        }
+        if !key.grant.allows_own(own) {
+            return Err(refuse(format!(
+                "This key was not granted the {own} permission."
+            )));
+        }
+        key.usage.record_permission_name(&key.id, permission);
+        Ok(())
+    }
+
+    /// Everything this caller may do now, by name: each of keyward's permissions it would be
+    /// allowed, and each of the account's own (for a key; a session has none).
+    pub fn effective_permissions(&self) -> Granted {
+        let mut granted = Granted::default();
+        for permission in Permission::ALL {
+            let held = allows(self.role, self.via, permission)
+                && self.key.as_ref().is_none_or(|key| {
+                    key.grant.allows(permission)
+                        && (!permission.needs_explicit_grant(self.via)
+                            || key.grant.names(permission))
+                });
+            if held {
+                granted.built_in.insert(permission);
+            }
+        }
+        if let Some(key) = &self.key {
+            for (own, least_role) in key.own_permissions.iter() {
+                if self.role >= *least_role && key.grant.allows_own(own) {
+                    granted.insert_own(own.clone());
+                }
+            }
+        }
+        granted
     }
 
     /// Why the role (or the way of signing in) does not allow `permission`.

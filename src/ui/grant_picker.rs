@@ -1,8 +1,10 @@
 //! What a new key may do, chosen in the create dialog: a preset (everything my role allows, read
 //! only, checks read & write) or a permission per resource — no access, read, or read & write,
-//! as GitHub's fine-grained token form asks it — and, when it touches checks, which ones.
+//! as GitHub's fine-grained token form asks it — and the account's own permissions (for its
+//! services behind keyward) one by one; and, when it touches checks, which ones.
 
 use crate::api::checks::list_checks;
+use crate::api::permissions::list_permissions;
 use crate::domain::permissions::PermissionGroup;
 use crate::domain::{
     allows, ids::CheckId, requests::ListChecksRequest, views::Via, Permission, PermissionSet, Role,
@@ -51,8 +53,10 @@ impl Preset {
 #[derive(Clone, Copy)]
 pub struct GrantChoice {
     pub preset: RwSignal<Preset>,
-    /// The custom permissions.
+    /// The custom permissions: keyward's.
     pub custom: RwSignal<PermissionSet>,
+    /// The custom permissions: the account's own, by name.
+    pub own: RwSignal<Vec<String>>,
     /// `None`: every check; else only these.
     pub checks: RwSignal<Option<Vec<CheckId>>>,
     role: Role,
@@ -67,6 +71,7 @@ impl GrantChoice {
                     .into_iter()
                     .collect(),
             ),
+            own: RwSignal::new(Vec::new()),
             checks: RwSignal::new(None),
             role,
         }
@@ -94,9 +99,13 @@ impl GrantChoice {
 
     /// The request's fields: permission names and check ids (`None`: no restriction).
     pub fn request(&self) -> (Option<Vec<String>>, Option<Vec<String>>) {
-        let permissions = self
-            .permissions()
-            .map(|set| set.iter().map(|p| p.name().to_string()).collect());
+        let permissions = self.permissions().map(|set| {
+            let mut names: Vec<String> = set.iter().map(|p| p.name().to_string()).collect();
+            if self.preset.get() == Preset::Custom {
+                names.extend(self.own.get());
+            }
+            names
+        });
         let checks = self
             .checks
             .get()
@@ -180,7 +189,11 @@ fn PermissionRows(choice: GrantChoice) -> impl IntoView {
                         }>
                             {(!always_read).then(|| view! { <option value="none">"No access"</option> })}
                             {read.map(|_| view! { <option value="read">{if always_read { "Read (always)" } else { "Read" }}</option> })}
-                            {write.map(|_| view! { <option value="write">{if read.is_some() { "Read & write" } else { "Write" }}</option> })}
+                            {write.map(|write| view! { <option value="write">{match (read, write) {
+                                (_, Permission::KeysVerify) => "Verify",
+                                (Some(_), _) => "Read & write",
+                                (None, _) => "Write",
+                            }}</option> })}
                         </select>
                     </td>
                 </tr>
@@ -191,6 +204,51 @@ fn PermissionRows(choice: GrantChoice) -> impl IntoView {
         <table class="table permission-picker" aria-label="Permissions">
             <tbody>{rows}</tbody>
         </table>
+        <OwnPermissionBoxes choice />
+    }
+}
+
+/// A box per permission of the account's own that the role reaches (none: nothing shown).
+#[component]
+fn OwnPermissionBoxes(choice: GrantChoice) -> impl IntoView {
+    let defined = Resource::new(|| (), |_| list_permissions());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let boxes = defined
+                    .await
+                    .map(|list| list.permissions)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|permission| permission.custom && choice.role >= permission.least_role)
+                    .map(|permission| {
+                        let name = permission.name.to_string();
+                        let ticked = {
+                            let name = name.clone();
+                            move || choice.own.get().contains(&name)
+                        };
+                        let label = format!(" {name}");
+                        view! {
+                            <label class="inline block"><input type="checkbox" prop:checked=ticked
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    choice.own.update(|names| {
+                                        names.retain(|known| known != &name);
+                                        if on { names.push(name.clone()); }
+                                    });
+                                } /><code>{label}</code>
+                                <span class="muted small">{format!(" · {}", permission.description)}</span></label>
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                (!boxes.is_empty()).then(|| view! {
+                    <fieldset class="own-permission-picker">
+                        <legend>"Your services"</legend>
+                        {boxes}
+                    </fieldset>
+                })
+            })}
+        </Transition>
     }
 }
 

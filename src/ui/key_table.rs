@@ -7,7 +7,7 @@ use crate::domain::{
     ids::KeyId,
     permissions::PermissionGroup,
     views::{Key, KeyKind, KeyStatus},
-    Permission, PermissionSet,
+    Granted, Permission,
 };
 use crate::ui::components::ColumnHeads;
 use crate::ui::components::{ConfirmButton, RelativeTime, RoleBadge, UsageBars};
@@ -140,12 +140,12 @@ fn KeyRow(
 
 /// A grant in words, for the key tables and the key page: "Everything its role allows", or the
 /// resources with their access ("Checks: read & write · Members: read"), and the checks.
-pub fn describe_permissions(permissions: Option<&[Permission]>) -> String {
+pub fn describe_permissions(permissions: Option<&Granted>) -> String {
     let Some(permissions) = permissions else {
         return "Everything its role allows".to_string();
     };
-    let granted: PermissionSet = permissions.iter().copied().collect();
-    let parts: Vec<String> = PermissionGroup::GRANTABLE
+    let granted = permissions.built_in;
+    let mut parts: Vec<String> = PermissionGroup::GRANTABLE
         .into_iter()
         .filter_map(|resource| {
             let (read, write) = resource.permissions();
@@ -161,6 +161,10 @@ pub fn describe_permissions(permissions: Option<&[Permission]>) -> String {
             Some(format!("{}: {access}", resource.label()))
         })
         .collect();
+    if !permissions.own.is_empty() {
+        let own: Vec<&str> = permissions.own.iter().map(|own| own.as_str()).collect();
+        parts.push(format!("Your services: {}", own.join(", ")));
+    }
     if parts.is_empty() {
         "Only who it is".to_string()
     } else {
@@ -176,7 +180,7 @@ pub fn grant_note(key: &Key) -> Option<String> {
     });
     let permissions = key
         .permissions
-        .as_deref()
+        .as_ref()
         .map(|permissions| describe_permissions(Some(permissions)));
     match (permissions, checks) {
         (None, None) => None,
@@ -303,20 +307,38 @@ fn guards_note(key: &Key) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::describe_permissions;
-    use crate::domain::Permission;
+    use crate::domain::{Granted, Permission, PermissionName};
+
+    fn granted(names: &[&str]) -> Granted {
+        names
+            .iter()
+            .map(|name| PermissionName::parse(name).unwrap())
+            .collect()
+    }
 
     #[test]
     fn a_grant_in_words() {
-        use Permission::*;
         assert_eq!(describe_permissions(None), "Everything its role allows");
         assert_eq!(
-            describe_permissions(Some(&[ChecksRead, ChecksWrite, MembersRead])),
+            describe_permissions(Some(&granted(&[
+                "checks:read",
+                "checks:write",
+                "members:read"
+            ]))),
             "Checks: read & write · Members: read"
         );
         assert_eq!(
-            describe_permissions(Some(&[AccountRead])),
+            describe_permissions(Some(&granted(&[Permission::AccountRead.name()]))),
             "Account settings: read"
         );
-        assert_eq!(describe_permissions(Some(&[])), "Only who it is");
+        assert_eq!(describe_permissions(Some(&granted(&[]))), "Only who it is");
+        assert_eq!(
+            describe_permissions(Some(&granted(&[
+                "checks:read",
+                "orders:write",
+                "orders:read"
+            ]))),
+            "Checks: read · Your services: orders:read, orders:write"
+        );
     }
 }

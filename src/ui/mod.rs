@@ -5,6 +5,7 @@ pub mod components;
 pub mod grant_picker;
 pub mod key_table;
 pub mod layout;
+pub mod own_permissions;
 pub mod pages;
 pub mod paging;
 pub mod service_accounts;

@@ -514,7 +514,7 @@ async fn only_changes_that_can_fail_a_key_empty_caches_and_only_their_accounts()
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        first.state.key_cache.serves(&renamed_hash),
+        first.state.key_cache.keeps(&renamed_hash),
         "a rename emptied the other instance's cache"
     );
 
@@ -527,10 +527,10 @@ async fn only_changes_that_can_fail_a_key_empty_caches_and_only_their_accounts()
         .await;
     assert_eq!(status_of(&first.with_key(&revoked_secret)).await, 401);
     assert!(
-        first.state.key_cache.serves(&bystander_hash),
+        first.state.key_cache.keeps(&bystander_hash),
         "a change in one account emptied another account's keys"
     );
-    assert!(!first.state.key_cache.serves(&renamed_hash));
+    assert!(!first.state.key_cache.keeps(&renamed_hash));
 }
 
 /// One host owns a whole IPv6 /64: 25 sign-ups from 25 addresses of one /64 meet the

@@ -15,3 +15,4 @@ mod permissions;
 mod platform;
 mod service_accounts;
 mod support;
+mod verify;

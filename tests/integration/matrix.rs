@@ -35,7 +35,7 @@ const CALLERS: [&str; 16] = [
 /// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
 /// Objects named in the bodies belong to the main account.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 16]); 36] = [
+const MATRIX: [(&str, [u16; 16]); 39] = [
     //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk  svcK
     ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
     ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -67,6 +67,11 @@ const MATRIX: [(&str, [u16; 16]); 36] = [
     ("account/set-policy",     [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401, 200]),
     ("audit/list",             [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401, 200]),
     ("permissions/list",       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("permissions/define",     [401, 403, 403, 201, 403, 403, 201, 403, 201, 201, 401, 401, 201, 401, 401, 201]),
+    ("permissions/undefine",   [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401, 200]),
+    // Only a key whose grant names keys:verify verifies (tests/integration/verify.rs has them):
+    // no session, and no key granted "everything".
+    ("keys/verify",            [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403, 401, 401, 403]),
     ("service-accounts/create", [401, 403, 403, 201, 403, 403, 403, 403, 201, 403, 401, 401, 403, 401, 401, 403]),
     ("service-accounts/list",   [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
     ("service-accounts/update", [401, 403, 403, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
@@ -189,6 +194,15 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
         check_id: check["check"]["id"].as_str().unwrap().to_string(),
         service_account_id,
     }
+}
+
+/// A resource name of the account's own permissions, one per cell (`op30.c3` → `orders-op30-c3`).
+fn own_resource(cell: &str) -> String {
+    let cell: String = cell
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("orders-{}", cell.to_ascii_lowercase())
 }
 
 /// A key with the right shape and checksum that was never issued: it passes the offline check
@@ -377,6 +391,24 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
         }
         "checks/get" => json!({"check_id": world.check_id}),
         "audit/find-key" => json!({"secret": well_formed_unknown_key()}),
+        "keys/verify" => json!({"secret": well_formed_unknown_key(), "permission": "checks:read"}),
+        "permissions/define" => json!({
+            "name": format!("{}:read", own_resource(cell)),
+            "least_role": "read_only",
+            "description": "Read orders"
+        }),
+        "permissions/undefine" => {
+            let name = format!("{}:write", own_resource(cell));
+            world
+                .fixture_admin
+                .call_ok(
+                    "permissions/define",
+                    json!({"name": name, "least_role": "read_write"}),
+                    StatusCode::CREATED,
+                )
+                .await;
+            json!({"name": name})
+        }
         "account/set-policy" => json!({"require_expiry": false, "max_key_lifetime_days": null}),
         "keys/get" => {
             let (key, _) = world

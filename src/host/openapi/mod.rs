@@ -107,7 +107,7 @@ macro_rules! operation {
 }
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 36] = [
+pub static OPERATIONS: [Operation; 39] = [
     operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
     operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
     operation!(auth::Logout: NoArguments, "End the browser session", Holding(LoginWrite), 200, &[401]),
@@ -137,7 +137,10 @@ pub static OPERATIONS: [Operation; 36] = [
     operation!(account::KeyPolicy: NoArguments, "The account's key policy: maximum key lifetime and whether keys must expire (any role)", Holding(AccountRead), 200, &[401]),
     operation!(account::SetKeyPolicy: SetKeyPolicyRequest, "Change the key policy; applies at creation and, for the maximum lifetime, at every use (Admin)", Holding(AccountWrite), 200, &[401]),
     operation!(audit::ListAuditEvents: AuditListRequest, "The account's audit trail, newest first, filtered and a page at a time (Admin)", Holding(AuditRead), 200, &[401]),
-    operation!(permissions::ListPermissions: NoArguments, "The permission catalogue: what each permission lets a key do and the least role it needs (any caller)", Holding(AccountRead), 200, &[401]),
+    operation!(permissions::ListPermissions: NoArguments, "The permission catalogue: keyward's permissions and the account's own (custom), what each lets a key do and the least role it needs (any caller)", Holding(AccountRead), 200, &[401]),
+    operation!(permissions::DefinePermission: DefinePermissionRequest, "Define a permission for the account's own services behind keyward, like orders:read (Admin). 409 when the account has it, or has 200", Holding(AccountWrite), 201, &[401, 409]),
+    operation!(permissions::UndefinePermission: PermissionNameRequest, "Remove one of the account's own permissions: no key holds it from the next request on, and it leaves every grant that named it (Admin)", Holding(AccountWrite), 200, &[401, 404]),
+    operation!(keys::VerifyKey: VerifyKeyRequest, "For a service behind keyward: whether a key its client sent is good, whose it is and whether it holds a permission (a key granted keys:verify). Always 200: code says what was found; another account's keys are unknown", Holding(KeysVerify), 200, &[401]),
     operation!(service_accounts::CreateServiceAccount: CreateServiceAccountRequest, "Create a service account: a member without a login whose keys outlive any one person (Admin, in a browser). 409 when the name is taken", Holding(ServiceAccountsWrite), 201, &[401, 409]),
     operation!(service_accounts::ListServiceAccounts: NoArguments, "The account's service accounts with their roles and custodians (any role)", Holding(ServiceAccountsRead), 200, &[401]),
     operation!(service_accounts::UpdateServiceAccount: UpdateServiceAccountRequest, "Change a service account's name, description, role (its keys follow on the next request) or custodians (Admin, in a browser)", Holding(ServiceAccountsWrite), 200, &[401, 404, 409]),

@@ -114,6 +114,13 @@ impl KeyCache {
         Ok(Some(key))
     }
 
+    /// Whether the key with this hash is kept, trusted now or not: what was forgotten is not.
+    /// (Whether it would serve also depends on the latest reading being fresh, which a loaded
+    /// machine can delay.)
+    pub fn keeps(&self, secret_hash: &str) -> bool {
+        self.entries.get(secret_hash).is_some()
+    }
+
     /// Whether a check of the key with this hash would be answered from memory now.
     pub fn serves(&self, secret_hash: &str) -> bool {
         self.get(secret_hash, Instant::now()).is_some()
@@ -297,6 +304,7 @@ mod tests {
             revoked_at: None,
             created_at: Millis::from_i64(0),
             max_key_lifetime_days: None,
+            own_permission_roles: String::new(),
             allowed_cidrs: String::new(),
             rate_limit_per_minute: None,
             permissions: None,
@@ -305,6 +313,7 @@ mod tests {
             bound_to_key_id: None,
             ancestors: Vec::new(),
             line_grant: crate::domain::Grant::default(),
+            own_permissions: Arc::from([]),
         })
     }
 

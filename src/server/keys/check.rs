@@ -6,61 +6,148 @@ use crate::domain::time::now_millis;
 use crate::domain::time::Millis;
 use crate::domain::{
     audit::AuditAction,
+    ids::AccountId,
     views::KeyStatus,
-    views::{Account, ServiceAccountRef, User, Via},
+    views::{Account, ServiceAccountRef, User, VerifyCode, Via},
     ApiError, ErrorCode,
 };
 use crate::server::audit::{Actor, Event, Origin, Target};
 use crate::server::keys::secret::KeySecret;
+use crate::server::limits::key_rate::RateStanding;
 use crate::server::request::RequestHead;
 use crate::server::respond::AnswerHeaders;
+use crate::server::stores::keys::verification::KeyForVerification;
 use crate::server::{stores, AppState};
 use serde_json::json;
+use std::sync::Arc;
 
 use crate::server::principal::{CallingKey, Principal};
 
-/// Verifies a bearer key: format and checksum first (no database), then its row — with the
-/// owner's current role in the membership the key was made in — from one indexed query, or
-/// from the keys this instance has verified while no change can have passed it by (see
-/// `keys::cache`): a revocation, a downgrade or a removal applies to the very next request, on
-/// every instance.
+/// A key presented to be checked: to keyward's own API (by its caller), or to a service behind
+/// keyward (by a verifier, or a reverse proxy's forward auth).
+pub struct Presented<'a> {
+    pub token: &'a str,
+    /// The request it came with: its address is what the key's networks are checked against.
+    pub head: &'a RequestHead,
+    /// Only a key of this account is recognised (a verifier's): any other is unknown, and
+    /// nothing is counted or recorded for it.
+    pub only_account: Option<&'a AccountId>,
+    /// What the trail says of the service that was shown the key, on a refusal.
+    pub shown_to: Option<serde_json::Value>,
+}
+
+/// A key that passed: the caller it makes, its row, and where it stands against its rate limit.
+pub struct Passed {
+    pub principal: Principal,
+    pub key: Arc<KeyForVerification>,
+    pub rate: Option<RateStanding>,
+}
+
+/// Why a key was refused: the word `keys/verify` answers, the finer reason, and the answer
+/// keyward's own API gives. `key` is the refused key when it was recognised.
+pub struct Refused {
+    pub code: VerifyCode,
+    pub reason: Option<&'static str>,
+    pub error: ApiError,
+    pub key: Option<Arc<KeyForVerification>>,
+    pub rate: Option<RateStanding>,
+}
+
+impl Refused {
+    fn unrecognised(code: VerifyCode) -> Refused {
+        Refused {
+            code,
+            reason: None,
+            error: ApiError::unauthenticated(),
+            key: None,
+            rate: None,
+        }
+    }
+}
+
+/// Verifies a bearer key for keyward's own API (see [`check`]).
 pub async fn from_key(
     state: &AppState,
     token: &str,
     head: &RequestHead,
     headers: &mut AnswerHeaders,
 ) -> Result<Principal, ApiError> {
+    let presented = Presented {
+        token,
+        head,
+        only_account: None,
+        shown_to: None,
+    };
+    match check(state, presented, headers).await? {
+        Ok(passed) => Ok(passed.principal),
+        Err(refused) => Err(refused.error),
+    }
+}
+
+/// Checks a presented key: format and checksum first (no database), then its row — with the
+/// owner's current role in the membership the key was made in — from one indexed query, or
+/// from the keys this instance has verified while no change can have passed it by (see
+/// `keys::cache`): a revocation, a downgrade or a removal applies to the very next request, on
+/// every instance. The outer error is a failure to check at all (the database).
+pub async fn check(
+    state: &AppState,
+    presented: Presented<'_>,
+    headers: &mut AnswerHeaders,
+) -> Result<Result<Passed, Refused>, ApiError> {
+    let head = presented.head;
     let address = head.address;
-    let secret = KeySecret::parse(token).ok_or_else(ApiError::unauthenticated)?;
+    let Some(secret) = KeySecret::parse(presented.token) else {
+        return Ok(Err(Refused::unrecognised(VerifyCode::Malformed)));
+    };
     let hash = state.key_hasher.hash(&secret);
-    let key = state
-        .key_cache
-        .find(&state.pool, hash)
-        .await?
-        .ok_or_else(ApiError::unauthenticated)?;
+    let key = state.key_cache.find(&state.pool, hash).await?;
+    let Some(key) = key.filter(|key| {
+        presented
+            .only_account
+            .is_none_or(|account_id| &key.account_id == account_id)
+    }) else {
+        return Ok(Err(Refused::unrecognised(VerifyCode::Unknown)));
+    };
     let now = now_millis();
     let status = crate::domain::key_state::status(now, key.expires_at, key.revoked_at);
     let role = crate::domain::key_state::effective_role(key.kind, key.role_cap, key.owner_role);
     let refusal = match (status, role) {
-        (KeyStatus::Revoked, _) => Some("revoked"),
-        (KeyStatus::Expired, _) => Some("expired"),
-        (KeyStatus::Active, None) => Some("owner_removed"),
-        _ if outlived_policy(&key, now) => Some("older_than_policy"),
+        (KeyStatus::Revoked, _) => Some((VerifyCode::Revoked, "revoked")),
+        (KeyStatus::Expired, _) => Some((VerifyCode::Expired, "expired")),
+        (KeyStatus::Active, None) => Some((VerifyCode::Revoked, "owner_removed")),
+        _ if outlived_policy(&key, now) => Some((VerifyCode::Expired, "older_than_policy")),
         (KeyStatus::Active, Some(_)) => None,
     };
-    if let Some(reason) = refusal {
+    let refused = |code, reason, error| Refused {
+        code,
+        reason: Some(reason),
+        error,
+        key: Some(key.clone()),
+        rate: None,
+    };
+    if let Some((code, reason)) = refusal {
         // A known key that is refused is how a leak shows itself: it goes in the trail.
-        record_rejection(state, head, &key, reason).await;
-        return Err(ApiError::unauthenticated());
+        record_rejection(state, head, &key, reason, presented.shown_to).await;
+        return Ok(Err(refused(code, reason, ApiError::unauthenticated())));
     }
-    let role = role.ok_or_else(ApiError::unauthenticated)?;
+    let Some(role) = role else {
+        return Ok(Err(refused(
+            VerifyCode::Revoked,
+            "owner_removed",
+            ApiError::unauthenticated(),
+        )));
+    };
     let allowed_cidrs = crate::server::keys::networks::from_stored(&key.allowed_cidrs);
     if !crate::server::keys::networks::allows(&allowed_cidrs, address) {
-        record_rejection(state, head, &key, "outside_networks").await;
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "This key may only be used from its allowed networks.",
-        ));
+        record_rejection(state, head, &key, "outside_networks", presented.shown_to).await;
+        return Ok(Err(refused(
+            VerifyCode::Network,
+            "outside_networks",
+            ApiError::new(
+                ErrorCode::Forbidden,
+                "This key may only be used from its allowed networks.",
+            ),
+        )));
     }
     // A child (or a successor of a rotation through itself) is held to its ancestors' guards as
     // they are now, not as they were when it was made: the networks of the whole line, and one
@@ -70,11 +157,22 @@ pub async fn from_key(
         .iter()
         .any(|ancestor| !crate::server::keys::networks::allows(&ancestor.allowed_cidrs, address));
     if outside_line {
-        record_rejection(state, head, &key, "outside_parent_networks").await;
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "This key may only be used from the allowed networks of the keys above it in its line (the key that created it, or the key it replaced).",
-        ));
+        record_rejection(
+            state,
+            head,
+            &key,
+            "outside_parent_networks",
+            presented.shown_to,
+        )
+        .await;
+        return Ok(Err(refused(
+            VerifyCode::Network,
+            "outside_parent_networks",
+            ApiError::new(
+                ErrorCode::Forbidden,
+                "This key may only be used from the allowed networks of the keys above it in its line (the key that created it, or the key it replaced).",
+            ),
+        )));
     }
     let rate_limit_per_minute = key
         .rate_limit_per_minute
@@ -84,7 +182,7 @@ pub async fn from_key(
             .iter()
             .map(|ancestor| (&ancestor.id, ancestor.rate_limit_per_minute)),
     );
-    let mut tightest: Option<crate::server::limits::key_rate::RateStanding> = None;
+    let mut tightest: Option<RateStanding> = None;
     for (limited_key, limit) in limits {
         let Some(limit) = limit else {
             continue;
@@ -97,18 +195,23 @@ pub async fn from_key(
             }
             Err(standing) => {
                 headers.rate_standing(&standing);
-                return Err(ApiError::new(
-                    ErrorCode::RateLimited,
-                    if limited_key == &key.id {
-                        format!(
+                let message = if limited_key == &key.id {
+                    format!(
                         "This key may make {limit} requests a minute; wait for Retry-After seconds."
                     )
-                    } else {
-                        format!(
+                } else {
+                    format!(
                         "A key above this one in its line may make {limit} requests a minute, shared with the keys below it; wait for Retry-After seconds."
                     )
-                    },
-                ));
+                };
+                return Ok(Err(Refused {
+                    rate: Some(standing),
+                    ..refused(
+                        VerifyCode::RateLimited,
+                        "rate_limited",
+                        ApiError::new(ErrorCode::RateLimited, message),
+                    )
+                }));
             }
         }
     }
@@ -139,7 +242,7 @@ pub async fn from_key(
         }),
         _ => None,
     };
-    Ok(Principal {
+    let principal = Principal {
         via: match (&user, &service_account) {
             (Some(_), _) => Via::UserKey,
             (None, Some(_)) => Via::ServiceKey,
@@ -156,10 +259,16 @@ pub async fn from_key(
             allowed_cidrs,
             rate_limit_per_minute,
             grant: key.line_grant.clone(),
+            own_permissions: key.own_permissions.clone(),
             usage: state.key_usage.clone(),
         }),
         membership_id: key.membership_id.clone(),
-    })
+    };
+    Ok(Ok(Passed {
+        principal,
+        key,
+        rate: tightest,
+    }))
 }
 
 /// Whether a user key is older than its account's maximum key lifetime. Such a key is refused
@@ -175,12 +284,18 @@ fn outlived_policy(key: &stores::keys::verification::KeyForVerification, now: Mi
 
 /// A `key.rejected` event on the refused key, counted rather than repeated (see
 /// `audit::repeats::Repeats`). The presenter is anonymous: holding a key proves nothing once it is dead.
-async fn record_rejection(
+pub async fn record_rejection(
     state: &AppState,
     head: &RequestHead,
     key: &stores::keys::verification::KeyForVerification,
     reason: &str,
+    shown_to: Option<serde_json::Value>,
 ) {
+    let mut details =
+        json!({"reason": reason, "owner": key.email, "service_account": key.service_account_name});
+    if let Some(shown_to) = shown_to {
+        details["shown_to"] = shown_to;
+    }
     let event = Event::new(
         &state.key_hasher,
         &key.account_id,
@@ -189,9 +304,7 @@ async fn record_rejection(
         Origin::of_head(head),
     )
     .target(Target::key(&key.id, &key.name))
-    .details(
-        json!({"reason": reason, "owner": key.email, "service_account": key.service_account_name}),
-    )
+    .details(details)
     .failed();
     state.audit_repeats.record(state, event).await;
 }

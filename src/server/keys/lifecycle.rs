@@ -195,6 +195,7 @@ pub async fn create(
         check_ids: rules::parse_check_ids(check_ids)?,
     };
     rules::known_checks(&state.pool, caller.account_id(), &asked).await?;
+    rules::known_own_permissions(&state.pool, caller.account_id(), &asked).await?;
     let grant = rules::child_grant(caller, asked)?;
     let policy = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
     rules::check_key_policy(&policy, now, expires_at)?;
@@ -428,7 +429,7 @@ pub async fn update(
         .ok_or_else(|| ApiError::not_found("key"))?;
     let old_grant = key.grant();
     let grant = (permissions.is_some() || check_ids.is_some()).then(|| Grant {
-        permissions: permissions.unwrap_or(old_grant.permissions),
+        permissions: permissions.unwrap_or_else(|| old_grant.permissions.clone()),
         check_ids: check_ids.unwrap_or_else(|| old_grant.check_ids.clone()),
     });
     let widens = grant
@@ -444,6 +445,7 @@ pub async fn update(
     authorize_key(state, caller, &key, change).await?;
     if let Some(grant) = &grant {
         rules::known_checks(&state.pool, caller.account_id(), grant).await?;
+        rules::known_own_permissions(&state.pool, caller.account_id(), grant).await?;
     }
     let changes = key_store::KeyChanges {
         name: name.as_ref().map(KeyName::as_str),

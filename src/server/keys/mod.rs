@@ -12,3 +12,4 @@ pub mod peers;
 pub mod rules;
 pub mod secret;
 pub mod usage;
+pub mod verify;

@@ -7,7 +7,7 @@
 use crate::domain::ids::CheckId;
 use crate::domain::permissions::Excess;
 use crate::domain::time::Millis;
-use crate::domain::{views::KeyPolicy, ApiError, ErrorCode, Grant, Permission, PermissionSet};
+use crate::domain::{views::KeyPolicy, ApiError, ErrorCode, Grant, Granted, PermissionName};
 use crate::server::db::Pool;
 use crate::server::keys::networks;
 use crate::server::Principal;
@@ -55,29 +55,56 @@ pub fn key_guards(
 /// The most checks one key may be restricted to.
 const MOST_CHECKS: usize = 100;
 
-/// The permissions a caller asks a key to have: names from the catalogue, none that only a
-/// browser can use. `None` stays `None` (everything the role allows).
-pub fn parse_permissions(names: Option<Vec<String>>) -> Result<Option<PermissionSet>, ApiError> {
+/// The permissions a caller asks a key to have: names from the catalogue — keyward's, none
+/// that only a browser can use, or the account's own (whether the account defines them is
+/// [`known_own_permissions`]'s question). `None` stays `None` (everything the role allows).
+pub fn parse_permissions(names: Option<Vec<String>>) -> Result<Option<Granted>, ApiError> {
     let Some(names) = names else {
         return Ok(None);
     };
-    let mut set = PermissionSet::default();
+    let mut granted = Granted::default();
     for name in &names {
-        let permission = Permission::parse(name.trim()).ok_or_else(|| {
+        let permission = PermissionName::parse(name.trim()).ok_or_else(|| {
             ApiError::invalid_input(
                 "permissions",
                 &format!("{name:?} is not a permission (permissions/list has them all)"),
             )
         })?;
-        if permission.browser_only() {
-            return Err(ApiError::invalid_input(
-                "permissions",
-                &format!("{permission} is for people in a browser; no key can use it"),
-            ));
+        if let PermissionName::BuiltIn(permission) = &permission {
+            if permission.browser_only() {
+                return Err(ApiError::invalid_input(
+                    "permissions",
+                    &format!("{permission} is for people in a browser; no key can use it"),
+                ));
+            }
         }
-        set.insert(permission);
+        granted.insert(permission);
     }
-    Ok(Some(set))
+    Ok(Some(granted))
+}
+
+/// Refuses a grant naming one of the account's own permissions that the account does not
+/// define (400 naming `permissions`).
+pub async fn known_own_permissions(
+    pool: &Pool,
+    account_id: &crate::domain::ids::AccountId,
+    grant: &Grant,
+) -> Result<(), ApiError> {
+    let Some(granted) = grant.permissions.as_ref().filter(|g| !g.own.is_empty()) else {
+        return Ok(());
+    };
+    let defined = crate::server::stores::own_permissions::list(pool, account_id).await?;
+    match granted
+        .own
+        .iter()
+        .find(|own| !defined.iter().any(|row| row.name == own.as_str()))
+    {
+        Some(unknown) => Err(ApiError::invalid_input(
+            "permissions",
+            &format!("{unknown} is not a permission of this account (an Admin defines it on the Settings page, or with permissions/define)"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The checks a caller asks a key to be restricted to, by their shape: at most 100 ids. Whether
@@ -129,7 +156,7 @@ pub fn child_grant(caller: &Principal, asked: Grant) -> Result<Grant, ApiError> 
     };
     let limit = &parent.grant;
     let grant = Grant {
-        permissions: asked.permissions.or(limit.permissions),
+        permissions: asked.permissions.or_else(|| limit.permissions.clone()),
         check_ids: asked.check_ids.or_else(|| limit.check_ids.clone()),
     };
     match grant.excess_over(limit) {
@@ -137,6 +164,13 @@ pub fn child_grant(caller: &Principal, asked: Grant) -> Result<Grant, ApiError> 
         Some(Excess::Permission(permission)) => Err(ApiError::missing(
             permission,
             format!("permissions: a key cannot grant {permission}, which the key creating it does not hold."),
+        )),
+        Some(Excess::OwnPermissions(own)) => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            match own {
+                Some(own) => format!("permissions: a key cannot grant {own}, which the key creating it does not hold."),
+                None => "permissions: a key limited to some of the account's own permissions cannot make a key that holds all of them; list the ones it needs.".to_string(),
+            },
         )),
         Some(Excess::Checks) => Err(ApiError::new(
             ErrorCode::Forbidden,

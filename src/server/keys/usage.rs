@@ -4,7 +4,7 @@
 
 use crate::domain::ids::KeyId;
 use crate::domain::time::{now_millis, Millis};
-use crate::domain::Permission;
+use crate::domain::{OwnPermission, Permission, PermissionName};
 use crate::server::db::Pool;
 use std::{collections::HashMap, sync::Arc, sync::Mutex};
 
@@ -28,6 +28,8 @@ struct Pending {
     /// The last use of each permission by each key since the last flush, indexed by
     /// permission: a key already seen costs no allocation on the request path.
     permissions: HashMap<KeyId, PermissionTimes>,
+    /// The last use of each of the account's own permissions (`keys/verify`, forward auth).
+    own_permissions: HashMap<(KeyId, OwnPermission), Millis>,
 }
 
 /// When a key last used each permission (`Permission as usize`), if it did.
@@ -70,6 +72,20 @@ impl KeyUsage {
         }
     }
 
+    /// Notes that `key_id` used `permission` — keyward's or the account's own — just now.
+    pub fn record_permission_name(&self, key_id: &KeyId, permission: &PermissionName) {
+        match permission {
+            PermissionName::BuiltIn(permission) => self.record_permission(key_id, *permission),
+            PermissionName::Own(own) => {
+                let now = now_millis();
+                let mut pending = self.pending.lock().expect("usage lock poisoned");
+                pending
+                    .own_permissions
+                    .insert((key_id.clone(), own.clone()), now);
+            }
+        }
+    }
+
     /// Writes what was collected since the last flush. A key used many times in between costs
     /// one update and one upsert per day. When the write fails, the batch goes back to be
     /// written next time (a newer use collected meanwhile wins; counts add up).
@@ -79,7 +95,11 @@ impl KeyUsage {
             std::mem::take(&mut *pending)
         };
         let count = batch.last_use.len();
-        if count == 0 && batch.requests.is_empty() && batch.permissions.is_empty() {
+        if count == 0
+            && batch.requests.is_empty()
+            && batch.permissions.is_empty()
+            && batch.own_permissions.is_empty()
+        {
             return Ok(0);
         }
         if let Err(error) = write(pool, &batch).await {
@@ -104,6 +124,10 @@ impl KeyUsage {
                 for (latest, at) in latest.iter_mut().zip(times) {
                     *latest = (*latest).max(at);
                 }
+            }
+            for (used, at) in batch.own_permissions {
+                let latest = pending.own_permissions.entry(used).or_insert(at);
+                *latest = (*latest).max(at);
             }
             return Err(error);
         }
@@ -144,15 +168,21 @@ async fn write(pool: &Pool, batch: &Pending) -> Result<(), sqlx::Error> {
         .execute(&mut *transaction)
         .await?;
     }
-    let uses: Vec<(&KeyId, Permission, Millis)> = batch
+    let uses: Vec<(&KeyId, &str, Millis)> = batch
         .permissions
         .iter()
         .flat_map(|(key_id, times)| {
             Permission::ALL
                 .into_iter()
                 .zip(times.iter().copied())
-                .filter_map(move |(permission, at)| at.map(|at| (key_id, permission, at)))
+                .filter_map(move |(permission, at)| at.map(|at| (key_id, permission.name(), at)))
         })
+        .chain(
+            batch
+                .own_permissions
+                .iter()
+                .map(|((key_id, own), at)| (key_id, own.as_str(), *at)),
+        )
         .collect();
     for (key_id, permission, at) in uses {
         sqlx::query(
@@ -161,7 +191,7 @@ async fn write(pool: &Pool, batch: &Pending) -> Result<(), sqlx::Error> {
              WHERE key_permission_uses.last_used_at < excluded.last_used_at",
         )
         .bind(key_id)
-        .bind(permission.name())
+        .bind(permission)
         .bind(at)
         .execute(&mut *transaction)
         .await?;

@@ -22,6 +22,9 @@ pub fn changes_key_checks(action: AuditAction, guards_changed: bool) -> bool {
         // A service account's role is its keys' owner role; its deletion stops them; an
         // adopted legacy key acts with its service account's role from then on.
         ServiceAccountDeleted | KeyAdopted => true,
+        // A key check holds the account's own permissions with the key (`keys/verify`, forward
+        // auth): a new one is held by every key granted everything, a removed one by none.
+        PermissionDefined | PermissionUndefined => true,
         // For a service account, "guards" is its role: a new name or custodians change no
         // key check.
         ServiceAccountUpdated => guards_changed,
@@ -119,7 +122,9 @@ mod tests {
                 "key.leak_reported",
                 "policy.changed",
                 "service_account.deleted",
-                "key.adopted"
+                "key.adopted",
+                "permission.defined",
+                "permission.undefined"
             ]
         );
         // A rename does not; a change of guards does.

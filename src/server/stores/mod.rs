@@ -9,5 +9,6 @@ pub mod invites;
 pub mod key_checks;
 pub mod keys;
 pub mod memberships;
+pub mod own_permissions;
 pub mod service_accounts;
 pub mod users;

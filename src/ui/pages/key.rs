@@ -6,7 +6,7 @@ use crate::api::keys::{get_key, RevokeKey, UpdateKey};
 use crate::domain::{
     requests::{GetKeyRequest, UpdateKeyRequest},
     views::{Key, KeyKind, KeyStatus, Me},
-    Permission,
+    Granted, Permission, PermissionName,
 };
 use crate::ui::key_table::{describe_permissions, last_used, status_badge, RevokeKeyButton};
 use crate::ui::{
@@ -132,7 +132,7 @@ fn KeySheet(
         });
     let last_used = last_used(&key);
     let active = key.status == KeyStatus::Active;
-    let grant_words = describe_permissions(key.permissions.as_deref());
+    let grant_words = describe_permissions(key.permissions.as_ref());
     let checks = match &key.check_ids {
         None => view! { "All checks" }.into_any(),
         Some(ids) if ids.is_empty() => view! { "None" }.into_any(),
@@ -144,14 +144,14 @@ fn KeySheet(
     };
     // What it used and still holds: a permission used before an earlier narrowing is not
     // given back.
-    let used: Vec<Permission> = key
+    let used: Granted = key
         .permissions_used
         .iter()
-        .map(|used| used.permission)
+        .map(|used| used.permission.clone())
         .filter(|permission| {
             key.permissions
                 .as_ref()
-                .is_none_or(|granted| granted.contains(permission))
+                .is_none_or(|granted| granted.holds(permission))
         })
         .collect();
     let used_list = if key.permissions_used.is_empty() {
@@ -160,16 +160,18 @@ fn KeySheet(
         key.permissions_used
             .iter()
             .map(|used| view! {
-                <span class="block"><code>{used.permission.name()}</code> " · " <RelativeTime at=used.last_used_at.clone() /></span>
+                <span class="block"><code>{used.permission.to_string()}</code>
+                    {matches!(used.permission, PermissionName::Own(_)).then_some(" (your service)")}
+                    " · " <RelativeTime at=used.last_used_at.clone() /></span>
             })
             .collect_view()
             .into_any()
     };
     // One click to keep only what the key used (the server checks it narrows).
-    let narrower = !used.is_empty() && key.permissions.as_ref() != Some(&used);
+    let narrower = used != Granted::default() && key.permissions.as_ref() != Some(&used);
     let narrow_button = (active && narrower).then(|| {
         let key_id = key.id.to_string();
-        let names: Vec<String> = used.iter().map(|p| p.name().to_string()).collect();
+        let names: Vec<String> = used.names().map(String::from).collect();
         let words = describe_permissions(Some(&used));
         view! {
             <button type="button" class="secondary" disabled=move || narrow.pending().get()

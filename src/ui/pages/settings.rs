@@ -32,6 +32,7 @@ fn Settings(me: Me) -> impl IntoView {
         </div>
         <ChangePasswordForm />
         <KeyPolicySection can_set_policy />
+        <crate::ui::own_permissions::OwnPermissionsSection can_define=can_set_policy />
     }
 }
 

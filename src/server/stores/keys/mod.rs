@@ -93,7 +93,7 @@ impl NewKey<'_> {
             allowed_cidrs: self.allowed_cidrs.iter().map(IpNet::to_string).collect(),
             rate_limit_per_minute: self.rate_limit_per_minute,
             expires_in_days: expires_in_days(self.now, self.expires_at),
-            permissions: self.grant.permission_list(),
+            permissions: self.grant.permissions.clone(),
             check_ids: self.grant.check_ids.clone(),
             permissions_used: Vec::new(),
         }
@@ -147,7 +147,7 @@ pub async fn insert(pool: &Pool, key: &NewKey<'_>, event: Event) -> Result<Inser
         "expires_at": key.expires_at.map(rfc3339),
         "parent_key_id": key.created_by_key_id,
         "owner": owner,
-        "permissions": key.grant.permission_list(),
+        "permissions": key.grant.permissions.clone(),
         "check_ids": key.grant.check_ids,
     }));
     crate::server::stores::audit::append(&mut transaction, &event).await?;
@@ -246,7 +246,7 @@ pub async fn update(
         details["from"]["permissions"] = json!(key.permissions);
         details["from"]["check_ids"] = json!(key.check_ids);
         details["to"] =
-            json!({"permissions": grant.permission_list(), "check_ids": grant.check_ids});
+            json!({"permissions": grant.permissions.clone(), "check_ids": grant.check_ids});
     }
     let event = event
         .guards_changed(guards_changed)

@@ -8,7 +8,7 @@ use crate::domain::time::Millis;
 use crate::domain::{
     ids::{AccountId, KeyId, ServiceAccountId, UserId},
     views::{Key, KeyKind, KeyStatus, PermissionUse, ServiceAccountRef, User},
-    Grant, Permission, Role,
+    Grant, PermissionName, Role,
 };
 use crate::server::db::Pool;
 use crate::server::keys::networks;
@@ -96,7 +96,7 @@ impl KeyRecord {
             expires_in_days: (status(now, self.expires_at, self.revoked_at) == KeyStatus::Active)
                 .then(|| expires_in_days(now, self.expires_at))
                 .flatten(),
-            permissions: grant.permission_list(),
+            permissions: grant.permissions.clone(),
             check_ids: grant.check_ids,
             permissions_used: Vec::new(),
         }
@@ -238,7 +238,7 @@ async fn fill_usage_of_page(pool: &Pool, keys: &mut [Key], now: Millis) -> Resul
     for record in uses {
         let (Some(&position), Some(permission)) = (
             positions.get(&record.key_id),
-            Permission::parse(&record.permission),
+            PermissionName::parse(&record.permission),
         ) else {
             continue;
         };
@@ -248,7 +248,8 @@ async fn fill_usage_of_page(pool: &Pool, keys: &mut [Key], now: Millis) -> Resul
         });
     }
     for key in keys.iter_mut() {
-        key.permissions_used.sort_by_key(|used| used.permission);
+        key.permissions_used
+            .sort_by(|a, b| a.permission.cmp(&b.permission));
     }
     Ok(())
 }

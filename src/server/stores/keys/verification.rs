@@ -5,11 +5,12 @@ use crate::domain::time::Millis;
 use crate::domain::{
     ids::{AccountId, KeyId, MembershipId, ServiceAccountId, UserId},
     views::KeyKind,
-    Grant, Role,
+    Grant, OwnPermission, Role,
 };
 use crate::server::db::Pool;
 use crate::server::keys::networks;
 use ipnet::IpNet;
+use std::sync::Arc;
 
 /// What verification needs, read in one indexed query together with the owner's *current*
 /// role: in the membership the key was created in (NULL once that membership is gone — even if
@@ -35,6 +36,9 @@ pub struct KeyForVerification {
     pub created_at: Millis,
     /// The account's maximum key lifetime, which applies at use too.
     pub max_key_lifetime_days: Option<i64>,
+    /// The account's own permissions with their least roles, stored (see
+    /// `stores::own_permissions::roles_from_stored`).
+    pub own_permission_roles: String,
     /// Stored networks (see `networks::to_stored`), empty for anywhere.
     pub allowed_cidrs: String,
     pub rate_limit_per_minute: Option<i64>,
@@ -53,6 +57,10 @@ pub struct KeyForVerification {
     /// out once when the key is read (and kept with it in the cache).
     #[sqlx(skip)]
     pub line_grant: Grant,
+    /// The account's own permissions with the least role each needs, parsed once when the key
+    /// is read (for `keys/verify` and forward auth).
+    #[sqlx(skip)]
+    pub own_permissions: Arc<[(OwnPermission, Role)]>,
 }
 
 /// The guards of one ancestor of a key, parsed once when the key is read.
@@ -86,7 +94,7 @@ pub async fn find_for_verification(
                 k.service_account_id, s.name AS service_account_name, k.role_cap, \
                 COALESCE(m.role, CASE WHEN s.deleted_at IS NULL THEN s.role END) AS owner_role, \
                 k.membership_id, k.expires_at, k.revoked_at, k.created_at, \
-                a.max_key_lifetime_days, k.allowed_cidrs, k.rate_limit_per_minute, k.permissions, \
+                a.max_key_lifetime_days, a.own_permission_roles, k.allowed_cidrs, k.rate_limit_per_minute, k.permissions, \
                 k.check_ids, k.created_by_key_id, k.bound_to_key_id \
          FROM api_keys k \
          JOIN accounts a ON a.id = k.account_id \
@@ -102,6 +110,8 @@ pub async fn find_for_verification(
         return Ok(None);
     };
     key.line_grant = Grant::from_stored(key.permissions.as_deref(), key.check_ids.as_deref());
+    key.own_permissions =
+        crate::server::stores::own_permissions::roles_from_stored(&key.own_permission_roles).into();
     if key.created_by_key_id.is_some() || key.bound_to_key_id.is_some() {
         let rows: Vec<AncestorRow> = sqlx::query_as(
             "WITH RECURSIVE line (id, allowed_cidrs, rate_limit_per_minute, permissions, check_ids, \
