@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what is missing first (scripts/bootstrap.sh).
-.PHONY: run test test-cluster release serve-release bench bench-audit bench-lists bench-storm
+.PHONY: run test test-cluster test-forward-auth release serve-release bench bench-audit bench-lists bench-storm
 
 # Build and serve keyward at http://127.0.0.1:3000 with SQLite in ./data.
 run:
@@ -16,6 +16,12 @@ test:
 test-cluster:
 	scripts/bootstrap.sh
 	scripts/test-cluster.sh
+
+# The forward-auth recipes of README "Protect your own API" for real: nginx auth_request and
+# Caddy forward_auth in front of a small service (also part of `test`).
+test-forward-auth:
+	scripts/bootstrap.sh
+	scripts/test-forward-auth.sh
 
 # An optimised build (size-optimised Wasm, with .br and .gz beside each file, served to browsers
 # that accept them); `make serve-release` builds and runs it.

@@ -63,6 +63,11 @@ else
   say "Cluster test skipped: it needs PostgreSQL and Redis"
 fi
 
+# nginx and Caddy with forward auth in front of a small service (installed from Debian when
+# missing), as README "Protect your own API" configures them.
+say "Forward auth behind nginx and Caddy (scripts/test-forward-auth.sh)"
+BINARY=target/debug/keyward scripts/test-forward-auth.sh
+
 say "API fuzzing from the OpenAPI document (schemathesis)"
 scripts/fuzz.sh
 
