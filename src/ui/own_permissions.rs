@@ -159,13 +159,21 @@ fn ProxyRecipe() -> impl IntoView {
             <p class="hint">"nginx asks keyward before each request (auth_request). 401, 403 and 429 go back to the client; \
                 on 200 your service gets X-Keyward-Key-Id, X-Keyward-User-Id (or X-Keyward-Service-Account-Id), \
                 X-Keyward-Account-Id and X-Keyward-Role. Tell keyward to believe nginx's X-Forwarded-For with \
-                KEYWARD_TRUSTED_PROXIES, so a key's networks are checked against the client. The README has Caddy and Traefik too."</p>
+                KEYWARD_TRUSTED_PROXIES, so a key's networks are checked against the client. nginx turns a 429 into 500 \
+                unless told otherwise: the README's “Protect your own API” has the whole configuration, and Caddy's and Traefik's."</p>
             <pre><code>{NGINX_RECIPE}</code></pre>
         </details>
     }
 }
 
-const NGINX_RECIPE: &str = r#"location = /_keyward {
+/// The heart of the nginx configuration that `make test-forward-auth` runs (the README has it
+/// whole, with Caddy's and Traefik's).
+const NGINX_RECIPE: &str = r#"map $request_method $orders_permission {
+    POST    orders:write;
+    default orders:read;
+}
+
+location = /_keyward {
     internal;
     proxy_pass http://keyward:3000/api/v1/forward-auth;
     proxy_pass_request_body off;
@@ -177,10 +185,12 @@ const NGINX_RECIPE: &str = r#"location = /_keyward {
 }
 
 location /orders {
-    set $keyward_permission "orders:read";
-    if ($request_method = POST) { set $keyward_permission "orders:write"; }
+    set $keyward_permission $orders_permission;
     auth_request /_keyward;
     auth_request_set $keyward_key $upstream_http_x_keyward_key_id;
+    auth_request_set $keyward_user $upstream_http_x_keyward_user_id;
     proxy_set_header X-Keyward-Key-Id $keyward_key;
+    proxy_set_header X-Keyward-User-Id $keyward_user;
+    proxy_set_header Authorization "";
     proxy_pass http://orders-service;
 }"#;
