@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what is missing first (scripts/bootstrap.sh).
-.PHONY: run test test-cluster test-forward-auth release serve-release bench bench-audit bench-lists bench-storm
+.PHONY: run test test-cluster test-forward-auth release serve-release bench bench-audit bench-lists bench-storm bench-forward-auth
 
 # Build and serve keyward at http://127.0.0.1:3000 with SQLite in ./data.
 run:
@@ -51,3 +51,8 @@ bench-lists: release
 # Key traffic during a sign-in storm from 250 addresses: p99 against idle, both engines.
 bench-storm: release
 	scripts/bench-storm.sh
+
+# Your own API behind keyward: nginx with auth_request ÷ straight to the same upstream (and the
+# p99 the check adds), keys/verify ÷ /healthz, both engines.
+bench-forward-auth: release
+	scripts/bench-forward-auth.sh

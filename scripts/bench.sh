@@ -15,6 +15,8 @@
 #     bytes transferred, time until the page has hydrated (end2end/bench/first-visit.mjs)
 #   - instructions per auth/me with a key and per /healthz (valgrind's callgrind): unlike
 #     throughput, the same on every run, whatever else the machine is doing
+#   - requests/s through nginx with auth_request to keyward ÷ straight through nginx, with the
+#     p99 the check adds, and keys/verify ÷ /healthz (scripts/bench-forward-auth.sh)
 # make bench-lists, bench-storm and bench-audit go deeper into their parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,8 @@ port=3197
 . scripts/bench/server.sh
 # shellcheck source=scripts/bench/seed.sh
 . scripts/bench/seed.sh
+# shellcheck source=scripts/bench/wrk.sh
+. scripts/bench/wrk.sh
 
 results=$(mktemp)
 record() { printf '%s|%s|%s\n' "$1" "$2" "$3" >>"$results"; }
@@ -31,22 +35,13 @@ record() { printf '%s|%s|%s\n' "$1" "$2" "$3" >>"$results"; }
 # wrk for $3 seconds on $1 (a path), with the bearer key $2 (POST {}) or none (GET); prints
 # wrk's summary to stderr and "requests/s p99-ms" to stdout.
 run_wrk() {
-  local path=$1 key=$2 seconds=$3 out
+  local path=$1 key=$2 seconds=$3
   if [ -n "$key" ]; then
-    out=$(BODY='{}' KEY=$key wrk -t2 -c8 -d"${seconds}s" --latency -s scripts/bench/post.lua "$url$path")
+    BODY='{}' KEY=$key wrk -t2 -c8 -d"${seconds}s" --latency -s scripts/bench/post.lua "$url$path" | wrk_result "$path"
   else
-    out=$(wrk -t2 -c8 -d"${seconds}s" --latency "$url$path")
+    wrk -t2 -c8 -d"${seconds}s" --latency "$url$path" | wrk_result "$path"
   fi
-  grep -E "Requests/sec|^ +99%|Non-2xx" <<<"$out" | sed "s|^|    $path: |" >&2
-  if grep -q "Non-2xx" <<<"$out"; then echo "$path answered errors: not a measure" >&2; exit 1; fi
-  awk '/Requests\/sec/ { rps = $2 }
-       $1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
-                     else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
-                     p99 = v }
-       END { print rps, p99 }' <<<"$out"
 }
-
-median() { tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Three interleaved pairs of /healthz and auth/me with $1; prints "healthz-rps key-rps".
 key_against_health() {
@@ -227,6 +222,9 @@ for engine in sqlite postgres; do
   record "$engine" instructions "$(python3 -c "print(f'{$keyed:,} ÷ {$health:,} = {$keyed / $health:.2f}')")"
 done
 
+say "Your own API behind keyward (scripts/bench-forward-auth.sh)"
+BENCH_RESULTS=$results scripts/bench-forward-auth.sh
+
 say "Summary (release build, $(nproc) cores, wrk on loopback)"
 python3 - "$results" <<'PY'
 import sys
@@ -243,6 +241,8 @@ titles = [
     ("revoke_answer", "keys/revoke answers, 1 key / 100 keys, one instance", ""),
     ("keys_list", "keys/list p99, first page of 10,000 keys", ""),
     ("instructions", "instructions per auth/me ÷ per /healthz", ""),
+    ("forward_auth", "through nginx with auth_request ÷ straight", "≥ 0.6"),
+    ("verify_vs_health", "keys/verify ÷ /healthz, throughput", ""),
 ]
 print(f"{'measure':<48} {'SQLite':<34} {'PostgreSQL':<34} goal")
 for name, title, goal in titles:

@@ -180,6 +180,23 @@ async fn keys_verify_answers_for_every_kind_of_key_and_every_refusal() {
         assert!(permissions.contains(&json!("checks:write")));
         assert!(!permissions.contains(&json!("keys:verify")), "{verdict}");
         assert_eq!(verdict["ratelimit"], Value::Null);
+        // The key's page lists the account's own permission among those it used.
+        app.state.key_usage.flush(&app.state.pool).await.unwrap();
+        let got = shop
+            .member
+            .call_ok(
+                "keys/get",
+                json!({"key_id": member_key["id"]}),
+                StatusCode::OK,
+            )
+            .await;
+        let used: Vec<&Value> = got["key"]["permissions_used"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|used| &used["permission"])
+            .collect();
+        assert!(used.contains(&&json!("orders:write")), "{got}");
         // Without a permission: only whether the key is good.
         let verdict = verify(&shop.verifier, json!({"secret": member_secret})).await;
         assert_eq!(verdict["code"], "valid");
@@ -192,6 +209,34 @@ async fn keys_verify_answers_for_every_kind_of_key_and_every_refusal() {
             assert_eq!(verdict["valid"], false);
             assert_eq!(verdict["key"], Value::Null);
         }
+
+        // A real legacy account key of the account is refused the same way.
+        let me = shop
+            .admin
+            .call_ok("auth/me", json!({}), StatusCode::OK)
+            .await;
+        let account_id = keyward::domain::ids::AccountId::parse(
+            "account_id",
+            me["account"]["id"].as_str().unwrap(),
+        )
+        .unwrap();
+        let legacy = "legacy-account-key-0123456789abcdef";
+        keyward::host::cli::import_legacy_secrets(
+            &app.state.pool,
+            &app.state.key_hasher,
+            &account_id,
+            legacy.as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            app.with_key(legacy)
+                .call_ok("auth/me", json!({}), StatusCode::OK)
+                .await["via"],
+            "account_key"
+        );
+        let verdict = verify(&shop.verifier, json!({"secret": legacy})).await;
+        assert_eq!(verdict["code"], "malformed", "{verdict}");
 
         // Forbidden: the role does not reach the permission, or the grant does not hold it.
         let (_, narrow_secret) = shop
@@ -260,6 +305,9 @@ async fn keys_verify_answers_for_every_kind_of_key_and_every_refusal() {
         )
         .await;
         assert_eq!(verdict["code"], "valid", "{verdict}");
+        // Without an address, a key limited to networks is not believed to be inside them.
+        let verdict = verify(&shop.verifier, json!({"secret": office_secret})).await;
+        assert_eq!(verdict["code"], "network", "{verdict}");
         let (status, body) = shop
             .verifier
             .call_json(
@@ -268,6 +316,29 @@ async fn keys_verify_answers_for_every_kind_of_key_and_every_refusal() {
             )
             .await;
         assert_invalid_field(status, &body, "client_address");
+
+        // A key made by a key is held to the networks of the key above it.
+        let (_, parent_secret) = shop
+            .admin
+            .create_key(json!({"name": "parent", "allowed_cidrs": ["127.0.0.0/8", "10.0.0.0/8"]}))
+            .await;
+        let (child, child_secret) = app
+            .with_key(&parent_secret)
+            .create_key(json!({"name": "child"}))
+            .await;
+        let verdict = verify(
+            &shop.verifier,
+            json!({"secret": child_secret, "client_address": "192.0.2.7"}),
+        )
+        .await;
+        assert_eq!(verdict["code"], "network", "{verdict}");
+        assert_eq!(verdict["key"]["id"], child["id"]);
+        let verdict = verify(
+            &shop.verifier,
+            json!({"secret": child_secret, "client_address": "10.9.9.9"}),
+        )
+        .await;
+        assert_eq!(verdict["code"], "valid", "{verdict}");
 
         // Rate limited: the shown key's own budget, with its standing in the body.
         let (_, limited_secret) = shop
