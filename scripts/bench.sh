@@ -242,6 +242,7 @@ titles = [
     ("keys_list", "keys/list p99, first page of 10,000 keys", ""),
     ("instructions", "instructions per auth/me ÷ per /healthz", ""),
     ("forward_auth", "through nginx with auth_request ÷ straight", "≥ 0.6"),
+    ("forward_auth_vs_stub", "auth_request to keyward ÷ to a yes-stub", ""),
     ("verify_vs_health", "keys/verify ÷ /healthz, throughput", ""),
 ]
 print(f"{'measure':<48} {'SQLite':<34} {'PostgreSQL':<34} goal")
