@@ -302,5 +302,11 @@ pub async fn verify_key(
         &mut shown_key_headers,
     )
     .await?;
-    Ok(verified.verdict)
+    Ok(KeyVerdict {
+        permissions: verified
+            .principal
+            .as_ref()
+            .map(|principal| principal.effective_permissions()),
+        ..verified.verdict
+    })
 }

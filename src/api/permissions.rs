@@ -63,12 +63,6 @@ pub async fn define_permission(
     } = request;
     let (state, caller) = authorize(Permission::AccountWrite).await?;
     let name = name.trim();
-    if Permission::parse(name).is_some() {
-        return Err(ApiError::invalid_input(
-            "name",
-            &format!("{name} is one of keyward's own permissions"),
-        ));
-    }
     let permission = OwnPermission::parse(name).ok_or_else(|| {
         ApiError::invalid_input("name", &OwnPermission::problem(name).unwrap_or_default())
     })?;

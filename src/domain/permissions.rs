@@ -305,10 +305,13 @@ const KEYWARD_RESOURCES: [&str; 9] = [
 ];
 
 impl OwnPermission {
-    /// Why `text` cannot name an account's own permission, if it cannot: the shape
-    /// `^[a-z][a-z0-9-]*:[a-z][a-z0-9-]*$`, at most 64 characters, about none of keyward's
-    /// resources.
+    /// Why `text` cannot name an account's own permission, if it cannot: one of keyward's own,
+    /// or not the shape `^[a-z][a-z0-9-]*:[a-z][a-z0-9-]*$` of at most 64 characters, or about
+    /// one of keyward's resources.
     pub fn problem(text: &str) -> Option<String> {
+        if Permission::parse(text).is_some() {
+            return Some(format!("{text} is one of keyward's own permissions"));
+        }
         let word = |part: &str| {
             part.starts_with(|c: char| c.is_ascii_lowercase())
                 && part

@@ -60,25 +60,41 @@ impl Principal {
     /// (a key's capped) allows `permission` through how they signed in, and a key's grant holds
     /// it. A refusal names the permission; a key's use of one is counted (off the request path).
     pub fn authorize(&self, permission: Permission) -> Result<(), ApiError> {
-        if !allows(self.role, self.via, permission) {
-            return Err(self.refusal(permission));
+        if let Some(refusal) = self.refusal_of(permission) {
+            return Err(refusal);
         }
         if let Some(key) = &self.key {
-            if !key.grant.allows(permission) {
-                return Err(ApiError::missing(
-                    permission,
-                    format!("This key was not granted the {permission} permission."),
-                ));
-            }
-            if permission.needs_explicit_grant(self.via) && !key.grant.names(permission) {
-                return Err(ApiError::missing(
-                    permission,
-                    format!("A service key holds {permission} only when its grant names it: set the key's permissions in the app to let it make keys."),
-                ));
-            }
             key.usage.record_permission(&key.id, permission);
         }
         Ok(())
+    }
+
+    /// Why this caller may not use `permission`, if it may not: its role through how it signed
+    /// in, then a key's grant (and, for a permission only a named grant holds, that name).
+    fn refusal_of(&self, permission: Permission) -> Option<ApiError> {
+        if !allows(self.role, self.via, permission) {
+            return Some(self.refusal(permission));
+        }
+        let key = self.key.as_ref()?;
+        if !key.grant.allows(permission) {
+            return Some(ApiError::missing(
+                permission,
+                format!("This key was not granted the {permission} permission."),
+            ));
+        }
+        if permission.needs_explicit_grant(self.via) && !key.grant.names(permission) {
+            let remedy = match permission {
+                Permission::KeysVerify => {
+                    "make the service's key with keys:verify in its permissions"
+                }
+                _ => "set the key's permissions in the app to let it make keys",
+            };
+            return Some(ApiError::missing(
+                permission,
+                format!("This key holds {permission} only when its grant names it: {remedy}."),
+            ));
+        }
+        None
     }
 
     /// The check a service behind keyward asks for (`keys/verify`, forward auth): a key holds
@@ -130,13 +146,7 @@ impl Principal {
     pub fn effective_permissions(&self) -> Granted {
         let mut granted = Granted::default();
         for permission in Permission::ALL {
-            let held = allows(self.role, self.via, permission)
-                && self.key.as_ref().is_none_or(|key| {
-                    key.grant.allows(permission)
-                        && (!permission.needs_explicit_grant(self.via)
-                            || key.grant.names(permission))
-                });
-            if held {
+            if self.refusal_of(permission).is_none() {
                 granted.built_in.insert(permission);
             }
         }

@@ -606,3 +606,56 @@ async fn forward_auth_passes_good_keys_with_who_they_are_and_refuses_the_rest() 
     )
     .await;
 }
+
+#[tokio::test]
+async fn parallel_defines_cannot_pass_the_accounts_ceiling_of_permissions() {
+    use keyward::server::stores::own_permissions::MAX_PER_ACCOUNT;
+    on_each_engine(|app| async move {
+        let (admin, _) = app.signup("ceiling@shop.example").await;
+        for n in 0..MAX_PER_ACCOUNT - 5 {
+            admin
+                .call_ok(
+                    "permissions/define",
+                    json!({"name": format!("orders{n}:read"), "least_role": "read_only"}),
+                    StatusCode::CREATED,
+                )
+                .await;
+        }
+        // Ten at once for the last five places.
+        let defines = (0..10).map(|n| {
+            let admin = admin.clone();
+            async move {
+                admin
+                    .call_json(
+                        "permissions/define",
+                        json!({"name": format!("refunds{n}:write"), "least_role": "admin"}),
+                    )
+                    .await
+                    .0
+            }
+        });
+        let statuses = futures_util::future::join_all(defines).await;
+        let created = statuses
+            .iter()
+            .filter(|status| **status == StatusCode::CREATED)
+            .count();
+        assert_eq!(created, 5, "{statuses:?}");
+        assert!(
+            statuses
+                .iter()
+                .all(|status| *status == StatusCode::CREATED || *status == StatusCode::CONFLICT),
+            "{statuses:?}"
+        );
+        let listed = admin
+            .call_ok("permissions/list", json!({}), StatusCode::OK)
+            .await;
+        let own = listed["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|permission| permission["custom"] == true)
+            .count();
+        assert_eq!(own as i64, MAX_PER_ACCOUNT);
+    })
+    .await;
+}

@@ -111,13 +111,6 @@ pub async fn check(
     let now = now_millis();
     let status = crate::domain::key_state::status(now, key.expires_at, key.revoked_at);
     let role = crate::domain::key_state::effective_role(key.kind, key.role_cap, key.owner_role);
-    let refusal = match (status, role) {
-        (KeyStatus::Revoked, _) => Some((VerifyCode::Revoked, "revoked")),
-        (KeyStatus::Expired, _) => Some((VerifyCode::Expired, "expired")),
-        (KeyStatus::Active, None) => Some((VerifyCode::Revoked, "owner_removed")),
-        _ if outlived_policy(&key, now) => Some((VerifyCode::Expired, "older_than_policy")),
-        (KeyStatus::Active, Some(_)) => None,
-    };
     let refused = |code, reason, error| Refused {
         code,
         reason: Some(reason),
@@ -125,17 +118,20 @@ pub async fn check(
         key: Some(key.clone()),
         rate: None,
     };
-    if let Some((code, reason)) = refusal {
-        // A known key that is refused is how a leak shows itself: it goes in the trail.
-        record_rejection(state, head, &key, reason, presented.shown_to).await;
-        return Ok(Err(refused(code, reason, ApiError::unauthenticated())));
-    }
-    let Some(role) = role else {
-        return Ok(Err(refused(
-            VerifyCode::Revoked,
-            "owner_removed",
-            ApiError::unauthenticated(),
-        )));
+    let role = match (status, role) {
+        (KeyStatus::Revoked, _) => Err((VerifyCode::Revoked, "revoked")),
+        (KeyStatus::Expired, _) => Err((VerifyCode::Expired, "expired")),
+        (KeyStatus::Active, None) => Err((VerifyCode::Revoked, "owner_removed")),
+        _ if outlived_policy(&key, now) => Err((VerifyCode::Expired, "older_than_policy")),
+        (KeyStatus::Active, Some(role)) => Ok(role),
+    };
+    let role = match role {
+        Ok(role) => role,
+        Err((code, reason)) => {
+            // A known key that is refused is how a leak shows itself: it goes in the trail.
+            record_rejection(state, head, &key, reason, presented.shown_to).await;
+            return Ok(Err(refused(code, reason, ApiError::unauthenticated())));
+        }
     };
     let allowed_cidrs = crate::server::keys::networks::from_stored(&key.allowed_cidrs);
     if !crate::server::keys::networks::allows(&allowed_cidrs, address) {

@@ -36,8 +36,9 @@ pub struct Asked<'a> {
     pub shown_to: Value,
 }
 
-/// The answer: the verdict, the caller the key makes when it passed, and — when it did not —
-/// the error keyward's own API would give (what forward auth answers the proxy).
+/// The answer: the verdict (its `permissions` left for `keys/verify` to work out from
+/// `principal`), the caller the key makes when it passed, and — when it did not — the error
+/// keyward's own API would give (what forward auth answers the proxy).
 pub struct Verified {
     pub verdict: KeyVerdict,
     pub principal: Option<Principal>,
@@ -163,7 +164,9 @@ fn recognised(
         owner,
         account_id: Some(key.account_id.clone()),
         role: principal.map(|principal| principal.role),
-        permissions: principal.map(Principal::effective_permissions),
+        // Only `keys/verify` answers them (`Verified::principal` has them): forward auth, on
+        // every proxied request, does not work them out.
+        permissions: None,
         expires_at: key.expires_at.map(rfc3339),
         ratelimit: None,
     }

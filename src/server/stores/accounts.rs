@@ -227,9 +227,10 @@ pub async fn member<'e>(
 }
 
 /// Starts a transaction that holds the account's write lock, so that two concurrent changes
-/// cannot both see "another Admin remains" and leave the account without one. Touching the
-/// account row takes a row lock on PostgreSQL and the database write lock on SQLite.
-async fn lock_account(
+/// cannot both see "another Admin remains" and leave the account without one (or both see
+/// room for one more of something). Touching the account row takes a row lock on PostgreSQL
+/// and the database write lock on SQLite.
+pub(crate) async fn lock_account(
     pool: &Pool,
     account_id: &AccountId,
 ) -> Result<Transaction<'static, Any>, sqlx::Error> {

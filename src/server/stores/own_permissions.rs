@@ -7,6 +7,7 @@ use crate::domain::views::PermissionInfo;
 use crate::domain::{OwnPermission, PermissionName, Role};
 use crate::server::audit::{Event, Target};
 use crate::server::db::{is_unique_violation, Pool};
+use crate::server::stores::accounts::lock_account;
 use serde_json::json;
 use sqlx::{Any, Executor};
 
@@ -72,7 +73,8 @@ pub async fn define(
     now: Millis,
     event: Event,
 ) -> Result<(), DefineError> {
-    let mut transaction = pool.begin().await?;
+    // Under the account's lock: two defines at once cannot both see room for one more.
+    let mut transaction = lock_account(pool, account_id).await?;
     let (count,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM own_permissions WHERE account_id = $1")
             .bind(account_id)
@@ -108,14 +110,14 @@ pub async fn define(
 
 /// Removes a permission with its `permission.undefined` event, and takes its name out of every
 /// grant of the account that lists it — so that defining it again later gives it back to no
-/// key. Returns how many grants named it; `None` when the account has no such permission.
+/// key. Returns how many grants it left; `None` when the account has no such permission.
 pub async fn undefine(
     pool: &Pool,
     account_id: &AccountId,
     permission: &OwnPermission,
     event: Event,
-) -> Result<Option<usize>, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
+) -> Result<Option<u64>, sqlx::Error> {
+    let mut transaction = lock_account(pool, account_id).await?;
     let removed = sqlx::query("DELETE FROM own_permissions WHERE account_id = $1 AND name = $2")
         .bind(account_id)
         .bind(permission.as_str())
@@ -143,13 +145,17 @@ pub async fn undefine(
         if kept.len() == stored.split_whitespace().count() {
             continue;
         }
-        sqlx::query("UPDATE api_keys SET permissions = $1 WHERE account_id = $2 AND id = $3")
-            .bind(kept.join(" "))
-            .bind(account_id)
-            .bind(&key_id)
-            .execute(&mut *transaction)
-            .await?;
-        narrowed += 1;
+        // Only the grant as read: a key changed meanwhile keeps that change.
+        let updated = sqlx::query(
+            "UPDATE api_keys SET permissions = $1 WHERE account_id = $2 AND id = $3 AND permissions = $4",
+        )
+        .bind(kept.join(" "))
+        .bind(account_id)
+        .bind(&key_id)
+        .bind(&stored)
+        .execute(&mut *transaction)
+        .await?;
+        narrowed += updated.rows_affected();
     }
     let event = event
         .target(target(permission))
