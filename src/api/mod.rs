@@ -11,3 +11,4 @@ pub mod keys;
 pub mod members;
 pub mod permissions;
 pub mod service_accounts;
+pub mod webhooks;

@@ -81,6 +81,12 @@ audit_actions! {
     KeyAdopted => "key.adopted", "Legacy key adopted";
     PermissionDefined => "permission.defined", "Permission defined";
     PermissionUndefined => "permission.undefined", "Permission removed";
+    KeyExpiring => "key.expiring", "Key expires soon";
+    WebhookCreated => "webhook.created", "Webhook added";
+    WebhookUpdated => "webhook.updated", "Webhook changed";
+    WebhookDeleted => "webhook.deleted", "Webhook removed";
+    WebhookSecretRotated => "webhook.secret_rotated", "Webhook secret rotated";
+    WebhookFailing => "webhook.failing", "Webhook failing";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +190,8 @@ pub enum TargetKind {
     ServiceAccount,
     /// One of the account's own permissions (its name is the id).
     Permission,
+    /// A webhook endpoint (its URL is the label).
+    Webhook,
 }
 
 impl TargetKind {
@@ -196,6 +204,7 @@ impl TargetKind {
             TargetKind::Account => "account",
             TargetKind::ServiceAccount => "service_account",
             TargetKind::Permission => "permission",
+            TargetKind::Webhook => "webhook",
         }
     }
 }
@@ -367,6 +376,21 @@ impl AuditEvent {
             AuditAction::PermissionUndefined => {
                 format!("{actor} removed the permission {label}; no key holds it any more")
             }
+            AuditAction::KeyExpiring => format!(
+                "Key “{label}”{of_owner} expires at {}",
+                self.detail("expires_at").unwrap_or("?")
+            ),
+            AuditAction::WebhookCreated => format!("{actor} added a webhook to {label}"),
+            AuditAction::WebhookUpdated => format!("{actor} changed the webhook to {label}"),
+            AuditAction::WebhookDeleted => format!("{actor} removed the webhook to {label}"),
+            AuditAction::WebhookSecretRotated => format!(
+                "{actor} rotated the signing secret of the webhook to {label}; the old one signs until {}",
+                self.detail("previous_secret_until").unwrap_or("now")
+            ),
+            AuditAction::WebhookFailing => format!(
+                "The webhook to {label} is failing: a delivery ran out of retries ({})",
+                self.detail("error").unwrap_or("no answer")
+            ),
         }
     }
 }

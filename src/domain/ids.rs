@@ -64,6 +64,16 @@ id_type!(
     ServiceAccountId,
     "sa"
 );
+id_type!(
+    /// A webhook endpoint of an account.
+    WebhookId,
+    "whk"
+);
+id_type!(
+    /// One delivery of one event to one webhook endpoint (an outbox row).
+    DeliveryId,
+    "dlv"
+);
 
 /// Ids are short, opaque, made of letters, digits and `_`.
 fn parse_shape(field: &str, raw: &str) -> Result<String, ApiError> {

@@ -13,6 +13,7 @@ pub mod random;
 pub mod requests;
 pub mod time;
 pub mod views;
+pub mod webhooks;
 
 pub use error::{ApiError, ErrorCode};
 pub use permissions::{Grant, Granted, OwnPermission, Permission, PermissionName, PermissionSet};

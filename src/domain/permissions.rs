@@ -49,13 +49,17 @@ pub enum Permission {
     /// service behind keyward holds. Only when a grant names it.
     #[serde(rename = "keys:verify")]
     KeysVerify,
+    /// Adding, changing and removing webhook endpoints, which receive the audit trail: in a
+    /// browser only, since an endpoint keeps receiving after the key that made it is revoked.
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
     /// One's own sign-in, in a browser: no key can use it, whatever it is granted.
     #[serde(rename = "login:write")]
     LoginWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::AccountRead,
         Permission::AccountWrite,
         Permission::ChecksRead,
@@ -70,6 +74,7 @@ impl Permission {
         Permission::ServiceAccountsRead,
         Permission::ServiceAccountsWrite,
         Permission::KeysVerify,
+        Permission::WebhooksWrite,
         Permission::LoginWrite,
     ];
 
@@ -90,6 +95,7 @@ impl Permission {
             Permission::ServiceAccountsRead => "service-accounts:read",
             Permission::ServiceAccountsWrite => "service-accounts:write",
             Permission::KeysVerify => "keys:verify",
+            Permission::WebhooksWrite => "webhooks:write",
             Permission::LoginWrite => "login:write",
         }
     }
@@ -117,6 +123,7 @@ impl Permission {
             Permission::ServiceAccountsRead => "List the account's service accounts, their roles and custodians.",
             Permission::ServiceAccountsWrite => "Create, change and delete service accounts, adopt legacy keys and hand people's keys over to them. In a browser only.",
             Permission::KeysVerify => "Verify other keys of the account for a service behind keyward (keys/verify): whose a key is, and whether it holds a permission. Only when the grant names it.",
+            Permission::WebhooksWrite => "Add, change and remove the webhook endpoints that receive the audit trail, rotate their secrets, send test events and redeliveries. In a browser only.",
             Permission::LoginWrite => "Sign out, switch account, change one's password, leave an account. In a browser only: no key can use it.",
         }
     }
@@ -136,7 +143,7 @@ impl Permission {
             Permission::AccountKeysRead | Permission::AccountKeysWrite => {
                 PermissionGroup::AccountKeys
             }
-            Permission::AuditRead => PermissionGroup::Audit,
+            Permission::AuditRead | Permission::WebhooksWrite => PermissionGroup::Audit,
             Permission::ServiceAccountsRead | Permission::ServiceAccountsWrite => {
                 PermissionGroup::ServiceAccounts
             }
@@ -216,7 +223,7 @@ impl PermissionGroup {
         }
     }
 
-    /// Its read and write permissions (the audit trail has no write).
+    /// Its read and write permissions (the audit trail's write is its webhooks, in a browser only).
     pub fn permissions(self) -> (Option<Permission>, Option<Permission>) {
         let mut read = None;
         let mut write = None;
@@ -292,7 +299,7 @@ pub struct OwnPermission(String);
 
 /// The resources keyward's own permissions are about: an account's own permission may not
 /// name one (`checks:admin` would read as keyward's).
-const KEYWARD_RESOURCES: [&str; 9] = [
+const KEYWARD_RESOURCES: [&str; 10] = [
     "account",
     "checks",
     "members",
@@ -302,6 +309,7 @@ const KEYWARD_RESOURCES: [&str; 9] = [
     "service-accounts",
     "login",
     "keyward",
+    "webhooks",
 ];
 
 impl OwnPermission {

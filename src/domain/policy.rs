@@ -76,6 +76,10 @@ impl Permission {
             // than the shown key could say of itself. A person in a browser has no service.
             (KeysVerify, UserKey | ServiceKey) => Some(Role::ReadOnly),
             (KeysVerify, Session | AccountKey) => None,
+            // An endpoint outlives the key that could make it: a leaked key must not be able
+            // to send the account's trail somewhere for good.
+            (WebhooksWrite, Session) => Some(Role::Admin),
+            (WebhooksWrite, UserKey | AccountKey | ServiceKey) => None,
             (LoginWrite, Session) => Some(Role::ReadOnly),
             (LoginWrite, UserKey | AccountKey | ServiceKey) => None,
         }
@@ -352,6 +356,10 @@ mod tests {
             (KeysVerify,           UserKey,    [true , true , true ]),
             (KeysVerify,           AccountKey, [false, false, false]),
             (KeysVerify,           ServiceKey, [true , true , true ]),
+            (WebhooksWrite,        Session,    [false, false, true ]),
+            (WebhooksWrite,        UserKey,    [false, false, false]),
+            (WebhooksWrite,        AccountKey, [false, false, false]),
+            (WebhooksWrite,        ServiceKey, [false, false, false]),
             (LoginWrite,           Session,    [true , true , true ]),
             (LoginWrite,           UserKey,    [false, false, false]),
             (LoginWrite,           AccountKey, [false, false, false]),

@@ -293,3 +293,38 @@ request!(
         client_address: Option<String>,
     }
 );
+request!(
+    /// A new webhook endpoint of the account.
+    CreateWebhookRequest {
+        /// Where deliveries are POSTed: `https://…` (or `http://…`), at most 2,000 characters.
+        url: String,
+        /// Which events it receives: audit actions (`key.revoked`), a resource's actions
+        /// (`key.*`) or every event (`*`). 1 to 50 patterns.
+        events: Vec<String>,
+        /// What receives them, for the people reading Settings; at most 500 characters.
+        description: Option<String>,
+    }
+);
+request!(
+    /// A change to a webhook endpoint: the fields left out keep their value.
+    UpdateWebhookRequest {
+        webhook_id: String,
+        url: Option<String>,
+        events: Option<Vec<String>>,
+        description: Option<String>,
+    }
+);
+request!(WebhookIdRequest { webhook_id: String });
+request!(
+    /// A page of one endpoint's deliveries, newest first.
+    WebhookDeliveriesRequest {
+        webhook_id: String,
+        /// `next_cursor` of the previous page.
+        cursor: Option<String>,
+        /// 1 to 100; 20 when absent.
+        limit: Option<i64>,
+    }
+);
+request!(DeliveryIdRequest {
+    delivery_id: String
+});

@@ -1,7 +1,9 @@
 //! What the server sends back: the views of `docs/api.md`. None of them can carry a secret
 //! or a hash; the one response that carries a new key's secret is [`CreatedKey`].
 
-use crate::domain::ids::{AccountId, CheckId, InviteId, KeyId, ServiceAccountId, UserId};
+use crate::domain::ids::{
+    AccountId, CheckId, DeliveryId, InviteId, KeyId, ServiceAccountId, UserId, WebhookId,
+};
 pub use crate::domain::policy::Via;
 use crate::domain::{Grant, Granted, PermissionName, Role};
 use serde::{Deserialize, Serialize};
@@ -495,4 +497,110 @@ pub struct KeyVerdict {
     pub expires_at: Option<String>,
     /// `null` for a key without a limit.
     pub ratelimit: Option<RateLimitStanding>,
+}
+
+/// Whether a webhook endpoint receives its deliveries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookStatus {
+    /// Its last delivery that ended, ended well (or none has ended yet).
+    Active,
+    /// A delivery ran out of retries; it becomes active again when one is received.
+    Failing,
+}
+
+/// A webhook endpoint of the account (its signing secret is shown only when made or rotated).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub url: String,
+    /// The event patterns it receives (`key.*`, `member.removed`, `*`).
+    pub events: Vec<String>,
+    pub description: String,
+    pub status: WebhookStatus,
+    /// RFC 3339: since when it is failing.
+    pub failing_since: Option<String>,
+    /// RFC 3339: until when the secret before the last rotation still signs too.
+    pub previous_secret_until: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CreatedWebhook {
+    pub webhook: Webhook,
+    /// The signing secret (`whsec_…`), shown this once: receivers verify deliveries with it.
+    pub secret: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct OneWebhook {
+    pub webhook: Webhook,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct WebhookList {
+    pub webhooks: Vec<Webhook>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RotatedWebhookSecret {
+    /// The new signing secret, shown this once.
+    pub secret: String,
+    /// RFC 3339: until then deliveries carry a signature by the old secret too.
+    pub previous_secret_until: String,
+}
+
+/// Where one delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its first attempt or its next retry (`next_attempt_at`).
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Out of retries.
+    Failed,
+}
+
+/// One delivery of one event to one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct WebhookDelivery {
+    pub id: DeliveryId,
+    /// The receiver's `webhook-id`: the event's id, the same on every retry and redelivery.
+    pub message_id: String,
+    /// The audit event it carries (`null` for a test event).
+    pub event_id: Option<String>,
+    /// The event's action (`key.revoked`), or `webhook.test`.
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    /// RFC 3339, while pending.
+    pub next_attempt_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+    /// The receiver's HTTP status at the last attempt.
+    pub response_status: Option<i64>,
+    /// The start of the receiver's answer at the last attempt (at most 1,000 characters).
+    pub response_body: Option<String>,
+    /// How long the last attempt took, in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// Why the last attempt failed, when it did without an answer (refused address, timeout…).
+    pub error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DeliveryList {
+    pub deliveries: Vec<WebhookDelivery>,
+    /// Send it back as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }

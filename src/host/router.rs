@@ -171,7 +171,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Periodic chores: key usage and counted audit repeats to the database (so they are at most
-/// 10 s behind), an audit checkpoint every minute, forgetting stale throttling state, every 10 minutes the expiry emails, and —
+/// 10 s behind), an audit checkpoint every minute, forgetting stale throttling state, every 10 minutes the `key.expiring` events and the expiry emails, webhook deliveries as they come, and —
 /// hourly — deleting expired sessions and audit events past their retention.
 pub fn spawn_background_work(state: AppState) {
     let reader = state.clone();
@@ -193,6 +193,8 @@ pub fn spawn_background_work(state: AppState) {
             }
         });
     }
+    // Webhook deliveries, as soon as their changes commit (see `server::webhooks`).
+    tokio::spawn(crate::server::webhooks::worker::run(state.clone()));
     // The audit trail's anchor outside the database (see `checkpoints`), once a minute.
     let anchoring = state.clone();
     tokio::spawn(async move {
@@ -217,6 +219,13 @@ pub fn spawn_background_work(state: AppState) {
             state.audit_repeats.flush(&state, false).await;
             state.throttles.forget_idle();
             if count % 60 == 1 {
+                match crate::server::webhooks::worker::record_expiring_keys(&state, now_millis())
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(written) => tracing::info!(written, "recorded key.expiring events"),
+                    Err(error) => tracing::warn!(%error, "could not record key.expiring events"),
+                }
                 match crate::server::mail::send_expiry_notices(&state, now_millis()).await {
                     Ok(0) => {}
                     Ok(sent) => tracing::info!(sent, "emailed key owners about expiring keys"),

@@ -29,6 +29,13 @@ pub const MAX_CHILDREN_VAR: &str = "KEYWARD_MAX_CHILDREN_PER_KEY";
 pub const MAX_CHECKS_VAR: &str = "KEYWARD_MAX_CHECKS_PER_ACCOUNT";
 pub const MAX_PENDING_INVITES_VAR: &str = "KEYWARD_MAX_PENDING_INVITES";
 pub const INVITES_PER_HOUR_VAR: &str = "KEYWARD_INVITES_PER_HOUR";
+pub const WEBHOOKS_ALLOW_PRIVATE_VAR: &str = "KEYWARD_WEBHOOKS_ALLOW_PRIVATE";
+pub const WEBHOOK_RETRIES_VAR: &str = "KEYWARD_WEBHOOK_RETRIES";
+pub const WEBHOOK_TIMEOUT_VAR: &str = "KEYWARD_WEBHOOK_TIMEOUT_SECONDS";
+
+/// The waits between a webhook delivery's attempts, in seconds: 8 attempts over about 27 hours,
+/// so a receiver down for a night still gets everything.
+pub const DEFAULT_WEBHOOK_RETRIES: &str = "5,300,1800,7200,18000,36000,36000";
 
 /// How long audit events are kept: a year covers the usual compliance questions.
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
@@ -108,6 +115,48 @@ pub struct Settings {
     /// Invites an account may send an hour.
     #[arg(long, env = INVITES_PER_HOUR_VAR, value_name = INVITES_PER_HOUR_VAR, default_value_t = Ceilings::default().invites_per_account_per_hour, value_parser = clap::value_parser!(u32).range(1..))]
     pub invites_per_hour: u32,
+    /// Let webhooks reach loopback, private, link-local and other internal addresses (for
+    /// tests, and receivers inside your network).
+    #[arg(long, env = WEBHOOKS_ALLOW_PRIVATE_VAR, value_name = WEBHOOKS_ALLOW_PRIVATE_VAR, value_parser = parse_bool, default_value = "false", action = clap::ArgAction::Set)]
+    pub webhooks_allow_private: bool,
+    /// Seconds between a webhook delivery's attempts, comma-separated (1 to 20 waits of 1 to
+    /// 86400 s); after the last, the endpoint is marked failing and Admins are told.
+    #[arg(long, env = WEBHOOK_RETRIES_VAR, value_name = WEBHOOK_RETRIES_VAR, value_parser = parse_retries, default_value = DEFAULT_WEBHOOK_RETRIES)]
+    pub webhook_retries: Retries,
+    /// How long one delivery attempt may take, in seconds (1 to 60).
+    #[arg(long, env = WEBHOOK_TIMEOUT_VAR, value_name = WEBHOOK_TIMEOUT_VAR, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout_seconds: u64,
+}
+
+/// The waits between webhook attempts (a type of its own, so clap reads the list as one value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retries(pub Vec<Duration>);
+
+fn parse_retries(value: &str) -> Result<Retries, String> {
+    let waits = value
+        .split(',')
+        .map(|part| {
+            part.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|seconds| (1..=86_400).contains(seconds))
+                .map(Duration::from_secs)
+                .ok_or_else(|| format!("{part:?} is not a number of seconds from 1 to 86400"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if waits.len() > 20 {
+        return Err("at most 20 waits".to_string());
+    }
+    Ok(Retries(waits))
+}
+
+/// How webhooks are delivered.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    pub allow_private: bool,
+    /// The waits before the second, third… attempt.
+    pub retries: Vec<Duration>,
+    pub timeout: Duration,
 }
 
 /// Networks as a setting holds them (a type of its own, so clap reads the list as one value).
@@ -191,6 +240,7 @@ pub struct Config {
     pub key_cache_window: Option<Duration>,
     /// How much one account may hold (keys, checks, invites), see `limits::ceilings`.
     pub ceilings: Ceilings,
+    pub webhooks: WebhookSettings,
     /// The key-hashing secret from the environment; `None` means "use or create the file".
     pepper_from_env: Option<String>,
 }
@@ -238,6 +288,11 @@ impl Config {
                 children_per_key: settings.max_children_per_key,
                 invites_per_account_per_hour: settings.invites_per_hour,
             },
+            webhooks: WebhookSettings {
+                allow_private: settings.webhooks_allow_private,
+                retries: settings.webhook_retries.0,
+                timeout: Duration::from_secs(settings.webhook_timeout_seconds),
+            },
             pepper_from_env: settings.pepper.filter(|pepper| !pepper.is_empty()),
             data_dir: settings.data_dir,
         }
@@ -274,6 +329,12 @@ impl Config {
             // Short, so the many changes tests make each wait little; still four readings.
             key_cache_window: Some(Duration::from_millis(80)),
             ceilings: Ceilings::default(),
+            // Tests' receivers listen on loopback; retries a second apart.
+            webhooks: WebhookSettings {
+                allow_private: true,
+                retries: vec![Duration::from_millis(300), Duration::from_millis(300)],
+                timeout: Duration::from_secs(2),
+            },
             pepper_from_env: None,
         }
     }

@@ -19,6 +19,7 @@ pub mod respond;
 pub mod signin;
 pub mod state;
 pub mod stores;
+pub mod webhooks;
 
 pub use principal::Principal;
 pub use state::AppState;

@@ -16,3 +16,4 @@ mod platform;
 mod service_accounts;
 mod support;
 mod verify;
+mod webhooks;

@@ -35,7 +35,7 @@ const CALLERS: [&str; 16] = [
 /// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
 /// Objects named in the bodies belong to the main account.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 16]); 39] = [
+const MATRIX: [(&str, [u16; 16]); 47] = [
     //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk  svcK
     ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
     ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -78,6 +78,15 @@ const MATRIX: [(&str, [u16; 16]); 39] = [
     ("service-accounts/delete", [401, 403, 403, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
     ("account-keys/adopt",      [401, 403, 403, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
     ("audit/find-key",         [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401, 200]),
+    // Webhooks are changed by an Admin in a browser only, and read like the trail they carry.
+    ("webhooks/create",        [401, 403, 403, 201, 403, 403, 403, 403, 201, 403, 401, 401, 403, 401, 401, 403]),
+    ("webhooks/list",          [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("webhooks/update",        [401, 403, 403, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
+    ("webhooks/delete",        [401, 403, 403, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
+    ("webhooks/rotate-secret", [401, 403, 403, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
+    ("webhooks/deliveries",    [401, 403, 403, 200, 403, 403, 200, 403, 404, 404, 401, 401, 200, 401, 401, 200]),
+    ("webhooks/redeliver",     [401, 403, 403, 202, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
+    ("webhooks/test",          [401, 403, 403, 202, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
 ];
 
 /// One account with a member of each role, keys of every kind, a check, and another account.
@@ -91,6 +100,8 @@ struct World {
     read_only_id: String,
     check_id: String,
     service_account_id: String,
+    webhook_id: String,
+    delivery_id: String,
 }
 
 async fn build_world(app: &TestApp, tag: &str) -> World {
@@ -140,6 +151,34 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
             StatusCode::CREATED,
         )
         .await;
+
+    // A webhook to a port nothing listens on, and one delivery of it (a test event).
+    let webhook = fixture_admin
+        .call_ok(
+            "webhooks/create",
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["member.left"]}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let webhook_id = webhook["webhook"]["id"].as_str().unwrap().to_string();
+    fixture_admin
+        .call_ok(
+            "webhooks/test",
+            json!({"webhook_id": webhook_id}),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    let deliveries = fixture_admin
+        .call_ok(
+            "webhooks/deliveries",
+            json!({"webhook_id": webhook_id}),
+            StatusCode::OK,
+        )
+        .await;
+    let delivery_id = deliveries["deliveries"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let service_account = fixture_admin
         .call_ok(
@@ -193,6 +232,8 @@ async fn build_world(app: &TestApp, tag: &str) -> World {
         read_only_id: ro["user"]["id"].as_str().unwrap().to_string(),
         check_id: check["check"]["id"].as_str().unwrap().to_string(),
         service_account_id,
+        webhook_id,
+        delivery_id,
     }
 }
 
@@ -223,6 +264,7 @@ enum Effect {
     InviteWithdrawn(Value),
     ServiceAccountDeleted(Value),
     KeyAdopted(Value),
+    WebhookDeleted(Value),
 }
 
 impl Effect {
@@ -231,6 +273,16 @@ impl Effect {
         let admin = &world.fixture_admin;
         match self {
             Effect::None => false,
+            Effect::WebhookDeleted(webhook_id) => {
+                let list = admin
+                    .call_ok("webhooks/list", json!({}), StatusCode::OK)
+                    .await;
+                !list["webhooks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|webhook| &webhook["id"] == webhook_id)
+            }
             Effect::KeyRevoked(key_id) => {
                 let keys = admin
                     .call_ok("account-keys/list", json!({}), StatusCode::OK)
@@ -339,6 +391,29 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
         }
         "keys/create" => json!({"name": "cell"}),
         "service-accounts/create" => json!({"name": cell, "role": "read_only"}),
+        "webhooks/create" => {
+            json!({"url": format!("https://hooks.example.com/{cell}"), "events": ["key.*"]})
+        }
+        "webhooks/update" => json!({"webhook_id": world.webhook_id, "description": cell}),
+        "webhooks/rotate-secret" | "webhooks/deliveries" | "webhooks/test" => {
+            json!({"webhook_id": world.webhook_id})
+        }
+        "webhooks/redeliver" => json!({"delivery_id": world.delivery_id}),
+        "webhooks/delete" => {
+            let created = world
+                .fixture_admin
+                .call_ok(
+                    "webhooks/create",
+                    json!({"url": format!("https://hooks.example.com/delete/{cell}"), "events": ["key.*"]}),
+                    StatusCode::CREATED,
+                )
+                .await;
+            let webhook_id = created["webhook"]["id"].clone();
+            return (
+                json!({"webhook_id": webhook_id}),
+                Effect::WebhookDeleted(webhook_id),
+            );
+        }
         "service-accounts/update" => {
             json!({"service_account_id": world.service_account_id, "description": cell})
         }

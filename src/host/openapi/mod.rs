@@ -7,7 +7,7 @@
 pub mod shape;
 
 use crate::api::{
-    account, audit, auth, checks, invites, keys, members, permissions, service_accounts,
+    account, audit, auth, checks, invites, keys, members, permissions, service_accounts, webhooks,
 };
 use crate::domain::requests::*;
 use crate::domain::Permission;
@@ -107,7 +107,7 @@ macro_rules! operation {
 }
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 39] = [
+pub static OPERATIONS: [Operation; 47] = [
     operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
     operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
     operation!(auth::Logout: NoArguments, "End the browser session", Holding(LoginWrite), 200, &[401]),
@@ -146,6 +146,14 @@ pub static OPERATIONS: [Operation; 39] = [
     operation!(service_accounts::UpdateServiceAccount: UpdateServiceAccountRequest, "Change a service account's name, description, role (its keys follow on the next request) or custodians (Admin, in a browser)", Holding(ServiceAccountsWrite), 200, &[401, 404, 409]),
     operation!(service_accounts::DeleteServiceAccount: ServiceAccountIdRequest, "Delete a service account; its keys are revoked and stop on the next request (Admin, in a browser)", Holding(ServiceAccountsWrite), 200, &[401, 404]),
     operation!(service_accounts::AdoptAccountKey: AdoptKeyRequest, "Move a legacy account key under a service account: the same secret keeps working with the service account's role (Admin, in a browser). 409 when the key is not a live legacy key", Holding(ServiceAccountsWrite), 200, &[401, 404, 409]),
+    operation!(webhooks::CreateWebhook: CreateWebhookRequest, "Add a webhook endpoint that receives the account's audit events matching its patterns, signed in the Standard Webhooks format; the signing secret is in this answer only (Admin, in a browser). 400 names a bad url or event pattern, or an internal address; 409 at 20 endpoints", Holding(WebhooksWrite), 201, &[401, 409]),
+    operation!(webhooks::ListWebhooks: NoArguments, "The account's webhook endpoints and whether each is failing (Admin)", Holding(AuditRead), 200, &[401]),
+    operation!(webhooks::UpdateWebhook: UpdateWebhookRequest, "Change a webhook endpoint's URL, event patterns or description (Admin, in a browser)", Holding(WebhooksWrite), 200, &[401, 404]),
+    operation!(webhooks::DeleteWebhook: WebhookIdRequest, "Remove a webhook endpoint and its deliveries, pending ones included (Admin, in a browser)", Holding(WebhooksWrite), 200, &[401, 404]),
+    operation!(webhooks::RotateWebhookSecret: WebhookIdRequest, "A new signing secret for a webhook endpoint; for a day deliveries are signed by the old one too (Admin, in a browser)", Holding(WebhooksWrite), 200, &[401, 404]),
+    operation!(webhooks::ListWebhookDeliveries: WebhookDeliveriesRequest, "One webhook endpoint's deliveries, newest first, with each one's status, attempts and last answer (Admin)", Holding(AuditRead), 200, &[401, 404]),
+    operation!(webhooks::RedeliverWebhook: DeliveryIdRequest, "Send one delivery again now, with the same webhook-id (Admin, in a browser)", Holding(WebhooksWrite), 202, &[401, 404]),
+    operation!(webhooks::TestWebhook: WebhookIdRequest, "Send a webhook.test event to one endpoint, whatever its patterns (Admin, in a browser)", Holding(WebhooksWrite), 202, &[401, 404]),
     operation!(audit::FindKey: FindKeyRequest, "Which key of this account a (leaked) secret is; the secret is never stored or logged (Admin)", Holding(AuditRead), 200, &[401]),
 ];
 

@@ -97,6 +97,16 @@ pub async fn append(
         .bind(&event.account_id)
         .execute(&mut **transaction)
         .await?;
+    // The outbox, in the same transaction: a webhook delivery exists exactly when its event
+    // (and so its change) committed.
+    crate::server::stores::webhooks::enqueue(
+        transaction,
+        event.account_id.as_str(),
+        &id,
+        event.action,
+        event.time,
+    )
+    .await?;
     Ok(())
 }
 
@@ -196,6 +206,24 @@ pub async fn page(
         events.push(view(row)?);
     }
     Ok((events, if more { last_seq } else { None }))
+}
+
+/// One event as `audit/list` shows it, with its place in the chain (`seq`, `hash`): the body of
+/// its webhook deliveries. `None` once it is pruned.
+pub async fn event_with_link(
+    pool: &Pool,
+    account_id: &AccountId,
+    event_id: &str,
+) -> Result<Option<(AuditEvent, i64, String)>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS}, hash FROM audit_events WHERE account_id = $1 AND id = $2"
+    ))
+    .bind(account_id)
+    .bind(event_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| Ok((view(&row)?, row.try_get("seq")?, row.try_get("hash")?)))
+        .transpose()
 }
 
 fn view(row: &AnyRow) -> Result<AuditEvent, sqlx::Error> {

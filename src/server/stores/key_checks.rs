@@ -45,6 +45,9 @@ pub fn changes_key_checks(action: AuditAction, guards_changed: bool) -> bool {
         | CheckUpdated
         | CheckDeleted
         | ServiceAccountCreated => false,
+        // A warning about a key that still works, and webhooks, which no key check reads.
+        KeyExpiring | WebhookCreated | WebhookUpdated | WebhookDeleted | WebhookSecretRotated
+        | WebhookFailing => false,
     }
 }
 

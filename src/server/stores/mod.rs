@@ -12,3 +12,4 @@ pub mod memberships;
 pub mod own_permissions;
 pub mod service_accounts;
 pub mod users;
+pub mod webhooks;
