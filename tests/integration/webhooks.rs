@@ -139,7 +139,9 @@ async fn a_committed_change_is_delivered_signed_as_the_trail_shows_it_and_nothin
         app.anonymous()
             .call_ok("keys/report-leak", json!({"secrets": [key_secret]}), StatusCode::ACCEPTED)
             .await;
-        let got = receiver.wait_for(2).await;
+        let mut got = receiver.wait_for(2).await;
+        // Deliveries go out side by side, in no promised order: the chain position orders them.
+        got.sort_by_key(|received| received.json()["chain"]["seq"].as_i64());
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let got_later = receiver.received();
         assert_eq!(got_later.len(), 2, "only key events: {got_later:?}");

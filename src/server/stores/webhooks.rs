@@ -199,7 +199,9 @@ pub async fn update(
     now: Millis,
     event: Event,
 ) -> Result<Option<WebhookRow>, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
+    // Writing first: on SQLite a transaction that reads and then writes fails when another
+    // writer committed in between; the account's lock takes the write lock up front.
+    let mut transaction = lock_account(pool, account_id).await?;
     let Some(before) = get_in(&mut transaction, account_id, webhook_id).await? else {
         return Ok(None);
     };
@@ -267,7 +269,9 @@ pub async fn delete(
     webhook_id: &WebhookId,
     event: Event,
 ) -> Result<bool, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
+    // Writing first: on SQLite a transaction that reads and then writes fails when another
+    // writer committed in between; the account's lock takes the write lock up front.
+    let mut transaction = lock_account(pool, account_id).await?;
     let Some(row) = get_in(&mut transaction, account_id, webhook_id).await? else {
         return Ok(false);
     };
@@ -298,7 +302,9 @@ pub async fn rotate_secret(
     now: Millis,
     event: Event,
 ) -> Result<bool, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
+    // Writing first: on SQLite a transaction that reads and then writes fails when another
+    // writer committed in between; the account's lock takes the write lock up front.
+    let mut transaction = lock_account(pool, account_id).await?;
     let Some(row) = get_in(&mut transaction, account_id, webhook_id).await? else {
         return Ok(false);
     };
@@ -418,7 +424,7 @@ pub async fn enqueue_test(
     payload: &str,
     now: Millis,
 ) -> Result<Option<DeliveryId>, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
+    let mut transaction = lock_account(pool, account_id).await?;
     if get_in(&mut transaction, account_id, webhook_id)
         .await?
         .is_none()
@@ -455,7 +461,7 @@ pub async fn redeliver(
     delivery_id: &DeliveryId,
     now: Millis,
 ) -> Result<Option<DeliveryId>, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
+    let mut transaction = lock_account(pool, account_id).await?;
     let row: Option<DeliveryToRepeat> = sqlx::query_as(
         "SELECT webhook_id, message_id, event_id, event_type, payload \
              FROM webhook_deliveries WHERE id = $1 AND account_id = $2",
