@@ -84,9 +84,10 @@ pub async fn list(pool: &Pool, account_id: &AccountId) -> Result<Vec<WebhookRow>
     .await
 }
 
-/// One endpoint of the account (`None` for another account's).
-pub async fn get(
-    pool: &Pool,
+/// One endpoint of the account (`None` for another account's), from the pool or inside a
+/// transaction.
+pub async fn get<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
     account_id: &AccountId,
     webhook_id: &WebhookId,
 ) -> Result<Option<WebhookRow>, sqlx::Error> {
@@ -95,7 +96,7 @@ pub async fn get(
     ))
     .bind(account_id)
     .bind(webhook_id)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await
 }
 
@@ -202,7 +203,7 @@ pub async fn update(
     // Writing first: on SQLite a transaction that reads and then writes fails when another
     // writer committed in between; the account's lock takes the write lock up front.
     let mut transaction = lock_account(pool, account_id).await?;
-    let Some(before) = get_in(&mut transaction, account_id, webhook_id).await? else {
+    let Some(before) = get(&mut *transaction, account_id, webhook_id).await? else {
         return Ok(None);
     };
     let after = WebhookRow {
@@ -247,20 +248,6 @@ pub async fn update(
     Ok(Some(after))
 }
 
-async fn get_in(
-    transaction: &mut Transaction<'static, Any>,
-    account_id: &AccountId,
-    webhook_id: &WebhookId,
-) -> Result<Option<WebhookRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE account_id = $1 AND id = $2"
-    ))
-    .bind(account_id)
-    .bind(webhook_id)
-    .fetch_optional(&mut **transaction)
-    .await
-}
-
 /// Removes an endpoint and its deliveries, with its `webhook.deleted` event (which is not
 /// delivered to the endpoint it removes). `false` when the account has no such endpoint.
 pub async fn delete(
@@ -272,7 +259,7 @@ pub async fn delete(
     // Writing first: on SQLite a transaction that reads and then writes fails when another
     // writer committed in between; the account's lock takes the write lock up front.
     let mut transaction = lock_account(pool, account_id).await?;
-    let Some(row) = get_in(&mut transaction, account_id, webhook_id).await? else {
+    let Some(row) = get(&mut *transaction, account_id, webhook_id).await? else {
         return Ok(false);
     };
     sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1")
@@ -305,7 +292,7 @@ pub async fn rotate_secret(
     // Writing first: on SQLite a transaction that reads and then writes fails when another
     // writer committed in between; the account's lock takes the write lock up front.
     let mut transaction = lock_account(pool, account_id).await?;
-    let Some(row) = get_in(&mut transaction, account_id, webhook_id).await? else {
+    let Some(row) = get(&mut *transaction, account_id, webhook_id).await? else {
         return Ok(false);
     };
     sqlx::query(
@@ -425,7 +412,7 @@ pub async fn enqueue_test(
     now: Millis,
 ) -> Result<Option<DeliveryId>, sqlx::Error> {
     let mut transaction = lock_account(pool, account_id).await?;
-    if get_in(&mut transaction, account_id, webhook_id)
+    if get(&mut *transaction, account_id, webhook_id)
         .await?
         .is_none()
     {
