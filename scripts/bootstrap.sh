@@ -2,7 +2,8 @@
 # Installs what building keyward needs, skipping whatever is already present:
 # the Wasm target, cargo-leptos 0.3.10 and the wasm-bindgen CLI that matches Cargo.lock.
 # With --release it adds wasm-opt (npm binaryen, in .tools/binaryen); with --e2e, everything the
-# tests need: wasm-opt, the Playwright npm packages, Chromium and schemathesis (in .tools/venv).
+# tests need: wasm-opt, the Playwright npm packages, Chromium, and schemathesis and the Standard
+# Webhooks library (in .tools/venv).
 # Why these: cargo-leptos 0.3.11 needs a newer rustc than 1.95, `no_downloads` makes it fail
 # clearly instead of fetching tools; the wasm-bindgen CLI must equal Cargo.lock's version;
 # Debian's binaryen is too old for current Rust output; Playwright cannot download browsers here.
@@ -53,6 +54,11 @@ if [ "${1:-}" = "--e2e" ]; then
     say "Installing schemathesis 4.32.5 into .tools/venv (API fuzzing)"
     python3 -m venv .tools/venv
     .tools/venv/bin/pip install --quiet --disable-pip-version-check schemathesis==4.32.5
+  fi
+  # The webhook test's receiver verifies deliveries with the official Standard Webhooks library.
+  if ! .tools/venv/bin/python -c 'import standardwebhooks' 2>/dev/null; then
+    say "Installing standardwebhooks 1.1.0 into .tools/venv (the webhook receiver's verifier)"
+    .tools/venv/bin/pip install --quiet --disable-pip-version-check standardwebhooks==1.1.0
   fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     say "Installing the end-to-end test packages"

@@ -68,6 +68,11 @@ fi
 say "Forward auth behind nginx and Caddy (scripts/test-forward-auth.sh)"
 BINARY=target/debug/keyward scripts/test-forward-auth.sh
 
+# A receiver that verifies every delivery with the official Standard Webhooks library; a
+# rotation; kill -9 of keyward between a change and its delivery.
+say "Webhooks to a receiver using the official library (scripts/test-webhooks.sh)"
+BINARY=target/debug/keyward scripts/test-webhooks.sh
+
 say "API fuzzing from the OpenAPI document (schemathesis)"
 scripts/fuzz.sh
 
