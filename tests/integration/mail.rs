@@ -257,3 +257,72 @@ async fn owners_are_told_once_a_week_before_expiry_and_once_at_expiry() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_admins_and_only_they_are_emailed_when_a_webhook_starts_failing() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    on_each_engine_with(
+        |config| {
+            config.smtp_url = Some(url.clone());
+            config.public_url = Some("https://keys.example.com".to_string());
+        },
+        |app| {
+            let sink = sink.clone();
+            async move {
+                let before = sink.received().len();
+                let (admin, _) = app.signup(&format!("hooks{before}@example.com")).await;
+                app.add_member(
+                    &admin,
+                    &format!("second-admin{before}@example.com"),
+                    "admin",
+                )
+                .await;
+                app.add_member(&admin, &format!("writer{before}@example.com"), "read_write")
+                    .await;
+                // Their two invitations are emailed first.
+                let invites_sent = sink.wait_for(before + 2).await.len();
+                // A port nobody listens on: every attempt is refused at once.
+                let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let target = format!("http://{}/hook", closed.local_addr().unwrap());
+                drop(closed);
+                admin
+                    .call_ok(
+                        "webhooks/create",
+                        json!({"url": target, "events": ["key.created"]}),
+                        StatusCode::CREATED,
+                    )
+                    .await;
+                admin.create_key(json!({"name": "one"})).await;
+                let received = sink.wait_for(invites_sent + 2).await;
+                let mut told: Vec<String> = received[invites_sent..]
+                    .iter()
+                    .flat_map(|message| message.recipients.clone())
+                    .collect();
+                told.sort();
+                assert_eq!(
+                    told,
+                    [
+                        format!("<hooks{before}@example.com>"),
+                        format!("<second-admin{before}@example.com>")
+                    ]
+                );
+                // The body is quoted-printable: undo its soft line breaks.
+                let message = received[invites_sent].data.replace("=\n", "");
+                assert!(message.contains("Subject: A keyward webhook is failing"));
+                assert!(message.contains(&target), "{message}");
+                assert!(
+                    message.contains("https://keys.example.com/settings#webhooks-title"),
+                    "{message}"
+                );
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                assert_eq!(
+                    sink.received().len(),
+                    invites_sent + 2,
+                    "told once, not at every failed delivery"
+                );
+            }
+        },
+    )
+    .await;
+}

@@ -289,7 +289,7 @@ async fn mark_failing(state: &AppState, claimed: &Claimed, error: &str) -> Resul
         .config
         .public_url
         .as_ref()
-        .map(|base| format!("{base}/settings#webhooks"));
+        .map(|base| format!("{base}/settings#webhooks-title"));
     for email in store::admin_emails(&state.pool, &claimed.account_id).await? {
         send_later(
             state,
