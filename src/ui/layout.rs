@@ -256,3 +256,63 @@ async fn expiring_keys() -> Result<Vec<ExpiringKey>, ApiError> {
 
 /// How many expiring keys the banner names; the keys page lists the rest.
 const BANNER_KEYS: i64 = 5;
+
+/// Tells an Admin, on every page, that a webhook endpoint is failing: its deliveries ran out
+/// of retries, so the systems relying on it miss events until it answers again. Only Admins
+/// ask (others could not fix it, and the list is theirs to read).
+#[component]
+pub fn FailingWebhooksBanner() -> impl IntoView {
+    let session = use_session();
+    let failing = Resource::new(
+        move || session.version.get(),
+        move |_| async move {
+            match session.me.await {
+                Ok(me)
+                    if crate::domain::allows(
+                        me.role,
+                        me.via,
+                        crate::domain::Permission::WebhooksWrite,
+                    ) =>
+                {
+                    failing_webhooks().await.unwrap_or_default()
+                }
+                _ => Vec::new(),
+            }
+        },
+    );
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let urls = failing.await;
+                if urls.is_empty() {
+                    return ().into_any();
+                }
+                view! {
+                    <div class="notice banner" role="alert" data-testid="failing-webhooks-banner">
+                        <p>
+                            <strong>{format!("Webhook deliveries are failing: {}.", urls.join(", "))}</strong>
+                            " New events are still sent to it, with retries; once it answers, redeliver the failed ones from "
+                            <a href="/settings#webhooks-title">"Settings"</a>
+                            "."
+                        </p>
+                    </div>
+                }
+                    .into_any()
+            })}
+        </Transition>
+    }
+}
+
+/// The URLs of the account's failing webhook endpoints. Lazy, like `expiring_keys`: webhook
+/// views stay out of every page's first download.
+#[lazy]
+async fn failing_webhooks() -> Result<Vec<String>, ApiError> {
+    use crate::domain::views::WebhookStatus;
+    let list = crate::api::webhooks::list_webhooks().await?;
+    Ok(list
+        .webhooks
+        .into_iter()
+        .filter(|webhook| webhook.status == WebhookStatus::Failing)
+        .map(|webhook| webhook.url)
+        .collect())
+}

@@ -9,3 +9,4 @@ pub mod own_permissions;
 pub mod pages;
 pub mod paging;
 pub mod service_accounts;
+pub mod webhooks;

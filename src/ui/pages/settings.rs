@@ -23,6 +23,9 @@ pub fn SettingsPage() -> impl IntoView {
 #[component]
 fn Settings(me: Me) -> impl IntoView {
     let can_set_policy = crate::domain::allows(me.role, me.via, Permission::AccountWrite);
+    // Webhooks carry the audit trail: shown to whoever may read it, changed by Admins.
+    let can_read_trail = crate::domain::allows(me.role, me.via, Permission::AuditRead);
+    let can_manage_webhooks = crate::domain::allows(me.role, me.via, Permission::WebhooksWrite);
     let account_name = me.account.name.clone();
     let email = me.user.map(|user| user.email).unwrap_or_default();
     view! {
@@ -33,6 +36,7 @@ fn Settings(me: Me) -> impl IntoView {
         <ChangePasswordForm />
         <KeyPolicySection can_set_policy />
         <crate::ui::own_permissions::OwnPermissionsSection can_define=can_set_policy />
+        {can_read_trail.then(|| view! { <crate::ui::webhooks::WebhooksSection can_manage=can_manage_webhooks /> })}
     }
 }
 
