@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what is missing first (scripts/bootstrap.sh).
-.PHONY: run test test-cluster test-forward-auth release serve-release bench bench-audit bench-lists bench-storm bench-forward-auth
+.PHONY: run test test-cluster test-forward-auth test-webhooks release serve-release bench bench-audit bench-lists bench-storm bench-forward-auth bench-webhooks
 
 # Build and serve keyward at http://127.0.0.1:3000 with SQLite in ./data.
 run:
@@ -22,6 +22,12 @@ test-cluster:
 test-forward-auth:
 	scripts/bootstrap.sh
 	scripts/test-forward-auth.sh
+
+# Webhooks for real: a receiver verifying with the official Standard Webhooks library, a secret
+# rotation, and kill -9 between a change and its delivery (also part of `test`).
+test-webhooks:
+	scripts/bootstrap.sh --e2e
+	scripts/test-webhooks.sh
 
 # An optimised build (size-optimised Wasm, with .br and .gz beside each file, served to browsers
 # that accept them); `make serve-release` builds and runs it.
@@ -56,3 +62,9 @@ bench-storm: release
 # p99 the check adds), keys/verify ÷ /healthz, both engines.
 bench-forward-auth: release
 	scripts/bench-forward-auth.sh
+
+# Webhook delivery delay under load: event recorded → received by a local receiver, p50/p99,
+# while clients change checks as fast as they can, both engines.
+bench-webhooks: release
+	scripts/bootstrap.sh --e2e
+	scripts/bench-webhooks.sh
