@@ -9,6 +9,8 @@ source scripts/bench/server.sh
 seconds=${SECONDS_OF_LOAD:-20}
 clients=${CLIENTS:-8}
 export KEYWARD_WEBHOOKS_ALLOW_PRIVATE=1
+# A failed run must not leave its server holding the port for the next one.
+trap '[ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true' EXIT
 for engine in sqlite postgres; do
   start_server "$engine"
   cookie=$(awk '$6 ~ /^keyward/ { print $6 "=" $7 }' "$jar" | head -1)

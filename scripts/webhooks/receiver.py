@@ -54,7 +54,12 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            # keyward sends up to 20 deliveries at once: with the default backlog of 5, the
+            # kernel drops the other connections' SYNs and they are retried a second later.
+            request_queue_size = 128
+
+        self.server = Server(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
