@@ -647,45 +647,48 @@ pub enum Next {
     OutOfRetries,
 }
 
-/// Records an attempt of a claimed delivery and releases the claim. A delivered endpoint that
-/// was failing is active again.
-pub async fn record_attempt(
+/// Records the attempts of claimed deliveries and releases their claims, in one transaction.
+/// A delivered endpoint that was failing is active again.
+pub async fn record_attempts(
     pool: &Pool,
-    claimed: &Claimed,
-    attempt: &Attempt,
-    next: &Next,
+    attempts: &[(&Claimed, &Attempt, &Next)],
 ) -> Result<(), sqlx::Error> {
-    let (status, next_attempt_at, delivered_at) = match next {
-        Next::Delivered => ("delivered", attempt.at, Some(attempt.at)),
-        Next::RetryAt(at) => ("pending", *at, None),
-        Next::OutOfRetries => ("failed", attempt.at, None),
-    };
+    if attempts.is_empty() {
+        return Ok(());
+    }
     let mut transaction = pool.begin().await?;
-    sqlx::query(
-        "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
-             next_attempt_at = $2, claimed_until = NULL, last_attempt_at = $3, \
-             response_status = $4, response_body = $5, duration_ms = $6, error = $7, \
-             delivered_at = $8 WHERE id = $9",
-    )
-    .bind(status)
-    .bind(next_attempt_at)
-    .bind(attempt.at)
-    .bind(attempt.response_status.map(i64::from))
-    .bind(attempt.response_body.as_deref())
-    .bind(attempt.duration_ms)
-    .bind(attempt.error.as_deref())
-    .bind(delivered_at)
-    .bind(&claimed.id)
-    .execute(&mut *transaction)
-    .await?;
-    if matches!(next, Next::Delivered) {
+    for (claimed, attempt, next) in attempts {
+        let (status, next_attempt_at, delivered_at) = match next {
+            Next::Delivered => ("delivered", attempt.at, Some(attempt.at)),
+            Next::RetryAt(at) => ("pending", *at, None),
+            Next::OutOfRetries => ("failed", attempt.at, None),
+        };
         sqlx::query(
-            "UPDATE webhooks SET status = 'active', failing_since = NULL \
-             WHERE id = $1 AND status = 'failing'",
+            "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
+                 next_attempt_at = $2, claimed_until = NULL, last_attempt_at = $3, \
+                 response_status = $4, response_body = $5, duration_ms = $6, error = $7, \
+                 delivered_at = $8 WHERE id = $9",
         )
-        .bind(&claimed.webhook.id)
+        .bind(status)
+        .bind(next_attempt_at)
+        .bind(attempt.at)
+        .bind(attempt.response_status.map(i64::from))
+        .bind(attempt.response_body.as_deref())
+        .bind(attempt.duration_ms)
+        .bind(attempt.error.as_deref())
+        .bind(delivered_at)
+        .bind(&claimed.id)
         .execute(&mut *transaction)
         .await?;
+        if matches!(next, Next::Delivered) {
+            sqlx::query(
+                "UPDATE webhooks SET status = 'active', failing_since = NULL \
+                 WHERE id = $1 AND status = 'failing'",
+            )
+            .bind(&claimed.webhook.id)
+            .execute(&mut *transaction)
+            .await?;
+        }
     }
     transaction.commit().await
 }

@@ -82,7 +82,10 @@ async fn listen(database_url: &str) {
     }
 }
 
-/// Claims one batch of due deliveries and sends them side by side; returns how many it took.
+/// Claims one batch of due deliveries, sends them side by side, and records how each went in
+/// one transaction; returns how many it took. One write per batch rather than one per delivery:
+/// on SQLite every write waits for the single writer, and the changes the clients make are
+/// writing too (under load a delivery's own write was what made deliveries fall behind).
 pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> Result<usize, sqlx::Error> {
     let settings = &state.config.webhooks;
     let now = now_millis();
@@ -90,42 +93,79 @@ pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> Result<u
     let lease_until = now.after(settings.timeout * 2 + Duration::from_secs(5));
     let claimed = store::claim_due(&state.pool, now, lease_until, BATCH).await?;
     let count = claimed.len();
-    futures_util::stream::iter(claimed)
-        .for_each_concurrent(None, |claimed| async move {
-            if let Err(error) = deliver(state, client, &claimed).await {
-                tracing::warn!(%error, delivery_id = %claimed.id, "could not record a webhook delivery; its claim runs out and it is tried again");
-            }
+    let outcomes: Vec<Outcome> = futures_util::stream::iter(claimed)
+        .map(|claimed| attempt(state, client, claimed))
+        .buffer_unordered(BATCH as usize)
+        .filter_map(|outcome| async move {
+            outcome
+                .inspect_err(|error| {
+                    tracing::warn!(%error, "could not prepare a webhook delivery; its claim runs out and it is tried again");
+                })
+                .ok()
         })
+        .collect()
         .await;
+    let recorded: Vec<(&Claimed, &Attempt, &Next)> = outcomes
+        .iter()
+        .map(|outcome| (&outcome.claimed, &outcome.attempt, &outcome.next))
+        .collect();
+    if let Err(error) = store::record_attempts(&state.pool, &recorded).await {
+        tracing::warn!(%error, "could not record webhook attempts; their claims run out and they are tried again");
+        return Ok(count);
+    }
+    for outcome in &outcomes {
+        if matches!(outcome.next, Next::OutOfRetries) && !outcome.pruned {
+            let error = outcome
+                .attempt
+                .error
+                .clone()
+                .or_else(|| {
+                    outcome
+                        .attempt
+                        .response_status
+                        .map(|status| format!("HTTP {status}"))
+                })
+                .unwrap_or_else(|| "no answer".to_string());
+            mark_failing(state, &outcome.claimed, &error).await?;
+        }
+    }
     Ok(count)
 }
 
-/// Sends one claimed delivery and records how it went.
-async fn deliver(
+/// One claimed delivery after its attempt: what happened and what follows.
+struct Outcome {
+    claimed: Claimed,
+    attempt: Attempt,
+    next: Next,
+    /// Its event was pruned by the retention before it could go: ended, without blaming the
+    /// endpoint.
+    pruned: bool,
+}
+
+/// Sends one claimed delivery (not yet recorded).
+async fn attempt(
     state: &AppState,
     client: &reqwest::Client,
-    claimed: &Claimed,
-) -> Result<(), sqlx::Error> {
+    claimed: Claimed,
+) -> Result<Outcome, sqlx::Error> {
     let settings = &state.config.webhooks;
     let started = now_millis();
-    let body = match body_of(state, claimed).await? {
-        Some(body) => body,
-        None => {
-            // Pruned by the retention before it could go: nothing left to send.
-            let attempt = Attempt {
-                at: started,
-                response_status: None,
-                response_body: None,
-                duration_ms: 0,
-                error: Some(
-                    "the event is no longer in the audit trail (past its retention)".into(),
-                ),
-            };
-            return store::record_attempt(&state.pool, claimed, &attempt, &Next::OutOfRetries)
-                .await;
-        }
+    let Some(body) = body_of(state, &claimed).await? else {
+        let attempt = Attempt {
+            at: started,
+            response_status: None,
+            response_body: None,
+            duration_ms: 0,
+            error: Some("the event is no longer in the audit trail (past its retention)".into()),
+        };
+        return Ok(Outcome {
+            claimed,
+            attempt,
+            next: Next::OutOfRetries,
+            pruned: true,
+        });
     };
-    let attempt = send(state, client, claimed, &body, started).await;
+    let attempt = send(state, client, &claimed, &body, started).await;
     let attempts_made = claimed.attempts + 1;
     let next = if attempt
         .response_status
@@ -139,20 +179,12 @@ async fn deliver(
         }
     };
     tracing::debug!(delivery_id = %claimed.id, status = ?attempt.response_status, error = ?attempt.error, "webhook attempt");
-    store::record_attempt(&state.pool, claimed, &attempt, &next).await?;
-    if matches!(next, Next::OutOfRetries) {
-        let error = attempt
-            .error
-            .clone()
-            .or_else(|| {
-                attempt
-                    .response_status
-                    .map(|status| format!("HTTP {status}"))
-            })
-            .unwrap_or_else(|| "no answer".to_string());
-        mark_failing(state, claimed, &error).await?;
-    }
-    Ok(())
+    Ok(Outcome {
+        claimed,
+        attempt,
+        next,
+        pruned: false,
+    })
 }
 
 /// The body of a delivery: a test event's own, or the audit event as `audit/list` shows it,
