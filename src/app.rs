@@ -1,7 +1,7 @@
 //! The HTML shell and the client-side router.
 
 use crate::ui::{
-    layout::{provide_session, ExpiryBanner, FailingWebhooksBanner, Nav},
+    layout::{provide_session, ExpiryBanner, Nav},
     pages::{
         account_keys::AccountKeysPage, audit::AuditPage, checks::ChecksPage, home::HomePage,
         invite::AcceptInvitePage, key::KeyPage, keys::KeysPage, login::LoginPage,
@@ -67,7 +67,6 @@ pub fn App() -> impl IntoView {
             <Nav />
             <main class="page">
                 <ExpiryBanner />
-                <FailingWebhooksBanner />
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=path!("/") view=HomePage />
                     <Route path=path!("/signup") view={Lazy::<SignupRoute>::new()} />

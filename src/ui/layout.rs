@@ -142,7 +142,18 @@ where
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match session.me.await {
-                    Ok(me) => render.with_value(|render| render(me)).into_any(),
+                    Ok(me) => {
+                        let is_admin = crate::domain::allows(
+                            me.role,
+                            me.via,
+                            crate::domain::Permission::WebhooksWrite,
+                        );
+                        // Each part erased on its own: a page's view type nested in this
+                        // pair is too deep for a release build's compiler.
+                        let banner = is_admin.then(|| view! { <FailingWebhooksBanner /> }.into_any());
+                        let page = render.with_value(|render| render(me)).into_any();
+                        view! { {banner} {page} }.into_any()
+                    }
                     Err(error) if error.code == ErrorCode::Unauthenticated => {
                         view! {
                             <section class="card narrow">
@@ -257,33 +268,18 @@ async fn expiring_keys() -> Result<Vec<ExpiringKey>, ApiError> {
 /// How many expiring keys the banner names; the keys page lists the rest.
 const BANNER_KEYS: i64 = 5;
 
-/// Tells an Admin, on every page, that a webhook endpoint is failing: its deliveries ran out
-/// of retries, so the systems relying on it miss events until it answers again. Only Admins
-/// ask (others could not fix it, and the list is theirs to read).
+/// Tells an Admin, on every signed-in page, that a webhook endpoint is failing: its deliveries
+/// ran out of retries, so the systems relying on it miss events until it answers again. Shown
+/// by `SignedInPage`, so its code is in the pages' chunks rather than every first download
+/// (the start page does without it), and fetched by the browser once the page is live: the
+/// server's page and the hydrated one agree (both without it), and the banner follows.
 #[component]
-pub fn FailingWebhooksBanner() -> impl IntoView {
-    let session = use_session();
-    let failing = Resource::new(
-        move || session.version.get(),
-        move |_| async move {
-            match session.me.await {
-                Ok(me)
-                    if crate::domain::allows(
-                        me.role,
-                        me.via,
-                        crate::domain::Permission::WebhooksWrite,
-                    ) =>
-                {
-                    failing_webhooks().await.unwrap_or_default()
-                }
-                _ => Vec::new(),
-            }
-        },
-    );
+fn FailingWebhooksBanner() -> impl IntoView {
+    let failing = LocalResource::new(failing_webhooks);
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                let urls = failing.await;
+                let urls = failing.await.unwrap_or_default();
                 if urls.is_empty() {
                     return ().into_any();
                 }
@@ -303,8 +299,8 @@ pub fn FailingWebhooksBanner() -> impl IntoView {
     }
 }
 
-/// The URLs of the account's failing webhook endpoints. Lazy, like `expiring_keys`: webhook
-/// views stay out of every page's first download.
+/// The URLs of the account's failing webhook endpoints. Lazy, like `expiring_keys`: the code
+/// that reads webhook views is fetched when the banner asks.
 #[lazy]
 async fn failing_webhooks() -> Result<Vec<String>, ApiError> {
     use crate::domain::views::WebhookStatus;
