@@ -271,31 +271,37 @@ const BANNER_KEYS: i64 = 5;
 /// Tells an Admin, on every signed-in page, that a webhook endpoint is failing: its deliveries
 /// ran out of retries, so the systems relying on it miss events until it answers again. Shown
 /// by `SignedInPage`, so its code is in the pages' chunks rather than every first download
-/// (the start page does without it), and fetched by the browser once the page is live: the
-/// server's page and the hydrated one agree (both without it), and the banner follows.
+/// (the start page does without it).
+///
+/// Fetched by an effect, not a resource: effects run only in the browser, once the page is
+/// live, so the server's page and the hydrated one agree (both without the banner) and the
+/// server's stream never waits on it. (A `LocalResource` awaited under `Transition` never
+/// resolves on the server, and the page's stream stayed open.)
 #[component]
 fn FailingWebhooksBanner() -> impl IntoView {
-    let failing = LocalResource::new(failing_webhooks);
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                let urls = failing.await.unwrap_or_default();
-                if urls.is_empty() {
-                    return ().into_any();
-                }
-                view! {
-                    <div class="notice banner" role="alert" data-testid="failing-webhooks-banner">
-                        <p>
-                            <strong>{format!("Webhook deliveries are failing: {}.", urls.join(", "))}</strong>
-                            " New events are still sent to it, with retries; once it answers, redeliver the failed ones from "
-                            <a href="/settings#webhooks-title">"Settings"</a>
-                            "."
-                        </p>
-                    </div>
-                }
-                    .into_any()
-            })}
-        </Transition>
+    let failing = RwSignal::new(Vec::<String>::new());
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            if let Ok(urls) = failing_webhooks().await {
+                // The page may be gone by the time the answer comes.
+                let _ = failing.try_set(urls);
+            }
+        });
+    });
+    move || {
+        let urls = failing.get();
+        (!urls.is_empty()).then(|| {
+            view! {
+                <div class="notice banner" role="alert" data-testid="failing-webhooks-banner">
+                    <p>
+                        <strong>{format!("Webhook deliveries are failing: {}.", urls.join(", "))}</strong>
+                        " New events are still sent to it, with retries; once it answers, redeliver the failed ones from "
+                        <a href="/settings#webhooks-title">"Settings"</a>
+                        "."
+                    </p>
+                </div>
+            }
+        })
     }
 }
 
