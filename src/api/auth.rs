@@ -1,6 +1,6 @@
 use crate::domain::{
     requests::{ChangePasswordRequest, LoginRequest, SignupRequest, SwitchAccountRequest},
-    views::{Empty, Me, SignedIn, SwitchedAccount},
+    views::{Empty, LoginOutcome, Me, SignedIn, SwitchedAccount},
     ApiError,
 };
 use leptos::prelude::*;
@@ -82,9 +82,11 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
 }
 
 /// Signs in with email and password. Unknown email and wrong password give the same answer in
-/// the same time; failures are throttled (see `server::limits::throttle`).
+/// the same time; failures are throttled (see `server::limits::throttle`). For a person with a
+/// second factor the right password gives no session yet: the answer says a code must follow
+/// (`auth/second-factor`), and the browser holds only a pending sign-in.
 #[server(prefix = "/api", endpoint = "v1/auth/login", input = Json, output = Json)]
-pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn, ApiError> {
+pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<LoginOutcome, ApiError> {
     use crate::domain::time::now_millis;
     use crate::domain::{audit::AuditAction, inputs::Email, ErrorCode};
     use crate::server::audit::{Actor, Event, Origin};
@@ -112,6 +114,15 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
                 _ => error,
             })?;
     let membership = crate::server::caller::first_membership(&state, &user.id).await?;
+    if stores::second_factors::has_factor(&state.pool, &user.id).await? {
+        sessions::start_pending(&user.id, &membership.account.id, now_millis()).await?;
+        return Ok(LoginOutcome::SecondFactorRequired(
+            crate::domain::views::SecondFactorRequired {
+                second_factor_required: true,
+                methods: vec!["totp".to_string()],
+            },
+        ));
+    }
     let person = user.view();
     let event = Event::new(
         &state.key_hasher,
@@ -122,11 +133,11 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<SignedIn,
     );
     stores::audit::append_alone(&state.pool, &event).await?;
     sessions::start(&user.id, &membership.account.id, now_millis()).await?;
-    Ok(SignedIn {
+    Ok(LoginOutcome::SignedIn(SignedIn {
         user: person,
         account: membership.account,
         role: membership.role,
-    })
+    }))
 }
 
 /// Ends the browser session. Works for any signed-in session, even one whose person belongs

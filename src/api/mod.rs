@@ -10,5 +10,6 @@ pub mod invites;
 pub mod keys;
 pub mod members;
 pub mod permissions;
+pub mod second_factor;
 pub mod service_accounts;
 pub mod webhooks;

@@ -87,6 +87,11 @@ audit_actions! {
     WebhookDeleted => "webhook.deleted", "Webhook removed";
     WebhookSecretRotated => "webhook.secret_rotated", "Webhook secret rotated";
     WebhookFailing => "webhook.failing", "Webhook failing";
+    TotpEnabled => "second_factor.totp_enabled", "Authenticator set up";
+    TotpRemoved => "second_factor.totp_removed", "Authenticator removed";
+    RecoveryCodesRenewed => "second_factor.recovery_codes_renewed", "Recovery codes renewed";
+    RecoveryCodeUsed => "second_factor.recovery_code_used", "Recovery code used";
+    SteppedUp => "session.stepped_up", "Identity confirmed";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,11 +351,32 @@ impl AuditEvent {
                     .unwrap_or(0)
             ),
             AuditAction::SessionSignedIn => format!("{actor} signed in"),
-            AuditAction::SessionSignInFailed => {
-                format!("{actor} failed to sign in as {label}{count}")
-            }
+            AuditAction::SessionSignInFailed => match self.detail("reason") {
+                Some("wrong_code") => {
+                    format!("{actor} gave a wrong second-factor code for {label}{count}")
+                }
+                _ => format!("{actor} failed to sign in as {label}{count}"),
+            },
             AuditAction::SessionSignedOut => format!("{actor} signed out"),
             AuditAction::PasswordChanged => format!("{actor} changed their password"),
+            AuditAction::TotpEnabled => {
+                format!("{actor} set up an authenticator app for signing in")
+            }
+            AuditAction::TotpRemoved => format!("{actor} removed their authenticator app"),
+            AuditAction::RecoveryCodesRenewed => {
+                format!("{actor} renewed their recovery codes; the old ones stopped working")
+            }
+            AuditAction::RecoveryCodeUsed => format!(
+                "{actor} signed in with a recovery code ({} left)",
+                self.details
+                    .get("recovery_codes_left")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0)
+            ),
+            AuditAction::SteppedUp => format!(
+                "{actor} confirmed it is them ({}) for sensitive actions",
+                self.detail("method").unwrap_or("password")
+            ),
             AuditAction::PolicyChanged => format!("{actor} changed the account's key policy"),
             AuditAction::CheckCreated => format!("{actor} created check “{label}”"),
             AuditAction::CheckUpdated => format!("{actor} changed check “{label}”"),

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     RateLimited,
+    /// A browser session must prove its person again (`auth/step-up`) before this action.
+    StepUpRequired,
     Internal,
 }
 
@@ -33,6 +35,7 @@ impl ErrorCode {
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::RateLimited => 429,
+            ErrorCode::StepUpRequired => 403,
             ErrorCode::Internal => 500,
         }
     }

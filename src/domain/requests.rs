@@ -42,6 +42,27 @@ request!(LoginRequest {
     password: String
 });
 request!(SwitchAccountRequest { account_id: String });
+request!(
+    /// The second step of a sign-in: one of the two.
+    SecondFactorRequest {
+        /// The six digits the person's authenticator app shows now.
+        code: Option<String>,
+        /// One of the person's recovery codes (`abcde-fghjk`); each works once.
+        recovery_code: Option<String>,
+    }
+);
+request!(ConfirmTotpRequest {
+    /// The six digits the authenticator app shows, proving it holds the secret.
+    code: String,
+});
+request!(
+    /// A fresh proof of the signed-in person: one of the two.
+    StepUpRequest {
+        password: Option<String>,
+        /// The six digits of the person's authenticator (for people who have one).
+        code: Option<String>,
+    }
+);
 request!(InviteMemberRequest {
     email: String,
     role: Role

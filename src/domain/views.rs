@@ -291,6 +291,63 @@ pub struct SwitchedAccount {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Empty {}
 
+/// What `auth/login` answers: signed in, or the password is right and a second factor must
+/// follow (`auth/second-factor`) before there is a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum LoginOutcome {
+    SignedIn(SignedIn),
+    SecondFactorRequired(SecondFactorRequired),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SecondFactorRequired {
+    /// Always `true`.
+    pub second_factor_required: bool,
+    /// What the person can answer with: `totp` (an authenticator code, or a recovery code).
+    pub methods: Vec<String>,
+}
+
+/// An authenticator being set up: shown once, until `auth/totp/confirm`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TotpEnrollment {
+    /// The secret in base32, for apps that cannot scan.
+    pub secret: String,
+    /// `otpauth://totp/keyward:<email>?secret=…&issuer=keyward`.
+    pub otpauth_uri: String,
+    /// The URI as a QR code: a `data:image/svg+xml` URL.
+    pub qr_code: String,
+}
+
+/// Recovery codes, shown once: each signs in once in place of an authenticator code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// The signed-in person's second factors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SecondFactors {
+    /// When the authenticator was set up (RFC 3339); `null`: none.
+    pub totp_enabled_at: Option<String>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: i64,
+    /// Until when sensitive actions need no new proof (RFC 3339); `null`: they need one now.
+    pub step_up_until: Option<String>,
+}
+
+/// A fresh proof recorded: sensitive actions need none until `until` (RFC 3339).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SteppedUp {
+    pub until: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MemberList {

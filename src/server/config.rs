@@ -32,6 +32,7 @@ pub const INVITES_PER_HOUR_VAR: &str = "KEYWARD_INVITES_PER_HOUR";
 pub const WEBHOOKS_ALLOW_PRIVATE_VAR: &str = "KEYWARD_WEBHOOKS_ALLOW_PRIVATE";
 pub const WEBHOOK_RETRIES_VAR: &str = "KEYWARD_WEBHOOK_RETRIES";
 pub const WEBHOOK_TIMEOUT_VAR: &str = "KEYWARD_WEBHOOK_TIMEOUT_SECONDS";
+pub const STEP_UP_SECONDS_VAR: &str = "KEYWARD_STEP_UP_SECONDS";
 
 /// The waits between a webhook delivery's attempts, in seconds: 8 attempts over about 27 hours,
 /// so a receiver down for a night still gets everything.
@@ -126,6 +127,10 @@ pub struct Settings {
     /// How long one delivery attempt may take, in seconds (1 to 60).
     #[arg(long, env = WEBHOOK_TIMEOUT_VAR, value_name = WEBHOOK_TIMEOUT_VAR, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
     pub webhook_timeout_seconds: u64,
+    /// How recent (in seconds, 10 to 86400) a browser session's proof of its person (password
+    /// or second factor) must be for sensitive actions; older, they ask for it again.
+    #[arg(long, env = STEP_UP_SECONDS_VAR, value_name = STEP_UP_SECONDS_VAR, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub step_up_seconds: u64,
 }
 
 /// The waits between webhook attempts (a type of its own, so clap reads the list as one value).
@@ -241,6 +246,8 @@ pub struct Config {
     /// How much one account may hold (keys, checks, invites), see `limits::ceilings`.
     pub ceilings: Ceilings,
     pub webhooks: WebhookSettings,
+    /// How recent a session's proof must be for sensitive actions (`signin::step_up`).
+    pub step_up: Duration,
     /// The key-hashing secret from the environment; `None` means "use or create the file".
     pepper_from_env: Option<String>,
 }
@@ -293,6 +300,7 @@ impl Config {
                 retries: settings.webhook_retries.0,
                 timeout: Duration::from_secs(settings.webhook_timeout_seconds),
             },
+            step_up: Duration::from_secs(settings.step_up_seconds),
             pepper_from_env: settings.pepper.filter(|pepper| !pepper.is_empty()),
             data_dir: settings.data_dir,
         }
@@ -335,6 +343,7 @@ impl Config {
                 retries: vec![Duration::from_millis(300), Duration::from_millis(300)],
                 timeout: Duration::from_secs(2),
             },
+            step_up: Duration::from_secs(600),
             pepper_from_env: None,
         }
     }

@@ -104,6 +104,14 @@ pub async fn who_joins(
                 )
             })?;
             signin::login_checks::prove_password(state, &user.email, &password, Some(user)).await?;
+            // A password alone does not sign this person in: they join from a session that
+            // passed their second factor.
+            if stores::second_factors::has_factor(&state.pool, &user.id).await? {
+                return Err(ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "Your login has two-step sign-in: sign in with your code first, then open the invite link again.",
+                ));
+            }
             Ok(Joining {
                 user: user.view(),
                 password_hash: None,

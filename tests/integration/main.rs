@@ -13,6 +13,7 @@ mod mail;
 mod matrix;
 mod permissions;
 mod platform;
+mod second_factor;
 mod service_accounts;
 mod support;
 mod verify;

@@ -35,13 +35,22 @@ const CALLERS: [&str; 16] = [
 /// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
 /// Objects named in the bodies belong to the main account.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 16]); 47] = [
+const MATRIX: [(&str, [u16; 16]); 54] = [
     //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk  svcK
     ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
     ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     ("auth/logout",            [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401, 403]),
     ("auth/me",                [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
     ("auth/change-password",   [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401, 403]),
+    // No caller here has a sign-in waiting for its code: a code alone signs no one in.
+    ("auth/second-factor",     [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401]),
+    ("auth/factors",           [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401, 403]),
+    ("auth/totp/enroll",       [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401, 403]),
+    // Nobody here is setting one up (tests/integration/second_factor.rs confirms for real).
+    ("auth/totp/confirm",      [401, 409, 409, 409, 403, 403, 403, 403, 409, 403, 401, 401, 403, 401, 401, 403]),
+    ("auth/totp/remove",       [401, 404, 404, 404, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
+    ("auth/recovery-codes/renew", [401, 404, 404, 404, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
+    ("auth/step-up",           [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401, 403]),
     ("auth/switch-account",    [401, 200, 200, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
     ("members/list",           [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
     ("members/invite",         [401, 403, 403, 201, 403, 403, 201, 403, 201, 201, 401, 401, 201, 401, 401, 403]),
@@ -355,6 +364,9 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
             json!({"email": fresh_email, "password": PASSWORD})
         }
         "auth/switch-account" => json!({"account_id": world.account_id}),
+        "auth/second-factor" => json!({"code": "123456"}),
+        "auth/totp/confirm" => json!({"code": "123456"}),
+        "auth/step-up" => json!({"password": PASSWORD}),
         "members/invite" => json!({"email": fresh_email, "role": "read_only"}),
         "invites/accept" => {
             let invite = world.fixture_admin.invite(&fresh_email, "read_only").await;

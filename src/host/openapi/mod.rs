@@ -7,7 +7,8 @@
 pub mod shape;
 
 use crate::api::{
-    account, audit, auth, checks, invites, keys, members, permissions, service_accounts, webhooks,
+    account, audit, auth, checks, invites, keys, members, permissions, second_factor,
+    service_accounts, webhooks,
 };
 use crate::domain::requests::*;
 use crate::domain::Permission;
@@ -107,12 +108,19 @@ macro_rules! operation {
 }
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 47] = [
+pub static OPERATIONS: [Operation; 54] = [
     operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
     operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
     operation!(auth::Logout: NoArguments, "End the browser session", Holding(LoginWrite), 200, &[401]),
     operation!(auth::Whoami: NoArguments, "Who is calling, in which account, with which role and how", Holding(AccountRead), 200, &[401]),
     operation!(auth::ChangePassword: ChangePasswordRequest, "Change the signed-in person's password; every other session of theirs ends (sessions only)", Holding(LoginWrite), 200, &[401, 429]),
+    operation!(second_factor::CompleteSignIn: SecondFactorRequest, "Finish a sign-in that needs a second factor, after auth/login answered second_factor_required: an authenticator code or a recovery code; starts the session (throttled per person)", ANYONE, 200, &[401, 429]),
+    operation!(second_factor::ListSecondFactors: NoArguments, "The signed-in person's second factors, and until when sensitive actions need no new proof (sessions only)", Holding(LoginWrite), 200, &[401]),
+    operation!(second_factor::EnrollTotp: NoArguments, "Start setting up an authenticator app: its secret as text and as a QR code (sessions only; needs a recent proof). 409 when one is set up", Holding(LoginWrite), 200, &[401, 409]),
+    operation!(second_factor::ConfirmTotp: ConfirmTotpRequest, "Finish setting up the authenticator app with a code it shows; answers ten recovery codes, shown this once (sessions only; needs a recent proof). 409 when none is being set up", Holding(LoginWrite), 200, &[401, 409]),
+    operation!(second_factor::RemoveTotp: NoArguments, "Remove the authenticator app and the recovery codes (sessions only; needs a recent proof)", Holding(LoginWrite), 200, &[401, 404]),
+    operation!(second_factor::RenewRecoveryCodes: NoArguments, "Ten new recovery codes, shown this once; the old ones stop working (sessions only; needs a recent proof)", Holding(LoginWrite), 200, &[401, 404]),
+    operation!(second_factor::StepUp: StepUpRequest, "Prove the signed-in person again, with their password or an authenticator code, for the actions that need a recent proof (sessions only; throttled like a sign-in)", Holding(LoginWrite), 200, &[401, 429]),
     operation!(auth::SwitchAccount: SwitchAccountRequest, "Make another of the signed-in person's accounts the current one (sessions only)", Holding(LoginWrite), 200, &[401, 404]),
     operation!(members::ListMembers: ListMembersRequest, "Members of the account in the order they joined, a page at a time (any role)", Holding(MembersRead), 200, &[401]),
     operation!(members::InviteMember: InviteMemberRequest, "Invite someone by email with a role; returns a one-time link (Admin). 409 at the account's ceiling of pending invites, 429 past its invites an hour", Holding(MembersWrite), 201, &[401, 409, 429]),
@@ -166,7 +174,7 @@ fn error_description(status: u16) -> &'static str {
     match status {
         400 => "invalid_input: malformed JSON or a missing, unknown or ill-formed field (the message names it)",
         401 => "unauthenticated: no credentials, wrong password, or an unknown, revoked, expired or malformed key",
-        403 => "forbidden: the role does not allow this, a cross-site request, or X-Account-Id naming another account",
+        403 => "forbidden: the role does not allow this, a cross-site request, or X-Account-Id naming another account; step_up_required: a browser session must prove its person again (auth/step-up) first",
         404 => "not_found: no such object in this account",
         409 => "conflict: last Admin, duplicate email, invite already used or expired, or an account ceiling reached (the message says which)",
         413 => "payload_too_large: body over 64 KiB",

@@ -361,6 +361,10 @@ pub struct Throttles {
     pub key_limits: Arc<KeyRateLimits>,
     /// Invites per account (each may be an email keyward sends).
     invites: Arc<AttemptGate<String>>,
+    /// Wrong second-factor codes per person (by user id), from anywhere: whoever tries has
+    /// the password already. Five, then one every five minutes: at three live codes in a
+    /// million, guessing one takes years, and every miss is in the person's audit trail.
+    pub second_factor: Arc<AttemptGate<String>>,
 }
 
 impl Throttles {
@@ -395,6 +399,10 @@ impl Throttles {
                 AttemptGate::new("invites", invites, Duration::from_secs(3600) / invites)
                     .shared(shared.clone()),
             ),
+            second_factor: Arc::new(
+                AttemptGate::new("second-factor", 5, Duration::from_secs(300))
+                    .shared(shared.clone()),
+            ),
             key_limits: Arc::new(KeyRateLimits::new(shared)),
         }
     }
@@ -425,6 +433,7 @@ impl Throttles {
         self.key_limits.forget_idle();
         self.bearer_attempts.forget_idle();
         self.invites.forget_idle();
+        self.second_factor.forget_idle();
     }
 }
 

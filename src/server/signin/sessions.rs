@@ -34,6 +34,10 @@ pub struct SessionUser {
     /// i.e. over: their people sign in once more.
     #[serde(default)]
     pub signed_in_at: Millis,
+    /// When the person last proved who they are in this session (a password, a code): sensitive
+    /// actions ask for a proof this recent (`signin::step_up`). Older sessions read the epoch.
+    #[serde(default)]
+    pub proved_at: Millis,
 }
 
 impl SessionUser {
@@ -58,8 +62,71 @@ pub async fn start(user_id: &UserId, account_id: &AccountId, now: Millis) -> Res
         user_id: user_id.clone(),
         account_id: account_id.clone(),
         signed_in_at: now,
+        proved_at: now,
     };
+    session.remove_value(PENDING_SIGN_IN).await?;
     session.insert(SESSION_USER, user).await?;
+    Ok(())
+}
+
+/// The session key of a sign-in that proved the password and waits for the second factor.
+pub const PENDING_SIGN_IN: &str = "keyward.pending_sign_in";
+
+/// How long a proved password waits for its second factor.
+pub const PENDING_LIFETIME: Duration = Duration::from_secs(5 * 60);
+
+/// A sign-in halfway: the password is proved, the second factor is not. Nothing reads it but
+/// `auth/second-factor`: the caller of every other operation is resolved from
+/// [`SESSION_USER`] only, which a pending sign-in does not set.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct PendingSignIn {
+    pub user_id: UserId,
+    pub account_id: AccountId,
+    pub password_proved_at: Millis,
+}
+
+impl PendingSignIn {
+    /// Whether it may still be completed: younger than [`PENDING_LIFETIME`] and proved after
+    /// the person's sessions were last ended (a password change meanwhile voids it).
+    pub fn is_current(&self, now: Millis, sessions_valid_after: Millis) -> bool {
+        self.password_proved_at >= sessions_valid_after
+            && now.since(self.password_proved_at) < PENDING_LIFETIME
+    }
+}
+
+/// Keeps a proved password waiting for its second factor. The browser is signed out of any
+/// earlier sign-in, and the id renewed, as for a full sign-in.
+pub async fn start_pending(
+    user_id: &UserId,
+    account_id: &AccountId,
+    now: Millis,
+) -> Result<(), ApiError> {
+    if crate::server::request::is_bearer_request() {
+        return Ok(());
+    }
+    let session = crate::server::request::session().await?;
+    session.cycle_id().await?;
+    session.remove_value(SESSION_USER).await?;
+    let pending = PendingSignIn {
+        user_id: user_id.clone(),
+        account_id: account_id.clone(),
+        password_proved_at: now,
+    };
+    session.insert(PENDING_SIGN_IN, pending).await?;
+    Ok(())
+}
+
+/// Records a fresh proof in the signed-in session (a step-up).
+pub async fn mark_proved(session: &tower_sessions::Session, now: Millis) -> Result<(), ApiError> {
+    let signed_in: SessionUser = session
+        .get(SESSION_USER)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let proved = SessionUser {
+        proved_at: now,
+        ..signed_in
+    };
+    session.insert(SESSION_USER, proved).await?;
     Ok(())
 }
 
@@ -250,6 +317,7 @@ mod tests {
             user_id: UserId::parse("user_id", "usr_a").unwrap(),
             account_id: AccountId::parse("account_id", "acc_a").unwrap(),
             signed_in_at: Millis::from_i64(1_000),
+            proved_at: Millis::from_i64(1_000),
         };
         let at = Millis::from_i64;
         let end = at(1_000).after(ABSOLUTE_LIFETIME);

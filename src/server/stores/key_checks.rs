@@ -48,6 +48,8 @@ pub fn changes_key_checks(action: AuditAction, guards_changed: bool) -> bool {
         // A warning about a key that still works, and webhooks, which no key check reads.
         KeyExpiring | WebhookCreated | WebhookUpdated | WebhookDeleted | WebhookSecretRotated
         | WebhookFailing => false,
+        // A person's sign-in factors and proofs: keys do not sign in.
+        TotpEnabled | TotpRemoved | RecoveryCodesRenewed | RecoveryCodeUsed | SteppedUp => false,
     }
 }
 
