@@ -8,5 +8,6 @@ pub mod layout;
 pub mod own_permissions;
 pub mod pages;
 pub mod paging;
+pub mod second_factor;
 pub mod service_accounts;
 pub mod webhooks;

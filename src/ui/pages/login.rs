@@ -1,8 +1,9 @@
 use crate::api::auth::Login;
-use crate::domain::requests::LoginRequest;
+use crate::domain::{requests::LoginRequest, views::LoginOutcome};
 use crate::ui::{
     components::{action_error, input_value, ErrorNote},
     layout::use_session,
+    second_factor::SecondStep,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -15,31 +16,43 @@ pub fn LoginPage() -> impl IntoView {
     let email = NodeRef::new();
     let password = NodeRef::new();
     let navigate = use_navigate();
+    let signed_in = Callback::new(move |_: ()| {
+        session.refresh();
+        navigate("/checks", Default::default());
+    });
     Effect::new(move |_| {
-        if let Some(Ok(_)) = login.value().get() {
-            session.refresh();
-            navigate("/checks", Default::default());
+        if let Some(Ok(LoginOutcome::SignedIn(_))) = login.value().get() {
+            signed_in.run(());
         }
     });
+    // The password was right and a code must follow: the second step replaces the form.
+    let needs_code = move || {
+        matches!(
+            login.value().get(),
+            Some(Ok(LoginOutcome::SecondFactorRequired(_)))
+        )
+    };
     view! {
         <Title text="Sign in · keyward" />
         <section class="card narrow">
             <h1>"Sign in"</h1>
-            <form method="post" on:submit=move |ev| {
-                ev.prevent_default();
-                login.dispatch(Login {
-                    request: LoginRequest { email: input_value(email), password: input_value(password) },
-                });
-            }>
-                <label for="email">"Email"</label>
-                <input id="email" type="email" autocomplete="username" required node_ref=email />
-                <label for="password">"Password"</label>
-                <input id="password" type="password" autocomplete="current-password" required node_ref=password />
-                <ErrorNote error=action_error(login.value()) />
-                <button type="submit" disabled=move || login.pending().get()>
-                    {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
-                </button>
-            </form>
+            <Show when=move || !needs_code() fallback=move || view! { <SecondStep on_signed_in=signed_in /> }>
+                <form method="post" on:submit=move |ev| {
+                    ev.prevent_default();
+                    login.dispatch(Login {
+                        request: LoginRequest { email: input_value(email), password: input_value(password) },
+                    });
+                }>
+                    <label for="email">"Email"</label>
+                    <input id="email" type="email" autocomplete="username" required node_ref=email />
+                    <label for="password">"Password"</label>
+                    <input id="password" type="password" autocomplete="current-password" required node_ref=password />
+                    <ErrorNote error=action_error(login.value()) />
+                    <button type="submit" disabled=move || login.pending().get()>
+                        {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
+                    </button>
+                </form>
+            </Show>
             <p class="muted">"New here? " <a href="/signup">"Create an account"</a></p>
         </section>
     }

@@ -26,6 +26,8 @@ fn Settings(me: Me) -> impl IntoView {
     // Webhooks carry the audit trail: shown to whoever may read it, changed by Admins.
     let can_read_trail = crate::domain::allows(me.role, me.via, Permission::AuditRead);
     let can_manage_webhooks = crate::domain::allows(me.role, me.via, Permission::WebhooksWrite);
+    // A second factor is a person's, for signing in: a key's holder has nothing to set up.
+    let in_browser = me.via == crate::domain::views::Via::Session;
     let account_name = me.account.name.clone();
     let email = me.user.map(|user| user.email).unwrap_or_default();
     view! {
@@ -34,6 +36,7 @@ fn Settings(me: Me) -> impl IntoView {
             <p class="muted">{format!("Your login, {email}, and the rules of {account_name}.")}</p>
         </div>
         <ChangePasswordForm />
+        {in_browser.then(|| view! { <crate::ui::second_factor::TwoStepSection /> })}
         <KeyPolicySection can_set_policy />
         <crate::ui::own_permissions::OwnPermissionsSection can_define=can_set_policy />
         {can_read_trail.then(|| view! { <crate::ui::webhooks::WebhooksSection can_manage=can_manage_webhooks /> })}
