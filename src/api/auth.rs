@@ -115,7 +115,7 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<LoginOutc
             })?;
     let membership = crate::server::caller::first_membership(&state, &user.id).await?;
     if stores::second_factors::has_factor(&state.pool, &user.id).await? {
-        sessions::start_pending(&user.id, &membership.account.id, now_millis()).await?;
+        sessions::start_pending(&user.id, now_millis()).await?;
         return Ok(LoginOutcome::SecondFactorRequired(
             crate::domain::views::SecondFactorRequired {
                 second_factor_required: true,

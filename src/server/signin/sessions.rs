@@ -81,7 +81,6 @@ pub const PENDING_LIFETIME: Duration = Duration::from_secs(5 * 60);
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PendingSignIn {
     pub user_id: UserId,
-    pub account_id: AccountId,
     pub password_proved_at: Millis,
 }
 
@@ -96,11 +95,7 @@ impl PendingSignIn {
 
 /// Keeps a proved password waiting for its second factor. The browser is signed out of any
 /// earlier sign-in, and the id renewed, as for a full sign-in.
-pub async fn start_pending(
-    user_id: &UserId,
-    account_id: &AccountId,
-    now: Millis,
-) -> Result<(), ApiError> {
+pub async fn start_pending(user_id: &UserId, now: Millis) -> Result<(), ApiError> {
     if crate::server::request::is_bearer_request() {
         return Ok(());
     }
@@ -109,7 +104,6 @@ pub async fn start_pending(
     session.remove_value(SESSION_USER).await?;
     let pending = PendingSignIn {
         user_id: user_id.clone(),
-        account_id: account_id.clone(),
         password_proved_at: now,
     };
     session.insert(PENDING_SIGN_IN, pending).await?;

@@ -36,23 +36,28 @@ pub fn LoginPage() -> impl IntoView {
         <Title text="Sign in · keyward" />
         <section class="card narrow">
             <h1>"Sign in"</h1>
-            <Show when=move || !needs_code() fallback=move || view! { <SecondStep on_signed_in=signed_in /> }>
-                <form method="post" on:submit=move |ev| {
-                    ev.prevent_default();
-                    login.dispatch(Login {
-                        request: LoginRequest { email: input_value(email), password: input_value(password) },
-                    });
-                }>
-                    <label for="email">"Email"</label>
-                    <input id="email" type="email" autocomplete="username" required node_ref=email />
-                    <label for="password">"Password"</label>
-                    <input id="password" type="password" autocomplete="current-password" required node_ref=password />
-                    <ErrorNote error=action_error(login.value()) />
-                    <button type="submit" disabled=move || login.pending().get()>
-                        {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
-                    </button>
-                </form>
-            </Show>
+            {move || if needs_code() {
+                view! { <SecondStep on_signed_in=signed_in /> }.into_any()
+            } else {
+                view! {
+                    <form method="post" on:submit=move |ev| {
+                        ev.prevent_default();
+                        login.dispatch(Login {
+                            request: LoginRequest { email: input_value(email), password: input_value(password) },
+                        });
+                    }>
+                        <label for="email">"Email"</label>
+                        <input id="email" type="email" autocomplete="username" required node_ref=email />
+                        <label for="password">"Password"</label>
+                        <input id="password" type="password" autocomplete="current-password" required node_ref=password />
+                        <ErrorNote error=action_error(login.value()) />
+                        <button type="submit" disabled=move || login.pending().get()>
+                            {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
+                        </button>
+                    </form>
+                }
+                    .into_any()
+            }}
             <p class="muted">"New here? " <a href="/signup">"Create an account"</a></p>
         </section>
     }
