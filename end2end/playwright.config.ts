@@ -1,8 +1,13 @@
 import { defineConfig, devices } from "@playwright/test";
+import { SHORT_PROOF_URL } from "./tests/helpers";
 
 // cargo-leptos starts the server before running `npx playwright test` but does not wait for
 // it; global-setup.ts waits for /healthz.
 const baseURL = process.env.KEYWARD_URL ?? "http://127.0.0.1:3000";
+
+// A second keyward, started here, whose proofs of a person last ten seconds instead of ten
+// minutes: tests/two_step.spec.ts watches one expire there, without every other test racing a
+// short window. The same build cargo-leptos just made, with a database of its own.
 
 export default defineConfig({
   testDir: "./tests",
@@ -14,6 +19,23 @@ export default defineConfig({
   forbidOnly: !!process.env.CI,
   retries: 0,
   reporter: [["list"]],
+  webServer: {
+    command: "../target/debug/keyward",
+    url: `${SHORT_PROOF_URL}/healthz`,
+    reuseExistingServer: !process.env.CI,
+    timeout: 120_000,
+    stdout: "ignore",
+    stderr: "pipe",
+    env: {
+      LEPTOS_SITE_ADDR: new URL(SHORT_PROOF_URL).host,
+      LEPTOS_SITE_ROOT: "../target/site",
+      LEPTOS_OUTPUT_NAME: "keyward",
+      LEPTOS_HASH_FILES: "true",
+      KEYWARD_DATA_DIR: "../target/e2e-data-short-proof",
+      KEYWARD_STEP_UP_SECONDS: "10",
+      KEYWARD_SIGNUPS_PER_HOUR: "10000",
+    },
+  },
   use: {
     baseURL,
     trace: "retain-on-failure",

@@ -1,9 +1,10 @@
 import { test, expect, Page } from "@playwright/test";
 import { createHmac } from "node:crypto";
-import { open, PASSWORD, signUp, uniqueEmail } from "./helpers";
+import { open, PASSWORD, SHORT_PROOF_URL, signUp, uniqueEmail } from "./helpers";
 
-// The server runs with KEYWARD_STEP_UP_SECONDS=10 (scripts/test.sh): a sign-in's proof
-// counts for ten seconds, so the test can watch the page ask for a new one.
+// On the second server (playwright.config.ts), with KEYWARD_STEP_UP_SECONDS=10: a sign-in's
+// proof counts for ten seconds, so the tests can watch the page ask for a new one.
+test.use({ baseURL: SHORT_PROOF_URL });
 
 /** The person's authenticator app (RFC 6238: SHA-1, 6 digits, 30 s), from the key shown. */
 function codeOf(base32Secret: string, stepsFromNow = 0): string {
@@ -60,6 +61,9 @@ test("a person turns on two-step sign-in, signs in with a code and with a recove
   await expect(section.getByTestId("recovery-codes")).toHaveCount(0);
   await expect(section.getByTestId("two-step-status")).toContainText("On");
   await expect(section.getByTestId("two-step-status")).toContainText("10 unused recovery codes");
+  // The Members page shows who has which factor.
+  await open(page, "/members");
+  await expect(page.getByRole("row", { name: new RegExp(email.replace(/[.+]/g, "\\$&")) })).toContainText("Authenticator app");
 
   // The password alone no longer signs in: the page asks for the code.
   await signOut(page);
@@ -103,4 +107,26 @@ test("a person turns on two-step sign-in, signs in with a code and with a recove
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page).toHaveURL(/\/checks$/);
+});
+
+test("ten seconds after signing in, creating a key asks the person to confirm it is them, then creates it", async ({ page }) => {
+  await signUp(page, uniqueEmail("step-up"), "Step up");
+  await page.waitForTimeout(10_500);
+  await page.getByRole("button", { name: "Create a key" }).first().click();
+  const dialog = page.getByRole("dialog", { name: "Create an API key" });
+  await dialog.getByLabel("Name").fill("Deploy job");
+  await dialog.getByRole("button", { name: "Create key" }).click();
+  const stepUp = dialog.getByTestId("step-up");
+  await expect(stepUp).toBeVisible();
+  // Enter in the field confirms; it does not send the key's form again.
+  const proof = stepUp.getByLabel("Your password, or a code from your authenticator app");
+  await proof.fill("not my password");
+  await proof.press("Enter");
+  await expect(stepUp.getByRole("alert")).toContainText("password");
+  await proof.fill(PASSWORD);
+  await stepUp.getByRole("button", { name: "Confirm and continue" }).click();
+  const secretDialog = page.getByRole("dialog", { name: /Your new key/ });
+  await expect(secretDialog.getByTestId("new-key-secret")).toHaveText(/^kw_[0-9A-Za-z]{38}$/);
+  await secretDialog.getByRole("button", { name: "I have copied it" }).click();
+  await expect(page.getByRole("row", { name: /Deploy job/ })).toBeVisible();
 });

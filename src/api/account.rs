@@ -14,17 +14,30 @@ pub async fn key_policy() -> Result<OnePolicy, ApiError> {
     Ok(OnePolicy { policy })
 }
 
-/// Changes the account's key policy (Admins). Lowering the maximum lifetime refuses older keys
-/// at once without revoking them; raising it again brings them back.
+/// Changes the account's key policy (Admins; in a browser, with a recent proof). Lowering the
+/// maximum lifetime refuses older keys at once without revoking them; raising it again brings
+/// them back. Requiring a second factor needs one of the person turning it on, so an Admin
+/// cannot shut themselves out.
 #[server(prefix = "/api", endpoint = "v1/account/set-policy", input = Json, output = Json)]
 pub async fn set_key_policy(
     #[server(flatten)] request: SetKeyPolicyRequest,
 ) -> Result<OnePolicy, ApiError> {
     use crate::domain::{audit::AuditAction, Permission};
-    use crate::server::caller::authorize;
+    use crate::server::caller::authorize_with_recent_proof;
     use crate::server::stores;
 
-    let (state, caller) = authorize(Permission::AccountWrite).await?;
+    let (state, caller) = authorize_with_recent_proof(Permission::AccountWrite).await?;
+    if request.require_second_factor == Some(true) {
+        let has_one = match &caller.user {
+            Some(user) => stores::second_factors::has_factor(&state.pool, &user.id).await?,
+            None => false,
+        };
+        if !has_one {
+            return Err(ApiError::conflict(
+                "require_second_factor can be turned on only by a person with a second factor: set up two-step sign-in for yourself first (Settings).",
+            ));
+        }
+    }
     let max_key_lifetime_days = match request.max_key_lifetime_days {
         None => None,
         Some(None) => Some(None),
@@ -44,6 +57,7 @@ pub async fn set_key_policy(
         max_key_lifetime_days,
         require_expiry: request.require_expiry,
         require_service_key_guard: request.require_service_key_guard,
+        require_second_factor: request.require_second_factor,
     };
     let event = caller.audit(&state, AuditAction::PolicyChanged);
     let policy =

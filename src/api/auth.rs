@@ -197,6 +197,7 @@ pub async fn whoami() -> Result<Me, ApiError> {
         role: caller.role,
         via: caller.via,
         accounts,
+        must_set_up_second_factor: caller.must_set_up_second_factor,
     })
 }
 

@@ -17,11 +17,11 @@ pub async fn create_key(
     #[server(flatten)] request: CreateKeyRequest,
 ) -> Result<CreatedKey, ApiError> {
     use crate::domain::Permission;
-    use crate::server::caller::authorize;
+    use crate::server::caller::authorize_with_recent_proof;
     use crate::server::keys::lifecycle;
     use crate::server::respond::respond_created;
 
-    let (state, caller) = authorize(Permission::KeysWrite).await?;
+    let (state, caller) = authorize_with_recent_proof(Permission::KeysWrite).await?;
     let made = lifecycle::create(&state, &caller, request).await?;
     respond_created();
     Ok(CreatedKey {
@@ -114,6 +114,14 @@ pub async fn update_key(#[server(flatten)] request: UpdateKeyRequest) -> Result<
     use crate::server::keys::lifecycle;
 
     let (state, caller) = resolve_caller().await?;
+    // A new name changes nothing a key may do; anything else may loosen it.
+    let changes_what_it_may_do = request.allowed_cidrs.is_some()
+        || request.rate_limit_per_minute.is_some()
+        || request.permissions.is_some()
+        || request.check_ids.is_some();
+    if changes_what_it_may_do {
+        crate::server::signin::step_up::require_recent_proof(&state, &caller)?;
+    }
     let key = lifecycle::update(&state, &caller, request).await?;
     Ok(OneKey { key })
 }
@@ -132,6 +140,8 @@ pub async fn rotate_key(
     use crate::server::respond::respond_created;
 
     let (state, caller) = resolve_caller().await?;
+    // A successor is a new secret: as sensitive as making a key.
+    crate::server::signin::step_up::require_recent_proof(&state, &caller)?;
     let RotateKeyRequest {
         key_id,
         grace_seconds,

@@ -38,12 +38,12 @@ pub async fn invite_member(
     use crate::domain::random::random_base62;
     use crate::domain::time::{now_millis, rfc3339};
     use crate::domain::{audit::AuditAction, ids::InviteId, inputs::Email, Permission};
-    use crate::server::caller::authorize;
+    use crate::server::caller::authorize_with_recent_proof;
     use crate::server::respond::respond_created;
     use crate::server::stores;
 
     let InviteMemberRequest { email, role } = request;
-    let (state, caller) = authorize(Permission::MembersWrite).await?;
+    let (state, caller) = authorize_with_recent_proof(Permission::MembersWrite).await?;
     let email = Email::parse(&email)?;
     let now = now_millis();
     state
@@ -134,11 +134,11 @@ pub async fn set_member_role(
     #[server(flatten)] request: SetMemberRoleRequest,
 ) -> Result<OneMember, ApiError> {
     use crate::domain::{audit::AuditAction, ids::*, Permission};
-    use crate::server::caller::authorize;
+    use crate::server::caller::authorize_with_recent_proof;
     use crate::server::stores;
 
     let SetMemberRoleRequest { user_id, role } = request;
-    let (state, caller) = authorize(Permission::MembersWrite).await?;
+    let (state, caller) = authorize_with_recent_proof(Permission::MembersWrite).await?;
     let user_id = UserId::parse("user_id", &user_id)?;
     let event = caller.audit(&state, AuditAction::MemberRoleChanged);
     let member =
@@ -169,6 +169,10 @@ pub async fn remove_member(
     } else {
         Permission::MembersWrite
     })?;
+    // Leaving needs no proof: it only takes the person's own access away.
+    if !leaving {
+        crate::server::signin::step_up::require_recent_proof(&state, &caller)?;
+    }
     let event = caller.audit(
         &state,
         if leaving {

@@ -122,7 +122,7 @@ pub async fn enroll_totp() -> Result<TotpEnrollment, ApiError> {
     use crate::server::stores;
 
     let (state, caller) = authorize(Permission::LoginWrite).await?;
-    step_up::require_recent_proof(&state, &caller).await?;
+    step_up::require_recent_proof(&state, &caller)?;
     let person = caller.person()?;
     let salt = second_factor::AuthenticatorSecret::new_salt();
     if !stores::second_factors::begin_totp(&state.pool, &person.id, &salt, now_millis()).await? {
@@ -155,7 +155,7 @@ pub async fn confirm_totp(
 
     let ConfirmTotpRequest { code } = request;
     let (state, caller) = authorize(Permission::LoginWrite).await?;
-    step_up::require_recent_proof(&state, &caller).await?;
+    step_up::require_recent_proof(&state, &caller)?;
     let person = caller.person()?;
     let pending = stores::second_factors::totp_of(&state.pool, &person.id)
         .await?
@@ -214,7 +214,7 @@ pub async fn remove_totp() -> Result<Empty, ApiError> {
     use crate::server::stores;
 
     let (state, caller) = authorize(Permission::LoginWrite).await?;
-    step_up::require_recent_proof(&state, &caller).await?;
+    step_up::require_recent_proof(&state, &caller)?;
     let person = caller.person()?;
     let event = caller
         .audit(&state, AuditAction::TotpRemoved)
@@ -237,7 +237,7 @@ pub async fn renew_recovery_codes() -> Result<RecoveryCodes, ApiError> {
     use crate::server::stores;
 
     let (state, caller) = authorize(Permission::LoginWrite).await?;
-    step_up::require_recent_proof(&state, &caller).await?;
+    step_up::require_recent_proof(&state, &caller)?;
     let person = caller.person()?;
     if !stores::second_factors::has_factor(&state.pool, &person.id).await? {
         return Err(ApiError::not_found("authenticator app"));

@@ -22,7 +22,7 @@ pub async fn create_service_account(
     use crate::domain::inputs::{parse_description, ServiceAccountName};
     use crate::domain::time::now_millis;
     use crate::domain::{audit::AuditAction, ids::ServiceAccountId, Permission};
-    use crate::server::caller::authorize;
+    use crate::server::caller::authorize_with_recent_proof;
     use crate::server::respond::respond_created;
     use crate::server::stores::service_accounts as store;
 
@@ -31,7 +31,7 @@ pub async fn create_service_account(
         role,
         description,
     } = request;
-    let (state, caller) = authorize(Permission::ServiceAccountsWrite).await?;
+    let (state, caller) = authorize_with_recent_proof(Permission::ServiceAccountsWrite).await?;
     let name = ServiceAccountName::parse(&name)?;
     let description = parse_description(description.as_deref().unwrap_or_default())?;
     let id = ServiceAccountId::generate();
@@ -95,6 +95,10 @@ pub async fn update_service_account(
         custodian_user_ids,
     } = request;
     let (state, caller) = authorize(Permission::ServiceAccountsWrite).await?;
+    // Its role and its custodians are who may do what; a name or description is not.
+    if role.is_some() || custodian_user_ids.is_some() {
+        crate::server::signin::step_up::require_recent_proof(&state, &caller)?;
+    }
     let id = ServiceAccountId::parse("service_account_id", &service_account_id)?;
     let name = name.as_deref().map(ServiceAccountName::parse).transpose()?;
     let description = description.as_deref().map(parse_description).transpose()?;
@@ -184,14 +188,14 @@ pub async fn adopt_account_key(
         ids::{KeyId, ServiceAccountId},
         Permission,
     };
-    use crate::server::caller::authorize;
+    use crate::server::caller::authorize_with_recent_proof;
     use crate::server::stores;
 
     let AdoptKeyRequest {
         key_id,
         service_account_id,
     } = request;
-    let (state, caller) = authorize(Permission::ServiceAccountsWrite).await?;
+    let (state, caller) = authorize_with_recent_proof(Permission::ServiceAccountsWrite).await?;
     caller.authorize(Permission::AccountKeysWrite)?;
     let key_id = KeyId::parse("key_id", &key_id)?;
     let service_account_id = ServiceAccountId::parse("service_account_id", &service_account_id)?;

@@ -56,12 +56,13 @@ pub async fn create_webhook(
     use crate::domain::inputs::parse_description;
     use crate::domain::time::now_millis;
     use crate::domain::{audit::AuditAction, Permission};
-    use crate::server::caller::authorize;
+    use crate::server::caller::authorize_with_recent_proof;
     use crate::server::respond::respond_created;
     use crate::server::stores::webhooks::{self, CreateError, NewWebhook, MAX_PER_ACCOUNT};
     use crate::server::webhooks::signing::SigningSecret;
 
-    let (state, caller) = authorize(Permission::WebhooksWrite).await?;
+    // A new endpoint sends the trail somewhere new: as sensitive as exporting it.
+    let (state, caller) = authorize_with_recent_proof(Permission::WebhooksWrite).await?;
     let url = checked_url(&state, &request.url)?;
     let events = checked_events(&request.events)?;
     let description = parse_description(request.description.as_deref().unwrap_or_default())?;
@@ -126,6 +127,10 @@ pub async fn update_webhook(
     use crate::server::stores::webhooks::{self, WebhookChange};
 
     let (state, caller) = authorize(Permission::WebhooksWrite).await?;
+    // A new address or new events send the trail somewhere new; a description does not.
+    if request.url.is_some() || request.events.is_some() {
+        crate::server::signin::step_up::require_recent_proof(&state, &caller)?;
+    }
     let webhook_id = webhook_id(&request.webhook_id)?;
     let change = WebhookChange {
         url: request

@@ -20,6 +20,9 @@ pub enum ErrorCode {
     RateLimited,
     /// A browser session must prove its person again (`auth/step-up`) before this action.
     StepUpRequired,
+    /// The account requires a second factor and the signed-in person has none yet: they may
+    /// only set one up (and manage their own sign-in).
+    SecondFactorRequired,
     Internal,
 }
 
@@ -36,6 +39,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::StepUpRequired => 403,
+            ErrorCode::SecondFactorRequired => 403,
             ErrorCode::Internal => 500,
         }
     }

@@ -250,6 +250,9 @@ request!(
         require_expiry: Option<bool>,
         /// Every new service-account key must have an expiry or a network allowlist.
         require_service_key_guard: Option<bool>,
+        /// Members must have a second factor to do anything but set one up. Turning it on
+        /// needs the person turning it on to have one.
+        require_second_factor: Option<bool>,
     }
 );
 request!(CreateServiceAccountRequest {

@@ -28,6 +28,9 @@ pub struct Member {
     pub user: User,
     pub role: Role,
     pub joined_at: String,
+    /// The second factors the person has: `"totp"` (an authenticator app); empty for none.
+    #[serde(default)]
+    pub second_factors: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,6 +274,11 @@ pub struct Me {
     /// Every account the signed-in person belongs to (for the switcher; empty for keys).
     #[serde(default)]
     pub accounts: Vec<AccountMembership>,
+    /// The account requires a second factor and the signed-in person has none: until they set
+    /// one up (Settings), everything but their own sign-in answers 403
+    /// `second_factor_required`.
+    #[serde(default)]
+    pub must_set_up_second_factor: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -423,6 +431,10 @@ pub struct KeyPolicy {
     /// Every new service-account key must have an expiry or a network allowlist.
     #[serde(default)]
     pub require_service_key_guard: bool,
+    /// Members must have a second factor: signed in without one, a member may only set one
+    /// up. Keys keep working (they are already the narrower credential).
+    #[serde(default)]
+    pub require_second_factor: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ use crate::server::audit::query::AuditQuery;
 use crate::server::caller::resolve_head;
 use crate::server::request::RequestHead;
 use crate::server::respond::AnswerHeaders;
+use crate::server::signin::step_up::require_recent_proof;
 use crate::server::stores::audit::Filter;
 use crate::server::{stores, AppState};
 use axum::{
@@ -79,7 +80,9 @@ pub async fn export_audit_trail(State(state): State<AppState>, request: Request)
     let mut key_headers = AnswerHeaders::default();
     let authorized = resolve_head(&state, &head, &mut key_headers)
         .await
-        .and_then(|caller| caller.authorize(Permission::AuditRead).map(|()| caller));
+        .and_then(|caller| caller.authorize(Permission::AuditRead).map(|()| caller))
+        // The whole trail leaving in one file: a session needs a recent proof.
+        .and_then(|caller| require_recent_proof(&state, &caller).map(|()| caller));
     let caller = match authorized {
         Ok(caller) => caller,
         Err(error) => {

@@ -25,6 +25,17 @@ pub async fn authorize(permission: Permission) -> Result<(AppState, Principal), 
     Ok((state, principal))
 }
 
+/// [`authorize`], and for a browser session a proof of its person from the last
+/// `KEYWARD_STEP_UP_SECONDS` (`signin::step_up`): for the actions a stolen session would use to
+/// dig in — making keys, changing members, roles, the policy or where the trail goes.
+pub async fn authorize_with_recent_proof(
+    permission: Permission,
+) -> Result<(AppState, Principal), ApiError> {
+    let (state, principal) = authorize(permission).await?;
+    crate::server::signin::step_up::require_recent_proof(&state, &principal)?;
+    Ok((state, principal))
+}
+
 /// Resolves the caller without asking the policy yet: for operations on one object, whose
 /// policy check needs the object (`Principal::authorize_key`), made by the use case.
 pub async fn resolve_caller() -> Result<(AppState, Principal), ApiError> {
@@ -177,5 +188,7 @@ async fn from_session(state: &AppState, head: &RequestHead) -> Result<Principal,
         via: Via::Session,
         key: None,
         membership_id: Some(membership.id),
+        must_set_up_second_factor: membership.must_set_up_second_factor,
+        proved_at: Some(signed_in.proved_at),
     })
 }

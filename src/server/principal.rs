@@ -33,6 +33,12 @@ pub struct Principal {
     /// The membership the caller acts through (`None` for a legacy account key). Keys are
     /// bound to it, so they die with it.
     pub membership_id: Option<MembershipId>,
+    /// A session in an account that requires a second factor, of a person without one: it may
+    /// only manage its own sign-in (set a factor up) until it has one.
+    pub must_set_up_second_factor: bool,
+    /// For a session: when its person last proved who they are (signing in, `auth/step-up`);
+    /// the sensitive actions need it recent (`signin::step_up`).
+    pub proved_at: Option<Millis>,
 }
 
 /// The key a request authenticated with: what a key it creates is bounded by.
@@ -72,6 +78,9 @@ impl Principal {
     /// Why this caller may not use `permission`, if it may not: its role through how it signed
     /// in, then a key's grant (and, for a permission only a named grant holds, that name).
     fn refusal_of(&self, permission: Permission) -> Option<ApiError> {
+        if let Some(refusal) = self.second_factor_refusal(Some(permission)) {
+            return Some(refusal);
+        }
         if !allows(self.role, self.via, permission) {
             return Some(self.refusal(permission));
         }
@@ -158,6 +167,26 @@ impl Principal {
             }
         }
         granted
+    }
+
+    /// A person who must set up a second factor first may use only their own sign-in
+    /// (`login:write`: factors, password, sign-out, switching accounts) and read who they are
+    /// (`account:read`); everything else — `None`: an operation on a key that needs no
+    /// permission — is refused until they have one.
+    fn second_factor_refusal(&self, permission: Option<Permission>) -> Option<ApiError> {
+        let allowed = matches!(
+            permission,
+            Some(Permission::LoginWrite | Permission::AccountRead)
+        );
+        (self.must_set_up_second_factor && !allowed).then(|| {
+            ApiError::new(
+                ErrorCode::SecondFactorRequired,
+                format!(
+                    "{} requires two-step sign-in: set up an authenticator app in Settings first.",
+                    self.account.name
+                ),
+            )
+        })
     }
 
     /// Why the role (or the way of signing in) does not allow `permission`.
@@ -261,6 +290,9 @@ impl Principal {
     ) -> Result<(), ApiError> {
         let permission = key_access(change, self.holder_of(key, custodian), self.via)
             .map_err(|refusal| ApiError::new(ErrorCode::Forbidden, refusal.message()))?;
+        if let Some(refusal) = self.second_factor_refusal(permission) {
+            return Err(refusal);
+        }
         match permission {
             Some(permission) => self.authorize(permission),
             None => Ok(()),

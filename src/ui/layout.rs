@@ -151,8 +151,11 @@ where
                         // Each part erased on its own: a page's view type nested in this
                         // pair is too deep for a release build's compiler.
                         let banner = is_admin.then(|| view! { <FailingWebhooksBanner /> }.into_any());
+                        let must_set_up = me.must_set_up_second_factor.then(|| {
+                            view! { <MustSetUpSecondFactor account=me.account.name.clone() /> }.into_any()
+                        });
                         let page = render.with_value(|render| render(me)).into_any();
-                        view! { {banner} {page} }.into_any()
+                        view! { {must_set_up} {banner} {page} }.into_any()
                     }
                     Err(error) if error.code == ErrorCode::Unauthenticated => {
                         view! {
@@ -172,6 +175,20 @@ where
                 }
             })}
         </Transition>
+    }
+}
+
+/// The account requires two-step sign-in and the person has none yet: every page says so, and
+/// where to set it up, since everything else answers `second_factor_required` until then.
+#[component]
+fn MustSetUpSecondFactor(account: String) -> impl IntoView {
+    view! {
+        <div class="notice banner" role="alert" data-testid="must-set-up-second-factor">
+            <strong>{format!("{account} requires two-step sign-in.")}</strong>
+            " Until you turn it on, you can only manage your own sign-in. "
+            <a href="/settings">"Set up an authenticator app in Settings"</a>
+            "; it takes a minute."
+        </div>
     }
 }
 

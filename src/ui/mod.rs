@@ -10,4 +10,5 @@ pub mod pages;
 pub mod paging;
 pub mod second_factor;
 pub mod service_accounts;
+pub mod step_up;
 pub mod webhooks;

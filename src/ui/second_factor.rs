@@ -1,20 +1,19 @@
 //! A person's second factor in the UI: the Settings section that sets up an authenticator app
 //! (a QR code, a code to confirm it, recovery codes shown once), renews the recovery codes and
-//! removes it; the sign-in's second step; and the inline "confirm it is you" that actions
-//! needing a recent proof ask for, after which they run again by themselves.
+//! removes it; and the sign-in's second step.
 
 use crate::api::second_factor::{
     list_second_factors, CompleteSignIn, ConfirmTotp, EnrollTotp, RemoveTotp, RenewRecoveryCodes,
-    StepUp,
 };
 use crate::domain::{
-    requests::{ConfirmTotpRequest, SecondFactorRequest, StepUpRequest},
+    requests::{ConfirmTotpRequest, SecondFactorRequest},
     views::{SecondFactors, TotpEnrollment},
-    ApiError, ErrorCode,
+    ApiError,
 };
 use crate::ui::components::{
     action_error, input_value, short_time, Card, ConfirmButton, CopyButton, ErrorNote, Loading,
 };
+use crate::ui::step_up::StepUpOr;
 use leptos::prelude::*;
 
 /// The Settings section "Two-step sign-in".
@@ -218,59 +217,6 @@ fn NewRecoveryCodes(codes: Vec<String>, on_saved: Callback<()>) -> impl IntoView
                 <button type="button" on:click=move |_| on_saved.run(())>"I have saved them"</button>
             </div>
         </div>
-    }
-}
-
-/// The error of an action that may need a recent proof: when it does, a small form asks for
-/// the password or a code and then runs the action again (`retry`); any other error is shown
-/// as it is.
-#[component]
-pub fn StepUpOr(
-    #[prop(into)] error: Signal<Option<ApiError>>,
-    retry: Callback<()>,
-) -> impl IntoView {
-    let step_up = ServerAction::<StepUp>::new();
-    let proof = NodeRef::new();
-    // Once proved, the action runs again, and its new answer replaces this form.
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = step_up.value().get() {
-            retry.run(());
-        }
-    });
-    move || {
-        match error.get() {
-        Some(error) if error.code == ErrorCode::StepUpRequired => view! {
-            <form class="step-up" data-testid="step-up" on:submit=move |ev| {
-                ev.prevent_default();
-                let typed = input_value(proof);
-                step_up.dispatch(StepUp { request: step_up_request(typed) });
-            }>
-                <p><strong>"Confirm it is you."</strong>" This changes how you sign in, so keyward asks again."</p>
-                <label for="step-up-proof">"Your password, or a code from your authenticator app"</label>
-                <input id="step-up-proof" type="password" autocomplete="current-password" required node_ref=proof />
-                <ErrorNote error=action_error(step_up.value()) />
-                <button type="submit" disabled=move || step_up.pending().get()>"Confirm and continue"</button>
-            </form>
-        }
-            .into_any(),
-        other => view! { <ErrorNote error=other /> }.into_any(),
-    }
-    }
-}
-
-/// Six digits are a code (passwords have at least ten characters); anything else a password.
-fn step_up_request(typed: String) -> StepUpRequest {
-    let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        StepUpRequest {
-            password: None,
-            code: Some(digits),
-        }
-    } else {
-        StepUpRequest {
-            password: Some(typed),
-            code: None,
-        }
     }
 }
 

@@ -20,6 +20,7 @@ use crate::ui::components::{
     Loading, RelativeTime, RoleBadge, RoleSelect,
 };
 use crate::ui::layout::use_session;
+use crate::ui::step_up::{retry_of, StepUpOr};
 use leptos::prelude::*;
 
 /// A secret shown once, inline, with what to do with it.
@@ -69,12 +70,7 @@ pub fn ServiceAccountsSection(me: Me) -> impl IntoView {
             }
         }
     });
-    let change_error = Signal::derive(move || {
-        action_error(update.value())
-            .get()
-            .or_else(|| action_error(delete.value()).get())
-            .or_else(|| action_error(new_key.value()).get())
-    });
+    let change_error = Signal::derive(move || action_error(delete.value()).get());
     view! {
         <section class="service-accounts" aria-labelledby="service-accounts-title">
             <h2 id="service-accounts-title">"Service accounts"</h2>
@@ -108,10 +104,12 @@ pub fn ServiceAccountsSection(me: Me) -> impl IntoView {
                             </select>
                         </div>
                     </div>
-                    <ErrorNote error=action_error(create.value()) />
+                    <StepUpOr error=action_error(create.value()) retry=retry_of(create) />
                     <button type="submit">"Create service account"</button>
                 </form>
             })}
+            <StepUpOr error=action_error(update.value()) retry=retry_of(update) />
+            <StepUpOr error=action_error(new_key.value()) retry=retry_of(new_key) />
             <ErrorNote error=change_error />
             {move || new_key.value().get().and_then(Result::ok).map(|made| view! {
                 <SecretOnce name=made.key.name.clone() secret=made.secret
@@ -427,7 +425,7 @@ pub fn HandOverKeys(user_id: String, email: String) -> impl IntoView {
     let accounts = Resource::new(|| (), |_| list_service_accounts());
     view! {
         <div class="hand-over">
-            <ErrorNote error=action_error(rotate.value()) />
+            <StepUpOr error=action_error(rotate.value()) retry=retry_of(rotate) />
             {move || rotate.value().get().and_then(Result::ok).map(|rotated| view! {
                 <SecretOnce name=rotated.key.name.clone() secret=rotated.secret
                     note="Put it where the old key was used. It speaks for the service account; so does the old secret until its grace ends." />
@@ -520,7 +518,7 @@ pub fn AdoptLegacyKeys(legacy: Vec<Key>, adopt: ServerAction<AdoptAccountKey>) -
                 "They act as Admin with no one accountable. Move each under a service account: the same secret keeps working, "
                 "so nothing has to be re-issued, and from then on it acts with the service account's role and its uses name it in the audit trail."
             </p>
-            <ErrorNote error=action_error(adopt.value()) />
+            <StepUpOr error=action_error(adopt.value()) retry=retry_of(adopt) />
             <Transition fallback=|| view! { <Loading /> }>
                 {move || {
                     let legacy = legacy.clone();

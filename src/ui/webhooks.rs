@@ -17,6 +17,7 @@ use crate::ui::components::{
     action_error, input_value, short_time, Card, ColumnHeads, ConfirmButton, CopyButton, ErrorNote,
     Loading, RelativeTime,
 };
+use crate::ui::step_up::{retry_of, StepUpOr};
 use leptos::prelude::*;
 
 /// How many deliveries an endpoint shows; the API pages through the rest.
@@ -308,7 +309,7 @@ fn AddEndpointForm(create: ServerAction<CreateWebhook>) -> impl IntoView {
             <p class="hint">"* for every event, key.* for every key event, or actions like key.revoked member.removed key.expiring, separated by spaces."</p>
             <label for="webhook-description">"Description"</label>
             <input id="webhook-description" maxlength="500" placeholder="Security team's SIEM" node_ref=description />
-            <ErrorNote error=action_error(create.value()) />
+            <StepUpOr error=action_error(create.value()) retry=retry_of(create) />
             <button type="submit" disabled=move || create.pending().get()>"Add endpoint"</button>
         </form>
     }

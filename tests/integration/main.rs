@@ -15,6 +15,7 @@ mod permissions;
 mod platform;
 mod second_factor;
 mod service_accounts;
+mod step_up;
 mod support;
 mod verify;
 mod webhooks;

@@ -620,6 +620,64 @@ async fn every_operation_for_every_caller() {
     .await;
 }
 
+/// The matrix's Admin column again, for a browser session whose proof of its person is older
+/// than `KEYWARD_STEP_UP_SECONDS`: an operation in `openapi::NEEDS_RECENT_PROOF` answers 403
+/// `step_up_required` and has no effect; every other operation answers as in `MATRIX`. So a
+/// sensitive operation that forgets its check, or one that asks without being in the table,
+/// fails here.
+#[tokio::test]
+async fn every_operation_for_a_session_whose_proof_is_stale() {
+    // Long enough for one world to be built with fresh proofs, on a loaded CI machine too.
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(8);
+    // Conditional rows whose matrix bodies change nothing sensitive (a new name or
+    // description); tests/integration/step_up.rs sends the changes that do need a proof.
+    const BODIES_WITHOUT_SENSITIVE_CHANGES: [&str; 3] =
+        ["keys/update", "service-accounts/update", "webhooks/update"];
+    const ADMIN: usize = 3;
+    assert_eq!(CALLERS[ADMIN], "admin");
+    on_each_engine_with(
+        |config| config.step_up = WINDOW,
+        |app| async move {
+            let mut cells = Vec::new();
+            for (row, (operation, expected)) in MATRIX.iter().enumerate() {
+                let world = build_world(&app, &format!("stale{row}")).await;
+                let (body, effect) =
+                    body_for(&app, &world, operation, &format!("stale{row}.admin")).await;
+                cells.push((operation, expected[ADMIN], world, body, effect));
+            }
+            tokio::time::sleep(WINDOW).await;
+
+            let mut mismatches = Vec::new();
+            for (operation, matrix_status, world, body, effect) in &cells {
+                let path = format!("/api/v1/{operation}");
+                let needs_proof = keyward::host::openapi::recent_proof_needed(&path).is_some()
+                    && !BODIES_WITHOUT_SENSITIVE_CHANGES.contains(operation);
+                let (status, response) = world.callers[ADMIN]
+                    .call_json(operation, body.clone())
+                    .await;
+                let code = response["error"]["code"].as_str().unwrap_or("");
+                let answered = format!("{status} {response}");
+                if needs_proof {
+                    if status != StatusCode::FORBIDDEN || code != "step_up_required" {
+                        mismatches.push(format!(
+                            "{operation}: expected 403 step_up_required, got {answered}"
+                        ));
+                    }
+                    if !matches!(effect, Effect::None) && effect.happened(world).await {
+                        mismatches.push(format!("{operation}: refused, yet it happened"));
+                    }
+                } else if status.as_u16() != *matrix_status || code == "step_up_required" {
+                    mismatches.push(format!(
+                        "{operation}: expected {matrix_status} as in MATRIX, got {answered}"
+                    ));
+                }
+            }
+            assert_no_mismatches(&mismatches, cells.len());
+        },
+    )
+    .await;
+}
+
 /// Fails with every cell that differs from what was expected, not only the first.
 fn assert_no_mismatches(mismatches: &[String], cells: usize) {
     assert!(

@@ -392,3 +392,117 @@ async fn an_invite_accepted_with_the_password_alone_does_not_sign_a_person_with_
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_account_that_requires_a_second_factor_lets_members_without_one_only_set_one_up() {
+    on_each_engine(|app| async move {
+        let (admin, _) = app.signup("admin@requires-factor.example").await;
+        let (member, _) = app
+            .add_member(&admin, "member@requires-factor.example", "read_write")
+            .await;
+        let (member_key, member_secret) = member.create_key(json!({"name": "ci"})).await;
+
+        // An Admin without a factor cannot turn it on: it would shut them out too.
+        let (status, body) = admin
+            .call_json("account/set-policy", json!({"require_second_factor": true}))
+            .await;
+        assert_error(status, &body, 409, "conflict");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("require_second_factor"),
+            "{body}"
+        );
+        enroll(&admin).await;
+        let policy = admin
+            .call_ok(
+                "account/set-policy",
+                json!({"require_second_factor": true}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(policy["policy"]["require_second_factor"], true);
+
+        // The Members page shows who has which factor.
+        let members = admin
+            .call_ok("members/list", json!({}), StatusCode::OK)
+            .await;
+        let factors_of = |email: &str| {
+            members["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|listed| listed["user"]["email"] == email)
+                .unwrap()["second_factors"]
+                .clone()
+        };
+        assert_eq!(factors_of("admin@requires-factor.example"), json!(["totp"]));
+        assert_eq!(factors_of("member@requires-factor.example"), json!([]));
+
+        // The member's session (already open, and a new one) may only set a factor up.
+        let fresh = app.anonymous();
+        fresh
+            .call_ok(
+                "auth/login",
+                json!({"email": "member@requires-factor.example", "password": PASSWORD}),
+                StatusCode::OK,
+            )
+            .await;
+        for session in [&member, &fresh] {
+            let me = session.call_ok("auth/me", json!({}), StatusCode::OK).await;
+            assert_eq!(me["must_set_up_second_factor"], true, "{me}");
+            for (operation, body) in [
+                ("checks/list", json!({})),
+                ("keys/list", json!({})),
+                ("keys/create", json!({"name": "x"})),
+                ("members/list", json!({})),
+                ("audit/list", json!({})),
+            ] {
+                let (status, answer) = session.call_json(operation, body).await;
+                assert_error(status, &answer, 403, "second_factor_required");
+            }
+            session
+                .call_ok("auth/factors", json!({}), StatusCode::OK)
+                .await;
+        }
+        // Keys keep working: the policy is about signing in.
+        app.with_key(&member_secret)
+            .call_ok("checks/list", json!({}), StatusCode::OK)
+            .await;
+        // Operations on one key (authorized against the key) are refused too.
+        for operation in ["keys/get", "keys/revoke"] {
+            let (status, answer) = member
+                .call_json(operation, json!({"key_id": member_key["id"]}))
+                .await;
+            assert_error(status, &answer, 403, "second_factor_required");
+        }
+
+        // Once set up, everything the role allows is back, from the next request.
+        enroll(&member).await;
+        let me = member.call_ok("auth/me", json!({}), StatusCode::OK).await;
+        assert_eq!(me["must_set_up_second_factor"], false, "{me}");
+        member
+            .call_ok("checks/list", json!({}), StatusCode::OK)
+            .await;
+        member.create_key(json!({"name": "after"})).await;
+
+        // And turning the policy off frees the rest at once.
+        let (other, _) = app
+            .add_member(&admin, "other@requires-factor.example", "read_only")
+            .await;
+        let (status, answer) = other.call_json("checks/list", json!({})).await;
+        assert_error(status, &answer, 403, "second_factor_required");
+        admin
+            .call_ok(
+                "account/set-policy",
+                json!({"require_second_factor": false}),
+                StatusCode::OK,
+            )
+            .await;
+        other
+            .call_ok("checks/list", json!({}), StatusCode::OK)
+            .await;
+    })
+    .await;
+}

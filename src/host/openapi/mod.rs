@@ -142,8 +142,8 @@ pub static OPERATIONS: [Operation; 54] = [
     operation!(checks::CreateCheck: CreateCheckRequest, "Create a check (Read & write, Admin); 409 at the account's ceiling of checks", Holding(ChecksWrite), 201, &[401, 409]),
     operation!(checks::UpdateCheck: UpdateCheckRequest, "Change fields of a check (Read & write, Admin)", Holding(ChecksWrite), 200, &[401, 404]),
     operation!(checks::DeleteCheck: CheckIdRequest, "Delete a check (Read & write, Admin)", Holding(ChecksWrite), 200, &[401, 404]),
-    operation!(account::KeyPolicy: NoArguments, "The account's key policy: maximum key lifetime and whether keys must expire (any role)", Holding(AccountRead), 200, &[401]),
-    operation!(account::SetKeyPolicy: SetKeyPolicyRequest, "Change the key policy; applies at creation and, for the maximum lifetime, at every use (Admin)", Holding(AccountWrite), 200, &[401]),
+    operation!(account::KeyPolicy: NoArguments, "The account's policy: maximum key lifetime, whether keys must expire, whether members need a second factor (any role)", Holding(AccountRead), 200, &[401]),
+    operation!(account::SetKeyPolicy: SetKeyPolicyRequest, "Change the account policy: key lifetimes and expiry apply at creation and, for the maximum lifetime, at every use; require_second_factor limits members without one to setting one up (Admin). 409 when the person turning require_second_factor on has no second factor", Holding(AccountWrite), 200, &[401, 409]),
     operation!(audit::ListAuditEvents: AuditListRequest, "The account's audit trail, newest first, filtered and a page at a time (Admin)", Holding(AuditRead), 200, &[401]),
     operation!(permissions::ListPermissions: NoArguments, "The permission catalogue: keyward's permissions and the account's own (custom), what each lets a key do and the least role it needs (any caller)", Holding(AccountRead), 200, &[401]),
     operation!(permissions::DefinePermission: DefinePermissionRequest, "Define a permission for the account's own services behind keyward, like orders:read (Admin). 409 when the account has it, or has 200", Holding(AccountWrite), 201, &[401, 409]),
@@ -165,6 +165,49 @@ pub static OPERATIONS: [Operation; 54] = [
     operation!(audit::FindKey: FindKeyRequest, "Which key of this account a (leaked) secret is; the secret is never stored or logged (Admin)", Holding(AuditRead), 200, &[401]),
 ];
 
+/// The operations a browser session may call only with a proof of its person from the last
+/// `KEYWARD_STEP_UP_SECONDS` (`server::signin::step_up`; keys never step up), and when. The
+/// server functions check it themselves; `tests/integration/step_up.rs` calls every operation
+/// with a stale proof and fails when this table and the code disagree.
+pub static NEEDS_RECENT_PROOF: [(&str, &str); 17] = [
+    ("/api/v1/auth/totp/enroll", "always"),
+    ("/api/v1/auth/totp/confirm", "always"),
+    ("/api/v1/auth/totp/remove", "always"),
+    ("/api/v1/auth/recovery-codes/renew", "always"),
+    ("/api/v1/keys/create", "always"),
+    ("/api/v1/keys/rotate", "always"),
+    ("/api/v1/keys/update", "when it changes allowed_cidrs, rate_limit_per_minute, permissions or check_ids (not for a new name)"),
+    ("/api/v1/members/invite", "always"),
+    ("/api/v1/members/set-role", "always"),
+    ("/api/v1/members/remove", "when removing someone else (not when leaving)"),
+    ("/api/v1/service-accounts/create", "always"),
+    ("/api/v1/service-accounts/update", "when it changes role or custodian_user_ids"),
+    ("/api/v1/account-keys/adopt", "always"),
+    ("/api/v1/account/set-policy", "always"),
+    ("/api/v1/webhooks/create", "always"),
+    ("/api/v1/webhooks/update", "when it changes url or events"),
+    (EXPORT_PATH, "always"),
+];
+
+/// What an operation's description says when it needs a recent proof.
+fn step_up_description(path: &str) -> Option<String> {
+    recent_proof_needed(path).map(|when| {
+        format!(
+            "In a browser session this needs a proof of the person from the last \
+             KEYWARD_STEP_UP_SECONDS (auth/step-up), {when}; otherwise 403 step_up_required. \
+             Keys never need one."
+        )
+    })
+}
+
+/// When `path` needs a recent proof in a browser session, if it ever does.
+pub fn recent_proof_needed(path: &str) -> Option<&'static str> {
+    NEEDS_RECENT_PROOF
+        .iter()
+        .find(|(needing, _)| *needing == path)
+        .map(|(_, when)| *when)
+}
+
 /// The one operation that is a `GET` (it streams; see `host::export`).
 pub const EXPORT_PATH: &str = "/api/v1/audit/export";
 
@@ -174,7 +217,7 @@ fn error_description(status: u16) -> &'static str {
     match status {
         400 => "invalid_input: malformed JSON or a missing, unknown or ill-formed field (the message names it)",
         401 => "unauthenticated: no credentials, wrong password, or an unknown, revoked, expired or malformed key",
-        403 => "forbidden: the role does not allow this, a cross-site request, or X-Account-Id naming another account; step_up_required: a browser session must prove its person again (auth/step-up) first",
+        403 => "forbidden: the role does not allow this, a cross-site request, or X-Account-Id naming another account; step_up_required: a browser session must prove its person again (auth/step-up) first; second_factor_required: the account requires a second factor and the signed-in person must set one up first",
         404 => "not_found: no such object in this account",
         409 => "conflict: last Admin, duplicate email, invite already used or expired, or an account ceiling reached (the message says which)",
         413 => "payload_too_large: body over 64 KiB",
@@ -244,6 +287,7 @@ pub fn document() -> OpenApi {
                     .replace(['/', '-'], "_"),
             ))
             .summary(Some(operation.summary))
+            .description(step_up_description(operation.path))
             .tag(tag)
             .request_body(Some(
                 RequestBodyBuilder::new()
@@ -357,6 +401,7 @@ fn export_operation() -> utoipa::openapi::path::Operation {
         .summary(Some(
             "The audit trail as a download, streamed (Admin, by session or key)",
         ))
+        .description(step_up_description(EXPORT_PATH))
         .tag("audit")
         .parameters(Some(parameters))
         .extensions(Some(permission_extension(Some(Permission::AuditRead))))

@@ -259,6 +259,9 @@ pub async fn check(
             usage: state.key_usage.clone(),
         }),
         membership_id: key.membership_id.clone(),
+        // The policy is about signing in: a key is already the narrower credential.
+        must_set_up_second_factor: false,
+        proved_at: None,
     };
     Ok(Ok(Passed {
         principal,

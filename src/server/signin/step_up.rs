@@ -1,8 +1,13 @@
 //! Step-up ("sudo mode"): in a browser session, actions that would let a stolen session dig in
-//! — adding or removing a second factor, renewing recovery codes — need a proof of the person
-//! (their password or a second factor) from the last `KEYWARD_STEP_UP_SECONDS` (default 600).
-//! Signing in is such a proof; `auth/step-up` gives a new one. Without it the answer is
+//! need a proof of the person (their password or a second factor) from the last
+//! `KEYWARD_STEP_UP_SECONDS` (default 600): making or rotating a key, changing what a key may
+//! do, inviting, re-roling or removing members, making or re-roling service accounts (and
+//! adopting legacy keys), changing the account policy, sending the trail out (export, webhook
+//! endpoints), and adding or removing a second factor or renewing recovery codes. Signing in
+//! is such a proof; `auth/step-up` gives a new one. Without it the answer is
 //! `403 step_up_required`, and the page asks inline and retries.
+//! `host::openapi::NEEDS_RECENT_PROOF` lists the same operations, and the authorization matrix
+//! calls each one with a stale proof.
 //!
 //! Bearer keys never step up: a key is already the narrower credential, and it has no person
 //! at the keyboard to ask.
@@ -14,19 +19,22 @@ use crate::server::signin::sessions::{SessionUser, SESSION_USER};
 use crate::server::AppState;
 
 /// Refuses with `step_up_required` unless `caller` is a key or a session whose person proved
-/// who they are within the configured window.
-pub async fn require_recent_proof(state: &AppState, caller: &Principal) -> Result<(), ApiError> {
+/// who they are within the configured window (as the session said when the caller was
+/// resolved).
+pub fn require_recent_proof(state: &AppState, caller: &Principal) -> Result<(), ApiError> {
     if caller.via != Via::Session {
         return Ok(());
     }
-    let signed_in = signed_in_user().await?;
-    match proof_valid_until(state, &signed_in) {
-        Some(_) => Ok(()),
-        None => Err(ApiError::new(
-            ErrorCode::StepUpRequired,
-            "Confirm it is you first: enter your password or an authenticator code, then try again.",
-        )),
+    let recent = caller
+        .proved_at
+        .is_some_and(|proved_at| now_millis() < proved_at.after(state.config.step_up));
+    if recent {
+        return Ok(());
     }
+    Err(ApiError::new(
+        ErrorCode::StepUpRequired,
+        "Confirm it is you first: enter your password or an authenticator code, then try again.",
+    ))
 }
 
 /// Until when the session's last proof counts; `None` when it no longer does.

@@ -18,6 +18,8 @@ struct MembershipRecord {
     account_id: AccountId,
     account_name: String,
     role: Role,
+    /// 1 when the account requires a second factor and the person has none.
+    must_set_up_second_factor: i64,
 }
 
 /// A person's membership in an account, with the id keys are bound to.
@@ -26,6 +28,9 @@ pub struct Membership {
     pub id: MembershipId,
     pub account: Account,
     pub role: Role,
+    /// The account requires a second factor (`require_second_factor`) and the person has
+    /// none: signed in to it, they may only set one up.
+    pub must_set_up_second_factor: bool,
 }
 
 impl Membership {
@@ -43,6 +48,7 @@ struct MemberRecord {
     email: String,
     role: Role,
     joined_at: Millis,
+    totp_factors: i64,
 }
 
 impl MemberRecord {
@@ -54,6 +60,10 @@ impl MemberRecord {
             },
             role: self.role,
             joined_at: rfc3339(self.joined_at),
+            second_factors: (self.totp_factors > 0)
+                .then(|| SECOND_FACTOR_TOTP.to_string())
+                .into_iter()
+                .collect(),
         }
     }
 }
@@ -130,11 +140,12 @@ pub async fn membership(
     account_id: &AccountId,
     user_id: &UserId,
 ) -> Result<Option<Membership>, sqlx::Error> {
-    let row: Option<MembershipRecord> = sqlx::query_as(
-        "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role \
+    let row: Option<MembershipRecord> = sqlx::query_as(&format!(
+        "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role, \
+                {MUST_SET_UP_SECOND_FACTOR} AS must_set_up_second_factor \
          FROM memberships m JOIN accounts a ON a.id = m.account_id \
          WHERE m.account_id = $1 AND m.user_id = $2",
-    )
+    ))
     .bind(account_id)
     .bind(user_id)
     .fetch_optional(pool)
@@ -144,11 +155,12 @@ pub async fn membership(
 
 /// Every account a user belongs to, oldest membership first.
 pub async fn memberships_of(pool: &Pool, user_id: &UserId) -> Result<Vec<Membership>, sqlx::Error> {
-    let rows: Vec<MembershipRecord> = sqlx::query_as(
-        "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role \
+    let rows: Vec<MembershipRecord> = sqlx::query_as(&format!(
+        "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role, \
+                {MUST_SET_UP_SECOND_FACTOR} AS must_set_up_second_factor \
          FROM memberships m JOIN accounts a ON a.id = m.account_id \
          WHERE m.user_id = $1 ORDER BY m.joined_at, a.name",
-    )
+    ))
     .bind(user_id)
     .fetch_all(pool)
     .await?;
@@ -164,9 +176,22 @@ impl MembershipRecord {
                 name: self.account_name,
             },
             role: self.role,
+            must_set_up_second_factor: self.must_set_up_second_factor != 0,
         }
     }
 }
+
+/// The name `Member::second_factors` gives an authenticator app.
+pub const SECOND_FACTOR_TOTP: &str = "totp";
+
+/// Whether a membership row `m` of an account `a` must set up a second factor first: the
+/// account requires one and the person has no confirmed authenticator.
+/// Two indexed lookups, only in such accounts, in the query that resolves every signed-in
+/// request anyway.
+const MUST_SET_UP_SECOND_FACTOR: &str = "CAST(CASE WHEN a.require_second_factor = 0 THEN 0 \
+     WHEN EXISTS (SELECT 1 FROM totp_factors t \
+                  WHERE t.user_id = m.user_id AND t.confirmed_at IS NOT NULL) THEN 0 \
+     ELSE 1 END AS BIGINT)";
 
 pub async fn account(pool: &Pool, account_id: &AccountId) -> Result<Option<Account>, sqlx::Error> {
     let row: Option<(AccountId, String)> =
@@ -178,7 +203,9 @@ pub async fn account(pool: &Pool, account_id: &AccountId) -> Result<Option<Accou
 }
 
 const MEMBER_COLUMNS: &str =
-    "SELECT u.id AS user_id, u.email AS email, m.role AS role, m.joined_at AS joined_at \
+    "SELECT u.id AS user_id, u.email AS email, m.role AS role, m.joined_at AS joined_at, \
+            (SELECT COUNT(*) FROM totp_factors t \
+             WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS totp_factors \
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
 /// One page of an account's members in the order they joined, and the cursor to the next one.
@@ -244,9 +271,9 @@ pub(crate) async fn lock_account(
 
 /// The account's key policy.
 pub async fn key_policy(pool: &Pool, account_id: &AccountId) -> Result<KeyPolicy, sqlx::Error> {
-    let row: Option<(Option<i64>, i64, i64)> = sqlx::query_as(
-        "SELECT max_key_lifetime_days, require_key_expiry, require_service_key_guard \
-         FROM accounts WHERE id = $1",
+    let row: Option<PolicyRow> = sqlx::query_as(
+        "SELECT max_key_lifetime_days, require_key_expiry, require_service_key_guard, \
+                require_second_factor FROM accounts WHERE id = $1",
     )
     .bind(account_id)
     .fetch_optional(pool)
@@ -254,11 +281,16 @@ pub async fn key_policy(pool: &Pool, account_id: &AccountId) -> Result<KeyPolicy
     Ok(row.map(policy_of).unwrap_or_default())
 }
 
-fn policy_of((max_days, require_expiry, require_guard): (Option<i64>, i64, i64)) -> KeyPolicy {
+type PolicyRow = (Option<i64>, i64, i64, i64);
+
+fn policy_of(
+    (max_days, require_expiry, require_guard, require_second_factor): PolicyRow,
+) -> KeyPolicy {
     KeyPolicy {
         max_key_lifetime_days: max_days.and_then(|days| u32::try_from(days).ok()),
         require_expiry: require_expiry != 0,
         require_service_key_guard: require_guard != 0,
+        require_second_factor: require_second_factor != 0,
     }
 }
 
@@ -268,6 +300,7 @@ pub struct KeyPolicyChange {
     pub max_key_lifetime_days: Option<Option<u32>>,
     pub require_expiry: Option<bool>,
     pub require_service_key_guard: Option<bool>,
+    pub require_second_factor: Option<bool>,
 }
 
 /// Changes the key policy under the account's lock, with a `policy.changed` event saying what
@@ -279,9 +312,9 @@ pub async fn set_key_policy(
     event: Event,
 ) -> Result<KeyPolicy, sqlx::Error> {
     let mut transaction = lock_account(pool, account_id).await?;
-    let row: (Option<i64>, i64, i64) = sqlx::query_as(
-        "SELECT max_key_lifetime_days, require_key_expiry, require_service_key_guard \
-         FROM accounts WHERE id = $1",
+    let row: PolicyRow = sqlx::query_as(
+        "SELECT max_key_lifetime_days, require_key_expiry, require_service_key_guard, \
+                require_second_factor FROM accounts WHERE id = $1",
     )
     .bind(account_id)
     .fetch_one(&mut *transaction)
@@ -295,15 +328,19 @@ pub async fn set_key_policy(
         require_service_key_guard: change
             .require_service_key_guard
             .unwrap_or(before.require_service_key_guard),
+        require_second_factor: change
+            .require_second_factor
+            .unwrap_or(before.require_second_factor),
     };
     sqlx::query(
         "UPDATE accounts SET max_key_lifetime_days = $1, require_key_expiry = $2, \
-                require_service_key_guard = $4 WHERE id = $3",
+                require_service_key_guard = $4, require_second_factor = $5 WHERE id = $3",
     )
     .bind(after.max_key_lifetime_days.map(i64::from))
     .bind(i64::from(after.require_expiry))
     .bind(account_id)
     .bind(i64::from(after.require_service_key_guard))
+    .bind(i64::from(after.require_second_factor))
     .execute(&mut *transaction)
     .await?;
     let event = event

@@ -9,6 +9,7 @@ use crate::domain::{
     Granted, Permission, PermissionName,
 };
 use crate::ui::key_table::{describe_permissions, last_used, status_badge, RevokeKeyButton};
+use crate::ui::step_up::{retry_of, StepUpOr};
 use crate::ui::{
     components::{action_error, short_time, ErrorNote, Loading, RelativeTime, RoleBadge},
     layout::{use_session, SignedInPage},
@@ -45,7 +46,7 @@ fn KeyDetails(me: Me) -> impl IntoView {
     view! {
         <p class="muted small"><a href="/keys">"← API keys"</a></p>
         <ErrorNote error=action_error(revoke.value()) />
-        <ErrorNote error=action_error(narrow.value()) />
+        <StepUpOr error=action_error(narrow.value()) retry=retry_of(narrow) />
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match key.await {

@@ -10,6 +10,7 @@ use crate::domain::{
 };
 use crate::ui::grant_picker::{GrantChoice, GrantPicker};
 use crate::ui::key_table::KeyTable;
+use crate::ui::step_up::{retry_of, StepUpOr};
 use crate::ui::{
     components::{
         action_error, close_dialog, short_time, CopyButton, ErrorNote, Loading, ModalDialog,
@@ -139,7 +140,7 @@ fn Keys(me: Me) -> impl IntoView {
         </Show>
         {move || revealed.get().map(|shown| view! { <SecretDialog shown revealed /> })}
         <ErrorNote error=action_error(revoke.value()) />
-        <ErrorNote error=action_error(rotate.value()) />
+        <StepUpOr error=action_error(rotate.value()) retry=retry_of(rotate) />
         <KeyFilterBar filters />
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
@@ -345,7 +346,7 @@ fn CreateKeyDialog(
                         prop:value=rate_limit on:input=move |ev| rate_limit.set(event_target_value(&ev)) />
                     <p class="hint">"Above it the key gets 429 with Retry-After; every answer says what is left (RateLimit-* headers)."</p>
                 </details>
-                <ErrorNote error=action_error(create.value()) />
+                <StepUpOr error=action_error(create.value()) retry=retry_of(create) />
                 <div class="actions">
                     <button type="submit" disabled=move || create.pending().get()>"Create key"</button>
                     <button type="button" class="secondary" on:click=move |_| close_dialog(dialog)>"Cancel"</button>

@@ -10,6 +10,7 @@ use crate::domain::{
 };
 use crate::ui::components::ColumnHeads;
 use crate::ui::service_accounts::HandOverKeys;
+use crate::ui::step_up::{retry_of, StepUpOr};
 use crate::ui::{
     components::{
         action_error, input_value, select_value, short_time, ConfirmButton, CopyButton, ErrorNote,
@@ -76,11 +77,6 @@ fn Members(me: Me) -> impl IntoView {
             }
         }
     });
-    let change_error = Signal::derive(move || {
-        action_error(set_role.value())
-            .get()
-            .or_else(|| action_error(remove.value()).get())
-    });
     view! {
         <div class="page-head">
             <h1>"Members"</h1>
@@ -112,7 +108,7 @@ fn Members(me: Me) -> impl IntoView {
                                 </select>
                             </div>
                         </div>
-                        <ErrorNote error=action_error(invite.value()) />
+                        <StepUpOr error=action_error(invite.value()) retry=retry_of(invite) />
                         <button type="submit">"Create invite link"</button>
                         {move || {
                             invite.value().get().and_then(Result::ok).map(|invitation| {
@@ -136,7 +132,8 @@ fn Members(me: Me) -> impl IntoView {
                 }
             })}
         <h2 id="people-title">"People"</h2>
-        <ErrorNote error=change_error />
+        <StepUpOr error=action_error(set_role.value()) retry=retry_of(set_role) />
+        <StepUpOr error=action_error(remove.value()) retry=retry_of(remove) />
         <Transition fallback=|| view! { <Loading /> }>
             {move || {
                 let my_id = my_id.clone();
@@ -146,7 +143,7 @@ fn Members(me: Me) -> impl IntoView {
                             let first = list.members;
                             view! {
                                 <table class="table" aria-labelledby="people-title">
-                                    <ColumnHeads columns=vec!["Email", "Role", "Joined"] actions=true />
+                                    <ColumnHeads columns=vec!["Email", "Role", "Two-step sign-in", "Joined"] actions=true />
                                     <tbody>
                                         {move || more
                                             .after_first(&first)
@@ -169,6 +166,15 @@ fn Members(me: Me) -> impl IntoView {
         </Transition>
         {is_admin.then(|| view! { <PendingInvites invite /> })}
         <crate::ui::service_accounts::ServiceAccountsSection me=section_me />
+    }
+}
+
+/// Which second factors a member has, in words (the Members page's column).
+fn two_step_label(factors: &[String]) -> &'static str {
+    if factors.iter().any(|factor| factor == "totp") {
+        "Authenticator app"
+    } else {
+        "Off"
     }
 }
 
@@ -241,6 +247,7 @@ fn MemberRow(
                     view! { <RoleBadge role=member.role /> }.into_any()
                 }}
             </td>
+            <td data-label="Two-step sign-in">{two_step_label(&member.second_factors)}</td>
             <td data-label="Joined"><RelativeTime at=member.joined_at.clone() /></td>
             <td class="row-actions">
                 {(is_admin || is_me)
@@ -261,7 +268,7 @@ fn MemberRow(
     let removal = hand_over.map(|(user_id, email)| view! {
             <Show when=move || offboarding.get()>
                 <tr class="detail-row">
-                    <td colspan="4">
+                    <td colspan="5">
                         <h3 class="small-heading">{format!("Removing {email}")}</h3>
                         <HandOverKeys user_id=user_id.clone() email=email.clone() />
                         <div class="actions">

@@ -10,6 +10,7 @@ use crate::domain::{
 use crate::ui::{
     components::{action_error, input_value, Card, ErrorNote, Loading},
     layout::{use_session, SignedInPage},
+    step_up::StepUpOr,
 };
 use leptos::prelude::*;
 
@@ -57,8 +58,8 @@ fn KeyPolicySection(can_set_policy: bool) -> impl IntoView {
         <Card
             class="narrow-left policy"
             title_id="policy-title"
-            title="Key policy"
-            hint="Rules for every user key of this account. A maximum lifetime applies when a key is created \
+            title="Account policy"
+            hint="Rules for the keys and sign-ins of this account. A maximum lifetime applies when a key is created \
                   and every time it is used: an older key is refused (and the refusal is in the audit log) but \
                   not revoked, so raising the maximum brings it back. Legacy account keys are not affected."
         >
@@ -82,11 +83,13 @@ fn describe_policy(policy: &KeyPolicy) -> String {
         (None, true) => "Every key must have an expiry date.".to_string(),
         (None, false) => "No rules: keys may live as long as their owners choose.".to_string(),
     };
-    if policy.require_service_key_guard {
-        format!("{rule} Every service-account key must expire or be limited to networks.")
-    } else {
-        rule
-    }
+    let guard = policy
+        .require_service_key_guard
+        .then_some(" Every service-account key must expire or be limited to networks.");
+    let factor = policy
+        .require_second_factor
+        .then_some(" Every member must use two-step sign-in.");
+    format!("{rule}{}{}", guard.unwrap_or(""), factor.unwrap_or(""))
 }
 
 #[component]
@@ -94,20 +97,34 @@ fn PolicyForm(current: KeyPolicy, save: ServerAction<SetKeyPolicy>) -> impl Into
     let max_days = NodeRef::<leptos::html::Input>::new();
     let require = NodeRef::<leptos::html::Input>::new();
     let require_guard = NodeRef::<leptos::html::Input>::new();
+    let require_factor = NodeRef::<leptos::html::Input>::new();
     let done = move || matches!(save.value().get(), Some(Ok(_)));
+    let checked = |input: NodeRef<leptos::html::Input>| {
+        input.get().map(|input| input.checked()).unwrap_or(false)
+    };
+    // Sent from the form as it stands, on submit and again after a step-up.
+    let submit = move || {
+        let typed = input_value(max_days);
+        // An empty field removes the maximum; anything else is sent as typed, and the
+        // server names the field if it is not a number of days.
+        let max = if typed.trim().is_empty() {
+            None
+        } else {
+            Some(typed.trim().parse::<i64>().unwrap_or(0))
+        };
+        save.dispatch(SetKeyPolicy {
+            request: SetKeyPolicyRequest {
+                max_key_lifetime_days: Some(max),
+                require_expiry: Some(checked(require)),
+                require_service_key_guard: Some(checked(require_guard)),
+                require_second_factor: Some(checked(require_factor)),
+            },
+        });
+    };
     view! {
         <form method="post" on:submit=move |ev| {
             ev.prevent_default();
-            let typed = input_value(max_days);
-            // An empty field removes the maximum; anything else is sent as typed, and the
-            // server names the field if it is not a number of days.
-            let max = if typed.trim().is_empty() { None } else { Some(typed.trim().parse::<i64>().unwrap_or(0)) };
-            let require_expiry = require.get().map(|input| input.checked()).unwrap_or(false);
-            save.dispatch(SetKeyPolicy { request: SetKeyPolicyRequest {
-                max_key_lifetime_days: Some(max),
-                require_expiry: Some(require_expiry),
-                require_service_key_guard: Some(require_guard.get().map(|input| input.checked()).unwrap_or(false)),
-            } });
+            submit();
         }>
             <label for="policy-max-days">"Maximum key lifetime, in days"</label>
             <input id="policy-max-days" type="number" min="1" max="3650" placeholder="No maximum" node_ref=max_days
@@ -121,9 +138,15 @@ fn PolicyForm(current: KeyPolicy, save: ServerAction<SetKeyPolicy>) -> impl Into
                 <input id="policy-require-service-guard" type="checkbox" node_ref=require_guard checked=current.require_service_key_guard />
                 <label for="policy-require-service-guard">"Every new service-account key must expire or be limited to networks"</label>
             </div>
-            <ErrorNote error=action_error(save.value()) />
-            {move || done().then(|| view! { <p class="success" role="status">"Key policy saved."</p> })}
-            <button type="submit" disabled=move || save.pending().get()>"Save key policy"</button>
+            <div class="checkbox">
+                <input id="policy-require-second-factor" type="checkbox" node_ref=require_factor checked=current.require_second_factor />
+                <label for="policy-require-second-factor">"Every member must use two-step sign-in"</label>
+            </div>
+            <p class="hint">"Members without it can only set it up until they have. Their keys keep working. \
+                You need two-step sign-in yourself to turn this on."</p>
+            <StepUpOr error=action_error(save.value()) retry=Callback::new(move |_: ()| submit()) />
+            {move || done().then(|| view! { <p class="success" role="status">"Policy saved."</p> })}
+            <button type="submit" disabled=move || save.pending().get()>"Save policy"</button>
         </form>
     }
 }
