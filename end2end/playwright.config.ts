@@ -1,5 +1,4 @@
 import { defineConfig, devices } from "@playwright/test";
-import { SHORT_PROOF_URL } from "./tests/helpers";
 
 // cargo-leptos starts the server before running `npx playwright test` but does not wait for
 // it; global-setup.ts waits for /healthz.
@@ -21,13 +20,14 @@ export default defineConfig({
   reporter: [["list"]],
   webServer: {
     command: "../target/debug/keyward",
-    url: `${SHORT_PROOF_URL}/healthz`,
+    // Node may try localhost as ::1 only; the server listens on 127.0.0.1.
+    url: "http://127.0.0.1:3001/healthz",
     reuseExistingServer: !process.env.CI,
     timeout: 120_000,
     stdout: "ignore",
     stderr: "pipe",
     env: {
-      LEPTOS_SITE_ADDR: new URL(SHORT_PROOF_URL).host,
+      LEPTOS_SITE_ADDR: "127.0.0.1:3001",
       LEPTOS_SITE_ROOT: "../target/site",
       LEPTOS_OUTPUT_NAME: "keyward",
       LEPTOS_HASH_FILES: "true",

@@ -33,7 +33,7 @@ test("changing the password signs out the other browser", async ({ page, browser
   await open(elsewhere, "/login");
   await elsewhere.getByLabel("Email").fill(email);
   await elsewhere.getByLabel("Password").fill(PASSWORD);
-  await elsewhere.getByRole("button", { name: "Sign in" }).click();
+  await elsewhere.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(elsewhere).toHaveURL(/\/checks$/);
 
   await page.getByRole("link", { name: email }).click();

@@ -2,8 +2,11 @@ import { expect, Page, Browser } from "@playwright/test";
 
 export const PASSWORD = "correct horse battery staple";
 
-/** The second server (playwright.config.ts starts it): a proof of the person lasts 10 s there. */
-export const SHORT_PROOF_URL = process.env.KEYWARD_SHORT_PROOF_URL ?? "http://127.0.0.1:3001";
+/**
+ * The second server (playwright.config.ts starts it): a proof of the person lasts 10 s there.
+ * Reached as localhost: browsers take passkeys only for a domain name, never an IP address.
+ */
+export const SHORT_PROOF_URL = process.env.KEYWARD_SHORT_PROOF_URL ?? "http://localhost:3001";
 
 /** A unique email address for this run, so the suite can run against a used database. */
 export function uniqueEmail(who: string): string {

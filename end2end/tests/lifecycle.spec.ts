@@ -177,7 +177,7 @@ test("the expiry banner meets the owner after sign-in", async ({ page }) => {
   await open(page, "/login");
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   const banner = page.getByTestId("expiry-banner");
   await expect(banner).toContainText("Your key “Nightly export” expires in 3 days.");
   await expect(banner).not.toContainText("Far away");

@@ -32,7 +32,7 @@ async function passwordStep(page: Page, email: string) {
   await open(page, "/login");
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByTestId("second-step")).toBeVisible();
 }
 
@@ -69,11 +69,11 @@ test("a person turns on two-step sign-in, signs in with a code and with a recove
   await signOut(page);
   await passwordStep(page, email);
   await page.getByLabel("The 6-digit code of your authenticator app").fill("000000" === codeOf(secret, 1) ? "111111" : "000000");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByRole("alert")).toContainText(/Wrong code|used already/);
   // The setup took this step's code; the next step's is the first one left.
   await page.getByLabel("The 6-digit code of your authenticator app").fill(codeOf(secret, 1));
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page).toHaveURL(/\/checks$/);
 
   // Lost phone: a recovery code instead.
@@ -81,7 +81,7 @@ test("a person turns on two-step sign-in, signs in with a code and with a recove
   await passwordStep(page, email);
   await page.getByRole("button", { name: "Lost your phone? Use a recovery code" }).click();
   await page.getByLabel("One of your recovery codes").fill(recoveryCode);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page).toHaveURL(/\/checks$/);
 
   // Ten seconds on, removing the factor asks for a new proof inline and then goes through.
@@ -105,7 +105,7 @@ test("a person turns on two-step sign-in, signs in with a code and with a recove
   await open(page, "/login");
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page).toHaveURL(/\/checks$/);
 });
 

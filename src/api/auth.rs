@@ -114,12 +114,13 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<LoginOutc
                 _ => error,
             })?;
     let membership = crate::server::caller::first_membership(&state, &user.id).await?;
-    if stores::second_factors::has_factor(&state.pool, &user.id).await? {
+    let methods = stores::second_factors::methods(&state.pool, &user.id).await?;
+    if !methods.is_empty() {
         sessions::start_pending(&user.id, now_millis()).await?;
         return Ok(LoginOutcome::SecondFactorRequired(
             crate::domain::views::SecondFactorRequired {
                 second_factor_required: true,
-                methods: vec!["totp".to_string()],
+                methods: methods.into_iter().map(str::to_string).collect(),
             },
         ));
     }

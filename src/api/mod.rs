@@ -9,6 +9,7 @@ pub mod checks;
 pub mod invites;
 pub mod keys;
 pub mod members;
+pub mod passkeys;
 pub mod permissions;
 pub mod second_factor;
 pub mod service_accounts;

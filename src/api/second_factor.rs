@@ -27,15 +27,17 @@ pub async fn complete_sign_in(
     let SecondFactorRequest {
         code,
         recovery_code,
+        passkey,
     } = request;
     let state = app_state()?;
-    let proof = match (code.as_deref(), recovery_code.as_deref()) {
-        (Some(code), None) => FactorProof::Code(code),
-        (None, Some(recovery_code)) => FactorProof::RecoveryCode(recovery_code),
+    let proof = match (code.as_deref(), recovery_code.as_deref(), passkey.as_ref()) {
+        (Some(code), None, None) => FactorProof::Code(code),
+        (None, Some(recovery_code), None) => FactorProof::RecoveryCode(recovery_code),
+        (None, None, Some(passkey)) => FactorProof::Passkey(passkey),
         _ => {
             return Err(ApiError::invalid_input(
                 "code",
-                "send either code or recovery_code",
+                "send one of code, recovery_code or passkey",
             ))
         }
     };
@@ -90,7 +92,7 @@ pub async fn complete_sign_in(
 /// The signed-in person's second factors, and until when they need no step-up.
 #[server(prefix = "/api", endpoint = "v1/auth/factors", input = Json, output = Json)]
 pub async fn list_second_factors() -> Result<SecondFactors, ApiError> {
-    use crate::domain::Permission;
+    use crate::domain::{views::PasskeyView, Permission};
     use crate::server::caller::authorize;
     use crate::server::signin::step_up;
     use crate::server::stores;
@@ -98,15 +100,26 @@ pub async fn list_second_factors() -> Result<SecondFactors, ApiError> {
     let (state, caller) = authorize(Permission::LoginWrite).await?;
     let person = caller.person()?;
     let status = stores::second_factors::status(&state.pool, &person.id).await?;
-    let signed_in = step_up::signed_in_user().await?;
+    let passkeys: Vec<PasskeyView> = stores::passkeys::of_user(&state.pool, &person.id)
+        .await?
+        .into_iter()
+        .map(|stored| PasskeyView {
+            id: stored.id,
+            name: stored.name,
+            created_at: stored.created_at.rfc3339(),
+            last_used_at: stored.last_used_at.map(|at| at.rfc3339()),
+        })
+        .collect();
     Ok(SecondFactors {
         totp_enabled_at: status.totp_confirmed_at.map(|at| at.rfc3339()),
-        recovery_codes_left: if status.totp_confirmed_at.is_some() {
+        // Recovery codes stand in for any factor, and go with the last one.
+        recovery_codes_left: if status.totp_confirmed_at.is_some() || !passkeys.is_empty() {
             status.recovery_codes_left
         } else {
             0
         },
-        step_up_until: step_up::proof_valid_until(&state, &signed_in).map(|until| until.rfc3339()),
+        step_up_until: step_up::proof_valid_until(&state, &caller).map(|until| until.rfc3339()),
+        passkeys,
     })
 }
 
@@ -273,11 +286,15 @@ pub async fn step_up(#[server(flatten)] request: StepUpRequest) -> Result<Steppe
     use crate::server::signin::{login_checks, sessions};
     use crate::server::stores;
 
-    let StepUpRequest { password, code } = request;
+    let StepUpRequest {
+        password,
+        code,
+        passkey,
+    } = request;
     let (state, caller) = authorize(Permission::LoginWrite).await?;
     let person = caller.person()?;
-    let method = match (password, code) {
-        (Some(password), None) => {
+    let method = match (password, code, passkey) {
+        (Some(password), None, None) => {
             let stored = stores::users::find(&state.pool, &person.id).await?;
             login_checks::prove_password(&state, &person.email, &password, stored.as_ref())
                 .await
@@ -289,7 +306,21 @@ pub async fn step_up(#[server(flatten)] request: StepUpRequest) -> Result<Steppe
                 })?;
             "password"
         }
-        (None, Some(code)) => {
+        (None, None, Some(passkey)) => {
+            prove_second_factor(
+                &state,
+                person,
+                caller.account_id(),
+                FactorProof::Passkey(&passkey),
+            )
+            .await
+            .map_err(|refused| match refused {
+                FactorRefused::Wrong(message) => ApiError::invalid_input("passkey", message),
+                FactorRefused::Error(error) => error,
+            })?;
+            "passkey"
+        }
+        (None, Some(code), None) => {
             prove_second_factor(
                 &state,
                 person,
@@ -306,7 +337,7 @@ pub async fn step_up(#[server(flatten)] request: StepUpRequest) -> Result<Steppe
         _ => {
             return Err(ApiError::invalid_input(
                 "password",
-                "send either password or code",
+                "send one of password, code or passkey",
             ))
         }
     };
@@ -323,7 +354,7 @@ pub async fn step_up(#[server(flatten)] request: StepUpRequest) -> Result<Steppe
 
 /// The stored forms of new recovery codes.
 #[cfg(feature = "ssr")]
-fn recovery_hashes(
+pub(crate) fn recovery_hashes(
     state: &crate::server::AppState,
     codes: &[String],
 ) -> Result<Vec<String>, ApiError> {

@@ -91,6 +91,8 @@ audit_actions! {
     TotpRemoved => "second_factor.totp_removed", "Authenticator removed";
     RecoveryCodesRenewed => "second_factor.recovery_codes_renewed", "Recovery codes renewed";
     RecoveryCodeUsed => "second_factor.recovery_code_used", "Recovery code used";
+    PasskeyAdded => "second_factor.passkey_added", "Passkey added";
+    PasskeyRemoved => "second_factor.passkey_removed", "Passkey removed";
     SteppedUp => "session.stepped_up", "Identity confirmed";
 }
 
@@ -363,6 +365,11 @@ impl AuditEvent {
                 format!("{actor} set up an authenticator app for signing in")
             }
             AuditAction::TotpRemoved => format!("{actor} removed their authenticator app"),
+            AuditAction::PasskeyAdded => format!(
+                "{actor} added a passkey ({})",
+                self.detail("name").unwrap_or("unnamed")
+            ),
+            AuditAction::PasskeyRemoved => format!("{actor} removed a passkey"),
             AuditAction::RecoveryCodesRenewed => {
                 format!("{actor} renewed their recovery codes; the old ones stopped working")
             }

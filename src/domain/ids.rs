@@ -70,6 +70,11 @@ id_type!(
     "whk"
 );
 id_type!(
+    /// One of a person's passkeys.
+    PasskeyId,
+    "psk"
+);
+id_type!(
     /// One delivery of one event to one webhook endpoint (an outbox row).
     DeliveryId,
     "dlv"

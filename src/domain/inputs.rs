@@ -59,6 +59,11 @@ name_type!(
     "name"
 );
 name_type!(
+    /// What a person calls one of their passkeys ("Work laptop"), to tell them apart.
+    PasskeyName,
+    "name"
+);
+name_type!(
     /// The name of a service account ("CI", "Terraform"), unique in its account.
     ServiceAccountName,
     "name"

@@ -49,6 +49,9 @@ request!(
         code: Option<String>,
         /// One of the person's recovery codes (`abcde-fghjk`); each works once.
         recovery_code: Option<String>,
+        /// A passkey's answer to `auth/passkeys/challenge` (`PublicKeyCredential.toJSON()`).
+        #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+        passkey: Option<serde_json::Value>,
     }
 );
 request!(ConfirmTotpRequest {
@@ -61,6 +64,27 @@ request!(
         password: Option<String>,
         /// The six digits of the person's authenticator (for people who have one).
         code: Option<String>,
+        /// A passkey's answer to `auth/passkeys/challenge` (`PublicKeyCredential.toJSON()`).
+        #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+        passkey: Option<serde_json::Value>,
+    }
+);
+request!(
+    /// A new passkey: the name the person gives it, and the browser's answer to
+    /// `auth/passkeys/register/start` (`PublicKeyCredential.toJSON()`).
+    FinishPasskeyRequest {
+        /// 1 to 100 characters.
+        name: String,
+        #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+        credential: serde_json::Value,
+    }
+);
+request!(PasskeyIdRequest { passkey_id: String });
+request!(
+    /// A passkey's answer to `auth/passkeys/challenge`, made without a pending sign-in.
+    PasskeySignInRequest {
+        #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+        credential: serde_json::Value,
     }
 );
 request!(InviteMemberRequest {

@@ -314,7 +314,8 @@ pub enum LoginOutcome {
 pub struct SecondFactorRequired {
     /// Always `true`.
     pub second_factor_required: bool,
-    /// What the person can answer with: `totp` (an authenticator code, or a recovery code).
+    /// What the person can answer with: `totp` (an authenticator code), `passkey`; a recovery
+    /// code works with either.
     pub methods: Vec<String>,
 }
 
@@ -347,6 +348,37 @@ pub struct SecondFactors {
     pub recovery_codes_left: i64,
     /// Until when sensitive actions need no new proof (RFC 3339); `null`: they need one now.
     pub step_up_until: Option<String>,
+    /// The person's passkeys, oldest first.
+    #[serde(default)]
+    pub passkeys: Vec<PasskeyView>,
+}
+
+/// One of a person's passkeys (its credential stays on the server).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PasskeyView {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// What the browser passes to `navigator.credentials.create` or `.get`: `{"publicKey": {...}}`
+/// in WebAuthn's JSON form (`PublicKeyCredential.parseCreationOptionsFromJSON` reads it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PasskeyOptions {
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub options: serde_json::Value,
+}
+
+/// A passkey added; with ten recovery codes, shown this once, when it was the person's first
+/// second factor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AddedPasskey {
+    pub passkey: PasskeyView,
+    pub recovery_codes: Option<Vec<String>>,
 }
 
 /// A fresh proof recorded: sensitive actions need none until `until` (RFC 3339).

@@ -63,6 +63,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         peers: other_instances_possible
             .then(|| crate::server::keys::peers::Peers::new(&config.database_url)),
         passwords: Passwords::new()?,
+        passkeys: crate::server::signin::passkeys::Passkeys::new(config.public_url.as_deref())?,
         key_usage: KeyUsage::default(),
         throttles: Throttles::new(
             config.signups_per_hour,

@@ -29,6 +29,8 @@ pub struct Services {
     /// The other instances on the same PostgreSQL database (`None` on SQLite).
     pub peers: Option<crate::server::keys::peers::Peers>,
     pub passwords: Passwords,
+    /// keyward as a WebAuthn relying party (`signin::passkeys`).
+    pub passkeys: crate::server::signin::passkeys::Passkeys,
     pub key_usage: KeyUsage,
     pub throttles: Throttles,
     pub sessions: HashedSessionStore,

@@ -2,6 +2,7 @@
 //! (a QR code, a code to confirm it, recovery codes shown once), renews the recovery codes and
 //! removes it; and the sign-in's second step.
 
+use crate::api::passkeys::{FinishPasskeyRegistration, RemovePasskey};
 use crate::api::second_factor::{
     list_second_factors, CompleteSignIn, ConfirmTotp, EnrollTotp, RemoveTotp, RenewRecoveryCodes,
 };
@@ -13,7 +14,9 @@ use crate::domain::{
 use crate::ui::components::{
     action_error, input_value, short_time, Card, ConfirmButton, CopyButton, ErrorNote, Loading,
 };
-use crate::ui::step_up::StepUpOr;
+use crate::ui::passkeys::PasskeyList;
+use crate::ui::step_up::{retry_of, StepUpOr};
+use crate::ui::webauthn::PasskeyButton;
 use leptos::prelude::*;
 
 /// The Settings section "Two-step sign-in".
@@ -23,12 +26,18 @@ pub fn TwoStepSection() -> impl IntoView {
     let confirm = ServerAction::<ConfirmTotp>::new();
     let remove = ServerAction::<RemoveTotp>::new();
     let renew = ServerAction::<RenewRecoveryCodes>::new();
+    let add_passkey = ServerAction::<FinishPasskeyRegistration>::new();
+    let remove_passkey = ServerAction::<RemovePasskey>::new();
+    let retry_add = retry_of(add_passkey);
+    let retry_remove = retry_of(remove_passkey);
     let factors = Resource::new(
         move || {
             (
                 confirm.version().get(),
                 remove.version().get(),
                 renew.version().get(),
+                add_passkey.version().get(),
+                remove_passkey.version().get(),
             )
         },
         |_| list_second_factors(),
@@ -53,6 +62,13 @@ pub fn TwoStepSection() -> impl IntoView {
     Effect::new(move |_| {
         if let Some(Ok(codes)) = renew.value().get() {
             new_codes.set(Some(codes.recovery_codes));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(added)) = add_passkey.value().get() {
+            if let Some(codes) = added.recovery_codes {
+                new_codes.set(Some(codes));
+            }
         }
     });
     Effect::new(move |_| {
@@ -83,16 +99,17 @@ pub fn TwoStepSection() -> impl IntoView {
             title_id="two-step-title"
             title="Two-step sign-in"
             hint="After your password, keyward asks for the 6-digit code of an authenticator app on your phone \
-                  (1Password, Google Authenticator, Authy, …): a stolen password alone no longer signs anyone in. \
-                  Keys are not affected; they never sign in."
+                  (1Password, Google Authenticator, Authy, …) or for one of your passkeys: a stolen password alone \
+                  no longer signs anyone in. Keys are not affected; they never sign in."
         >
             <Transition fallback=|| view! { <Loading /> }>
                 {move || Suspend::new(async move {
                     match factors.await {
                         Ok(status) => view! {
-                            <FactorStatus status start drop_factor more_codes
+                            <FactorStatus status=status.clone() start drop_factor more_codes
                                 starting=enroll.pending().into() removing=remove.pending().into()
                                 setting_up=Signal::derive(move || setting_up.with(Option::is_some)) />
+                            <PasskeyList factors=status add=add_passkey remove=remove_passkey retry_add retry_remove />
                         }
                             .into_any(),
                         Err(error) => view! { <ErrorNote error=Some(error) /> }.into_any(),
@@ -113,7 +130,7 @@ pub fn TwoStepSection() -> impl IntoView {
     }
 }
 
-/// On or off, and what can be done about it.
+/// On or off, and what can be done about the authenticator app and the recovery codes.
 #[component]
 fn FactorStatus(
     status: SecondFactors,
@@ -125,42 +142,78 @@ fn FactorStatus(
     /// The setup steps are on screen: their own button finishes it.
     setting_up: Signal<bool>,
 ) -> impl IntoView {
-    match status.totp_enabled_at {
-        None => view! {
+    let passkeys = status.passkeys.len();
+    let has_app = status.totp_enabled_at.is_some();
+    let what = [
+        status
+            .totp_enabled_at
+            .as_deref()
+            .map(|since| format!("Authenticator app since {}.", short_time(since))),
+        match passkeys {
+            0 => None,
+            1 => Some("1 passkey.".to_string()),
+            n => Some(format!("{n} passkeys.")),
+        },
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    let left = status.recovery_codes_left;
+    let codes_line = match left {
+        0 => "No recovery codes left: make new ones now, or losing your device locks you out."
+            .to_string(),
+        1 => "1 unused recovery code.".to_string(),
+        n => format!("{n} unused recovery codes."),
+    };
+    let line = if what.is_empty() {
+        view! {
             <p data-testid="two-step-status"><span class="badge">"Off"</span>" Your password alone signs you in."</p>
-            <Show when=move || !setting_up.get()>
-                <button type="button" disabled=move || starting.get() on:click=move |_| start.run(())>
-                    "Set up an authenticator app"
-                </button>
-            </Show>
         }
-            .into_any(),
-        Some(since) => {
-            let left = status.recovery_codes_left;
-            let codes_line = match left {
-                0 => "No recovery codes left: make new ones now, or losing your phone locks you out.".to_string(),
-                1 => "1 unused recovery code.".to_string(),
-                n => format!("{n} unused recovery codes."),
-            };
-            view! {
-                <p data-testid="two-step-status">
-                    <span class="badge ok">"On"</span>
-                    {format!(" Authenticator app since {}. ", short_time(&since))}
-                    <span class:low=left <= 2>{codes_line}</span>
-                </p>
-                <div class="actions">
-                    <button type="button" class="secondary" on:click=move |_| more_codes.run(())>"New recovery codes"</button>
+            .into_any()
+    } else {
+        view! {
+            <p data-testid="two-step-status">
+                <span class="badge ok">"On"</span>
+                {format!(" {what} ")}
+                <span class:low=left <= 2>{codes_line}</span>
+            </p>
+        }
+        .into_any()
+    };
+    let question = if passkeys > 0 {
+        "Remove the authenticator app? Your passkeys still sign you in."
+    } else {
+        "Sign in with your password only from now on?"
+    };
+    view! {
+        {line}
+        <div class="actions">
+            {if has_app {
+                view! {
                     <ConfirmButton
                         label="Remove authenticator app"
-                        question="Sign in with your password only from now on?"
+                        question=question
                         confirm_label="Remove"
                         on_confirm=drop_factor
                         pending=removing
                     />
-                </div>
-            }
-                .into_any()
-        }
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <Show when=move || !setting_up.get()>
+                        <button type="button" disabled=move || starting.get() on:click=move |_| start.run(())>
+                            "Set up an authenticator app"
+                        </button>
+                    </Show>
+                }
+                    .into_any()
+            }}
+            {(!what.is_empty()).then(|| view! {
+                <button type="button" class="secondary" on:click=move |_| more_codes.run(())>"New recovery codes"</button>
+            })}
+        </div>
     }
 }
 
@@ -223,9 +276,25 @@ fn NewRecoveryCodes(codes: Vec<String>, on_saved: Callback<()>) -> impl IntoView
 /// The sign-in's second step: a code from the app, or a recovery code. `on_signed_in` runs
 /// once the session has started.
 #[component]
-pub fn SecondStep(on_signed_in: Callback<()>) -> impl IntoView {
+pub fn SecondStep(
+    /// What the person has (`auth/login`'s `methods`): `totp`, `passkey`.
+    methods: Vec<String>,
+    on_signed_in: Callback<()>,
+) -> impl IntoView {
     let complete = ServerAction::<CompleteSignIn>::new();
-    let with_recovery = RwSignal::new(false);
+    let has_app = methods.iter().any(|method| method == "totp");
+    let has_passkey = methods.iter().any(|method| method == "passkey");
+    // Without an app, the field is for a recovery code.
+    let with_recovery = RwSignal::new(!has_app);
+    let with_passkey = Callback::new(move |answer: serde_json::Value| {
+        complete.dispatch(CompleteSignIn {
+            request: SecondFactorRequest {
+                code: None,
+                recovery_code: None,
+                passkey: Some(answer),
+            },
+        });
+    });
     let code = NodeRef::new();
     Effect::new(move |_| {
         if let Some(Ok(_)) = complete.value().get() {
@@ -237,13 +306,17 @@ pub fn SecondStep(on_signed_in: Callback<()>) -> impl IntoView {
             ev.prevent_default();
             let typed = input_value(code);
             let request = if with_recovery.get_untracked() {
-                SecondFactorRequest { code: None, recovery_code: Some(typed) }
+                SecondFactorRequest { code: None, recovery_code: Some(typed), passkey: None }
             } else {
-                SecondFactorRequest { code: Some(typed), recovery_code: None }
+                SecondFactorRequest { code: Some(typed), recovery_code: None, passkey: None }
             };
             complete.dispatch(CompleteSignIn { request });
         }>
             <p>"Your password is right. Now the second step:"</p>
+            {has_passkey.then(|| view! {
+                <PasskeyButton label="Use your passkey" use_answer=with_passkey />
+                <p class="muted">"Or:"</p>
+            })}
             {move || if with_recovery.get() {
                 view! {
                     <label for="second-factor-code">"One of your recovery codes"</label>
@@ -262,11 +335,13 @@ pub fn SecondStep(on_signed_in: Callback<()>) -> impl IntoView {
             <button type="submit" disabled=move || complete.pending().get()>
                 {move || if complete.pending().get() { "Checking…" } else { "Sign in" }}
             </button>
-            <p>
-                <button type="button" class="link-button" on:click=move |_| with_recovery.update(|on| *on = !*on)>
-                    {move || if with_recovery.get() { "Use a code from my app instead" } else { "Lost your phone? Use a recovery code" }}
-                </button>
-            </p>
+            {has_app.then(|| view! {
+                <p>
+                    <button type="button" class="link-button" on:click=move |_| with_recovery.update(|on| *on = !*on)>
+                        {move || if with_recovery.get() { "Use a code from my app instead" } else { "Lost your phone? Use a recovery code" }}
+                    </button>
+                </p>
+            })}
         </form>
     }
 }

@@ -508,7 +508,12 @@ fn HandOverKey(
 /// On All keys: how many legacy keys remain, and a way to give each an owner without
 /// re-issuing it.
 #[component]
-pub fn AdoptLegacyKeys(legacy: Vec<Key>, adopt: ServerAction<AdoptAccountKey>) -> impl IntoView {
+pub fn AdoptLegacyKeys(
+    legacy: Vec<Key>,
+    adopt: ServerAction<AdoptAccountKey>,
+    /// `retry_of(adopt)`, made by the page: this section is made anew when the list reloads.
+    retry_adopt: Callback<()>,
+) -> impl IntoView {
     let accounts = Resource::new(move || adopt.version().get(), |_| list_service_accounts());
     let count = legacy.len();
     view! {
@@ -518,7 +523,7 @@ pub fn AdoptLegacyKeys(legacy: Vec<Key>, adopt: ServerAction<AdoptAccountKey>) -
                 "They act as Admin with no one accountable. Move each under a service account: the same secret keeps working, "
                 "so nothing has to be re-issued, and from then on it acts with the service account's role and its uses name it in the audit trail."
             </p>
-            <StepUpOr error=action_error(adopt.value()) retry=retry_of(adopt) />
+            <StepUpOr error=action_error(adopt.value()) retry=retry_adopt />
             <Transition fallback=|| view! { <Loading /> }>
                 {move || {
                     let legacy = legacy.clone();

@@ -5,6 +5,7 @@
 use crate::api::second_factor::StepUp;
 use crate::domain::{requests::StepUpRequest, ApiError, ErrorCode};
 use crate::ui::components::{action_error, input_value, ErrorNote};
+use crate::ui::webauthn::PasskeyButton;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
@@ -30,6 +31,15 @@ pub fn StepUpOr(
             request: step_up_request(input_value(proof)),
         });
     };
+    let with_passkey = Callback::new(move |answer: serde_json::Value| {
+        step_up.dispatch(StepUp {
+            request: StepUpRequest {
+                password: None,
+                code: None,
+                passkey: Some(answer),
+            },
+        });
+    });
     move || {
         match error.get() {
         Some(error) if error.code == ErrorCode::StepUpRequired => view! {
@@ -45,9 +55,12 @@ pub fn StepUpOr(
                         }
                     } />
                 <ErrorNote error=action_error(step_up.value()) />
-                <button type="button" on:click=move |_| confirm() disabled=move || step_up.pending().get()>
-                    "Confirm and continue"
-                </button>
+                <div class="actions">
+                    <button type="button" on:click=move |_| confirm() disabled=move || step_up.pending().get()>
+                        "Confirm and continue"
+                    </button>
+                    <PasskeyButton label="Use a passkey" class="secondary" use_answer=with_passkey />
+                </div>
             </div>
         }
         .into_any(),
@@ -63,17 +76,20 @@ fn step_up_request(typed: String) -> StepUpRequest {
         StepUpRequest {
             password: None,
             code: Some(digits),
+            passkey: None,
         }
     } else {
         StepUpRequest {
             password: Some(typed),
             code: None,
+            passkey: None,
         }
     }
 }
 
 /// What [`StepUpOr`] runs again for `action`: the same call it was last sent (an action forgets
-/// its input once answered, so it is kept here).
+/// its input once answered, so it is kept here). Make it where the action is made, not in a
+/// view that a reload makes anew: a new one would not know the call.
 pub fn retry_of<S>(action: ServerAction<S>) -> Callback<()>
 where
     S: ServerFn + Send + Sync + Clone + 'static,

@@ -11,6 +11,7 @@ mod keys;
 mod lists;
 mod mail;
 mod matrix;
+mod passkeys;
 mod permissions;
 mod platform;
 mod second_factor;

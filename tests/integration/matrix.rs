@@ -35,7 +35,7 @@ const CALLERS: [&str; 16] = [
 /// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
 /// Objects named in the bodies belong to the main account.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 16]); 54] = [
+const MATRIX: [(&str, [u16; 16]); 59] = [
     //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk  svcK
     ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
     ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -51,6 +51,14 @@ const MATRIX: [(&str, [u16; 16]); 54] = [
     ("auth/totp/remove",       [401, 404, 404, 404, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
     ("auth/recovery-codes/renew", [401, 404, 404, 404, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
     ("auth/step-up",           [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401, 403]),
+    // Nobody here has a passkey, or is adding one (end2end/tests/passkeys.spec.ts has them).
+    ("auth/passkeys/register/start",  [401, 200, 200, 200, 403, 403, 403, 403, 200, 403, 401, 401, 403, 401, 401, 403]),
+    ("auth/passkeys/register/finish", [401, 409, 409, 409, 403, 403, 403, 403, 409, 403, 401, 401, 403, 401, 401, 403]),
+    ("auth/passkeys/remove",          [401, 404, 404, 404, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
+    // Anonymous: a challenge for a sign-in with a passkey alone; a person without passkeys
+    // has none to step up with; a key never does passkeys.
+    ("auth/passkeys/challenge",       [200, 404, 404, 404, 401, 401, 401, 401, 404, 401, 401, 401, 401, 401, 401, 401]),
+    ("auth/passkeys/sign-in",         [400, 400, 400, 400, 401, 401, 401, 401, 400, 401, 401, 401, 401, 401, 401, 401]),
     ("auth/switch-account",    [401, 200, 200, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
     ("members/list",           [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
     ("members/invite",         [401, 403, 403, 201, 403, 403, 201, 403, 201, 201, 401, 401, 201, 401, 401, 403]),
@@ -367,6 +375,9 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
         "auth/second-factor" => json!({"code": "123456"}),
         "auth/totp/confirm" => json!({"code": "123456"}),
         "auth/step-up" => json!({"password": PASSWORD}),
+        "auth/passkeys/register/finish" => json!({"name": "laptop", "credential": {}}),
+        "auth/passkeys/remove" => json!({"passkey_id": "psk_nothing"}),
+        "auth/passkeys/sign-in" => json!({"credential": {}}),
         "members/invite" => json!({"email": fresh_email, "role": "read_only"}),
         "invites/accept" => {
             let invite = world.fixture_admin.invite(&fresh_email, "read_only").await;

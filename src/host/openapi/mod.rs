@@ -7,7 +7,7 @@
 pub mod shape;
 
 use crate::api::{
-    account, audit, auth, checks, invites, keys, members, permissions, second_factor,
+    account, audit, auth, checks, invites, keys, members, passkeys, permissions, second_factor,
     service_accounts, webhooks,
 };
 use crate::domain::requests::*;
@@ -108,7 +108,7 @@ macro_rules! operation {
 }
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 54] = [
+pub static OPERATIONS: [Operation; 59] = [
     operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
     operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
     operation!(auth::Logout: NoArguments, "End the browser session", Holding(LoginWrite), 200, &[401]),
@@ -121,6 +121,11 @@ pub static OPERATIONS: [Operation; 54] = [
     operation!(second_factor::RemoveTotp: NoArguments, "Remove the authenticator app and the recovery codes (sessions only; needs a recent proof)", Holding(LoginWrite), 200, &[401, 404]),
     operation!(second_factor::RenewRecoveryCodes: NoArguments, "Ten new recovery codes, shown this once; the old ones stop working (sessions only; needs a recent proof)", Holding(LoginWrite), 200, &[401, 404]),
     operation!(second_factor::StepUp: StepUpRequest, "Prove the signed-in person again, with their password or an authenticator code, for the actions that need a recent proof (sessions only; throttled like a sign-in)", Holding(LoginWrite), 200, &[401, 429]),
+    operation!(passkeys::StartPasskeyRegistration: NoArguments, "Start adding a passkey: the options for the browser's navigator.credentials.create, in WebAuthn's JSON form (sessions only; needs a recent proof). 409 at 20 passkeys", Holding(LoginWrite), 200, &[401, 409]),
+    operation!(passkeys::FinishPasskeyRegistration: FinishPasskeyRequest, "Finish adding a passkey with the browser's answer (PublicKeyCredential.toJSON()) and a name; the first second factor also answers ten recovery codes, shown this once (sessions only; needs a recent proof). 409 when no passkey is being added, or this one is registered already", Holding(LoginWrite), 201, &[401, 409]),
+    operation!(passkeys::RemovePasskey: PasskeyIdRequest, "Remove one of the signed-in person's passkeys; the recovery codes go with the last second factor (sessions only; needs a recent proof)", Holding(LoginWrite), 200, &[401, 404]),
+    operation!(passkeys::PasskeyChallenge: NoArguments, "A passkey challenge for this browser: for the sign-in waiting for its second factor, for a step-up of the signed-in person (404 without passkeys), or else for a sign-in with a passkey alone", ANYONE, 200, &[401, 404]),
+    operation!(passkeys::PasskeySignIn: PasskeySignInRequest, "Sign in with a passkey alone, answering auth/passkeys/challenge; starts the session", ANYONE, 200, &[401]),
     operation!(auth::SwitchAccount: SwitchAccountRequest, "Make another of the signed-in person's accounts the current one (sessions only)", Holding(LoginWrite), 200, &[401, 404]),
     operation!(members::ListMembers: ListMembersRequest, "Members of the account in the order they joined, a page at a time (any role)", Holding(MembersRead), 200, &[401]),
     operation!(members::InviteMember: InviteMemberRequest, "Invite someone by email with a role; returns a one-time link (Admin). 409 at the account's ceiling of pending invites, 429 past its invites an hour", Holding(MembersWrite), 201, &[401, 409, 429]),
@@ -169,11 +174,14 @@ pub static OPERATIONS: [Operation; 54] = [
 /// `KEYWARD_STEP_UP_SECONDS` (`server::signin::step_up`; keys never step up), and when. The
 /// server functions check it themselves; `tests/integration/step_up.rs` calls every operation
 /// with a stale proof and fails when this table and the code disagree.
-pub static NEEDS_RECENT_PROOF: [(&str, &str); 17] = [
+pub static NEEDS_RECENT_PROOF: [(&str, &str); 20] = [
     ("/api/v1/auth/totp/enroll", "always"),
     ("/api/v1/auth/totp/confirm", "always"),
     ("/api/v1/auth/totp/remove", "always"),
     ("/api/v1/auth/recovery-codes/renew", "always"),
+    ("/api/v1/auth/passkeys/register/start", "always"),
+    ("/api/v1/auth/passkeys/register/finish", "always"),
+    ("/api/v1/auth/passkeys/remove", "always"),
     ("/api/v1/keys/create", "always"),
     ("/api/v1/keys/rotate", "always"),
     ("/api/v1/keys/update", "when it changes allowed_cidrs, rate_limit_per_minute, permissions or check_ids (not for a new name)"),

@@ -70,6 +70,8 @@ pub enum FactorProof<'a> {
     Code(&'a str),
     /// One of their recovery codes.
     RecoveryCode(&'a str),
+    /// A passkey's answer to this browser's challenge (`auth/passkeys/challenge`).
+    Passkey(&'a serde_json::Value),
 }
 
 /// Why a second factor was refused; each caller words it for its place (a sign-in, a step-up,
@@ -116,7 +118,7 @@ pub async fn prove_second_factor(
             )
             .into());
         }
-        FactorProof::Code(_) => None,
+        FactorProof::Code(_) | FactorProof::Passkey(_) => None,
         FactorProof::RecoveryCode(code) => {
             Some(recovery_code_hash(&state.key_hasher, code).ok_or_else(|| {
                 ApiError::invalid_input(
@@ -171,6 +173,27 @@ pub async fn prove_second_factor(
             (!spent).then_some("This recovery code is not one of yours, or was used already.")
         }
         (FactorProof::RecoveryCode(_), None) => Some("Not a recovery code."),
+        (FactorProof::Passkey(answer), _) => {
+            let candidates: Vec<_> = stores::passkeys::of_user(&state.pool, &user.id)
+                .await?
+                .into_iter()
+                .map(|stored| (stored.id, stored.credential))
+                .collect();
+            let session = crate::server::request::session().await?;
+            match state
+                .passkeys
+                .finish_authentication(&session, answer.clone(), &candidates)
+                .await
+            {
+                Ok(proved) => {
+                    stores::passkeys::record_use(&state.pool, &proved.id, &proved.passkey, now)
+                        .await?;
+                    None
+                }
+                Err(error) if error.code == ErrorCode::Internal => return Err(error.into()),
+                Err(_) => Some("This passkey was not accepted: it is not one of yours, or the browser's request timed out. Try again."),
+            }
+        }
     };
     match refusal {
         None => {

@@ -15,7 +15,6 @@
 use crate::domain::time::{now_millis, Millis};
 use crate::domain::{views::Via, ApiError, ErrorCode};
 use crate::server::principal::Principal;
-use crate::server::signin::sessions::{SessionUser, SESSION_USER};
 use crate::server::AppState;
 
 /// Refuses with `step_up_required` unless `caller` is a key or a session whose person proved
@@ -25,29 +24,19 @@ pub fn require_recent_proof(state: &AppState, caller: &Principal) -> Result<(), 
     if caller.via != Via::Session {
         return Ok(());
     }
-    let recent = caller
-        .proved_at
-        .is_some_and(|proved_at| now_millis() < proved_at.after(state.config.step_up));
-    if recent {
+    if proof_valid_until(state, caller).is_some() {
         return Ok(());
     }
     Err(ApiError::new(
         ErrorCode::StepUpRequired,
-        "Confirm it is you first: enter your password or an authenticator code, then try again.",
+        "Confirm it is you first: enter your password or an authenticator code, or use a passkey, then try again.",
     ))
 }
 
-/// Until when the session's last proof counts; `None` when it no longer does.
-pub fn proof_valid_until(state: &AppState, signed_in: &SessionUser) -> Option<Millis> {
-    let until = signed_in.proved_at.after(state.config.step_up);
+/// Until when the session's last proof counts; `None` when it no longer does (or `caller` is
+/// not a session). Read from the caller, as resolved: a page's resources call this while it
+/// renders, where the request's session cannot be asked again.
+pub fn proof_valid_until(state: &AppState, caller: &Principal) -> Option<Millis> {
+    let until = caller.proved_at?.after(state.config.step_up);
     (now_millis() < until).then_some(until)
-}
-
-/// The signed-in person of this request's session (the caller was resolved from it already).
-pub async fn signed_in_user() -> Result<SessionUser, ApiError> {
-    crate::server::request::session()
-        .await?
-        .get::<SessionUser>(SESSION_USER)
-        .await?
-        .ok_or_else(ApiError::unauthenticated)
 }

@@ -49,6 +49,7 @@ struct MemberRecord {
     role: Role,
     joined_at: Millis,
     totp_factors: i64,
+    passkeys: i64,
 }
 
 impl MemberRecord {
@@ -60,10 +61,14 @@ impl MemberRecord {
             },
             role: self.role,
             joined_at: rfc3339(self.joined_at),
-            second_factors: (self.totp_factors > 0)
-                .then(|| SECOND_FACTOR_TOTP.to_string())
-                .into_iter()
-                .collect(),
+            second_factors: [
+                (self.totp_factors > 0).then_some(SECOND_FACTOR_TOTP),
+                (self.passkeys > 0).then_some(SECOND_FACTOR_PASSKEY),
+            ]
+            .into_iter()
+            .flatten()
+            .map(str::to_string)
+            .collect(),
         }
     }
 }
@@ -181,16 +186,18 @@ impl MembershipRecord {
     }
 }
 
-/// The name `Member::second_factors` gives an authenticator app.
+/// The names `Member::second_factors` gives an authenticator app and passkeys.
 pub const SECOND_FACTOR_TOTP: &str = "totp";
+pub const SECOND_FACTOR_PASSKEY: &str = "passkey";
 
 /// Whether a membership row `m` of an account `a` must set up a second factor first: the
-/// account requires one and the person has no confirmed authenticator.
+/// account requires one and the person has neither a confirmed authenticator nor a passkey.
 /// Two indexed lookups, only in such accounts, in the query that resolves every signed-in
 /// request anyway.
 const MUST_SET_UP_SECOND_FACTOR: &str = "CAST(CASE WHEN a.require_second_factor = 0 THEN 0 \
      WHEN EXISTS (SELECT 1 FROM totp_factors t \
                   WHERE t.user_id = m.user_id AND t.confirmed_at IS NOT NULL) THEN 0 \
+     WHEN EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = m.user_id) THEN 0 \
      ELSE 1 END AS BIGINT)";
 
 pub async fn account(pool: &Pool, account_id: &AccountId) -> Result<Option<Account>, sqlx::Error> {
@@ -205,7 +212,8 @@ pub async fn account(pool: &Pool, account_id: &AccountId) -> Result<Option<Accou
 const MEMBER_COLUMNS: &str =
     "SELECT u.id AS user_id, u.email AS email, m.role AS role, m.joined_at AS joined_at, \
             (SELECT COUNT(*) FROM totp_factors t \
-             WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS totp_factors \
+             WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS totp_factors, \
+            (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS passkeys \
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
 /// One page of an account's members in the order they joined, and the cursor to the next one.

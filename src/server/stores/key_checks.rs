@@ -49,7 +49,8 @@ pub fn changes_key_checks(action: AuditAction, guards_changed: bool) -> bool {
         KeyExpiring | WebhookCreated | WebhookUpdated | WebhookDeleted | WebhookSecretRotated
         | WebhookFailing => false,
         // A person's sign-in factors and proofs: keys do not sign in.
-        TotpEnabled | TotpRemoved | RecoveryCodesRenewed | RecoveryCodeUsed | SteppedUp => false,
+        TotpEnabled | TotpRemoved | RecoveryCodesRenewed | RecoveryCodeUsed | PasskeyAdded
+        | PasskeyRemoved | SteppedUp => false,
     }
 }
 

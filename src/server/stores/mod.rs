@@ -10,6 +10,7 @@ pub mod key_checks;
 pub mod keys;
 pub mod memberships;
 pub mod own_permissions;
+pub mod passkeys;
 pub mod second_factors;
 pub mod service_accounts;
 pub mod users;

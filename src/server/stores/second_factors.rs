@@ -28,11 +28,48 @@ pub async fn totp_of(pool: &Pool, user_id: &UserId) -> Result<Option<TotpFactor>
         .await
 }
 
-/// Whether the person must prove a second factor to sign in.
+/// How many second factors a person has: a confirmed authenticator app and their passkeys
+/// (the person is `$1`).
+const FACTOR_COUNT: &str = "SELECT (SELECT COUNT(*) FROM totp_factors \
+                                 WHERE user_id = $1 AND confirmed_at IS NOT NULL) \
+                              + (SELECT COUNT(*) FROM passkeys WHERE user_id = $1)";
+
+/// Whether the person must prove a second factor to sign in: an authenticator app or a
+/// passkey.
 pub async fn has_factor(pool: &Pool, user_id: &UserId) -> Result<bool, sqlx::Error> {
-    Ok(totp_of(pool, user_id)
-        .await?
-        .is_some_and(|factor| factor.confirmed_at.is_some()))
+    let (count,): (i64,) = sqlx::query_as(FACTOR_COUNT)
+        .bind(user_id)
+        .fetch_one(pool)
+        .await?;
+    Ok(count > 0)
+}
+
+/// What the person can prove a sign-in with, as `auth/login` names them: `totp` (an
+/// authenticator app; recovery codes go with any factor) and `passkey`.
+pub async fn methods(pool: &Pool, user_id: &UserId) -> Result<Vec<&'static str>, sqlx::Error> {
+    let (totp, passkeys): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL), \
+                (SELECT COUNT(*) FROM passkeys WHERE user_id = $1)",
+    )
+    .bind(user_id)
+    .fetch_one(pool)
+    .await?;
+    Ok([(totp > 0, "totp"), (passkeys > 0, "passkey")]
+        .into_iter()
+        .filter_map(|(has, method)| has.then_some(method))
+        .collect())
+}
+
+/// [`has_factor`], inside a transaction that is changing the factors.
+pub async fn has_factor_in(
+    transaction: &mut Transaction<'static, Any>,
+    user_id: &UserId,
+) -> Result<bool, sqlx::Error> {
+    let (count,): (i64,) = sqlx::query_as(FACTOR_COUNT)
+        .bind(user_id)
+        .fetch_one(&mut **transaction)
+        .await?;
+    Ok(count > 0)
 }
 
 pub async fn status(pool: &Pool, user_id: &UserId) -> Result<FactorStatus, sqlx::Error> {
@@ -157,8 +194,8 @@ pub async fn renew_recovery_codes(
     transaction.commit().await
 }
 
-/// Removes the authenticator and the recovery codes: the person signs in with a password only.
-/// `false` when they had no confirmed authenticator.
+/// Removes the authenticator, and the recovery codes unless a passkey is left: without either
+/// the person signs in with a password only. `false` when they had no confirmed authenticator.
 pub async fn remove_totp(pool: &Pool, user_id: &UserId, event: Event) -> Result<bool, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     let removed =
@@ -169,25 +206,34 @@ pub async fn remove_totp(pool: &Pool, user_id: &UserId, event: Event) -> Result<
     if removed.rows_affected() != 1 {
         return Ok(false);
     }
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut *transaction)
-        .await?;
+    if !has_factor_in(&mut transaction, user_id).await? {
+        drop_codes(&mut transaction, user_id).await?;
+    }
     audit::append(&mut transaction, &event).await?;
     transaction.commit().await?;
     Ok(true)
 }
 
-async fn replace_codes(
+/// The person's recovery codes go (with their last second factor).
+pub async fn drop_codes(
     transaction: &mut Transaction<'static, Any>,
     user_id: &UserId,
-    hashes: &[String],
-    now: Millis,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut **transaction)
         .await?;
+    Ok(())
+}
+
+/// The person's recovery codes become `hashes` (the old ones stop working).
+pub async fn replace_codes(
+    transaction: &mut Transaction<'static, Any>,
+    user_id: &UserId,
+    hashes: &[String],
+    now: Millis,
+) -> Result<(), sqlx::Error> {
+    drop_codes(transaction, user_id).await?;
     for hash in hashes {
         sqlx::query(
             "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, $3)",

@@ -29,6 +29,7 @@ fn AccountKeys(me: Me) -> impl IntoView {
     let session = use_session();
     let revoke = ServerAction::<RevokeKey>::new();
     let adopt = ServerAction::<AdoptAccountKey>::new();
+    let retry_adopt = crate::ui::step_up::retry_of(adopt);
     let filters = KeyFilters::new();
     let reloads = move || {
         (
@@ -71,7 +72,7 @@ fn AccountKeys(me: Me) -> impl IntoView {
                                     " They act as Admin with no person behind them and cannot be created any more. "
                                     "Adopt each into a service account below, or ask its integration's owner to create a key of their own and revoke the legacy key."
                                 </p>
-                                <crate::ui::service_accounts::AdoptLegacyKeys legacy adopt />
+                                <crate::ui::service_accounts::AdoptLegacyKeys legacy adopt retry_adopt />
                             })}
                             {if first.is_empty() && filters.active() {
                                 view! { <div class="empty"><p>"No keys match these filters."</p></div> }.into_any()

@@ -1,9 +1,14 @@
 use crate::api::auth::Login;
-use crate::domain::{requests::LoginRequest, views::LoginOutcome};
+use crate::api::passkeys::PasskeySignIn;
+use crate::domain::{
+    requests::{LoginRequest, PasskeySignInRequest},
+    views::LoginOutcome,
+};
 use crate::ui::{
     components::{action_error, input_value, ErrorNote},
     layout::use_session,
     second_factor::SecondStep,
+    webauthn::PasskeyButton,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -13,6 +18,7 @@ use leptos_router::hooks::use_navigate;
 pub fn LoginPage() -> impl IntoView {
     let session = use_session();
     let login = ServerAction::<Login>::new();
+    let passkey_sign_in = ServerAction::<PasskeySignIn>::new();
     let email = NodeRef::new();
     let password = NodeRef::new();
     let navigate = use_navigate();
@@ -25,19 +31,28 @@ pub fn LoginPage() -> impl IntoView {
             signed_in.run(());
         }
     });
-    // The password was right and a code must follow: the second step replaces the form.
-    let needs_code = move || {
-        matches!(
-            login.value().get(),
-            Some(Ok(LoginOutcome::SecondFactorRequired(_)))
-        )
+    // The password was right and a factor must follow: the second step replaces the form.
+    let needs_factor = move || match login.value().get() {
+        Some(Ok(LoginOutcome::SecondFactorRequired(required))) => Some(required.methods),
+        _ => None,
     };
+    // A passkey alone (one that names its person) signs in without the password.
+    let with_passkey = Callback::new(move |answer: serde_json::Value| {
+        passkey_sign_in.dispatch(PasskeySignIn {
+            request: PasskeySignInRequest { credential: answer },
+        });
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = passkey_sign_in.value().get() {
+            signed_in.run(());
+        }
+    });
     view! {
         <Title text="Sign in · keyward" />
         <section class="card narrow">
             <h1>"Sign in"</h1>
-            {move || if needs_code() {
-                view! { <SecondStep on_signed_in=signed_in /> }.into_any()
+            {move || if let Some(methods) = needs_factor() {
+                view! { <SecondStep methods on_signed_in=signed_in /> }.into_any()
             } else {
                 view! {
                     <form method="post" on:submit=move |ev| {
@@ -55,6 +70,10 @@ pub fn LoginPage() -> impl IntoView {
                             {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
                         </button>
                     </form>
+                    <div class="passkey-sign-in">
+                        <PasskeyButton label="Sign in with a passkey" class="secondary" use_answer=with_passkey />
+                        <ErrorNote error=action_error(passkey_sign_in.value()) />
+                    </div>
                 }
                     .into_any()
             }}

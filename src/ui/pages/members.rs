@@ -170,11 +170,19 @@ fn Members(me: Me) -> impl IntoView {
 }
 
 /// Which second factors a member has, in words (the Members page's column).
-fn two_step_label(factors: &[String]) -> &'static str {
-    if factors.iter().any(|factor| factor == "totp") {
-        "Authenticator app"
+fn two_step_label(factors: &[String]) -> String {
+    let names: Vec<&str> = factors
+        .iter()
+        .filter_map(|factor| match factor.as_str() {
+            "totp" => Some("Authenticator app"),
+            "passkey" => Some("Passkey"),
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() {
+        "Off".to_string()
     } else {
-        "Off"
+        names.join(", ")
     }
 }
 
