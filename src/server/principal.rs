@@ -182,7 +182,7 @@ impl Principal {
             ApiError::new(
                 ErrorCode::SecondFactorRequired,
                 format!(
-                    "{} requires two-step sign-in: set up an authenticator app in Settings first.",
+                    "{} requires two-step sign-in: add a passkey or an authenticator app in Settings first.",
                     self.account.name
                 ),
             )

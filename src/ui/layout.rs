@@ -184,10 +184,12 @@ where
 fn MustSetUpSecondFactor(account: String) -> impl IntoView {
     view! {
         <div class="notice banner" role="alert" data-testid="must-set-up-second-factor">
-            <strong>{format!("{account} requires two-step sign-in.")}</strong>
-            " Until you turn it on, you can only manage your own sign-in. "
-            <a href="/settings">"Set up an authenticator app in Settings"</a>
-            "; it takes a minute."
+            <p>
+                <strong>{format!("{account} requires two-step sign-in.")}</strong>
+                " Until you turn it on, you can only manage your own sign-in: "
+                <a href="/settings">"add a passkey or an authenticator app in Settings"</a>
+                ". It takes a minute."
+            </p>
         </div>
     }
 }

@@ -51,6 +51,12 @@ pub fn PasskeyList(
             starting.set(false);
         });
     };
+    // A passkey added: the field is ready for the next one.
+    Effect::new(move |_| {
+        if let (Some(Ok(_)), Some(input)) = (add.value().get(), name.get()) {
+            input.set_value("");
+        }
+    });
     let passkeys = factors.passkeys;
     view! {
         <div class="passkeys" data-testid="passkeys">
