@@ -164,7 +164,18 @@ pub async fn passkey_challenge() -> Result<PasskeyOptions, ApiError> {
             .map(|(_, signed_in, _)| signed_in.user_id),
     };
     let options = match person {
-        None => state.passkeys.start_discovery(&session).await?,
+        None => {
+            // Anyone may ask, and each answer keeps a session row: a quota per address.
+            let address = crate::server::request::client_address(&state);
+            if let Err(wait) = state.throttles.passkey_challenge(address).await {
+                crate::server::respond::respond_retry_after(wait);
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    "Too many passkey sign-ins from this address. Wait a moment and try again.",
+                ));
+            }
+            state.passkeys.start_discovery(&session).await?
+        }
         Some(user_id) => {
             let passkeys: Vec<_> = stores::passkeys::of_user(&state.pool, &user_id)
                 .await?

@@ -139,3 +139,40 @@ async fn a_challenge_is_for_this_browser_and_a_forged_answer_signs_no_one_in() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn challenges_for_a_sign_in_without_password_are_a_quota_per_address_sent_at_once_or_not() {
+    on_each_engine(|app| async move {
+        let per_minute = keyward::server::limits::throttle::PASSKEY_CHALLENGES_PER_MINUTE as usize;
+        // Each from its own browser (a session row each), all from one address, all at once.
+        let asks = (0..2 * per_minute).map(|_| {
+            let browser = app.anonymous_from("127.0.4.1");
+            async move {
+                let response = browser.call("auth/passkeys/challenge", json!({})).await;
+                let retry_after = response.headers().contains_key("retry-after");
+                (response.status(), retry_after)
+            }
+        });
+        let answers = futures_util::future::join_all(asks).await;
+        let given = answers
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::OK)
+            .count();
+        let refused: Vec<_> = answers
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS)
+            .collect();
+        // The budget refills one every two seconds: a slow machine may fit one or two more.
+        assert!(
+            (per_minute..per_minute + 3).contains(&given),
+            "{given} challenges given"
+        );
+        assert_eq!(given + refused.len(), answers.len(), "{answers:?}");
+        assert!(refused.iter().all(|(_, retry_after)| *retry_after));
+        // Another address is not held back by that one.
+        app.anonymous_from("127.0.4.2")
+            .call_ok("auth/passkeys/challenge", json!({}), StatusCode::OK)
+            .await;
+    })
+    .await;
+}

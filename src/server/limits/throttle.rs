@@ -30,6 +30,9 @@ use std::{
 /// Leak reports allowed per client address per minute (each of up to 100 secrets): a scanner
 /// reports in batches, and a flood of lookups from one address is refused.
 pub const LEAK_REPORTS_PER_MINUTE: u32 = 30;
+/// Challenges for a sign-in with a passkey alone, per address: each keeps its state in a new
+/// session row, and anyone may ask.
+pub const PASSKEY_CHALLENGES_PER_MINUTE: u32 = 30;
 
 /// What per-address budgets count by: an IPv4 address (or an IPv4-mapped IPv6 one), or the
 /// /64 network of an IPv6 address.
@@ -357,6 +360,9 @@ pub struct Throttles {
     pub bearer_attempts: Arc<AttemptGate<AddressGroup>>,
     /// Leak reports per address: a scanner reports in batches, not in a stream.
     leak_reports: Arc<AddressBudget>,
+    /// Challenges for a passkey sign-in without a password, per address (each writes a
+    /// session row for anyone who asks).
+    passkey_challenges: Arc<AddressBudget>,
     /// Each key's own per-minute limit (`rate_limit_per_minute`).
     pub key_limits: Arc<KeyRateLimits>,
     /// Invites per account (each may be an email keyward sends).
@@ -395,6 +401,14 @@ impl Throttles {
                 },
                 shared.clone(),
             )),
+            passkey_challenges: Arc::new(AddressBudget::new(
+                "passkey-challenges",
+                Budget {
+                    burst: PASSKEY_CHALLENGES_PER_MINUTE,
+                    period: Duration::from_secs(60) / PASSKEY_CHALLENGES_PER_MINUTE,
+                },
+                shared.clone(),
+            )),
             invites: Arc::new(
                 AttemptGate::new("invites", invites, Duration::from_secs(3600) / invites)
                     .shared(shared.clone()),
@@ -421,6 +435,11 @@ impl Throttles {
         self.leak_reports.take(address).await
     }
 
+    /// A challenge for a passkey sign-in from `address`: 30 a minute.
+    pub async fn passkey_challenge(&self, address: Option<IpAddr>) -> Result<(), Duration> {
+        self.passkey_challenges.take(address).await
+    }
+
     /// Counts one new login from `address`; `Err(wait)` when it must wait.
     pub async fn sign_up(&self, address: Option<IpAddr>) -> Result<(), Duration> {
         self.sign_up.take(address).await
@@ -430,6 +449,7 @@ impl Throttles {
         self.sign_in.forget_idle();
         self.sign_up.local.retain_recent();
         self.leak_reports.local.retain_recent();
+        self.passkey_challenges.local.retain_recent();
         self.key_limits.forget_idle();
         self.bearer_attempts.forget_idle();
         self.invites.forget_idle();
