@@ -217,11 +217,18 @@ async fn owners_are_told_once_a_week_before_expiry_and_once_at_expiry() {
                 sink.refusing.store(false, Ordering::SeqCst);
 
                 let sent = send_expiry_notices(&app.state, now_millis()).await.unwrap();
-                assert_eq!(
-                    sent, 2,
-                    "the key expiring in 3 days and the one that expired"
+                // The app's own round (at start-up, then every ten minutes) may run meanwhile on
+                // a loaded machine and send one of them: between the two, each is sent once.
+                assert!(
+                    (1..=2).contains(&sent),
+                    "the key expiring in 3 days and the one that expired: {sent}"
                 );
                 let received = sink.wait_for(before + 2).await;
+                assert_eq!(
+                    received.len(),
+                    before + 2,
+                    "the key expiring in 3 days and the one that expired, once each"
+                );
                 let subjects: Vec<&str> = received[before..]
                     .iter()
                     .map(|message| {
