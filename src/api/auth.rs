@@ -88,8 +88,7 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
 #[server(prefix = "/api", endpoint = "v1/auth/login", input = Json, output = Json)]
 pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<LoginOutcome, ApiError> {
     use crate::domain::time::now_millis;
-    use crate::domain::{audit::AuditAction, inputs::Email, ErrorCode};
-    use crate::server::audit::{Actor, Event, Origin};
+    use crate::domain::{inputs::Email, ErrorCode};
     use crate::server::request::app_state;
     use crate::server::signin::sessions;
     use crate::server::{signin, stores};
@@ -124,21 +123,8 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<LoginOutc
             },
         ));
     }
-    let person = user.view();
-    let event = Event::new(
-        &state.key_hasher,
-        &membership.account.id,
-        AuditAction::SessionSignedIn,
-        Actor::person(&person),
-        Origin::of_request(&state),
-    );
-    stores::audit::append_alone(&state.pool, &event).await?;
-    sessions::start(&user.id, &membership.account.id, now_millis()).await?;
-    Ok(LoginOutcome::SignedIn(SignedIn {
-        user: person,
-        account: membership.account,
-        role: membership.role,
-    }))
+    let signed_in = sessions::sign_in(&state, user.view(), membership, None).await?;
+    Ok(LoginOutcome::SignedIn(signed_in))
 }
 
 /// Ends the browser session. Works for any signed-in session, even one whose person belongs

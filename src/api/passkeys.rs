@@ -202,8 +202,7 @@ pub async fn passkey_sign_in(
     #[server(flatten)] request: PasskeySignInRequest,
 ) -> Result<SignedIn, ApiError> {
     use crate::domain::time::now_millis;
-    use crate::domain::{audit::AuditAction, ErrorCode};
-    use crate::server::audit::{Actor, Event, Origin};
+    use crate::domain::ErrorCode;
     use crate::server::request::{app_state, is_bearer_request, session};
     use crate::server::signin::sessions;
     use crate::server::stores;
@@ -233,21 +232,7 @@ pub async fn passkey_sign_in(
     let user = stores::users::find(&state.pool, &user_id)
         .await?
         .ok_or_else(unknown)?;
-    let person = user.view();
     let membership = crate::server::caller::first_membership(&state, &user.id).await?;
-    let event = Event::new(
-        &state.key_hasher,
-        &membership.account.id,
-        AuditAction::SessionSignedIn,
-        Actor::person(&person),
-        Origin::of_request(&state),
-    )
-    .details(serde_json::json!({"passkey": stored.name}));
-    stores::audit::append_alone(&state.pool, &event).await?;
-    sessions::start(&user.id, &membership.account.id, now).await?;
-    Ok(SignedIn {
-        user: person,
-        account: membership.account,
-        role: membership.role,
-    })
+    let how = serde_json::json!({"passkey": stored.name});
+    sessions::sign_in(&state, user.view(), membership, Some(how)).await
 }

@@ -17,8 +17,7 @@ pub async fn complete_sign_in(
     #[server(flatten)] request: SecondFactorRequest,
 ) -> Result<SignedIn, ApiError> {
     use crate::domain::time::now_millis;
-    use crate::domain::{audit::AuditAction, ErrorCode};
-    use crate::server::audit::{Actor, Event, Origin};
+    use crate::domain::ErrorCode;
     use crate::server::request::{app_state, is_bearer_request, session};
     use crate::server::signin::login_checks::{prove_second_factor, FactorProof, FactorRefused};
     use crate::server::signin::sessions::{self, PendingSignIn, PENDING_SIGN_IN};
@@ -72,21 +71,8 @@ pub async fn complete_sign_in(
             FactorRefused::Wrong(message) => ApiError::new(ErrorCode::Unauthenticated, message),
             FactorRefused::Error(error) => error,
         })?;
-    let event = Event::new(
-        &state.key_hasher,
-        &membership.account.id,
-        AuditAction::SessionSignedIn,
-        Actor::person(&person),
-        Origin::of_request(&state),
-    )
-    .details(serde_json::json!({"second_factor": true}));
-    stores::audit::append_alone(&state.pool, &event).await?;
-    sessions::start(&user.id, &membership.account.id, now).await?;
-    Ok(SignedIn {
-        user: person,
-        account: membership.account,
-        role: membership.role,
-    })
+    let how = serde_json::json!({"second_factor": true});
+    sessions::sign_in(&state, person, membership, Some(how)).await
 }
 
 /// The signed-in person's second factors, and until when they need no step-up.

@@ -69,6 +69,41 @@ pub async fn start(user_id: &UserId, account_id: &AccountId, now: Millis) -> Res
     Ok(())
 }
 
+/// Signs in a person who has proved who they are (a password, a password and a second factor,
+/// or a passkey alone): the `session.signed_in` event in the account they land in, saying how
+/// in `details`, then the session. The answer every sign-in gives.
+pub async fn sign_in(
+    state: &crate::server::AppState,
+    person: crate::domain::views::User,
+    membership: crate::server::stores::accounts::Membership,
+    details: Option<serde_json::Value>,
+) -> Result<crate::domain::views::SignedIn, ApiError> {
+    use crate::server::audit::{Actor, Event, Origin};
+    let event = Event::new(
+        &state.key_hasher,
+        &membership.account.id,
+        crate::domain::audit::AuditAction::SessionSignedIn,
+        Actor::person(&person),
+        Origin::of_request(state),
+    );
+    let event = match details {
+        Some(details) => event.details(details),
+        None => event,
+    };
+    crate::server::stores::audit::append_alone(&state.pool, &event).await?;
+    start(
+        &person.id,
+        &membership.account.id,
+        crate::domain::time::now_millis(),
+    )
+    .await?;
+    Ok(crate::domain::views::SignedIn {
+        user: person,
+        account: membership.account,
+        role: membership.role,
+    })
+}
+
 /// The session key of a sign-in that proved the password and waits for the second factor.
 pub const PENDING_SIGN_IN: &str = "keyward.pending_sign_in";
 
