@@ -49,3 +49,9 @@ export async function acceptInNewContext(browser: Browser, inviteUrl: string) {
   await expect(page).toHaveURL(/\/checks$/);
   return { context, page };
 }
+
+/** Signs out from the top bar and waits until the page says so. */
+export async function signOut(page: Page) {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page.getByRole("link", { name: "Sign in" }).first()).toBeVisible();
+}

@@ -1,5 +1,5 @@
 import { test, expect, Page } from "@playwright/test";
-import { open, PASSWORD, SHORT_PROOF_URL, signUp, uniqueEmail } from "./helpers";
+import { open, PASSWORD, SHORT_PROOF_URL, signOut, signUp, uniqueEmail } from "./helpers";
 
 // On the second server (playwright.config.ts): a proof lasts ten seconds there, and it is
 // reached as localhost, since browsers take passkeys only for a domain name. The passkey is
@@ -20,11 +20,6 @@ async function addVirtualAuthenticator(page: Page) {
       automaticPresenceSimulation: true,
     },
   });
-}
-
-async function signOut(page: Page) {
-  await page.getByRole("button", { name: "Sign out" }).click();
-  await expect(page.getByRole("link", { name: "Sign in" }).first()).toBeVisible();
 }
 
 test("a person adds a passkey, signs in with it alone and as the second step, steps up with it, and removes it", async ({ page }) => {

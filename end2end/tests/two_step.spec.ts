@@ -1,6 +1,6 @@
 import { test, expect, Page } from "@playwright/test";
 import { createHmac } from "node:crypto";
-import { open, PASSWORD, SHORT_PROOF_URL, signUp, uniqueEmail } from "./helpers";
+import { open, PASSWORD, SHORT_PROOF_URL, signOut, signUp, uniqueEmail } from "./helpers";
 
 // On the second server (playwright.config.ts), with KEYWARD_STEP_UP_SECONDS=10: a sign-in's
 // proof counts for ten seconds, so the tests can watch the page ask for a new one.
@@ -21,11 +21,6 @@ function codeOf(base32Secret: string, stepsFromNow = 0): string {
   const offset = digest[digest.length - 1] & 15;
   const number = (digest.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
   return number.toString().padStart(6, "0");
-}
-
-async function signOut(page: Page) {
-  await page.getByRole("button", { name: "Sign out" }).click();
-  await expect(page.getByRole("link", { name: "Sign in" }).first()).toBeVisible();
 }
 
 async function passwordStep(page: Page, email: string) {
