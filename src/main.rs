@@ -21,6 +21,11 @@ async fn main() -> anyhow::Result<()> {
             email,
             account_name,
         })) => keyward::host::cli::create_admin(config, &email, &account_name).await,
+        Some(Command::Admin(AdminCommand::BreakGlass {
+            account,
+            email,
+            off,
+        })) => keyward::host::cli::break_glass(config, &account, &email, !off).await,
         Some(Command::LegacyKeys(LegacyKeysCommand::Import { account })) => {
             keyward::host::cli::import_legacy_keys(config, &account).await
         }

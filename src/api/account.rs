@@ -16,8 +16,9 @@ pub async fn key_policy() -> Result<OnePolicy, ApiError> {
 
 /// Changes the account's key policy (Admins; in a browser, with a recent proof). Lowering the
 /// maximum lifetime refuses older keys at once without revoking them; raising it again brings
-/// them back. Requiring a second factor needs one of the person turning it on, so an Admin
-/// cannot shut themselves out.
+/// them back. Requiring a second factor needs one of the person turning it on, and requiring
+/// single sign-on needs it set up and the person turning it on signed in through it, so an
+/// Admin cannot shut themselves out.
 #[server(prefix = "/api", endpoint = "v1/account/set-policy", input = Json, output = Json)]
 pub async fn set_key_policy(
     #[server(flatten)] request: SetKeyPolicyRequest,
@@ -35,6 +36,19 @@ pub async fn set_key_policy(
         if !has_one {
             return Err(ApiError::conflict(
                 "require_second_factor can be turned on only by a person with a second factor: set up two-step sign-in for yourself first (Settings).",
+            ));
+        }
+    }
+    if request.require_sso == Some(true) {
+        if state.oidc.is_none() {
+            return Err(ApiError::conflict(
+                "require_sso: this keyward has no single sign-on; its operator sets KEYWARD_OIDC_ISSUER first.",
+            ));
+        }
+        let current = stores::accounts::key_policy(&state.pool, caller.account_id()).await?;
+        if !current.require_sso && !crate::server::signin::sessions::came_through_sso().await? {
+            return Err(ApiError::conflict(
+                "require_sso can be turned on only by a person signed in with single sign-on: sign in with SSO yourself first, so you know it works for you.",
             ));
         }
     }
@@ -58,6 +72,7 @@ pub async fn set_key_policy(
         require_expiry: request.require_expiry,
         require_service_key_guard: request.require_service_key_guard,
         require_second_factor: request.require_second_factor,
+        require_sso: request.require_sso,
     };
     let event = caller.audit(&state, AuditAction::PolicyChanged);
     let policy =

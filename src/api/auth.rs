@@ -72,7 +72,7 @@ pub async fn signup(#[server(flatten)] request: SignupRequest) -> Result<SignedI
         other => other?,
     };
 
-    sessions::start(&user.id, &account.id, now_millis()).await?;
+    sessions::start(&user.id, &account.id, now_millis(), false).await?;
     respond_created();
     Ok(SignedIn {
         user,
@@ -112,7 +112,7 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<LoginOutc
                 }
                 _ => error,
             })?;
-    let membership = crate::server::caller::first_membership(&state, &user.id).await?;
+    let membership = crate::server::caller::first_membership(&state, &user.id, false).await?;
     let methods = stores::second_factors::methods(&state.pool, &user.id).await?;
     if !methods.is_empty() {
         sessions::start_pending(&user.id, now_millis()).await?;
@@ -123,7 +123,7 @@ pub async fn login(#[server(flatten)] request: LoginRequest) -> Result<LoginOutc
             },
         ));
     }
-    let signed_in = sessions::sign_in(&state, user.view(), membership, None).await?;
+    let signed_in = sessions::sign_in(&state, user.view(), membership, None, false).await?;
     Ok(LoginOutcome::SignedIn(signed_in))
 }
 
@@ -248,7 +248,9 @@ pub async fn change_password(
         .audit(&state, AuditAction::PasswordChanged)
         .target(Target::user(&person.id, &person.email));
     stores::users::change_password(&state.pool, &person.id, &hash, now, event).await?;
-    sessions::start(&person.id, caller.account_id(), now).await?;
+    // The session goes on as it came in: through the identity provider or not.
+    let via_sso = sessions::came_through_sso().await?;
+    sessions::start(&person.id, caller.account_id(), now, via_sso).await?;
     tracing::info!(user_id = %person.id, "changed a password; other sessions ended");
     Ok(Empty {})
 }

@@ -87,7 +87,7 @@ pub async fn accept_invite(
     let account = stores::accounts::account(&state.pool, &invite.account_id)
         .await?
         .ok_or_else(ApiError::internal)?;
-    sessions::start(&joining.user.id, &account.id, now).await?;
+    sessions::start(&joining.user.id, &account.id, now, false).await?;
     Ok(SignedIn {
         user: joining.user,
         account,

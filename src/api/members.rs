@@ -112,20 +112,8 @@ pub async fn invite_member(
 /// was sent to.
 #[cfg(feature = "ssr")]
 pub(crate) async fn public_base_url(state: &crate::server::AppState) -> String {
-    if let Some(url) = &state.config.public_url {
-        return url.clone();
-    }
     let headers: axum::http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = if state.config.secure_cookies {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}")
+    crate::server::request::public_base_url(&state.config, &headers)
 }
 
 /// Changes a member's role. The last Admin cannot be demoted.

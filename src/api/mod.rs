@@ -13,4 +13,5 @@ pub mod passkeys;
 pub mod permissions;
 pub mod second_factor;
 pub mod service_accounts;
+pub mod sso;
 pub mod webhooks;

@@ -232,7 +232,7 @@ pub async fn passkey_sign_in(
     let user = stores::users::find(&state.pool, &user_id)
         .await?
         .ok_or_else(unknown)?;
-    let membership = crate::server::caller::first_membership(&state, &user.id).await?;
+    let membership = crate::server::caller::first_membership(&state, &user.id, false).await?;
     let how = serde_json::json!({"passkey": stored.name});
-    sessions::sign_in(&state, user.view(), membership, Some(how)).await
+    sessions::sign_in(&state, user.view(), membership, Some(how), false).await
 }

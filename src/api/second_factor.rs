@@ -64,7 +64,7 @@ pub async fn complete_sign_in(
         }
     };
     let person = user.view();
-    let membership = crate::server::caller::first_membership(&state, &user.id).await?;
+    let membership = crate::server::caller::first_membership(&state, &user.id, false).await?;
     prove_second_factor(&state, &person, &membership.account.id, proof)
         .await
         .map_err(|refused| match refused {
@@ -72,7 +72,7 @@ pub async fn complete_sign_in(
             FactorRefused::Error(error) => error,
         })?;
     let how = serde_json::json!({"second_factor": true});
-    sessions::sign_in(&state, person, membership, Some(how)).await
+    sessions::sign_in(&state, person, membership, Some(how), false).await
 }
 
 /// The signed-in person's second factors, and until when they need no step-up.

@@ -94,6 +94,13 @@ audit_actions! {
     PasskeyAdded => "second_factor.passkey_added", "Passkey added";
     PasskeyRemoved => "second_factor.passkey_removed", "Passkey removed";
     SteppedUp => "session.stepped_up", "Identity confirmed";
+    MemberSuspended => "member.suspended", "Member suspended";
+    MemberReactivated => "member.reactivated", "Member reactivated";
+    MemberUpdated => "member.updated", "Member details changed";
+    SsoLinked => "sso.linked", "Single sign-on linked";
+    ScimTokenCreated => "scim_token.created", "SCIM token created";
+    ScimTokenRevoked => "scim_token.revoked", "SCIM token revoked";
+    PasswordSignInAllowed => "sso.password_allowed", "Break-glass password sign-in";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,7 +127,8 @@ impl Outcome {
 }
 
 /// How the actor authenticated: a person in a browser, a person's key, a legacy account key,
-/// the admin command line, or nobody yet (a failed sign-in, a rejected key).
+/// the admin command line, the identity provider (SCIM, or a role at single sign-on), or nobody
+/// yet (a failed sign-in, a rejected key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -132,16 +140,22 @@ pub enum ActorType {
     ServiceKey,
     Cli,
     Anonymous,
+    /// The identity provider, provisioning with the account's SCIM token.
+    Scim,
+    /// The identity provider at a person's single sign-on (a role from its claim).
+    Sso,
 }
 
 impl ActorType {
-    pub const ALL: [ActorType; 6] = [
+    pub const ALL: [ActorType; 8] = [
         ActorType::User,
         ActorType::UserKey,
         ActorType::AccountKey,
         ActorType::ServiceKey,
         ActorType::Cli,
         ActorType::Anonymous,
+        ActorType::Scim,
+        ActorType::Sso,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -152,6 +166,8 @@ impl ActorType {
             ActorType::ServiceKey => "service_key",
             ActorType::Cli => "cli",
             ActorType::Anonymous => "anonymous",
+            ActorType::Scim => "scim",
+            ActorType::Sso => "sso",
         }
     }
 
@@ -264,6 +280,8 @@ impl AuditEvent {
         let actor = &self.actor;
         let who = match (actor.kind, &actor.user) {
             (ActorType::Cli, _) => "The admin command line".to_string(),
+            (ActorType::Scim, _) => "The identity provider (SCIM)".to_string(),
+            (ActorType::Sso, _) => "The identity provider (at sign-in)".to_string(),
             (ActorType::AccountKey, _) => "A legacy account key".to_string(),
             (ActorType::ServiceKey, _) => match &actor.service_account {
                 Some(service_account) => format!("Service account “{}”", service_account.name),
@@ -331,6 +349,30 @@ impl AuditEvent {
             ),
             AuditAction::MemberRemoved => format!("{actor} removed {label} from the account"),
             AuditAction::MemberLeft => format!("{actor} left the account"),
+            AuditAction::MemberSuspended => format!(
+                "{actor} suspended {label}: their sessions and keys in this account stopped"
+            ),
+            AuditAction::MemberReactivated => format!(
+                "{actor} reactivated {label}: their sessions and keys work again"
+            ),
+            AuditAction::MemberUpdated => format!("{actor} changed the details of {label}"),
+            AuditAction::SsoLinked => format!(
+                "{actor} linked their login to the identity provider's {}",
+                self.detail("issuer").unwrap_or("single sign-on")
+            ),
+            AuditAction::ScimTokenCreated => format!(
+                "{actor} created the account's SCIM token (new members: {})",
+                role_label(self.detail("default_role"))
+            ),
+            AuditAction::ScimTokenRevoked => format!("{actor} revoked the account's SCIM token"),
+            AuditAction::PasswordSignInAllowed => match self.details.get("allowed") {
+                Some(serde_json::Value::Bool(false)) => format!(
+                    "{actor} took back {label}'s password sign-in (single sign-on only again)"
+                ),
+                _ => format!(
+                    "{actor} let {label} sign in with a password although the account requires single sign-on"
+                ),
+            },
             AuditAction::KeyCreated => format!("{actor} created key “{label}”{of_owner}"),
             AuditAction::KeyRevoked => format!("{actor} revoked key “{label}”{of_owner}"),
             AuditAction::KeyUpdated => format!("{actor} changed key “{label}”{of_owner}"),

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     /// The account requires a second factor and the signed-in person has none yet: they may
     /// only set one up (and manage their own sign-in).
     SecondFactorRequired,
+    /// The account requires single sign-on: sign in through the identity provider.
+    SsoRequired,
     Internal,
 }
 
@@ -40,6 +42,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => 429,
             ErrorCode::StepUpRequired => 403,
             ErrorCode::SecondFactorRequired => 403,
+            ErrorCode::SsoRequired => 403,
             ErrorCode::Internal => 500,
         }
     }

@@ -53,13 +53,17 @@ pub enum Permission {
     /// browser only, since an endpoint keeps receiving after the key that made it is revoked.
     #[serde(rename = "webhooks:write")]
     WebhooksWrite,
+    /// Creating and revoking the account's SCIM token, with which an identity provider adds,
+    /// suspends and removes members: in a browser only, since the token outlives any key.
+    #[serde(rename = "scim:write")]
+    ScimWrite,
     /// One's own sign-in, in a browser: no key can use it, whatever it is granted.
     #[serde(rename = "login:write")]
     LoginWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         Permission::AccountRead,
         Permission::AccountWrite,
         Permission::ChecksRead,
@@ -75,6 +79,7 @@ impl Permission {
         Permission::ServiceAccountsWrite,
         Permission::KeysVerify,
         Permission::WebhooksWrite,
+        Permission::ScimWrite,
         Permission::LoginWrite,
     ];
 
@@ -96,6 +101,7 @@ impl Permission {
             Permission::ServiceAccountsWrite => "service-accounts:write",
             Permission::KeysVerify => "keys:verify",
             Permission::WebhooksWrite => "webhooks:write",
+            Permission::ScimWrite => "scim:write",
             Permission::LoginWrite => "login:write",
         }
     }
@@ -124,6 +130,7 @@ impl Permission {
             Permission::ServiceAccountsWrite => "Create, change and delete service accounts, adopt legacy keys and hand people's keys over to them. In a browser only.",
             Permission::KeysVerify => "Verify other keys of the account for a service behind keyward (keys/verify): whose a key is, and whether it holds a permission. Only when the grant names it.",
             Permission::WebhooksWrite => "Add, change and remove the webhook endpoints that receive the audit trail, rotate their secrets, send test events and redeliveries. In a browser only.",
+            Permission::ScimWrite => "Create, replace and revoke the account's SCIM token, with which an identity provider adds, suspends and removes members. In a browser only.",
             Permission::LoginWrite => "Sign out, switch account, change one's password, leave an account. In a browser only: no key can use it.",
         }
     }
@@ -148,7 +155,8 @@ impl Permission {
                 PermissionGroup::ServiceAccounts
             }
             Permission::KeysVerify => PermissionGroup::Verification,
-            Permission::LoginWrite => PermissionGroup::Login,
+            // No key is ever granted these: browser sessions only.
+            Permission::LoginWrite | Permission::ScimWrite => PermissionGroup::Login,
         }
     }
 
@@ -157,8 +165,8 @@ impl Permission {
         self.name().ends_with(":read")
     }
 
-    fn bit(self) -> u16 {
-        1 << self as u16
+    fn bit(self) -> u32 {
+        1 << self as u32
     }
 }
 
@@ -242,7 +250,7 @@ impl PermissionGroup {
 
 /// A set of permissions, held as bits: checking one costs an `and`.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct PermissionSet(u16);
+pub struct PermissionSet(u32);
 
 impl PermissionSet {
     pub fn contains(self, permission: Permission) -> bool {
@@ -707,7 +715,10 @@ mod tests {
             .into_iter()
             .filter(|permission| !seen.contains(*permission))
             .collect();
-        assert_eq!(ungrouped, vec![Permission::LoginWrite]);
+        assert_eq!(
+            ungrouped,
+            vec![Permission::ScimWrite, Permission::LoginWrite]
+        );
     }
 
     #[test]

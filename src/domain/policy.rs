@@ -80,6 +80,9 @@ impl Permission {
             // to send the account's trail somewhere for good.
             (WebhooksWrite, Session) => Some(Role::Admin),
             (WebhooksWrite, UserKey | AccountKey | ServiceKey) => None,
+            // The SCIM token adds and removes people for as long as it lives: no key makes one.
+            (ScimWrite, Session) => Some(Role::Admin),
+            (ScimWrite, UserKey | AccountKey | ServiceKey) => None,
             (LoginWrite, Session) => Some(Role::ReadOnly),
             (LoginWrite, UserKey | AccountKey | ServiceKey) => None,
         }
@@ -360,6 +363,10 @@ mod tests {
             (WebhooksWrite,        UserKey,    [false, false, false]),
             (WebhooksWrite,        AccountKey, [false, false, false]),
             (WebhooksWrite,        ServiceKey, [false, false, false]),
+            (ScimWrite,            Session,    [false, false, true ]),
+            (ScimWrite,            UserKey,    [false, false, false]),
+            (ScimWrite,            AccountKey, [false, false, false]),
+            (ScimWrite,            ServiceKey, [false, false, false]),
             (LoginWrite,           Session,    [true , true , true ]),
             (LoginWrite,           UserKey,    [false, false, false]),
             (LoginWrite,           AccountKey, [false, false, false]),

@@ -277,6 +277,16 @@ request!(
         /// Members must have a second factor to do anything but set one up. Turning it on
         /// needs the person turning it on to have one.
         require_second_factor: Option<bool>,
+        /// Members sign in to this account through the identity provider only. Turning it on
+        /// needs single sign-on set up, and the person turning it on signed in through it.
+        require_sso: Option<bool>,
+    }
+);
+request!(
+    /// A new SCIM token for the account (it replaces the one it had).
+    CreateScimTokenRequest {
+        /// The role of the members the identity provider creates; default `read_only`.
+        default_role: Option<Role>,
     }
 );
 request!(CreateServiceAccountRequest {

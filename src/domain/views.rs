@@ -31,6 +31,13 @@ pub struct Member {
     /// The second factors the person has: `"totp"` (an authenticator app); empty for none.
     #[serde(default)]
     pub second_factors: Vec<String>,
+    /// Switched off by the identity provider (SCIM `active: false`): no session of theirs acts
+    /// in this account and none of their keys of it works, until they are reactivated.
+    #[serde(default)]
+    pub suspended: bool,
+    /// The name the identity provider gives them (SCIM `displayName`), if it gave one.
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -467,6 +474,54 @@ pub struct KeyPolicy {
     /// up. Keys keep working (they are already the narrower credential).
     #[serde(default)]
     pub require_second_factor: bool,
+    /// Members sign in to this account through the identity provider only (single sign-on):
+    /// a session that came with a password or a passkey does not act in it. Keys keep
+    /// working; SCIM switches people off.
+    #[serde(default)]
+    pub require_sso: bool,
+}
+
+/// The account's single sign-on and provisioning, as Settings shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SsoSettings {
+    /// The identity provider people sign in through (`KEYWARD_OIDC_ISSUER`); `null` when this
+    /// keyward has no single sign-on.
+    pub issuer: Option<String>,
+    /// Members sign in through the provider only (the account policy's `require_sso`).
+    pub require_sso: bool,
+    /// Where the provider sends SCIM requests: `<public URL>/scim/v2`.
+    pub scim_endpoint: String,
+    /// The account's SCIM token (never the token itself); `null` when it has none.
+    pub scim_token: Option<ScimTokenView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ScimTokenView {
+    /// `kwscim_…` and its last four characters.
+    pub hint: String,
+    /// The role of the members it creates.
+    pub default_role: Role,
+    pub created_by: Option<User>,
+    pub created_at: String,
+    /// At most a minute behind.
+    pub last_used_at: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct OneSsoSettings {
+    pub sso: SsoSettings,
+}
+
+/// A new SCIM token: shown in this answer only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CreatedScimToken {
+    /// `kwscim_…`: give it to the identity provider as its bearer token.
+    pub token: String,
+    pub sso: SsoSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -582,7 +637,7 @@ pub struct RateLimitStanding {
 pub struct KeyVerdict {
     pub valid: bool,
     pub code: VerifyCode,
-    /// What exactly refused it, where `code` groups several (`owner_removed`,
+    /// What exactly refused it, where `code` groups several (`owner_removed`, `owner_suspended`,
     /// `older_than_policy`, `outside_parent_networks`, …); `null` when valid.
     pub reason: Option<String>,
     /// `null` for a malformed or unknown secret (another account's keys are unknown).

@@ -66,19 +66,31 @@ pub async fn api_boundary(
             return error_response(error);
         }
     }
-    let (response, changes) =
-        keys::changes::noting_changes(next.run(Request::from_parts(parts, Body::from(bytes))))
-            .await;
+    let response = settled(
+        &state,
+        next.run(Request::from_parts(parts, Body::from(bytes))),
+    )
+    .await;
+    with_error_status(response).await
+}
+
+/// Runs a request that may change how keys check out (a revocation, a role, a suspension) and
+/// answers only once no instance can still trust what it kept from before: revoked means
+/// revoked on every instance by the time the caller hears it. This instance forgets at once,
+/// the others acknowledge or a cache window passes (none on SQLite).
+pub async fn settled<F: std::future::Future>(
+    state: &crate::server::AppState,
+    request: F,
+) -> F::Output {
+    let (output, changes) = keys::changes::noting_changes(request).await;
     if changes.any() {
-        // Revoked means revoked on every instance by the time the caller hears it: this one
-        // forgets at once, the others within the settling time (none on SQLite).
         state.key_cache.forget_accounts(&changes.accounts);
         state
             .key_cache
             .settle(&state.pool, state.peers.as_ref(), &changes)
             .await;
     }
-    with_error_status(response).await
+    output
 }
 
 /// The policy of every response that does not set its own. Pages set a stricter-for-scripts one

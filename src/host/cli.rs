@@ -68,6 +68,20 @@ pub enum AdminCommand {
         #[arg(long = "account-name")]
         account_name: String,
     },
+    /// The break-glass path of an account that requires single sign-on: let one of its Admins
+    /// sign in with their password again (when the identity provider is down or misconfigured),
+    /// or, with --off, take that back. Recorded in the account's audit trail.
+    #[command(name = "break-glass")]
+    BreakGlass {
+        #[arg(long)]
+        account: String,
+        /// The Admin's login email.
+        #[arg(long)]
+        email: String,
+        /// Single sign-on only again for this Admin.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -117,6 +131,57 @@ pub async fn create_admin(config: Config, email: &str, account_name: &str) -> Re
         email.as_str(),
         account_name.as_str()
     );
+    Ok(())
+}
+
+/// Lets an Admin of an account that requires single sign-on sign in with their password (or
+/// not, with `allowed: false`), with a `sso.password_allowed` event by the command line.
+pub async fn break_glass(
+    config: Config,
+    account_id: &str,
+    email: &str,
+    allowed: bool,
+) -> Result<()> {
+    let account_id =
+        AccountId::parse("--account", account_id).map_err(|e| anyhow::anyhow!(e.message))?;
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!(e.message))?;
+    let database = db::connect(&config).await?;
+    let hasher = KeyHasher::new(&config.load_or_create_pepper()?);
+    let user = stores::users::find_by_email(&database.pool, email.as_str())
+        .await?
+        .with_context(|| format!("no login has the email {}", email.as_str()))?;
+    let event = Event::new(
+        &hasher,
+        &account_id,
+        AuditAction::PasswordSignInAllowed,
+        Actor::cli(),
+        Origin::default(),
+    );
+    stores::memberships::allow_password_sign_in(
+        &database.pool,
+        &account_id,
+        &user.id,
+        allowed,
+        event,
+    )
+    .await?
+    .with_context(|| {
+        format!(
+            "{} is not an Admin of account {account_id} (only an Admin gets a break-glass path)",
+            email.as_str()
+        )
+    })?;
+    if allowed {
+        println!(
+            "{} may sign in to account {account_id} with their password, although it requires single sign-on. Take it back with --off once the identity provider works.",
+            email.as_str()
+        );
+    } else {
+        println!(
+            "{} signs in to account {account_id} with single sign-on only again.",
+            email.as_str()
+        );
+    }
     Ok(())
 }
 

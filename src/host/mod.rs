@@ -1,5 +1,6 @@
 //! The composition root: what puts keyward together and runs it. The router and its middleware,
-//! the OpenAPI document, the audit export and forward-auth routes, the command line and logging live here, above
+//! the OpenAPI document, the routes that are not server functions (the audit export, forward
+//! auth, single sign-on's redirects, SCIM), the command line and logging live here, above
 //! everything they assemble (`app` and `ui`, `api`, `server`, `domain`), so that no layer below
 //! has to import the one that uses it.
 
@@ -7,8 +8,10 @@ pub mod boundary;
 pub mod cli;
 pub mod export;
 pub mod forward_auth;
+pub mod oidc;
 pub mod openapi;
 pub mod router;
+pub mod scim;
 
 /// Logs to stderr, `info` by default; `RUST_LOG` overrides.
 pub fn init_logging() {

@@ -82,6 +82,16 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
                 )?))
             }
         },
+        oidc: match (&config.oidc, &config.public_url) {
+            (Some(settings), Some(public_url)) => {
+                tracing::info!(issuer = %settings.issuer, "single sign-on");
+                Some(Arc::new(crate::server::sso::oidc::Oidc::new(
+                    settings.clone(),
+                    public_url,
+                )?))
+            }
+            _ => None,
+        },
         config: config.clone(),
     });
 
@@ -103,6 +113,18 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
         .route(
             crate::host::forward_auth::PATH,
             any(crate::host::forward_auth::forward_auth),
+        )
+        .route(
+            crate::server::sso::oidc::START_PATH,
+            get(crate::host::oidc::start),
+        )
+        .route(
+            crate::server::sso::oidc::CALLBACK_PATH,
+            get(crate::host::oidc::callback),
+        )
+        .nest(
+            crate::host::scim::PREFIX,
+            crate::host::scim::routes(state.clone()),
         )
         .route("/api/{*operation}", any(boundary::unknown_operation))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

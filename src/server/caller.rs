@@ -45,16 +45,34 @@ pub async fn resolve_caller() -> Result<(AppState, Principal), ApiError> {
 }
 
 /// The account a person signs in to (or carries on in, when removed from the current one): the
-/// first of their memberships; 403 when they belong to none.
+/// first of their memberships that admits how they signed in (`via_sso`: through the identity
+/// provider; an account that requires single sign-on admits nothing else). 403 when they belong
+/// to none, `sso_required` when only such accounts would have them.
 pub async fn first_membership(
     state: &AppState,
     user_id: &crate::domain::ids::UserId,
+    via_sso: bool,
 ) -> Result<stores::accounts::Membership, ApiError> {
-    stores::accounts::memberships_of(&state.pool, user_id)
-        .await?
+    let memberships = stores::accounts::memberships_of(&state.pool, user_id).await?;
+    if memberships.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "You are not a member of any account.",
+        ));
+    }
+    memberships
         .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "You are not a member of any account."))
+        .find(|membership| membership.admits(via_sso))
+        .ok_or_else(sso_required)
+}
+
+/// The refusal of a sign-in, or a session, that did not come through the identity provider, in
+/// an account that requires it.
+pub fn sso_required() -> ApiError {
+    ApiError::new(
+        ErrorCode::SsoRequired,
+        "Your account requires single sign-on: sign in with SSO, through your identity provider.",
+    )
 }
 
 /// Resolves the caller of the current server function: from a bearer key if the request has an
@@ -170,16 +188,19 @@ async fn from_session(state: &AppState, head: &RequestHead) -> Result<Principal,
     let (session, signed_in, user) = session_user(state, session)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
-    let membership =
-        match stores::accounts::membership(&state.pool, &signed_in.account_id, &user.id).await? {
-            Some(membership) => membership,
-            // Removed from the current account: carry on in another one, if any.
-            None => {
-                let first = first_membership(state, &user.id).await?;
-                sessions::move_to_account(&session, &first.account.id).await?;
-                first
-            }
-        };
+    let current = stores::accounts::membership(&state.pool, &signed_in.account_id, &user.id)
+        .await?
+        .filter(|membership| membership.admits(signed_in.via_sso));
+    let membership = match current {
+        Some(membership) => membership,
+        // Removed or suspended from the current account, or it now requires single sign-on
+        // and this session did not come through it: carry on in another one, if any.
+        None => {
+            let first = first_membership(state, &user.id, signed_in.via_sso).await?;
+            sessions::move_to_account(&session, &first.account.id).await?;
+            first
+        }
+    };
     Ok(Principal {
         user: Some(user.view()),
         service_account: None,

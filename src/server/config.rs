@@ -33,6 +33,14 @@ pub const WEBHOOKS_ALLOW_PRIVATE_VAR: &str = "KEYWARD_WEBHOOKS_ALLOW_PRIVATE";
 pub const WEBHOOK_RETRIES_VAR: &str = "KEYWARD_WEBHOOK_RETRIES";
 pub const WEBHOOK_TIMEOUT_VAR: &str = "KEYWARD_WEBHOOK_TIMEOUT_SECONDS";
 pub const STEP_UP_SECONDS_VAR: &str = "KEYWARD_STEP_UP_SECONDS";
+pub const OIDC_ISSUER_VAR: &str = "KEYWARD_OIDC_ISSUER";
+pub const OIDC_CLIENT_ID_VAR: &str = "KEYWARD_OIDC_CLIENT_ID";
+pub const OIDC_CLIENT_SECRET_VAR: &str = "KEYWARD_OIDC_CLIENT_SECRET";
+pub const OIDC_ROLE_CLAIM_VAR: &str = "KEYWARD_OIDC_ROLE_CLAIM";
+pub const OIDC_ROLE_VALUES_VAR: &str = "KEYWARD_OIDC_ROLE_VALUES";
+
+/// Which values of the role claim are which role, by default: the roles' own spellings.
+pub const DEFAULT_OIDC_ROLE_VALUES: &str = "admin=admin,read_write=read_write,read_only=read_only";
 
 /// The waits between a webhook delivery's attempts, in seconds: 8 attempts over about 27 hours,
 /// so a receiver down for a night still gets everything.
@@ -131,6 +139,68 @@ pub struct Settings {
     /// or second factor) must be for sensitive actions; older, they ask for it again.
     #[arg(long, env = STEP_UP_SECONDS_VAR, value_name = STEP_UP_SECONDS_VAR, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     pub step_up_seconds: u64,
+    /// The OpenID Connect issuer people sign in through (`https://login.example.com`; its
+    /// `/.well-known/openid-configuration` says the rest). Default: none, no single sign-on.
+    #[arg(long, env = OIDC_ISSUER_VAR, value_name = OIDC_ISSUER_VAR)]
+    pub oidc_issuer: Option<String>,
+    /// keyward's client id at the issuer.
+    #[arg(long, env = OIDC_CLIENT_ID_VAR, value_name = OIDC_CLIENT_ID_VAR)]
+    pub oidc_client_id: Option<String>,
+    /// keyward's client secret at the issuer. Default: none (a public client, PKCE only).
+    #[arg(long, env = OIDC_CLIENT_SECRET_VAR, value_name = OIDC_CLIENT_SECRET_VAR, hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// A claim of the identity provider (`groups`) whose values set a member's role at each
+    /// single sign-on, in accounts that require it. Default: none, roles are set in keyward.
+    #[arg(long, env = OIDC_ROLE_CLAIM_VAR, value_name = OIDC_ROLE_CLAIM_VAR)]
+    pub oidc_role_claim: Option<String>,
+    /// Which values of that claim are which role, `value=role` comma-separated (roles:
+    /// `admin`, `read_write`, `read_only`); the highest one present wins.
+    #[arg(long, env = OIDC_ROLE_VALUES_VAR, value_name = OIDC_ROLE_VALUES_VAR, value_parser = parse_role_values, default_value = DEFAULT_OIDC_ROLE_VALUES)]
+    pub oidc_role_values: RoleValues,
+}
+
+/// Claim values and the roles they stand for (a type of its own, so clap reads the list as one
+/// value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleValues(pub Vec<(String, crate::domain::Role)>);
+
+fn parse_role_values(value: &str) -> Result<RoleValues, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (claim_value, role) = pair
+                .rsplit_once('=')
+                .ok_or_else(|| format!("{pair:?} is not value=role"))?;
+            let role = crate::domain::Role::parse(role.trim()).ok_or_else(|| {
+                format!("{role:?} is not a role (admin, read_write or read_only)")
+            })?;
+            Ok((claim_value.trim().to_string(), role))
+        })
+        .collect::<Result<_, _>>()
+        .map(RoleValues)
+}
+
+/// Single sign-on through an OpenID Connect provider.
+#[derive(Clone, Debug)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<OidcClientSecret>,
+    /// The claim whose values set roles, and which values are which role.
+    pub role_claim: Option<String>,
+    pub role_values: Vec<(String, crate::domain::Role)>,
+}
+
+/// keyward's secret at the identity provider: never printed.
+#[derive(Clone)]
+pub struct OidcClientSecret(pub String);
+
+impl fmt::Debug for OidcClientSecret {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("OidcClientSecret(…)")
+    }
 }
 
 /// The waits between webhook attempts (a type of its own, so clap reads the list as one value).
@@ -248,6 +318,10 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     /// How recent a session's proof must be for sensitive actions (`signin::step_up`).
     pub step_up: Duration,
+    /// Single sign-on, when an issuer is set (`sso::oidc`).
+    pub oidc: Option<OidcSettings>,
+    /// Half of single sign-on's settings, said at start (`check`).
+    oidc_incomplete: Option<&'static str>,
     /// The key-hashing secret from the environment; `None` means "use or create the file".
     pepper_from_env: Option<String>,
 }
@@ -271,6 +345,22 @@ impl Config {
         });
         let database_url =
             given(settings.database_url).unwrap_or_else(|| sqlite_url_in(&settings.data_dir));
+        let (oidc, oidc_incomplete) =
+            match (given(settings.oidc_issuer), given(settings.oidc_client_id)) {
+                (Some(issuer), Some(client_id)) => (
+                    Some(OidcSettings {
+                        issuer: issuer.trim_end_matches('/').to_string(),
+                        client_id,
+                        client_secret: given(settings.oidc_client_secret).map(OidcClientSecret),
+                        role_claim: given(settings.oidc_role_claim),
+                        role_values: settings.oidc_role_values.0,
+                    }),
+                    None,
+                ),
+                (Some(_), None) => (None, Some(OIDC_CLIENT_ID_VAR)),
+                (None, Some(_)) => (None, Some(OIDC_ISSUER_VAR)),
+                (None, None) => (None, None),
+            };
         Config {
             database_url,
             secure_cookies,
@@ -301,6 +391,8 @@ impl Config {
                 timeout: Duration::from_secs(settings.webhook_timeout_seconds),
             },
             step_up: Duration::from_secs(settings.step_up_seconds),
+            oidc,
+            oidc_incomplete,
             pepper_from_env: settings.pepper.filter(|pepper| !pepper.is_empty()),
             data_dir: settings.data_dir,
         }
@@ -308,11 +400,22 @@ impl Config {
 
     /// Settings that are fine one by one but not together. Invite links (and the emails that
     /// carry them) need a base URL; taken from the request's `Host`, anyone could make
-    /// keyward's own mail server send a link to a host they choose.
+    /// keyward's own mail server send a link to a host they choose. Single sign-on needs both
+    /// halves of its client, and the base URL its callback is registered at.
     pub fn check(&self) -> Result<()> {
         if self.smtp_url.is_some() && self.public_url.is_none() {
             anyhow::bail!(
                 "{PUBLIC_URL_VAR} must be set when {SMTP_URL_VAR} is: invite emails carry links, and a link built from the request's Host header could point anywhere"
+            );
+        }
+        if let Some(missing) = self.oidc_incomplete {
+            anyhow::bail!(
+                "{missing} must be set too: single sign-on needs {OIDC_ISSUER_VAR} and {OIDC_CLIENT_ID_VAR}"
+            );
+        }
+        if self.oidc.is_some() && self.public_url.is_none() {
+            anyhow::bail!(
+                "{PUBLIC_URL_VAR} must be set when {OIDC_ISSUER_VAR} is: the identity provider sends people back to <{PUBLIC_URL_VAR}>/auth/oidc/callback, the address registered with it"
             );
         }
         Ok(())
@@ -344,6 +447,8 @@ impl Config {
                 timeout: Duration::from_secs(2),
             },
             step_up: Duration::from_secs(600),
+            oidc: None,
+            oidc_incomplete: None,
             pepper_from_env: None,
         }
     }
@@ -548,11 +653,52 @@ mod tests {
                 TRUSTED_PROXIES_VAR,
             ),
             (["--max-keys-per-account", "0"], MAX_KEYS_VAR),
+            (["--oidc-role-values", "admins=owner"], OIDC_ROLE_VALUES_VAR),
         ] {
             let error = parse(&args).unwrap_err();
             assert!(error.contains(variable), "{args:?}: {error}");
         }
         let proxies = parse(&["--trusted-proxies", "10.0.0.0/8, ::1"]).unwrap();
         assert_eq!(proxies.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn single_sign_on_needs_its_client_and_the_public_url() {
+        let half = parse(&["--oidc-issuer", "https://login.example.com"]).unwrap();
+        let error = half.check().unwrap_err().to_string();
+        assert!(error.contains(OIDC_CLIENT_ID_VAR), "{error}");
+        let no_url = parse(&[
+            "--oidc-issuer",
+            "https://login.example.com/",
+            "--oidc-client-id",
+            "keyward",
+        ])
+        .unwrap();
+        let error = no_url.check().unwrap_err().to_string();
+        assert!(error.contains(PUBLIC_URL_VAR), "{error}");
+        let whole = parse(&[
+            "--oidc-issuer",
+            "https://login.example.com/",
+            "--oidc-client-id",
+            "keyward",
+            "--oidc-client-secret",
+            "s3cret",
+            "--public-url",
+            "https://keys.example.com",
+            "--oidc-role-values",
+            "keyward-admins=admin, everyone=read_only",
+        ])
+        .unwrap();
+        whole.check().unwrap();
+        let oidc = whole.oidc.unwrap();
+        assert_eq!(oidc.issuer, "https://login.example.com");
+        assert!(!format!("{oidc:?}").contains("s3cret"), "never printed");
+        assert_eq!(
+            oidc.role_values,
+            [
+                ("keyward-admins".to_string(), crate::domain::Role::Admin),
+                ("everyone".to_string(), crate::domain::Role::ReadOnly)
+            ]
+        );
     }
 }

@@ -87,6 +87,25 @@ impl RequestHead {
     }
 }
 
+/// The base of the links keyward hands out: `KEYWARD_PUBLIC_URL`, or else the scheme and host
+/// this request came to (fine for a link shown to the one who asked; emails need the setting,
+/// see `Config::check`).
+pub fn public_base_url(config: &crate::server::config::Config, headers: &HeaderMap) -> String {
+    if let Some(url) = &config.public_url {
+        return url.clone();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = if config.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
+}
+
 /// Whether a request with these headers authenticates with a bearer key (whatever the key is
 /// worth): the one test of it. Such a request never signs anyone in, gets no cookie, and is not
 /// a browser's, so no cross-site check applies.

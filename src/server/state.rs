@@ -38,6 +38,8 @@ pub struct Services {
     pub audit_repeats: Repeats,
     /// Set when `KEYWARD_SMTP_URL` is.
     pub mailer: Option<Arc<crate::server::mail::Mailer>>,
+    /// Single sign-on, set when `KEYWARD_OIDC_ISSUER` is (`sso::oidc`).
+    pub oidc: Option<Arc<crate::server::sso::oidc::Oidc>>,
 }
 
 impl AppState {

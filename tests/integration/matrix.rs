@@ -35,7 +35,7 @@ const CALLERS: [&str; 16] = [
 /// Expected statuses: one row per operation, one column per caller (see `CALLERS`).
 /// Objects named in the bodies belong to the main account.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 16]); 59] = [
+const MATRIX: [(&str, [u16; 16]); 62] = [
     //                          anon  ro   rw   adm  roK  rwK  admK capK oth  othK rev  exp  leg  mal  unk  svcK
     ("auth/signup",            [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 201]),
     ("auth/login",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -82,6 +82,11 @@ const MATRIX: [(&str, [u16; 16]); 59] = [
     ("checks/delete",          [401, 403, 200, 200, 403, 200, 200, 403, 404, 404, 401, 401, 200, 401, 401, 200]),
     ("account/policy",         [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
     ("account/set-policy",     [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401, 200]),
+    ("account/sso",            [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
+    // The SCIM token adds and removes people for as long as it lives: an Admin in a browser
+    // only. The other account has no token to revoke.
+    ("account/scim-token",        [401, 403, 403, 201, 403, 403, 403, 403, 201, 403, 401, 401, 403, 401, 401, 403]),
+    ("account/revoke-scim-token", [401, 403, 403, 200, 403, 403, 403, 403, 404, 403, 401, 401, 403, 401, 401, 403]),
     ("audit/list",             [401, 403, 403, 200, 403, 403, 200, 403, 200, 200, 401, 401, 200, 401, 401, 200]),
     ("permissions/list",       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 200, 401, 401, 200]),
     ("permissions/define",     [401, 403, 403, 201, 403, 403, 201, 403, 201, 201, 401, 401, 201, 401, 401, 201]),
@@ -508,6 +513,14 @@ async fn body_for(app: &TestApp, world: &World, operation: &str, cell: &str) -> 
             json!({"name": name})
         }
         "account/set-policy" => json!({"require_expiry": false, "max_key_lifetime_days": null}),
+        "account/scim-token" => json!({"default_role": "read_only"}),
+        "account/revoke-scim-token" => {
+            world
+                .fixture_admin
+                .call_ok("account/scim-token", json!({}), StatusCode::CREATED)
+                .await;
+            json!({})
+        }
         "keys/get" => {
             let (key, _) = world
                 .fixture_read_write

@@ -216,7 +216,38 @@ pub async fn spawn_app_in(data_dir: &std::path::Path) -> TestApp {
     start(Config::for_tests(data_dir, None), Engine::Sqlite).await
 }
 
+/// A listener on a free port of loopback, and the app address it gives: for a configuration
+/// that needs the app's own address before it starts (single sign-on's callback is registered
+/// at the identity provider under it). [`spawn_app_on`] starts the app on it.
+pub async fn free_address() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    (listener, address)
+}
+
+/// Like [`spawn_app_with`], on a listener from [`free_address`].
+pub async fn spawn_app_on(
+    listener: tokio::net::TcpListener,
+    engine: Engine,
+    configure: impl FnOnce(&mut Config),
+) -> Option<TestApp> {
+    let data_dir = std::env::temp_dir().join(format!("keyward-test-{}", random_suffix()));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let database_url = match engine {
+        Engine::Sqlite => None,
+        Engine::Postgres => Some(fresh_postgres_database().await?),
+    };
+    let mut config = Config::for_tests(&data_dir, database_url);
+    configure(&mut config);
+    Some(start_on(listener, config, engine).await)
+}
+
 async fn start(config: Config, engine: Engine) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_on(listener, config, engine).await
+}
+
+async fn start_on(listener: tokio::net::TcpListener, config: Config, engine: Engine) -> TestApp {
     log_buffer();
     let mut leptos_options = leptos::config::get_configuration(Some("Cargo.toml"))
         .unwrap()
@@ -228,7 +259,6 @@ async fn start(config: Config, engine: Engine) -> TestApp {
         .await
         .expect("the app builds");
     let state = server.state.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(host::router::serve(listener, server));
     TestApp {

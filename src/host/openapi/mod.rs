@@ -8,7 +8,7 @@ pub mod shape;
 
 use crate::api::{
     account, audit, auth, checks, invites, keys, members, passkeys, permissions, second_factor,
-    service_accounts, webhooks,
+    service_accounts, sso, webhooks,
 };
 use crate::domain::requests::*;
 use crate::domain::Permission;
@@ -108,7 +108,7 @@ macro_rules! operation {
 }
 
 #[rustfmt::skip]
-pub static OPERATIONS: [Operation; 59] = [
+pub static OPERATIONS: [Operation; 62] = [
     operation!(auth::Signup: SignupRequest, "Create a user and an account in which they are Admin; starts a session (throttled per client address; 403 when sign-up is closed)", ANYONE, 201, &[409, 429]),
     operation!(auth::Login: LoginRequest, "Sign in with email and password; starts a session", ANYONE, 200, &[401, 429]),
     operation!(auth::Logout: NoArguments, "End the browser session", Holding(LoginWrite), 200, &[401]),
@@ -148,7 +148,10 @@ pub static OPERATIONS: [Operation; 59] = [
     operation!(checks::UpdateCheck: UpdateCheckRequest, "Change fields of a check (Read & write, Admin)", Holding(ChecksWrite), 200, &[401, 404]),
     operation!(checks::DeleteCheck: CheckIdRequest, "Delete a check (Read & write, Admin)", Holding(ChecksWrite), 200, &[401, 404]),
     operation!(account::KeyPolicy: NoArguments, "The account's policy: maximum key lifetime, whether keys must expire, whether members need a second factor (any role)", Holding(AccountRead), 200, &[401]),
-    operation!(account::SetKeyPolicy: SetKeyPolicyRequest, "Change the account policy: key lifetimes and expiry apply at creation and, for the maximum lifetime, at every use; require_second_factor limits members without one to setting one up (Admin). 409 when the person turning require_second_factor on has no second factor", Holding(AccountWrite), 200, &[401, 409]),
+    operation!(account::SetKeyPolicy: SetKeyPolicyRequest, "Change the account policy: key lifetimes and expiry apply at creation and, for the maximum lifetime, at every use; require_second_factor limits members without one to setting one up; require_sso admits only sessions that came through the identity provider (Admin). 409 when the person turning require_second_factor on has no second factor, or require_sso on is not signed in with single sign-on (or this keyward has none)", Holding(AccountWrite), 200, &[401, 409]),
+    operation!(sso::SsoSettings: NoArguments, "Single sign-on and provisioning as the account has them: the identity provider (null without one), whether the account requires it, the SCIM endpoint and the account's SCIM token (never the token itself) (any role)", Holding(AccountRead), 200, &[401]),
+    operation!(sso::CreateScimToken: CreateScimTokenRequest, "A new SCIM token for the account, shown in this answer only (the old one stops at once); the identity provider creates members with default_role (Admin, in a browser)", Holding(ScimWrite), 201, &[401]),
+    operation!(sso::RevokeScimToken: NoArguments, "Revoke the account's SCIM token: the identity provider's next request is refused (Admin, in a browser). 404 when there is none", Holding(ScimWrite), 200, &[401, 404]),
     operation!(audit::ListAuditEvents: AuditListRequest, "The account's audit trail, newest first, filtered and a page at a time (Admin)", Holding(AuditRead), 200, &[401]),
     operation!(permissions::ListPermissions: NoArguments, "The permission catalogue: keyward's permissions and the account's own (custom), what each lets a key do and the least role it needs (any caller)", Holding(AccountRead), 200, &[401]),
     operation!(permissions::DefinePermission: DefinePermissionRequest, "Define a permission for the account's own services behind keyward, like orders:read (Admin). 409 when the account has it, or has 200", Holding(AccountWrite), 201, &[401, 409]),
@@ -174,7 +177,7 @@ pub static OPERATIONS: [Operation; 59] = [
 /// `KEYWARD_STEP_UP_SECONDS` (`server::signin::step_up`; keys never step up), and when. The
 /// server functions check it themselves; `tests/integration/step_up.rs` calls every operation
 /// with a stale proof and fails when this table and the code disagree.
-pub static NEEDS_RECENT_PROOF: [(&str, &str); 20] = [
+pub static NEEDS_RECENT_PROOF: [(&str, &str); 21] = [
     ("/api/v1/auth/totp/enroll", "always"),
     ("/api/v1/auth/totp/confirm", "always"),
     ("/api/v1/auth/totp/remove", "always"),
@@ -192,6 +195,7 @@ pub static NEEDS_RECENT_PROOF: [(&str, &str); 20] = [
     ("/api/v1/service-accounts/update", "when it changes role or custodian_user_ids"),
     ("/api/v1/account-keys/adopt", "always"),
     ("/api/v1/account/set-policy", "always"),
+    ("/api/v1/account/scim-token", "always"),
     ("/api/v1/webhooks/create", "always"),
     ("/api/v1/webhooks/update", "when it changes url or events"),
     (EXPORT_PATH, "always"),

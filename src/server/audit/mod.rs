@@ -55,6 +55,28 @@ impl Actor {
         }
     }
 
+    /// The identity provider, changing members through SCIM.
+    pub fn scim() -> Actor {
+        Actor {
+            kind: ActorType::Scim,
+            user: None,
+            key_id: None,
+            key_name: None,
+            service_account: None,
+        }
+    }
+
+    /// The identity provider at a person's single sign-on (setting their role from a claim).
+    pub fn sso() -> Actor {
+        Actor {
+            kind: ActorType::Sso,
+            user: None,
+            key_id: None,
+            key_name: None,
+            service_account: None,
+        }
+    }
+
     pub fn anonymous() -> Actor {
         Actor {
             kind: ActorType::Anonymous,
@@ -195,6 +217,11 @@ impl Event {
     pub fn details(self, details: Value) -> Event {
         debug_assert!(details.is_object());
         Event { details, ..self }
+    }
+
+    /// The same event, of another action (one request that makes several changes).
+    pub fn of_action(self, action: AuditAction) -> Event {
+        Event { action, ..self }
     }
 
     pub fn failed(self) -> Event {

@@ -299,6 +299,7 @@ mod tests {
             service_account_name: None,
             role_cap: None,
             owner_role: None,
+            owner_suspended: 0,
             membership_id: None,
             expires_at: None,
             revoked_at: None,

@@ -121,6 +121,9 @@ pub async fn check(
     let role = match (status, role) {
         (KeyStatus::Revoked, _) => Err((VerifyCode::Revoked, "revoked")),
         (KeyStatus::Expired, _) => Err((VerifyCode::Expired, "expired")),
+        (KeyStatus::Active, None) if key.owner_suspended != 0 => {
+            Err((VerifyCode::Revoked, "owner_suspended"))
+        }
         (KeyStatus::Active, None) => Err((VerifyCode::Revoked, "owner_removed")),
         _ if outlived_policy(&key, now) => Err((VerifyCode::Expired, "older_than_policy")),
         (KeyStatus::Active, Some(role)) => Ok(role),

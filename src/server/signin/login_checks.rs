@@ -34,11 +34,15 @@ pub async fn prove_password<'a>(
             "Too many failed sign-in attempts. Wait a moment and try again.",
         )
     })?;
-    let stored_hash = user.map(|user| user.password_hash.as_str());
+    // A login without a password (made by SCIM, it signs in through the identity provider)
+    // verifies the dummy hash like an unknown email, and fails like a wrong password.
+    let stored_hash = user
+        .map(|user| user.password_hash.as_str())
+        .filter(|hash| !hash.is_empty());
     // An error of the hashing itself (overload) leaves the attempt counted: an attacker could
     // otherwise overload the hasher to guess for free.
     if state.passwords.verify(password, stored_hash).await? {
-        if let Some(user) = user {
+        if let Some(user) = user.filter(|_| stored_hash.is_some()) {
             throttle.succeeded(attempt).await;
             return Ok(user);
         }
@@ -213,7 +217,12 @@ pub async fn prove_second_factor(
 
 /// A wrong password for a known person is told to every account they belong to: Admins should
 /// see their members being guessed at. Repeats are counted, not repeated (`audit::repeats::Repeats`).
-async fn record_failed_sign_in(state: &AppState, user: &User, origin: Origin, reason: &str) {
+pub(crate) async fn record_failed_sign_in(
+    state: &AppState,
+    user: &User,
+    origin: Origin,
+    reason: &str,
+) {
     let accounts = match stores::accounts::memberships_of(&state.pool, &user.id).await {
         Ok(memberships) => memberships,
         Err(error) => {

@@ -38,6 +38,10 @@ pub struct SessionUser {
     /// actions ask for a proof this recent (`signin::step_up`). Older sessions read the epoch.
     #[serde(default)]
     pub proved_at: Millis,
+    /// The person signed in through the identity provider (single sign-on): only such a session
+    /// acts in an account that requires it.
+    #[serde(default)]
+    pub via_sso: bool,
 }
 
 impl SessionUser {
@@ -51,18 +55,37 @@ impl SessionUser {
 
 /// Signs the browser in. The session id is renewed so that an id planted before sign-in
 /// (session fixation) is worthless afterwards. A request that carries a bearer key never gets
-/// a session, whatever it proved: a key must not become a browser login.
-pub async fn start(user_id: &UserId, account_id: &AccountId, now: Millis) -> Result<(), ApiError> {
+/// a session, whatever it proved: a key must not become a browser login. `via_sso`: the person
+/// came through the identity provider.
+pub async fn start(
+    user_id: &UserId,
+    account_id: &AccountId,
+    now: Millis,
+    via_sso: bool,
+) -> Result<(), ApiError> {
     if crate::server::request::is_bearer_request() {
         return Ok(());
     }
     let session = crate::server::request::session().await?;
+    start_in(&session, user_id, account_id, now, via_sso).await
+}
+
+/// [`start`] in a given session: for a route that is not a server function (the single
+/// sign-on callback), which has the session but no bearer key to worry about.
+pub async fn start_in(
+    session: &tower_sessions::Session,
+    user_id: &UserId,
+    account_id: &AccountId,
+    now: Millis,
+    via_sso: bool,
+) -> Result<(), ApiError> {
     session.cycle_id().await?;
     let user = SessionUser {
         user_id: user_id.clone(),
         account_id: account_id.clone(),
         signed_in_at: now,
         proved_at: now,
+        via_sso,
     };
     session.remove_value(PENDING_SIGN_IN).await?;
     session.insert(SESSION_USER, user).await?;
@@ -70,31 +93,23 @@ pub async fn start(user_id: &UserId, account_id: &AccountId, now: Millis) -> Res
 }
 
 /// Signs in a person who has proved who they are (a password, a password and a second factor,
-/// or a passkey alone): the `session.signed_in` event in the account they land in, saying how
-/// in `details`, then the session. The answer every sign-in gives.
+/// a passkey alone, or the identity provider: `via_sso`): the `session.signed_in` event in the
+/// account they land in, saying how in `details`, then the session. The answer every sign-in
+/// gives.
 pub async fn sign_in(
     state: &crate::server::AppState,
     person: crate::domain::views::User,
     membership: crate::server::stores::accounts::Membership,
     details: Option<serde_json::Value>,
+    via_sso: bool,
 ) -> Result<crate::domain::views::SignedIn, ApiError> {
-    use crate::server::audit::{Actor, Event, Origin};
-    let event = Event::new(
-        &state.key_hasher,
-        &membership.account.id,
-        crate::domain::audit::AuditAction::SessionSignedIn,
-        Actor::person(&person),
-        Origin::of_request(state),
-    );
-    let event = match details {
-        Some(details) => event.details(details),
-        None => event,
-    };
-    crate::server::stores::audit::append_alone(&state.pool, &event).await?;
+    let origin = crate::server::audit::Origin::of_request(state);
+    record_sign_in(state, &person, &membership, details, origin).await?;
     start(
         &person.id,
         &membership.account.id,
         crate::domain::time::now_millis(),
+        via_sso,
     )
     .await?;
     Ok(crate::domain::views::SignedIn {
@@ -102,6 +117,30 @@ pub async fn sign_in(
         account: membership.account,
         role: membership.role,
     })
+}
+
+/// The `session.signed_in` event of a sign-in, in the account it lands in.
+pub async fn record_sign_in(
+    state: &crate::server::AppState,
+    person: &crate::domain::views::User,
+    membership: &crate::server::stores::accounts::Membership,
+    details: Option<serde_json::Value>,
+    origin: crate::server::audit::Origin,
+) -> Result<(), ApiError> {
+    use crate::server::audit::{Actor, Event};
+    let event = Event::new(
+        &state.key_hasher,
+        &membership.account.id,
+        crate::domain::audit::AuditAction::SessionSignedIn,
+        Actor::person(person),
+        origin,
+    );
+    let event = match details {
+        Some(details) => event.details(details),
+        None => event,
+    };
+    crate::server::stores::audit::append_alone(&state.pool, &event).await?;
+    Ok(())
 }
 
 /// The session key of a sign-in that proved the password and waits for the second factor.
@@ -143,6 +182,18 @@ pub async fn start_pending(user_id: &UserId, now: Millis) -> Result<(), ApiError
     };
     session.insert(PENDING_SIGN_IN, pending).await?;
     Ok(())
+}
+
+/// Whether this request's session came through the identity provider (single sign-on).
+pub async fn came_through_sso() -> Result<bool, ApiError> {
+    if crate::server::request::is_bearer_request() {
+        return Ok(false);
+    }
+    let session = crate::server::request::session().await?;
+    Ok(session
+        .get::<SessionUser>(SESSION_USER)
+        .await?
+        .is_some_and(|signed_in| signed_in.via_sso))
 }
 
 /// Records a fresh proof in the signed-in session (a step-up).
@@ -347,6 +398,7 @@ mod tests {
             account_id: AccountId::parse("account_id", "acc_a").unwrap(),
             signed_in_at: Millis::from_i64(1_000),
             proved_at: Millis::from_i64(1_000),
+            via_sso: false,
         };
         let at = Millis::from_i64;
         let end = at(1_000).after(ABSOLUTE_LIFETIME);

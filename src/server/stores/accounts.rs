@@ -20,6 +20,9 @@ struct MembershipRecord {
     role: Role,
     /// 1 when the account requires a second factor and the person has none.
     must_set_up_second_factor: i64,
+    /// 1 when the account requires single sign-on and the membership has no break-glass
+    /// password sign-in.
+    needs_sso: i64,
 }
 
 /// A person's membership in an account, with the id keys are bound to.
@@ -31,6 +34,17 @@ pub struct Membership {
     /// The account requires a second factor (`require_second_factor`) and the person has
     /// none: signed in to it, they may only set one up.
     pub must_set_up_second_factor: bool,
+    /// The account requires single sign-on (`require_sso`) and this membership may not use a
+    /// password instead (`keyward admin break-glass`): only a session that came through the
+    /// identity provider acts in it.
+    pub needs_sso: bool,
+}
+
+impl Membership {
+    /// Whether a session signed in this way may act in this membership's account.
+    pub fn admits(&self, via_sso: bool) -> bool {
+        via_sso || !self.needs_sso
+    }
 }
 
 impl Membership {
@@ -50,6 +64,8 @@ struct MemberRecord {
     joined_at: Millis,
     totp_factors: i64,
     passkeys: i64,
+    suspended_at: Option<Millis>,
+    display_name: Option<String>,
 }
 
 impl MemberRecord {
@@ -69,6 +85,8 @@ impl MemberRecord {
             .flatten()
             .map(str::to_string)
             .collect(),
+            suspended: self.suspended_at.is_some(),
+            display_name: self.display_name,
         }
     }
 }
@@ -139,17 +157,33 @@ pub async fn create_with_admin(
     Ok(())
 }
 
-/// The caller's membership in one account, read fresh on every request.
+/// A membership with its account, as sign-in and every signed-in request read it (a suspended
+/// membership is never read this way: nothing acts through it), with two answers of the
+/// account's policy:
+/// - whether the person must set up a second factor first: the account requires one and they
+///   have neither a confirmed authenticator nor a passkey (two indexed lookups, only in such
+///   accounts, in the query that resolves every signed-in request anyway);
+/// - whether only single sign-on admits them: the account requires it and the membership has
+///   no break-glass password sign-in.
+const MEMBERSHIP_COLUMNS: &str = "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, \
+        m.role AS role, \
+        CAST(CASE WHEN a.require_second_factor = 0 THEN 0 \
+             WHEN EXISTS (SELECT 1 FROM totp_factors t \
+                          WHERE t.user_id = m.user_id AND t.confirmed_at IS NOT NULL) THEN 0 \
+             WHEN EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = m.user_id) THEN 0 \
+             ELSE 1 END AS BIGINT) AS must_set_up_second_factor, \
+        CAST(CASE WHEN a.require_sso <> 0 AND m.password_allowed = 0 THEN 1 ELSE 0 END AS BIGINT) \
+            AS needs_sso \
+     FROM memberships m JOIN accounts a ON a.id = m.account_id";
+
+/// The caller's membership in one account (not suspended), read fresh on every request.
 pub async fn membership(
     pool: &Pool,
     account_id: &AccountId,
     user_id: &UserId,
 ) -> Result<Option<Membership>, sqlx::Error> {
     let row: Option<MembershipRecord> = sqlx::query_as(&format!(
-        "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role, \
-                {MUST_SET_UP_SECOND_FACTOR} AS must_set_up_second_factor \
-         FROM memberships m JOIN accounts a ON a.id = m.account_id \
-         WHERE m.account_id = $1 AND m.user_id = $2",
+        "{MEMBERSHIP_COLUMNS} WHERE m.account_id = $1 AND m.user_id = $2 AND m.suspended_at IS NULL",
     ))
     .bind(account_id)
     .bind(user_id)
@@ -158,13 +192,11 @@ pub async fn membership(
     Ok(row.map(MembershipRecord::view))
 }
 
-/// Every account a user belongs to, oldest membership first.
+/// Every account a user belongs to and is not suspended in, oldest membership first.
 pub async fn memberships_of(pool: &Pool, user_id: &UserId) -> Result<Vec<Membership>, sqlx::Error> {
     let rows: Vec<MembershipRecord> = sqlx::query_as(&format!(
-        "SELECT m.id AS id, a.id AS account_id, a.name AS account_name, m.role AS role, \
-                {MUST_SET_UP_SECOND_FACTOR} AS must_set_up_second_factor \
-         FROM memberships m JOIN accounts a ON a.id = m.account_id \
-         WHERE m.user_id = $1 ORDER BY m.joined_at, a.name",
+        "{MEMBERSHIP_COLUMNS} WHERE m.user_id = $1 AND m.suspended_at IS NULL \
+         ORDER BY m.joined_at, a.name",
     ))
     .bind(user_id)
     .fetch_all(pool)
@@ -182,6 +214,7 @@ impl MembershipRecord {
             },
             role: self.role,
             must_set_up_second_factor: self.must_set_up_second_factor != 0,
+            needs_sso: self.needs_sso != 0,
         }
     }
 }
@@ -189,16 +222,6 @@ impl MembershipRecord {
 /// The names `Member::second_factors` gives an authenticator app and passkeys.
 pub const SECOND_FACTOR_TOTP: &str = "totp";
 pub const SECOND_FACTOR_PASSKEY: &str = "passkey";
-
-/// Whether a membership row `m` of an account `a` must set up a second factor first: the
-/// account requires one and the person has neither a confirmed authenticator nor a passkey.
-/// Two indexed lookups, only in such accounts, in the query that resolves every signed-in
-/// request anyway.
-const MUST_SET_UP_SECOND_FACTOR: &str = "CAST(CASE WHEN a.require_second_factor = 0 THEN 0 \
-     WHEN EXISTS (SELECT 1 FROM totp_factors t \
-                  WHERE t.user_id = m.user_id AND t.confirmed_at IS NOT NULL) THEN 0 \
-     WHEN EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = m.user_id) THEN 0 \
-     ELSE 1 END AS BIGINT)";
 
 pub async fn account(pool: &Pool, account_id: &AccountId) -> Result<Option<Account>, sqlx::Error> {
     let row: Option<(AccountId, String)> =
@@ -213,7 +236,8 @@ const MEMBER_COLUMNS: &str =
     "SELECT u.id AS user_id, u.email AS email, m.role AS role, m.joined_at AS joined_at, \
             (SELECT COUNT(*) FROM totp_factors t \
              WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS totp_factors, \
-            (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS passkeys \
+            (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS passkeys, \
+            m.suspended_at AS suspended_at, m.display_name AS display_name \
      FROM memberships m JOIN users u ON u.id = m.user_id";
 
 /// One page of an account's members in the order they joined, and the cursor to the next one.
@@ -281,7 +305,7 @@ pub(crate) async fn lock_account(
 pub async fn key_policy(pool: &Pool, account_id: &AccountId) -> Result<KeyPolicy, sqlx::Error> {
     let row: Option<PolicyRow> = sqlx::query_as(
         "SELECT max_key_lifetime_days, require_key_expiry, require_service_key_guard, \
-                require_second_factor FROM accounts WHERE id = $1",
+                require_second_factor, require_sso FROM accounts WHERE id = $1",
     )
     .bind(account_id)
     .fetch_optional(pool)
@@ -289,16 +313,17 @@ pub async fn key_policy(pool: &Pool, account_id: &AccountId) -> Result<KeyPolicy
     Ok(row.map(policy_of).unwrap_or_default())
 }
 
-type PolicyRow = (Option<i64>, i64, i64, i64);
+type PolicyRow = (Option<i64>, i64, i64, i64, i64);
 
 fn policy_of(
-    (max_days, require_expiry, require_guard, require_second_factor): PolicyRow,
+    (max_days, require_expiry, require_guard, require_second_factor, require_sso): PolicyRow,
 ) -> KeyPolicy {
     KeyPolicy {
         max_key_lifetime_days: max_days.and_then(|days| u32::try_from(days).ok()),
         require_expiry: require_expiry != 0,
         require_service_key_guard: require_guard != 0,
         require_second_factor: require_second_factor != 0,
+        require_sso: require_sso != 0,
     }
 }
 
@@ -309,6 +334,7 @@ pub struct KeyPolicyChange {
     pub require_expiry: Option<bool>,
     pub require_service_key_guard: Option<bool>,
     pub require_second_factor: Option<bool>,
+    pub require_sso: Option<bool>,
 }
 
 /// Changes the key policy under the account's lock, with a `policy.changed` event saying what
@@ -322,7 +348,7 @@ pub async fn set_key_policy(
     let mut transaction = lock_account(pool, account_id).await?;
     let row: PolicyRow = sqlx::query_as(
         "SELECT max_key_lifetime_days, require_key_expiry, require_service_key_guard, \
-                require_second_factor FROM accounts WHERE id = $1",
+                require_second_factor, require_sso FROM accounts WHERE id = $1",
     )
     .bind(account_id)
     .fetch_one(&mut *transaction)
@@ -339,16 +365,19 @@ pub async fn set_key_policy(
         require_second_factor: change
             .require_second_factor
             .unwrap_or(before.require_second_factor),
+        require_sso: change.require_sso.unwrap_or(before.require_sso),
     };
     sqlx::query(
         "UPDATE accounts SET max_key_lifetime_days = $1, require_key_expiry = $2, \
-                require_service_key_guard = $4, require_second_factor = $5 WHERE id = $3",
+                require_service_key_guard = $4, require_second_factor = $5, require_sso = $6 \
+         WHERE id = $3",
     )
     .bind(after.max_key_lifetime_days.map(i64::from))
     .bind(i64::from(after.require_expiry))
     .bind(account_id)
     .bind(i64::from(after.require_service_key_guard))
     .bind(i64::from(after.require_second_factor))
+    .bind(i64::from(after.require_sso))
     .execute(&mut *transaction)
     .await?;
     let event = event
@@ -365,15 +394,18 @@ pub async fn set_key_policy(
     Ok(after)
 }
 
-async fn admin_count(
+/// The Admins who can act: a suspended Admin administers nothing, so does not count as one left.
+pub(crate) async fn admin_count(
     transaction: &mut Transaction<'static, Any>,
     account_id: &AccountId,
 ) -> Result<i64, sqlx::Error> {
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE account_id = $1 AND role = 'admin'")
-            .bind(account_id)
-            .fetch_one(&mut **transaction)
-            .await?;
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM memberships \
+         WHERE account_id = $1 AND role = 'admin' AND suspended_at IS NULL",
+    )
+    .bind(account_id)
+    .fetch_one(&mut **transaction)
+    .await?;
     Ok(count)
 }
 
@@ -402,6 +434,7 @@ pub async fn set_role(
         .ok_or(MembershipChangeError::NoSuchMember)?;
     if current.role == Role::Admin
         && role != Role::Admin
+        && !current.suspended
         && admin_count(&mut transaction, account_id).await? <= 1
     {
         return Err(MembershipChangeError::LastAdmin);
@@ -436,7 +469,10 @@ pub async fn remove(
     let current = member(&mut *transaction, account_id, user_id)
         .await?
         .ok_or(MembershipChangeError::NoSuchMember)?;
-    if current.role == Role::Admin && admin_count(&mut transaction, account_id).await? <= 1 {
+    if current.role == Role::Admin
+        && !current.suspended
+        && admin_count(&mut transaction, account_id).await? <= 1
+    {
         return Err(MembershipChangeError::LastAdmin);
     }
     sqlx::query("DELETE FROM memberships WHERE account_id = $1 AND user_id = $2")

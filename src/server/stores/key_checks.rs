@@ -18,6 +18,8 @@ pub fn changes_key_checks(action: AuditAction, guards_changed: bool) -> bool {
         // its owner's role in the membership it was made in, the account's key policy.
         KeyRevoked | KeyRotated | KeyLeakReported | MemberRoleChanged | MemberRemoved
         | MemberLeft | PolicyChanged => true,
+        // A suspended membership's keys stop, and come back with it.
+        MemberSuspended | MemberReactivated => true,
         KeyUpdated => guards_changed,
         // A service account's role is its keys' owner role; its deletion stops them; an
         // adopted legacy key acts with its service account's role from then on.
@@ -51,6 +53,11 @@ pub fn changes_key_checks(action: AuditAction, guards_changed: bool) -> bool {
         // A person's sign-in factors and proofs: keys do not sign in.
         TotpEnabled | TotpRemoved | RecoveryCodesRenewed | RecoveryCodeUsed | PasskeyAdded
         | PasskeyRemoved | SteppedUp => false,
+        // Single sign-on and provisioning's own records: a member's names from the identity
+        // provider, a linked identity, the SCIM token, a break-glass password sign-in.
+        MemberUpdated | SsoLinked | ScimTokenCreated | ScimTokenRevoked | PasswordSignInAllowed => {
+            false
+        }
     }
 }
 
@@ -130,7 +137,9 @@ mod tests {
                 "service_account.deleted",
                 "key.adopted",
                 "permission.defined",
-                "permission.undefined"
+                "permission.undefined",
+                "member.suspended",
+                "member.reactivated"
             ]
         );
         // A rename does not; a change of guards does.

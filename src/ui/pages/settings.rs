@@ -118,6 +118,8 @@ fn PolicyForm(current: KeyPolicy, save: ServerAction<SetKeyPolicy>) -> impl Into
                 require_expiry: Some(checked(require)),
                 require_service_key_guard: Some(checked(require_guard)),
                 require_second_factor: Some(checked(require_factor)),
+                // Single sign-on has a section of its own, which sets it alone.
+                require_sso: None,
             },
         });
     };

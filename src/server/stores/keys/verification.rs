@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 /// What verification needs, read in one indexed query together with the owner's *current*
 /// role: in the membership the key was created in (NULL once that membership is gone — even if
-/// the person has since joined the account again), or the service account's (NULL once it is
-/// deleted).
+/// the person has since joined the account again — and while it is suspended), or the service
+/// account's (NULL once it is deleted).
 #[derive(sqlx::FromRow)]
 pub struct KeyForVerification {
     pub id: KeyId,
@@ -30,6 +30,9 @@ pub struct KeyForVerification {
     pub service_account_name: Option<String>,
     pub role_cap: Option<Role>,
     pub owner_role: Option<Role>,
+    /// 1 when the membership the key was made in is suspended (by SCIM): `owner_role` is then
+    /// NULL, and the refusal says why.
+    pub owner_suspended: i64,
     pub membership_id: Option<MembershipId>,
     pub expires_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
@@ -92,7 +95,9 @@ pub async fn find_for_verification(
         "SELECT k.id, k.account_id, a.name AS account_name, k.name, k.user_id, u.email, \
                 CASE WHEN k.service_account_id IS NOT NULL THEN 'service' ELSE k.kind END AS kind, \
                 k.service_account_id, s.name AS service_account_name, k.role_cap, \
-                COALESCE(m.role, CASE WHEN s.deleted_at IS NULL THEN s.role END) AS owner_role, \
+                COALESCE(CASE WHEN m.suspended_at IS NULL THEN m.role END, \
+                         CASE WHEN s.deleted_at IS NULL THEN s.role END) AS owner_role, \
+                CAST(CASE WHEN m.suspended_at IS NULL THEN 0 ELSE 1 END AS BIGINT) AS owner_suspended, \
                 k.membership_id, k.expires_at, k.revoked_at, k.created_at, \
                 a.max_key_lifetime_days, a.own_permission_roles, k.allowed_cidrs, k.rate_limit_per_minute, k.permissions, \
                 k.check_ids, k.created_by_key_id, k.bound_to_key_id \
