@@ -1,5 +1,5 @@
 # The two commands of the README. Each installs what is missing first (scripts/bootstrap.sh).
-.PHONY: run test test-cluster test-forward-auth test-webhooks release serve-release bench bench-audit bench-lists bench-storm bench-forward-auth bench-webhooks
+.PHONY: run test test-cluster test-forward-auth test-webhooks test-scim release serve-release bench bench-audit bench-lists bench-storm bench-forward-auth bench-webhooks
 
 # Build and serve keyward at http://127.0.0.1:3000 with SQLite in ./data.
 run:
@@ -28,6 +28,12 @@ test-forward-auth:
 test-webhooks:
 	scripts/bootstrap.sh --e2e
 	scripts/test-webhooks.sh
+
+# SCIM with a real client library: PyPI scim2-client provisions people and switches one off,
+# validating every answer against the SCIM schemas (also part of `test`).
+test-scim:
+	scripts/bootstrap.sh --e2e
+	scripts/test-scim.sh
 
 # An optimised build (size-optimised Wasm, with .br and .gz beside each file, served to browsers
 # that accept them); `make serve-release` builds and runs it.

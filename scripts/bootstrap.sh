@@ -2,8 +2,9 @@
 # Installs what building keyward needs, skipping whatever is already present:
 # the Wasm target, cargo-leptos 0.3.10 and the wasm-bindgen CLI that matches Cargo.lock.
 # With --release it adds wasm-opt (npm binaryen, in .tools/binaryen); with --e2e, everything the
-# tests need: wasm-opt, the Playwright npm packages, Chromium, and schemathesis and the Standard
-# Webhooks library (in .tools/venv).
+# tests need: wasm-opt, the end-to-end npm packages (Playwright, and oidc-provider, the OpenID
+# provider the single sign-on tests sign in through), Chromium, and schemathesis, the Standard
+# Webhooks library and scim2-client (in .tools/venv).
 # Why these: cargo-leptos 0.3.11 needs a newer rustc than 1.95, `no_downloads` makes it fail
 # clearly instead of fetching tools; the wasm-bindgen CLI must equal Cargo.lock's version;
 # Debian's binaryen is too old for current Rust output; Playwright cannot download browsers here.
@@ -59,6 +60,11 @@ if [ "${1:-}" = "--e2e" ]; then
   if ! .tools/venv/bin/python -c 'import standardwebhooks' 2>/dev/null; then
     say "Installing standardwebhooks 1.1.0 into .tools/venv (the webhook receiver's verifier)"
     .tools/venv/bin/pip install --quiet --disable-pip-version-check standardwebhooks==1.1.0
+  fi
+  # The SCIM test drives keyward with a real SCIM client library.
+  if ! .tools/venv/bin/python -c 'import scim2_client, httpx2' 2>/dev/null; then
+    say "Installing scim2-client 0.13.2 into .tools/venv (the SCIM test's client)"
+    .tools/venv/bin/pip install --quiet --disable-pip-version-check 'scim2-client[httpx2]==0.13.2'
   fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     say "Installing the end-to-end test packages"

@@ -54,8 +54,9 @@ rm -rf target/e2e-data
 # Every Playwright test signs people up from 127.0.0.1: lift the per-address sign-up quota. The
 # webhook test receives on loopback and waits for an endpoint to fail: allow that, and fast.
 # (The two-step test watches a proof expire on a second server of its own, which
-# end2end/playwright.config.ts starts with a ten-second window.)
-rm -rf target/e2e-data-short-proof
+# end2end/playwright.config.ts starts with a ten-second window; the single sign-on test uses a
+# third, beside a test OpenID provider.)
+rm -rf target/e2e-data-short-proof target/e2e-data-sso
 KEYWARD_DATA_DIR=target/e2e-data KEYWARD_SIGNUPS_PER_HOUR=10000 KEYWARD_WEBHOOKS_ALLOW_PRIVATE=1 KEYWARD_WEBHOOK_RETRIES=1,1 \
   cargo leptos end-to-end --split
 
@@ -77,6 +78,10 @@ BINARY=target/debug/keyward scripts/test-forward-auth.sh
 # rotation; kill -9 of keyward between a change and its delivery.
 say "Webhooks to a receiver using the official library (scripts/test-webhooks.sh)"
 BINARY=target/debug/keyward scripts/test-webhooks.sh
+
+# A real SCIM client library (scim2-client) provisions people, and switches one off.
+say "SCIM with a real client library (scripts/test-scim.sh)"
+BINARY=target/debug/keyward scripts/test-scim.sh
 
 say "API fuzzing from the OpenAPI document (schemathesis)"
 scripts/fuzz.sh

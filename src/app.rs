@@ -38,6 +38,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <HashedStylesheet options=options.clone() id="leptos" />
                 <HydrationScripts options />
                 <MetaTags />
+                {crate::ui::single_sign_on::sso_available().then(|| view! {
+                    <meta name=crate::ui::single_sign_on::SSO_META content="on" />
+                })}
             </head>
             <body>
                 <App />

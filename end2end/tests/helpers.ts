@@ -8,6 +8,9 @@ export const PASSWORD = "correct horse battery staple";
  */
 export const SHORT_PROOF_URL = process.env.KEYWARD_SHORT_PROOF_URL ?? "http://localhost:3001";
 
+/** The third server (playwright.config.ts): single sign-on through the test OpenID provider. */
+export const SSO_URL = process.env.KEYWARD_SSO_URL ?? "http://localhost:3002";
+
 /** A unique email address for this run, so the suite can run against a used database. */
 export function uniqueEmail(who: string): string {
   return `${who}.${Date.now()}.${Math.floor(Math.random() * 1e6)}@example.com`;

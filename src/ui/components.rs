@@ -306,6 +306,26 @@ pub fn CopyButton(#[prop(into)] text: String, label: &'static str) -> impl IntoV
     }
 }
 
+/// A secret shown once, inline (a webhook's signing secret, a SCIM token), with what to do with
+/// it and a button to copy it.
+#[component]
+pub fn SecretOnce(
+    heading: &'static str,
+    #[prop(into)] secret: String,
+    #[prop(into)] note: String,
+    /// The secret's `data-testid`.
+    testid: &'static str,
+) -> impl IntoView {
+    view! {
+        <div class="secret-box" role="status">
+            <p><strong>{heading}</strong></p>
+            <code class="secret" data-testid=testid>{secret.clone()}</code>
+            <p class="hint">{note}</p>
+            <CopyButton text=secret label="Copy secret" />
+        </div>
+    }
+}
+
 /// A modal dialog on the native `<dialog>`, opened with `showModal()` as soon as it is shown:
 /// the browser then moves focus into it (to the first field), keeps Tab inside it, closes it
 /// on Escape and gives focus back to what opened it. `on_close` runs however it closed, so the

@@ -11,6 +11,7 @@ pub mod paging;
 pub mod passkeys;
 pub mod second_factor;
 pub mod service_accounts;
+pub mod single_sign_on;
 pub mod step_up;
 pub mod webauthn;
 pub mod webhooks;

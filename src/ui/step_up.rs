@@ -5,6 +5,7 @@
 use crate::api::second_factor::StepUp;
 use crate::domain::{requests::StepUpRequest, ApiError, ErrorCode};
 use crate::ui::components::{action_error, input_value, ErrorNote};
+use crate::ui::single_sign_on::{sso_available, start_url};
 use crate::ui::webauthn::PasskeyButton;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -60,6 +61,14 @@ pub fn StepUpOr(
                         "Confirm and continue"
                     </button>
                     <PasskeyButton label="Use a passkey" class="secondary" use_answer=with_passkey />
+                    // Signed in through the identity provider (perhaps without a password at
+                    // all): a fresh single sign-on is a fresh proof, and it comes back here.
+                    {sso_available().then(|| {
+                        let here = leptos_router::hooks::use_location().pathname.get_untracked();
+                        view! {
+                            <a class="button secondary" href=start_url(Some(&here)) rel="external">"Sign in again with SSO"</a>
+                        }
+                    })}
                 </div>
             </div>
         }

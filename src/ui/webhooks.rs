@@ -14,8 +14,8 @@ use crate::domain::{
     views::{DeliveryStatus, Webhook, WebhookDelivery, WebhookStatus},
 };
 use crate::ui::components::{
-    action_error, input_value, short_time, Card, ColumnHeads, ConfirmButton, CopyButton, ErrorNote,
-    Loading, RelativeTime,
+    action_error, input_value, short_time, Card, ColumnHeads, ConfirmButton, ErrorNote, Loading,
+    RelativeTime, SecretOnce,
 };
 use crate::ui::step_up::{retry_of, StepUpOr};
 use leptos::prelude::*;
@@ -83,6 +83,7 @@ pub fn WebhooksSection(can_manage: bool) -> impl IntoView {
             <ErrorNote error=action_error(actions.rotate.value()) />
             {move || rotated().map(|rotated| view! {
                 <SecretOnce
+                    testid="webhook-secret"
                     heading="The endpoint's new signing secret: copy it now, keyward shows it only this once."
                     secret=rotated.secret
                     note=format!("Until {} every delivery is signed with the old secret too, so switch the receiver \
@@ -92,6 +93,7 @@ pub fn WebhooksSection(can_manage: bool) -> impl IntoView {
             {can_manage.then(|| view! { <AddEndpointForm create /> })}
             {move || created().map(|created| view! {
                 <SecretOnce
+                    testid="webhook-secret"
                     heading="The endpoint's signing secret: copy it now, keyward shows it only this once."
                     secret=created.secret
                     note="Give it to the receiver, which verifies every delivery with it (webhook-signature header)."
@@ -99,19 +101,6 @@ pub fn WebhooksSection(can_manage: bool) -> impl IntoView {
                 />
             })}
         </Card>
-    }
-}
-
-/// A signing secret shown once, inline, with what to do with it.
-#[component]
-fn SecretOnce(heading: &'static str, secret: String, note: String) -> impl IntoView {
-    view! {
-        <div class="secret-box" role="status">
-            <p><strong>{heading}</strong></p>
-            <code class="secret" data-testid="webhook-secret">{secret.clone()}</code>
-            <p class="hint">{note}</p>
-            <CopyButton text=secret label="Copy secret" />
-        </div>
     }
 }
 

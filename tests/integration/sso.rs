@@ -39,6 +39,7 @@ fn provider() -> &'static str {
             let mut child = Command::new("node")
                 .arg(script)
                 .arg("0")
+                .arg("--exit-with-stdin")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())

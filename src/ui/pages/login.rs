@@ -8,11 +8,12 @@ use crate::ui::{
     components::{action_error, input_value, ErrorNote},
     layout::use_session,
     second_factor::SecondStep,
+    single_sign_on::{sso_error_message, SsoSignInLink},
     webauthn::PasskeyButton,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_navigate;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -22,6 +23,9 @@ pub fn LoginPage() -> impl IntoView {
     let email = NodeRef::new();
     let password = NodeRef::new();
     let navigate = use_navigate();
+    // Back from the identity provider without a session: `/login?sso_error=<code>`.
+    let query = use_query_map();
+    let sso_error = move || query.with(|query| query.get("sso_error"));
     let signed_in = Callback::new(move |_: ()| {
         session.refresh();
         navigate("/checks", Default::default());
@@ -51,6 +55,9 @@ pub fn LoginPage() -> impl IntoView {
         <Title text="Sign in · keyward" />
         <section class="card narrow">
             <h1>"Sign in"</h1>
+            {move || sso_error().map(|code| view! {
+                <p class="error" role="alert" data-testid="sso-error">{sso_error_message(&code)}</p>
+            })}
             {move || if let Some(methods) = needs_factor() {
                 view! { <SecondStep methods on_signed_in=signed_in /> }.into_any()
             } else {
@@ -74,6 +81,7 @@ pub fn LoginPage() -> impl IntoView {
                         <PasskeyButton label="Sign in with a passkey" class="secondary" use_answer=with_passkey />
                         <ErrorNote error=action_error(passkey_sign_in.value()) />
                     </div>
+                    <SsoSignInLink />
                 }
                     .into_any()
             }}

@@ -243,7 +243,13 @@ fn MemberRow(
     // build of the server.
     let row = view! {
         <tr>
-            <td data-label="Email">{member.user.email.clone()} {is_me.then(|| view! { <span class="muted">" (you)"</span> })}</td>
+            <td data-label="Email">
+                {member.user.email.clone()} {is_me.then(|| view! { <span class="muted">" (you)"</span> })}
+                {member.display_name.clone().map(|name| view! { <span class="muted small">" · " {name}</span> })}
+                {member.suspended.then(|| view! {
+                    " " <span class="badge warn" title="Switched off by the identity provider (SCIM): their sessions and keys in this account stop until it switches them on again.">"Suspended"</span>
+                })}
+            </td>
             <td data-label="Role">
                 {if is_admin {
                     view! {

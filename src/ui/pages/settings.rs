@@ -29,6 +29,7 @@ fn Settings(me: Me) -> impl IntoView {
     let can_manage_webhooks = crate::domain::allows(me.role, me.via, Permission::WebhooksWrite);
     // A second factor is a person's, for signing in: a key's holder has nothing to set up.
     let in_browser = me.via == crate::domain::views::Via::Session;
+    let section_me = me.clone();
     let account_name = me.account.name.clone();
     let email = me.user.map(|user| user.email).unwrap_or_default();
     view! {
@@ -39,6 +40,7 @@ fn Settings(me: Me) -> impl IntoView {
         <ChangePasswordForm />
         {in_browser.then(|| view! { <crate::ui::second_factor::TwoStepSection /> })}
         <KeyPolicySection can_set_policy />
+        <crate::ui::single_sign_on::SingleSignOnSection me=section_me />
         <crate::ui::own_permissions::OwnPermissionsSection can_define=can_set_policy />
         {can_read_trail.then(|| view! { <crate::ui::webhooks::WebhooksSection can_manage=can_manage_webhooks /> })}
     }
