@@ -256,7 +256,10 @@ impl Oidc {
             subject: claims.subject().to_string(),
             email: claims.email().map(|email| email.to_string()),
             email_verified: claims.email_verified() == Some(true),
-            role_claim_values: Vec::new(),
+            role_claim_values: match &self.settings.role_claim {
+                Some(claim) => claim_values(verified_payload(&id_token.to_string())?.get(claim)),
+                None => Vec::new(),
+            },
         };
         if client.user_info_url().is_some() {
             let info: UserInfoClaims<OtherClaims, CoreGenderClaim> = client
@@ -270,12 +273,32 @@ impl Oidc {
                 identity.email_verified = info.email_verified() == Some(true);
             }
             if let Some(claim) = &self.settings.role_claim {
-                identity.role_claim_values =
-                    claim_values(info.additional_claims().claims.get(claim));
+                // Providers put a groups claim in the ID token, the user info answer, or both.
+                for value in claim_values(info.additional_claims().claims.get(claim)) {
+                    if !identity.role_claim_values.contains(&value) {
+                        identity.role_claim_values.push(value);
+                    }
+                }
             }
         }
         Ok(identity)
     }
+}
+
+/// The claims of an ID token whose signature and claims were verified already (the crate reads
+/// only the standard ones): its payload, decoded.
+fn verified_payload(token: &str) -> Result<serde_json::Map<String, serde_json::Value>, SsoError> {
+    use base64::Engine;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload.trim_end_matches('='))
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    payload.ok_or_else(|| SsoError::Rejected("the ID token's payload is not JSON".to_string()))
 }
 
 /// A claim's values: a string, or an array of strings (`groups`); anything else is none.
@@ -330,6 +353,22 @@ mod tests {
             None
         );
         assert_eq!(role_from_claim(&values(json!(7)), &mapping), None);
+    }
+
+    #[test]
+    fn the_role_claim_is_read_from_the_verified_tokens_payload() {
+        use base64::Engine;
+        let encode = |json: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string())
+        };
+        let token = format!(
+            "{}.{}.signature",
+            encode(json!({"alg": "RS256"})),
+            encode(json!({"sub": "a", "groups": ["keyward-admins"]}))
+        );
+        let payload = verified_payload(&token).unwrap();
+        assert_eq!(claim_values(payload.get("groups")), ["keyward-admins"]);
+        assert!(verified_payload("not-a-token").is_err());
     }
 
     #[test]
