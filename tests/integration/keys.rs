@@ -616,7 +616,7 @@ async fn the_key_policy_binds_at_creation_and_at_use() {
             .await;
         assert_eq!(
             policy["policy"],
-            json!({"max_key_lifetime_days": null, "require_expiry": false, "require_service_key_guard": false, "require_second_factor": false})
+            json!({"max_key_lifetime_days": null, "require_expiry": false, "require_service_key_guard": false, "require_second_factor": false, "require_sso": false})
         );
         let (status, _) = member
             .call_json("account/set-policy", json!({"require_expiry": true}))
