@@ -202,8 +202,18 @@ pub fn ExpiryBanner() -> impl IntoView {
     let session = use_session();
     let dismissed = RwSignal::new(false);
     // Made here, not under the session's Suspend, so the server sends its value with the page
-    // and hydration finds the same banner. Signed out, it is a quick 401 and no banner.
-    let expiring = Resource::new(move || session.version.get(), |_| expiring_keys());
+    // and hydration finds the same banner. Signed out, it asks nothing: the server preloads the
+    // chunks of every lazy function a page calls, and a signed-out entry page (the start page,
+    // sign-in, sign-up, an invite) would download the banner's twenty for nothing.
+    let expiring = Resource::new(
+        move || session.version.get(),
+        move |_| async move {
+            match session.me.await {
+                Ok(_) => expiring_keys().await,
+                Err(_) => Ok(Vec::new()),
+            }
+        },
+    );
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
