@@ -26,7 +26,8 @@ test("the start page loads no other page's code; a page's code arrives when it i
   const pageChunks: string[] = [];
   page.on("response", (response) => {
     const name = response.url().split("/pkg/")[1] ?? "";
-    // Each lazy route's code is split___<route>_view_….wasm (see `lazy_pages!` in src/app.rs).
+    // Each lazy route's code is split___<route>_view_….wasm (see `lazy_pages!` and
+    // `lazy_groups!` in src/app.rs: the keys pages share `keys_routes`).
     if (name.startsWith("split___")) pageChunks.push(name.replace(/_view_.*/, ""));
   });
   await page.goto("/");
@@ -43,6 +44,6 @@ test("the start page loads no other page's code; a page's code arrives when it i
   await page.getByRole("button", { name: "Create account" }).click();
   await expect(page).toHaveURL(/\/keys$/);
   await expect(page.getByRole("button", { name: "Create a key" }).first()).toBeVisible();
-  expect(pageChunks).toEqual(["split___signup_route", "split___keys_route"]);
+  expect(pageChunks).toEqual(["split___signup_route", "split___keys_routes"]);
   expect(errors).toEqual([]);
 });
