@@ -114,49 +114,27 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Every page but the start page is a lazy route: its code is Wasm chunks of its own, fetched
-/// when the page is first shown (and preloaded by the server-rendered HTML when it is the page
-/// being loaded), so a first visit downloads the start page, the top bar and the framework only.
-/// The sign-in, sign-up and invite pages each have a route of their own (a newcomer opens one of
-/// them, and each is small); the signed-in pages come in two groups (`lazy_groups!`). The chunks
-/// exist only in builds made with `cargo leptos ... --split`, which every build command of this
-/// repository passes.
-macro_rules! lazy_pages {
-    ($($route:ident => $page:ident),* $(,)?) => {$(
-        struct $route;
-
-        #[lazy_route]
-        impl LazyRoute for $route {
-            // Each page loads its own data once shown: nothing to start before its code arrives.
-            fn data() -> Self {
-                Self
-            }
-
-            fn view(_this: Self) -> AnyView {
-                view! { <$page /> }.into_any()
-            }
-        }
-    )*};
-}
-
-lazy_pages! {
-    SignupRoute => SignupPage,
-    LoginRoute => LoginPage,
-    AcceptInviteRoute => AcceptInvitePage,
-}
-
-/// Pages that share one lazy route. The splitter makes one chunk of a lazy function's own code
-/// and one more for every set of lazy functions that share some code, however small: with a
-/// lazy route per page (twelve lazy functions in all), the keys page fetched 94 files, most
-/// under a kilobyte, and over HTTP/1.1's six connections the round trips, not the bytes, made
-/// most of its first visit. Grouped, a page fetches 11 to 20, and since the pages of a group
-/// share most of their code the group is hardly larger than its largest page.
-macro_rules! lazy_groups {
+/// Every page but the start page is a lazy route: its code comes in Wasm chunks, fetched when
+/// the page is first shown (and preloaded by the server-rendered HTML when it is the page being
+/// loaded), so a first visit downloads the start page, the top bar and the framework only. The
+/// chunks exist only in builds made with `cargo leptos ... --split`, which every build command
+/// of this repository passes.
+///
+/// Several pages may share one lazy route, which shows the page of the current path. The
+/// splitter makes one chunk of a lazy function's own code and one more for every set of lazy
+/// functions that share some code, however small: with a lazy route per page (twelve lazy
+/// functions in all), the keys page fetched 94 files, most under a kilobyte, and over HTTP/1.1's
+/// six connections the round trips, not the bytes, made most of its first visit. So the sign-in,
+/// sign-up and invite pages keep a route each (a newcomer opens one of them, and each is small),
+/// and the signed-in pages come in two groups: a page fetches 10 to 20 files, and since the pages
+/// of a group share most of their code a group is hardly larger than its largest page.
+macro_rules! lazy_routes {
     ($($route:ident { $($path:literal => $page:ident),* $(,)? })*) => {$(
         struct $route;
 
         #[lazy_route]
         impl LazyRoute for $route {
+            // Each page loads its own data once shown: nothing to start before its code arrives.
             fn data() -> Self {
                 Self
             }
@@ -172,7 +150,10 @@ macro_rules! lazy_groups {
     )*};
 }
 
-lazy_groups! {
+lazy_routes! {
+    SignupRoute { "/signup" => SignupPage }
+    LoginRoute { "/login" => LoginPage }
+    AcceptInviteRoute { "/invite/" => AcceptInvitePage }
     KeysRoutes {
         "/keys/" => KeyPage,
         "/keys" => KeysPage,

@@ -26,8 +26,8 @@ test("the start page loads no other page's code; a page's code arrives when it i
   const pageChunks: string[] = [];
   page.on("response", (response) => {
     const name = response.url().split("/pkg/")[1] ?? "";
-    // Each lazy route's code is split___<route>_view_….wasm (see `lazy_pages!` and
-    // `lazy_groups!` in src/app.rs: the keys pages share `keys_routes`).
+    // Each lazy route's code is split___<route>_view_….wasm (see `lazy_routes!` in src/app.rs:
+    // the keys pages share `keys_routes`).
     if (name.startsWith("split___")) pageChunks.push(name.replace(/_view_.*/, ""));
   });
   await page.goto("/");

@@ -11,94 +11,27 @@ identity provider would. Usage: check.py BINARY PORT
    unsupported filter, an unknown id.
 Exits non-zero on the first broken promise."""
 
-import http.client
-import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
 from httpx2 import Client
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_models import Error, ListResponse, PatchOp, PatchOperation, SearchRequest
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "checks"))
+from keyward_run import Caller, Run  # noqa: E402
+
 BINARY, PORT = sys.argv[1], int(sys.argv[2])
-DATA = tempfile.mkdtemp(prefix="keyward-scim-")
-keyward = None
+run = Run(BINARY, PORT, "scim")
+check = run.check
 
-
-def check(condition, message):
-    if not condition:
-        if keyward is not None:
-            keyward.kill()
-        print(f"FAILED: {message}", file=sys.stderr)
-        print(f"(keyward's log: {DATA}/keyward.log)", file=sys.stderr)
-        sys.exit(1)
-
-
-def start_keyward():
-    environment = dict(
-        os.environ,
-        KEYWARD_DATA_DIR=DATA,
-        KEYWARD_SIGNUPS_PER_HOUR="1000",
-        LEPTOS_SITE_ADDR=f"127.0.0.1:{PORT}",
-        LEPTOS_SITE_ROOT="target/site",
-        LEPTOS_OUTPUT_NAME="keyward",
-        RUST_LOG="warn",
-    )
-    environment.pop("DATABASE_URL", None)
-    probe = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
-    try:
-        probe.request("GET", "/healthz")
-        check(False, f"port {PORT} is taken: another server would answer in keyward's place")
-    except OSError:
-        pass
-    log = open(f"{DATA}/keyward.log", "a")
-    process = subprocess.Popen([BINARY], env=environment, stdout=log, stderr=log)
-    for _ in range(300):
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.1)
-    check(False, "keyward did not start")
-
-
-class Browser:
-    """A person in a browser: the session cookie sign-up or an invite gave; or a key."""
-
-    def __init__(self, key=None):
-        self.cookie = None
-        self.key = key
-
-    def call(self, operation, body, expected=200):
-        headers = {"content-type": "application/json"}
-        if self.cookie:
-            headers["cookie"] = self.cookie
-        if self.key:
-            headers["authorization"] = f"Bearer {self.key}"
-        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-        connection.request("POST", f"/api/v1/{operation}", json.dumps(body), headers)
-        response = connection.getresponse()
-        payload = json.loads(response.read() or b"{}")
-        for header, value in response.getheaders():
-            if header.lower() == "set-cookie" and value.startswith("keyward"):
-                self.cookie = value.split(";", 1)[0]
-        connection.close()
-        if expected is not None:
-            check(response.status == expected, f"{operation}: {response.status} {payload}")
-        return response.status, payload
-
-
-keyward = start_keyward()
+run.start()
 stamp = time.time_ns()
-admin = Browser()
+admin = Caller(run)
 admin.call("auth/signup", {"email": f"it-{stamp}@example.com", "password": "scim test password",
                            "account_name": "Provisioned"}, 201)
-_, created = admin.call("account/scim-token", {"default_role": "read_only"}, 201)
+created = admin.call("account/scim-token", {"default_role": "read_only"}, 201)
 base = f"http://127.0.0.1:{PORT}/scim/v2"
 check(created["sso"]["scim_endpoint"] == base, f"the endpoint Settings shows: {created['sso']}")
 
@@ -127,12 +60,12 @@ check(replaced.display_name == "New Hire (Platform)", f"replaced: {replaced}")
 
 print("3. off means off: a person's key")
 member_email = f"member-{stamp}@example.com"
-_, invited = admin.call("members/invite", {"email": member_email, "role": "read_write"}, 201)
-member = Browser()
+invited = admin.call("members/invite", {"email": member_email, "role": "read_write"}, 201)
+member = Caller(run)
 member.call("invites/accept", {"token": invited["invite_url"].rsplit("/", 1)[1],
                                "password": "scim test password"})
-_, made = member.call("keys/create", {"name": "deploy"}, 201)
-key = Browser(key=made["secret"])
+made = member.call("keys/create", {"name": "deploy"}, 201)
+key = Caller(run, key=made["secret"])
 key.call("auth/me", {})
 listed = scim.query(User, query_parameters=SearchRequest(filter=f'userName eq "{member_email}"'))
 member_id = listed.resources[0].id
@@ -170,6 +103,5 @@ status, _ = key.call("auth/me", {}, expected=None)
 check(status == 401, f"a deleted person's key answered {status}")
 scim.delete(User, person.id)
 
-keyward.terminate()
-keyward.wait(timeout=10)
+run.stop()
 print("SCIM with scim2-client: every check passed")

@@ -8,85 +8,30 @@ official Standard Webhooks library. Usage: check.py BINARY PORT
    SIGKILL and started again on the same database; the event then arrives, once.
 Exits non-zero on the first broken promise."""
 
-import http.client
-import json
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 
-from receiver import Receiver
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "checks"))
+from keyward_run import Caller, Run  # noqa: E402
+from receiver import Receiver  # noqa: E402
 
 BINARY, PORT = sys.argv[1], int(sys.argv[2])
 RECEIVER_PORT = PORT + 1
-DATA = tempfile.mkdtemp(prefix="keyward-webhooks-")
-keyward = None
+run = Run(BINARY, PORT, "webhooks", {
+    "KEYWARD_WEBHOOKS_ALLOW_PRIVATE": "1",
+    # Retries a second apart: the test waits for them, not for the production day.
+    "KEYWARD_WEBHOOK_RETRIES": "1,1,1,1,1,1,1,1,1,1",
+})
+check = run.check
 
 
-def check(condition, message):
-    if not condition:
-        if keyward is not None:
-            keyward.kill()  # not left running to send this run's deliveries to the next one
-        print(f"FAILED: {message}", file=sys.stderr)
-        print(f"(keyward's log: {DATA}/keyward.log)", file=sys.stderr)
-        sys.exit(1)
-
-
-def start_keyward():
-    environment = dict(
-        os.environ,
-        KEYWARD_DATA_DIR=DATA,
-        KEYWARD_SIGNUPS_PER_HOUR="1000",
-        KEYWARD_WEBHOOKS_ALLOW_PRIVATE="1",
-        # Retries a second apart: the test waits for them, not for the production day.
-        KEYWARD_WEBHOOK_RETRIES="1,1,1,1,1,1,1,1,1,1",
-        LEPTOS_SITE_ADDR=f"127.0.0.1:{PORT}",
-        LEPTOS_SITE_ROOT="target/site",
-        LEPTOS_OUTPUT_NAME="keyward",
-        RUST_LOG="warn",
-    )
-    environment.pop("DATABASE_URL", None)
-    probe = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
-    try:
-        probe.request("GET", "/healthz")
-        check(False, f"port {PORT} is taken: another server would answer in keyward's place")
-    except OSError:
-        pass
-    log = open(f"{DATA}/keyward.log", "a")
-    process = subprocess.Popen([BINARY], env=environment, stdout=log, stderr=log)
-    for _ in range(300):
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.1)
-    check(False, "keyward did not start")
-
-
-class Admin:
+class Admin(Caller):
     """An Admin in a browser: the session cookie sign-up gave."""
 
     def __init__(self):
-        self.cookie = None
-
-    def call(self, operation, body, expected=200):
-        headers = {"content-type": "application/json"}
-        if self.cookie:
-            headers["cookie"] = self.cookie
-        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-        connection.request("POST", f"/api/v1/{operation}", json.dumps(body), headers)
-        response = connection.getresponse()
-        payload = json.loads(response.read() or b"{}")
-        for header, value in response.getheaders():
-            if header.lower() == "set-cookie" and value.startswith("keyward"):
-                self.cookie = value.split(";", 1)[0]
-        connection.close()
-        check(response.status == expected, f"{operation}: {response.status} {payload}")
-        return payload
+        super().__init__(run)
 
     def events(self):
         return self.call("audit/list", {"limit": 200})["events"]
@@ -107,7 +52,7 @@ def all_verified(deliveries):
                                     f"{delivery['failures']}")
 
 
-keyward = start_keyward()
+run.start()
 receiver = Receiver(RECEIVER_PORT)
 receiver.start()
 admin = Admin()
@@ -164,12 +109,12 @@ print("   verified with each secret alone")
 print("3. kill -9 between a change and its delivery: delivered once after the restart")
 receiver.stop()
 key = admin.call("keys/create", {"name": "made before the crash"}, 201)["key"]["id"]
-keyward.send_signal(signal.SIGKILL)
-keyward.wait()
+run.process.send_signal(signal.SIGKILL)
+run.process.wait()
 receiver = Receiver(RECEIVER_PORT)
 receiver.secrets = [rotated["secret"]]
 receiver.start()
-keyward = start_keyward()
+run.start()
 made = [e for e in admin.events() if e["action"] == "key.created" and e["target"]["id"] == key]
 check(len(made) == 1, "the key's creation was committed before the kill")
 wait_for(receiver, lambda got: any(d["webhook_id"] == made[0]["id"] for d in got),
@@ -180,6 +125,5 @@ all_verified(copies)
 check(len(copies) == 1, f"delivered once, not {len(copies)} times")
 print("   delivered once after the restart")
 
-keyward.terminate()
-keyward.wait()
+run.stop()
 print("webhooks: all checks passed")

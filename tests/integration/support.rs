@@ -159,14 +159,20 @@ async fn drop_stale_test_databases(connection: &mut sqlx::PgConnection) {
     }
 }
 
-pub async fn spawn_app_with(engine: Engine, configure: impl Fn(&mut Config)) -> Option<TestApp> {
+/// A test configuration with a fresh data directory and, on PostgreSQL, a fresh database;
+/// `None` when PostgreSQL does not answer.
+async fn fresh_config(engine: Engine) -> Option<Config> {
     let data_dir = std::env::temp_dir().join(format!("keyward-test-{}", random_suffix()));
     std::fs::create_dir_all(&data_dir).unwrap();
     let database_url = match engine {
         Engine::Sqlite => None,
         Engine::Postgres => Some(fresh_postgres_database().await?),
     };
-    let mut config = Config::for_tests(&data_dir, database_url);
+    Some(Config::for_tests(&data_dir, database_url))
+}
+
+pub async fn spawn_app_with(engine: Engine, configure: impl Fn(&mut Config)) -> Option<TestApp> {
+    let mut config = fresh_config(engine).await?;
     configure(&mut config);
     Some(start(config, engine).await)
 }
@@ -231,13 +237,7 @@ pub async fn spawn_app_on(
     engine: Engine,
     configure: impl FnOnce(&mut Config),
 ) -> Option<TestApp> {
-    let data_dir = std::env::temp_dir().join(format!("keyward-test-{}", random_suffix()));
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let database_url = match engine {
-        Engine::Sqlite => None,
-        Engine::Postgres => Some(fresh_postgres_database().await?),
-    };
-    let mut config = Config::for_tests(&data_dir, database_url);
+    let mut config = fresh_config(engine).await?;
     configure(&mut config);
     Some(start_on(listener, config, engine).await)
 }

@@ -200,49 +200,37 @@ pub async fn change(
         .ok_or(MembershipChangeError::NoSuchMember)?;
     let target = Target::user(user_id, &current.email);
     let mut key_checks_changed = false;
-    match change.active {
-        Some(false) if current.active() => {
-            // A suspended Admin administers nothing: the last one who can may not be switched
-            // off, or nobody could manage the account (the provider answers with this 409).
-            if current.role == Role::Admin && admin_count(&mut transaction, account_id).await? <= 1
-            {
-                return Err(MembershipChangeError::LastAdmin);
-            }
-            sqlx::query(
-                "UPDATE memberships SET suspended_at = $1 WHERE account_id = $2 AND user_id = $3",
-            )
-            .bind(now)
-            .bind(account_id)
-            .bind(user_id)
-            .execute(&mut *transaction)
-            .await?;
-            let suspended = event
-                .clone()
-                .of_action(AuditAction::MemberSuspended)
-                .target(target.clone())
-                .details(json!({"role": current.role.as_str()}));
-            crate::server::stores::audit::append(&mut transaction, &suspended).await?;
-            crate::server::stores::key_checks::changed(&mut transaction, &suspended).await?;
-            key_checks_changed = true;
+    // Switching the membership off or on: `suspended_at` and its event.
+    let switch = match change.active {
+        Some(false) if current.active() => Some((Some(now), AuditAction::MemberSuspended)),
+        Some(true) if !current.active() => Some((None, AuditAction::MemberReactivated)),
+        _ => None,
+    };
+    if let Some((suspended_at, action)) = switch {
+        // A suspended Admin administers nothing: the last one who can may not be switched off,
+        // or nobody could manage the account (the provider answers with this 409).
+        if suspended_at.is_some()
+            && current.role == Role::Admin
+            && admin_count(&mut transaction, account_id).await? <= 1
+        {
+            return Err(MembershipChangeError::LastAdmin);
         }
-        Some(true) if !current.active() => {
-            sqlx::query(
-                "UPDATE memberships SET suspended_at = NULL WHERE account_id = $1 AND user_id = $2",
-            )
-            .bind(account_id)
-            .bind(user_id)
-            .execute(&mut *transaction)
-            .await?;
-            let reactivated = event
-                .clone()
-                .of_action(AuditAction::MemberReactivated)
-                .target(target.clone())
-                .details(json!({"role": current.role.as_str()}));
-            crate::server::stores::audit::append(&mut transaction, &reactivated).await?;
-            crate::server::stores::key_checks::changed(&mut transaction, &reactivated).await?;
-            key_checks_changed = true;
-        }
-        _ => {}
+        sqlx::query(
+            "UPDATE memberships SET suspended_at = $1 WHERE account_id = $2 AND user_id = $3",
+        )
+        .bind(suspended_at)
+        .bind(account_id)
+        .bind(user_id)
+        .execute(&mut *transaction)
+        .await?;
+        let switched = event
+            .clone()
+            .of_action(action)
+            .target(target.clone())
+            .details(json!({"role": current.role.as_str()}));
+        crate::server::stores::audit::append(&mut transaction, &switched).await?;
+        crate::server::stores::key_checks::changed(&mut transaction, &switched).await?;
+        key_checks_changed = true;
     }
     let external_id = change
         .external_id
