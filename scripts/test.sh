@@ -86,8 +86,8 @@ BINARY=target/debug/keyward scripts/test-scim.sh
 say "API fuzzing from the OpenAPI document (schemathesis)"
 scripts/fuzz.sh
 
-# Release builds compile the views without type erasure, which debug builds use: build one so a
-# view too deep for the compiler cannot hide until someone deploys.
+# The deployment build (size-optimised, split, precompressed): build one so nothing that only it
+# would show can hide until someone deploys, and hold its first-visit Wasm to the budget.
 say "Release build (size-optimised Wasm, precompressed)"
 PATH="$PWD/.tools/binaryen/node_modules/.bin:$PATH" cargo leptos build --release --precompress --split
 ls -l target/site/pkg/ | grep -v ' chunk_'
