@@ -27,28 +27,21 @@ pub const SSO_META: &str = "keyward-sso";
 /// while rendering, the page's meta tag in the browser (the server put it there).
 pub fn sso_available() -> bool {
     #[cfg(feature = "ssr")]
-    {
-        use_context::<crate::server::AppState>().is_some_and(|state| state.oidc.is_some())
-    }
-    #[cfg(not(feature = "ssr"))]
-    {
-        #[cfg(feature = "hydrate")]
-        {
-            web_sys::window()
-                .and_then(|window| window.document())
-                .and_then(|document| {
-                    document
-                        .query_selector(&format!("meta[name=\"{SSO_META}\"]"))
-                        .ok()
-                        .flatten()
-                })
-                .is_some()
-        }
-        #[cfg(not(feature = "hydrate"))]
-        {
-            false
-        }
-    }
+    let available =
+        use_context::<crate::server::AppState>().is_some_and(|state| state.oidc.is_some());
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    let available = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| {
+            document
+                .query_selector(&format!("meta[name=\"{SSO_META}\"]"))
+                .ok()
+                .flatten()
+        })
+        .is_some();
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    let available = false;
+    available
 }
 
 /// Where single sign-on starts, coming back to `return_to` (a path of keyward's) afterwards.

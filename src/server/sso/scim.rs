@@ -42,16 +42,8 @@ impl ScimToken {
 
     /// What the UI shows of it later: `kwscim_…` and its last four characters.
     pub fn hint(&self) -> String {
-        let tail: String = self
-            .0
-            .chars()
-            .rev()
-            .take(4)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        format!("{TOKEN_PREFIX}…{tail}")
+        // Base62 after an ASCII prefix: every character is one byte.
+        format!("{TOKEN_PREFIX}…{}", &self.0[self.0.len() - 4..])
     }
 
     pub fn reveal_once(self) -> String {
