@@ -19,6 +19,18 @@ pub fn StepUpOr(
     #[prop(into)] error: Signal<Option<ApiError>>,
     retry: Callback<()>,
 ) -> impl IntoView {
+    move || match error.get() {
+        Some(error) if error.code == ErrorCode::StepUpRequired => {
+            Suspend::new(step_up_group(retry)).into_any()
+        }
+        other => view! { <ErrorNote error=other /> }.into_any(),
+    }
+}
+
+/// The group that asks for the proof. Lazy: it is shown only when an action was refused for
+/// want of a recent proof, so the pages whose actions may need one do not download it first.
+#[lazy]
+async fn step_up_group(retry: Callback<()>) -> AnyView {
     let step_up = ServerAction::<StepUp>::new();
     let proof = NodeRef::new();
     // Once proved, the action runs again, and its new answer replaces this group.
@@ -41,41 +53,36 @@ pub fn StepUpOr(
             },
         });
     });
-    move || {
-        match error.get() {
-        Some(error) if error.code == ErrorCode::StepUpRequired => view! {
-            <div class="step-up" role="group" aria-labelledby="step-up-title" data-testid="step-up">
-                <p id="step-up-title"><strong>"Confirm it is you."</strong>
-                    " This is a sensitive change, and you last proved who you are a while ago."</p>
-                <label for="step-up-proof">"Your password, or a code from your authenticator app"</label>
-                <input id="step-up-proof" type="password" autocomplete="current-password" node_ref=proof
-                    on:keydown=move |ev| {
-                        if ev.key() == "Enter" {
-                            ev.prevent_default();
-                            confirm();
-                        }
-                    } />
-                <ErrorNote error=action_error(step_up.value()) />
-                <div class="actions">
-                    <button type="button" on:click=move |_| confirm() disabled=move || step_up.pending().get()>
-                        "Confirm and continue"
-                    </button>
-                    <PasskeyButton label="Use a passkey" class="secondary" use_answer=with_passkey />
-                    // Signed in through the identity provider (perhaps without a password at
-                    // all): a fresh single sign-on is a fresh proof, and it comes back here.
-                    {sso_available().then(|| {
-                        let here = leptos_router::hooks::use_location().pathname.get_untracked();
-                        view! {
-                            <a class="button secondary" href=start_url(Some(&here)) rel="external">"Sign in again with SSO"</a>
-                        }
-                    })}
-                </div>
+    view! {
+        <div class="step-up" role="group" aria-labelledby="step-up-title" data-testid="step-up">
+            <p id="step-up-title"><strong>"Confirm it is you."</strong>
+                " This is a sensitive change, and you last proved who you are a while ago."</p>
+            <label for="step-up-proof">"Your password, or a code from your authenticator app"</label>
+            <input id="step-up-proof" type="password" autocomplete="current-password" node_ref=proof
+                on:keydown=move |ev| {
+                    if ev.key() == "Enter" {
+                        ev.prevent_default();
+                        confirm();
+                    }
+                } />
+            <ErrorNote error=action_error(step_up.value()) />
+            <div class="actions">
+                <button type="button" on:click=move |_| confirm() disabled=move || step_up.pending().get()>
+                    "Confirm and continue"
+                </button>
+                <PasskeyButton label="Use a passkey" class="secondary" use_answer=with_passkey />
+                // Signed in through the identity provider (perhaps without a password at
+                // all): a fresh single sign-on is a fresh proof, and it comes back here.
+                {sso_available().then(|| {
+                    let here = leptos_router::hooks::use_location().pathname.get_untracked();
+                    view! {
+                        <a class="button secondary" href=start_url(Some(&here)) rel="external">"Sign in again with SSO"</a>
+                    }
+                })}
             </div>
-        }
-        .into_any(),
-        other => view! { <ErrorNote error=other /> }.into_any(),
+        </div>
     }
-    }
+    .into_any()
 }
 
 /// Six digits are a code (passwords have at least ten characters); anything else a password.

@@ -20,7 +20,10 @@ pub async fn get_credential(options: Value) -> Result<Value, ApiError> {
 }
 
 /// A challenge from keyward, answered by this browser's passkey: what `auth/second-factor`,
-/// `auth/step-up` and `auth/passkeys/sign-in` take as `passkey` (or `credential`).
+/// `auth/step-up` and `auth/passkeys/sign-in` take as `passkey` (or `credential`). Lazy: the
+/// sign-in page shows a passkey button to everyone, but its code (the challenge's call and the
+/// browser's credential API) is fetched only when someone presses it.
+#[lazy]
 pub async fn answer_challenge() -> Result<Value, ApiError> {
     let challenge = passkey_challenge().await?;
     get_credential(challenge.options).await

@@ -5,7 +5,7 @@ use crate::api::{
 use crate::domain::requests::{CreateKeyRequest, ListAccountKeysRequest, ListKeysRequest};
 use crate::domain::{
     inputs::KeyStatusFilter,
-    views::{Key, KeyPolicy, Me},
+    views::{CreatedKey, Key, KeyPolicy, Me},
     Role,
 };
 use crate::ui::grant_picker::{GrantChoice, GrantPicker};
@@ -59,14 +59,15 @@ fn expiry_choices(policy: &KeyPolicy) -> Vec<(String, Option<u32>)> {
 #[component]
 fn Keys(me: Me) -> impl IntoView {
     let session = use_session();
-    let create = ServerAction::<CreateKey>::new();
+    // Counts the keys created here: the list reloads after each.
+    let created = RwSignal::new(0u32);
     let revoke = ServerAction::<RevokeKey>::new();
     let rotate = ServerAction::<RotateKey>::new();
     let filters = KeyFilters::new();
     let reloads = move || {
         (
             session.version.get(),
-            create.version().get(),
+            created.get(),
             revoke.version().get(),
             rotate.version().get(),
             filters.tracked(),
@@ -91,16 +92,14 @@ fn Keys(me: Me) -> impl IntoView {
     let create_dialog = NodeRef::<leptos::html::Dialog>::new();
     // The secret of the key just created (or rotated in), shown once until the dialog is closed.
     let revealed = RwSignal::new(None::<Revealed>);
-    Effect::new(move |_| {
-        if let Some(Ok(created)) = create.value().get() {
-            close_dialog(create_dialog);
-            revealed.set(Some(Revealed {
-                name: created.key.name.clone(),
-                secret: created.secret.clone(),
-                note: None,
-            }));
-            create.value().set(None);
-        }
+    let on_created = Callback::new(move |made: CreatedKey| {
+        close_dialog(create_dialog);
+        revealed.set(Some(Revealed {
+            name: made.key.name,
+            secret: made.secret,
+            note: None,
+        }));
+        created.update(|count| *count += 1);
     });
     Effect::new(move |_| {
         if let Some(Ok(rotated)) = rotate.value().get() {
@@ -130,13 +129,10 @@ fn Keys(me: Me) -> impl IntoView {
             <button type="button" on:click=move |_| creating.set(true)>"Create a key"</button>
         </div>
         <Show when=move || creating.get()>
-            <CreateKeyDialog
-                my_role
-                create
-                creating
-                dialog=create_dialog
-                policy=policy.get().and_then(Result::ok).map(|found| found.policy).unwrap_or_default()
-            />
+            {move || {
+                let policy = policy.get().and_then(Result::ok).map(|found| found.policy).unwrap_or_default();
+                Suspend::new(create_key_dialog(my_role, on_created, creating, create_dialog, policy))
+            }}
         </Show>
         {move || revealed.get().map(|shown| view! { <SecretDialog shown revealed /> })}
         <ErrorNote error=action_error(revoke.value()) />
@@ -275,14 +271,24 @@ fn LeakNotices(keys: Vec<Key>) -> impl IntoView {
         .collect_view()
 }
 
-#[component]
-fn CreateKeyDialog(
+/// The dialog that creates a key, with its permission picker; `on_created` gets the new key
+/// and its secret. Lazy: the list is what the page opens with, and this code (the most of any
+/// part of the page) is fetched when someone asks for a new key.
+#[lazy]
+async fn create_key_dialog(
     my_role: Role,
-    create: ServerAction<CreateKey>,
+    on_created: Callback<CreatedKey>,
     creating: RwSignal<bool>,
     dialog: NodeRef<leptos::html::Dialog>,
     policy: KeyPolicy,
-) -> impl IntoView {
+) -> AnyView {
+    let create = ServerAction::<CreateKey>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(made)) = create.value().get() {
+            create.value().set(None);
+            on_created.run(made);
+        }
+    });
     let name = RwSignal::new(String::new());
     // `None` follows the owner's role as it changes; a lower role caps the key for good.
     let cap = RwSignal::new(None::<Role>);
@@ -354,6 +360,7 @@ fn CreateKeyDialog(
             </form>
         </ModalDialog>
     }
+    .into_any()
 }
 
 /// The networks as typed: separated by commas, spaces or lines.

@@ -7,7 +7,6 @@ use crate::domain::{
 use crate::ui::{
     components::{action_error, input_value, ErrorNote},
     layout::use_session,
-    second_factor::SecondStep,
     single_sign_on::{sso_error_message, SsoSignInLink},
     webauthn::PasskeyButton,
 };
@@ -59,7 +58,7 @@ pub fn LoginPage() -> impl IntoView {
                 <p class="error" role="alert" data-testid="sso-error">{sso_error_message(&code)}</p>
             })}
             {move || if let Some(methods) = needs_factor() {
-                view! { <SecondStep methods on_signed_in=signed_in /> }.into_any()
+                Suspend::new(second_step(methods, signed_in)).into_any()
             } else {
                 view! {
                     <form method="post" on:submit=move |ev| {
@@ -88,4 +87,13 @@ pub fn LoginPage() -> impl IntoView {
             <p class="muted">"New here? " <a href="/signup">"Create an account"</a></p>
         </section>
     }
+}
+
+/// The second step of a sign-in (an authenticator code, a recovery code or a passkey). Lazy:
+/// most people who open this page have no second factor, and those who do need its code only
+/// once their password was right.
+#[lazy]
+async fn second_step(methods: Vec<String>, on_signed_in: Callback<()>) -> AnyView {
+    use crate::ui::second_factor::SecondStep;
+    view! { <SecondStep methods on_signed_in /> }.into_any()
 }
