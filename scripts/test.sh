@@ -94,11 +94,14 @@ ls -l target/site/pkg/ | grep -v ' chunk_'
 # The bundle's names carry a hash (keyward.<hash>.wasm): look for its brotli copy by pattern.
 main_wasm=$(compgen -G 'target/site/pkg/keyward.*.wasm.br' | head -1)
 [ -n "$main_wasm" ] || { echo "no precompressed Wasm" >&2; exit 1; }
-# A budget: the Wasm every first visit downloads (the framework, the top bar and the start page;
-# every other page is a lazy chunk) stays at most 200,000 bytes on the wire.
+# A budget: the Wasm every first visit downloads (the framework, the top bar, the start page and
+# the three forms newcomers arrive on: sign-in, sign-up, invite; the signed-in pages are lazy
+# chunks) stays at most 235,000 bytes on the wire. It was 200,000 before the forms joined it:
+# as lazy routes each cost a second set of downloads that made them the slowest entry pages
+# (README, Performance).
 wasm_bytes=$(stat -c %s "$main_wasm")
-echo "first-visit Wasm: $wasm_bytes bytes brotli (budget 200,000)"
-[ "$wasm_bytes" -le 200000 ] || {
+echo "first-visit Wasm: $wasm_bytes bytes brotli (budget 235,000)"
+[ "$wasm_bytes" -le 235000 ] || {
   echo "$main_wasm is over the budget: move what only some pages need into their lazy routes" >&2
   exit 1
 }

@@ -98,11 +98,11 @@ pub fn App() -> impl IntoView {
                 <ExpiryBanner />
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=path!("/") view=HomePage />
-                    <Route path=path!("/signup") view={Lazy::<SignupRoute>::new()} />
-                    <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} />
-                    <Route path=path!("/invite/:token") view={Lazy::<AcceptInviteRoute>::new()} />
+                    <Route path=path!("/signup") view=SignupPage />
+                    <Route path=path!("/login") view=LoginPage />
+                    <Route path=path!("/invite/:token") view=AcceptInvitePage />
                     <Route path=path!("/keys") view={Lazy::<KeysRoutes>::new()} />
-                    <Route path=path!("/keys/:id") view={Lazy::<KeysRoutes>::new()} />
+                    <Route path=path!("/keys/:id") view={Lazy::<KeyRoute>::new()} />
                     <Route path=path!("/account-keys") view={Lazy::<KeysRoutes>::new()} />
                     <Route path=path!("/checks") view={Lazy::<TeamRoutes>::new()} />
                     <Route path=path!("/members") view={Lazy::<TeamRoutes>::new()} />
@@ -114,20 +114,20 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Every page but the start page is a lazy route: its code comes in Wasm chunks, fetched when
-/// the page is first shown (and preloaded by the server-rendered HTML when it is the page being
-/// loaded), so a first visit downloads the start page, the top bar and the framework only. The
-/// chunks exist only in builds made with `cargo leptos ... --split`, which every build command
-/// of this repository passes.
+/// The signed-in pages are lazy routes: their code comes in Wasm chunks, fetched when the page
+/// is first shown (and preloaded by the server-rendered HTML when it is the page being loaded).
+/// The start page and the three forms a newcomer arrives on (sign-in, sign-up, an invite) are in
+/// the first download: as lazy routes, each cost a second set of downloads after the first and
+/// was the slowest way in. The chunks exist only in builds made with `cargo leptos ... --split`,
+/// which every build command of this repository passes.
 ///
 /// Several pages may share one lazy route, which shows the page of the current path. The
 /// splitter makes one chunk of a lazy function's own code and one more for every set of lazy
 /// functions that share some code, however small: with a lazy route per page (twelve lazy
 /// functions in all), the keys page fetched 94 files, most under a kilobyte, and over HTTP/1.1's
-/// six connections the round trips, not the bytes, made most of its first visit. So the sign-in,
-/// sign-up and invite pages keep a route each (a newcomer opens one of them, and each is small),
-/// and the signed-in pages come in two groups: a page fetches 10 to 20 files, and since the pages
-/// of a group share most of their code a group is hardly larger than its largest page.
+/// six connections the round trips, not the bytes, made most of its first visit. So the pages
+/// that share most of their code share a route: the key lists (yours and the account's), and the
+/// team pages; a key's own page, which shares only the key's shape with the lists, has its own.
 macro_rules! lazy_routes {
     ($($route:ident { $($path:literal => $page:ident),* $(,)? })*) => {$(
         struct $route;
@@ -151,11 +151,8 @@ macro_rules! lazy_routes {
 }
 
 lazy_routes! {
-    SignupRoute { "/signup" => SignupPage }
-    LoginRoute { "/login" => LoginPage }
-    AcceptInviteRoute { "/invite/" => AcceptInvitePage }
+    KeyRoute { "/keys/" => KeyPage }
     KeysRoutes {
-        "/keys/" => KeyPage,
         "/keys" => KeysPage,
         "/account-keys" => AccountKeysPage,
     }
