@@ -323,6 +323,58 @@ async fn the_bundle_is_sent_precompressed_to_browsers_that_accept_it() {
     std::fs::remove_dir_all(&site).ok();
 }
 
+/// Pages go out compressed to a browser that accepts it (the keys page with its data as much as
+/// the start page); API answers never do: one carrying a new key's secret, compressed beside
+/// text an attacker chose, could give the secret away by its length (BREACH).
+#[tokio::test]
+async fn pages_are_compressed_and_api_answers_are_not() {
+    on_each_engine(|app| async move {
+        let (person, _) = app.signup("compressed@example.com").await;
+        // No automatic decompression in these tests' client: what arrives is what was sent.
+        for (path, words) in [
+            ("/", "API keys that belong to people"),
+            ("/keys", "Your keys in"),
+        ] {
+            let plain = person.client.get(app.url(path)).send().await.unwrap();
+            assert_eq!(plain.status(), StatusCode::OK, "{path}");
+            assert!(!plain.headers().contains_key("content-encoding"), "{path}");
+            let plain = plain.text().await.unwrap();
+            assert!(plain.contains(words), "{path}: {plain}");
+            for encoding in ["br", "gzip"] {
+                let page = person
+                    .client
+                    .get(app.url(path))
+                    .header("accept-encoding", encoding)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(page.status(), StatusCode::OK, "{path}");
+                assert_eq!(page.headers()["content-encoding"], encoding, "{path}");
+                assert_eq!(page.headers()["vary"], "accept-encoding", "{path}");
+                let sent = page.bytes().await.unwrap().len();
+                assert!(
+                    sent * 3 < plain.len(),
+                    "{path} in {encoding}: {sent} bytes of {}",
+                    plain.len()
+                );
+            }
+        }
+        let created = person
+            .client
+            .post(app.url("/api/v1/keys/create"))
+            .header("accept-encoding", "br, gzip")
+            .json(&json!({"name": "CI deploy"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        assert!(!created.headers().contains_key("content-encoding"));
+        let created: serde_json::Value = created.json().await.unwrap();
+        assert!(created["secret"].as_str().unwrap().starts_with("kw_"));
+    })
+    .await;
+}
+
 /// Bundle files are named by their content's hash (`keyward.<hash>.wasm`): a browser keeps them
 /// for a year without asking again, and a new release brings new names.
 #[tokio::test]
