@@ -27,7 +27,7 @@ test("the first download holds the entry forms; a signed-in page's code arrives 
   page.on("response", (response) => {
     const name = response.url().split("/pkg/")[1] ?? "";
     // Each lazy route's or lazy function's own code is split_<name>_….wasm (see `lazy_routes!`
-    // in src/app.rs: /keys and /account-keys share `keys_routes`).
+    // in src/app.rs: /keys is `keys_route`, the account's list `account_keys_route`).
     if (name.startsWith("split_")) lazyCode.push(name.replace(/^split_+/, "").replace(/_view_.*|_\d+\..*/, ""));
   });
   await page.goto("/");
@@ -45,7 +45,8 @@ test("the first download holds the entry forms; a signed-in page's code arrives 
   await expect(page).toHaveURL(/\/keys$/);
   await expect(page.getByRole("button", { name: "Create a key" }).first()).toBeVisible();
   // (With the keys page come the top bar's banners, lazy functions of their own.)
-  expect(lazyCode).toContain("keys_routes");
+  expect(lazyCode).toContain("keys_route");
+  expect(lazyCode).not.toContain("account_keys_route");
   expect(lazyCode).not.toContain("create_key_dialog");
 
   // The dialog that creates a key is fetched when it is first asked for, and then works.
