@@ -422,7 +422,6 @@ fn SecretDialog(shown: Revealed, revealed: RwSignal<Option<Revealed>>) -> impl I
     }
 }
 
-/// The table of keys, for a person's own keys and for an Admin's view of all keys.
 #[cfg(test)]
 mod tests {
     use super::expiry_choices;
