@@ -353,7 +353,7 @@ async fn pages_are_compressed_and_api_answers_are_not() {
                 assert_eq!(page.headers()["vary"], "accept-encoding", "{path}");
                 let sent = page.bytes().await.unwrap().len();
                 assert!(
-                    sent * 3 < plain.len(),
+                    sent * 2 < plain.len(),
                     "{path} in {encoding}: {sent} bytes of {}",
                     plain.len()
                 );
