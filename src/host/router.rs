@@ -183,6 +183,7 @@ pub async fn serve(listener: TcpListener, server: Server) -> Result<()> {
 /// encoding alone). API answers are not compressed either: they are small, each would cost
 /// the key path time on every program's call, and some carry a secret once, which compression
 /// beside attacker-chosen text could reveal by its length (BREACH). Pages carry no secret.
+/// Pages still stream: the encoder is flushed whenever the page's stream waits for more.
 fn is_a_page(
     _: StatusCode,
     _: axum::http::Version,
