@@ -176,9 +176,9 @@ pub async fn serve(listener: TcpListener, server: Server) -> Result<()> {
     Ok(())
 }
 
-/// Only server-rendered pages are compressed as they go out. A signed-in page is tens of
-/// kilobytes of HTML with its data, and on a slow link every byte before the bundle delays it;
-/// compressed, about a quarter of that. The bundle is not compressed here: the release build
+/// Only server-rendered pages are compressed as they go out. The keys page is 13 KB of HTML
+/// with its data, and on a slow link every byte before the bundle delays it; compressed, about
+/// a quarter of that. The bundle is not compressed here: the release build
 /// writes `.br` and `.gz` copies, served as they are (this layer leaves a response that has an
 /// encoding alone). API answers are not compressed either: they are small, each would cost
 /// the key path time on every program's call, and some carry a secret once, which compression
