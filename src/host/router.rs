@@ -98,7 +98,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
 
     let context_state = state.clone();
     let provide_state = move || provide_context(context_state.clone());
-    let page_shell = leptos_options.clone();
+    let render_shell = move || shell(leptos_options.clone());
     // Pages, and what the fallback serves (the bundle's files, the not-found page), go out
     // compressed (see `is_a_page`). They have a router of their own so that nothing else, above
     // all the key-checked API, passes through the compression layer: when it wrapped every
@@ -110,7 +110,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
             &state,
             generate_route_list(App),
             provide_state.clone(),
-            move || shell(page_shell.clone()),
+            render_shell.clone(),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(is_a_page)))
@@ -118,9 +118,7 @@ pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Serv
     let router = Router::new()
         .route("/healthz", get(healthz))
         // No page routes: only the server functions (the API).
-        .leptos_routes_with_context(&state, Vec::new(), provide_state, move || {
-            shell(leptos_options.clone())
-        })
+        .leptos_routes_with_context(&state, Vec::new(), provide_state, render_shell)
         .route("/api/openapi.json", get(openapi::serve_document))
         .route(
             "/api/v1/audit/export",
