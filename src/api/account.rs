@@ -1,6 +1,6 @@
+use crate::domain::wire::Json;
 use crate::domain::{requests::SetKeyPolicyRequest, views::OnePolicy, ApiError};
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// The account's key policy (any role: everyone creating keys needs to know it).
 #[server(prefix = "/api", endpoint = "v1/account/policy", input = Json, output = Json)]

@@ -1,3 +1,4 @@
+use crate::domain::wire::Json;
 use crate::domain::{
     audit::AuditList,
     requests::{AuditListRequest, FindKeyRequest},
@@ -5,7 +6,6 @@ use crate::domain::{
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// The account's audit trail, newest first, a page at a time (Admins only).
 #[server(prefix = "/api", endpoint = "v1/audit/list", input = Json, output = Json)]

@@ -1,10 +1,10 @@
+use crate::domain::wire::Json;
 use crate::domain::{
     requests::{ChangePasswordRequest, LoginRequest, SignupRequest, SwitchAccountRequest},
     views::{Empty, LoginOutcome, Me, SignedIn, SwitchedAccount},
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// Creates a user and a new account in which they are Admin, and signs them in.
 #[server(prefix = "/api", endpoint = "v1/auth/signup", input = Json, output = Json)]

@@ -1,10 +1,10 @@
+use crate::domain::wire::Json;
 use crate::domain::{
     requests::{CheckIdRequest, CreateCheckRequest, ListChecksRequest, UpdateCheckRequest},
     views::{CheckList, Empty, OneCheck},
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// The account's checks by name, a page at a time.
 #[server(prefix = "/api", endpoint = "v1/checks/list", input = Json, output = Json)]

@@ -1,10 +1,10 @@
+use crate::domain::wire::Json;
 use crate::domain::{
     requests::{AcceptInviteRequest, WithdrawInviteRequest},
     views::{Empty, InviteList, SignedIn},
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// The invites of the account that can still be accepted (Admins only).
 #[server(prefix = "/api", endpoint = "v1/invites/list", input = Json, output = Json)]

@@ -1,3 +1,4 @@
+use crate::domain::wire::Json;
 use crate::domain::{
     requests::{
         CreateKeyRequest, GetKeyRequest, ListAccountKeysRequest, ListKeysRequest,
@@ -7,7 +8,6 @@ use crate::domain::{
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// Creates a key for the caller's own membership. The secret is in this response and nowhere
 /// else, ever: only its keyed hash is stored. A key made with a key is that key's child: never

@@ -1,3 +1,4 @@
+use crate::domain::wire::Json;
 use crate::domain::{
     requests::{
         InviteMemberRequest, ListMembersRequest, RemoveMemberRequest, SetMemberRoleRequest,
@@ -6,7 +7,6 @@ use crate::domain::{
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// Lists the members of the current account in the order they joined, a page at a time.
 #[server(prefix = "/api", endpoint = "v1/members/list", input = Json, output = Json)]

@@ -2,13 +2,13 @@
 //! sign-in's second step, a step-up, or a sign-in without a password), and that sign-in. The
 //! ceremonies themselves: `server::signin::passkeys`.
 
+use crate::domain::wire::Json;
 use crate::domain::{
     requests::{FinishPasskeyRequest, PasskeyIdRequest, PasskeySignInRequest},
     views::{AddedPasskey, Empty, PasskeyOptions, SignedIn},
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// Starts adding a passkey for the signed-in person: the options for the browser's
 /// `navigator.credentials.create` (sessions only; needs a recent proof).

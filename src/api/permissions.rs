@@ -2,13 +2,13 @@
 //! services behind keyward (`orders:read`), which keys are granted alike and `keys/verify` and
 //! forward auth answer for.
 
+use crate::domain::wire::Json;
 use crate::domain::{
     requests::{DefinePermissionRequest, PermissionNameRequest},
     views::{Empty, OnePermission, PermissionList},
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// Every permission a key can be granted, what it lets a key do and the least role its owner
 /// needs: keyward's, then the account's own (`custom: true`). Any caller may read it (it needs

@@ -1,13 +1,13 @@
 //! A person's second factor: setting up an authenticator app, the second step of a sign-in,
 //! recovery codes, and step-up. How codes are checked: `server::signin::second_factor`.
 
+use crate::domain::wire::Json;
 use crate::domain::{
     requests::{ConfirmTotpRequest, SecondFactorRequest, StepUpRequest},
     views::{Empty, RecoveryCodes, SecondFactors, SignedIn, SteppedUp, TotpEnrollment},
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// Completes a sign-in whose password was right (`auth/login` answered
 /// `second_factor_required`) with an authenticator code or a recovery code, and starts the

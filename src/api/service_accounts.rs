@@ -2,6 +2,7 @@
 //! person's, so that a key can outlive whoever set it up — and legacy account keys can get an
 //! owner (`account-keys/adopt`).
 
+use crate::domain::wire::Json;
 use crate::domain::{
     requests::{
         AdoptKeyRequest, CreateServiceAccountRequest, ServiceAccountIdRequest,
@@ -11,7 +12,6 @@ use crate::domain::{
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// Creates a service account (Admin, in a browser). It has no password and no session: it acts
 /// only through the keys its custodians and the Admins make for it.

@@ -4,13 +4,13 @@
 //! (`scim:write`: an Admin in a browser, with a recent proof — the token adds and removes
 //! people for as long as it lives, so no key may make one).
 
+use crate::domain::wire::Json;
 use crate::domain::{
     requests::CreateScimTokenRequest,
     views::{CreatedScimToken, Empty, OneSsoSettings},
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// The settings as the caller's account has them now.
 #[cfg(feature = "ssr")]

@@ -3,6 +3,7 @@
 //! (`webhooks:write`): an endpoint keeps receiving after the key that could have made it is
 //! revoked. Reading them, and their deliveries, needs `audit:read`, like the trail they carry.
 
+use crate::domain::wire::Json;
 use crate::domain::{
     requests::{
         CreateWebhookRequest, DeliveryIdRequest, UpdateWebhookRequest, WebhookDeliveriesRequest,
@@ -12,7 +13,6 @@ use crate::domain::{
     ApiError,
 };
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 /// How long a rotated-away secret keeps signing too, so receivers switch without a gap.
 #[cfg(feature = "ssr")]

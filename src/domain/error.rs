@@ -1,11 +1,9 @@
 //! The one error type of every server function, and its wire shape
 //! `{"error": {"code": "...", "message": "..."}}` (see `docs/api.md`).
 
+use crate::domain::wire::JsonText;
 use serde::{Deserialize, Serialize};
-use server_fn::{
-    codec::JsonEncoding,
-    error::{FromServerFnError, ServerFnErrorErr},
-};
+use server_fn::error::{FromServerFnError, ServerFnErrorErr};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -151,7 +149,7 @@ impl ApiError {
 }
 
 impl FromServerFnError for ApiError {
-    type Encoder = JsonEncoding;
+    type Encoder = JsonText;
 
     /// Encodes the error a server function returns — and, on the server, gives the response
     /// the status its code names. This runs inside the server function's request, so the
@@ -164,7 +162,7 @@ impl FromServerFnError for ApiError {
                 response.set_status(status);
             }
         }
-        <JsonEncoding as server_fn::Encodes<ApiError>>::encode(self)
+        <JsonText as server_fn::Encodes<ApiError>>::encode(self)
             .unwrap_or_else(|_| server_fn::Bytes::from_static(INTERNAL_ERROR_BODY.as_bytes()))
     }
 

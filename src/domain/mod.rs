@@ -14,6 +14,7 @@ pub mod requests;
 pub mod time;
 pub mod views;
 pub mod webhooks;
+pub mod wire;
 
 pub use error::{ApiError, ErrorCode};
 pub use permissions::{Grant, Granted, OwnPermission, Permission, PermissionName, PermissionSet};
