@@ -34,6 +34,63 @@ async fn the_home_page_is_rendered_on_the_server() {
     .await;
 }
 
+/// A signed-in page is built once on the server, so each piece of its data is read once and
+/// sent once. Built twice, its HTML came from the second reads and the data the browser hydrates
+/// from from the first: a key used between the two left a page that never became interactive.
+#[tokio::test]
+async fn a_signed_in_page_is_rendered_from_one_read_of_its_data() {
+    on_each_engine(|app| async move {
+        let (ada, _) = app.signup("ada@example.com").await;
+        let (key, _) = ada.create_key(json!({"name": "CI deploy"})).await;
+        ada.call_ok(
+            "checks/create",
+            json!({"name": "Homepage", "kind": "api", "url": "https://example.com/health",
+                   "frequency_minutes": 5, "activated": true}),
+            StatusCode::CREATED,
+        )
+        .await;
+        let key_page = format!("/keys/{}", key["id"].as_str().unwrap());
+        let pages = [
+            key_page.as_str(),
+            "/keys",
+            "/account-keys",
+            "/checks",
+            "/members",
+            "/settings",
+            "/audit",
+        ];
+        for path in pages {
+            // How often the page was built twice depended on timing: look several times.
+            for _ in 0..3 {
+                let response = ada.client.get(app.url(path)).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK, "{path}");
+                let html = response.text().await.unwrap();
+                let sent = serialized_resources(&html);
+                assert!(sent.len() >= 2, "{path} sent its data: {html}");
+                let mut distinct = sent.clone();
+                distinct.sort();
+                distinct.dedup();
+                assert_eq!(
+                    distinct.len(),
+                    sent.len(),
+                    "{path} sent some data twice: {sent:#?}"
+                );
+            }
+        }
+    })
+    .await;
+}
+
+/// The values a page sends for its resources (`__RESOLVED_RESOURCES[n] = "…"`), for the browser
+/// to hydrate from.
+fn serialized_resources(html: &str) -> Vec<&str> {
+    html.split("__RESOLVED_RESOURCES[")
+        .skip(1)
+        .filter_map(|entry| entry.split_once("] = "))
+        .filter_map(|(_, value)| value.split("</script>").next())
+        .collect()
+}
+
 #[tokio::test]
 async fn errors_have_the_documented_shape() {
     on_each_engine(|app| async move {
