@@ -142,8 +142,15 @@ where
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 let me = session.me.await;
+                // The server renders a reactive view such as this one twice: once to start
+                // the resources under it (`dry_resolve`, a single poll), then for the HTML.
+                // Once the person was known, that single poll built the whole page, so every
+                // resource of the page was made and fetched twice: the HTML came from the
+                // second reads and the data the browser hydrates from from the first, and a key
+                // used in between left a page that never became interactive. Pending on that
+                // first poll (`yield_now`), the page is built once.
                 #[cfg(feature = "ssr")]
-                PendingOnce::default().await;
+                tokio::task::yield_now().await;
                 match me {
                     Ok(me) => {
                         let is_admin = crate::domain::allows(
@@ -178,39 +185,6 @@ where
                 }
             })}
         </Transition>
-    }
-}
-
-/// A future that is pending when first polled and ready when polled again (it wakes itself).
-///
-/// Why the signed-in pages await one on the server: the server renders a reactive view
-/// function such as `move || Suspend::new(…)` twice, once to start the resources under it
-/// (`dry_resolve`, one poll) and once for the HTML. Once the person is known, that first poll
-/// ran to the end and built the whole page, so every resource the page made was made and
-/// fetched twice: the HTML came from the second read and the data the browser hydrates from
-/// from the first. Whenever the data changed between the two reads (a key used in that
-/// millisecond: its usage, its last use), the page the browser received did not match its
-/// data and never became interactive. Pending on that first poll, the page is built once.
-#[cfg(feature = "ssr")]
-#[derive(Default)]
-struct PendingOnce {
-    polled: bool,
-}
-
-#[cfg(feature = "ssr")]
-impl std::future::Future for PendingOnce {
-    type Output = ();
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        context: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if self.polled {
-            return std::task::Poll::Ready(());
-        }
-        self.polled = true;
-        context.waker().wake_by_ref();
-        std::task::Poll::Pending
     }
 }
 
